@@ -1,0 +1,25 @@
+//! `api`: the HTTP gateway.
+
+use serde::{Deserialize, Serialize};
+
+/// `api` area.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address to bind. Default `127.0.0.1`.
+    pub host: String,
+    /// Port to bind (0 picks a free one). Default 8900.
+    pub port: u16,
+    /// Seconds graceful shutdown waits for running turns. Default 30.
+    pub shutdown_grace_s: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 8900,
+            shutdown_grace_s: 30,
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Typed configuration, one file per area. Loaded from `config.json` (camelCase keys,
+//! snake_case accepted), with `${ENV_VAR}` interpolation and `FACIO_` environment
+//! overrides (`FACIO_API__PORT=9000` sets `api.port`). Invalid config fails fast and
+//! names the key path.
+
+mod agents;
+mod api;
+mod audit;
+mod load;
+mod logging;
+mod onboard;
+mod providers;
+mod storage;
+mod tools;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use agents::{AgentDefaults, AgentsConfig};
+pub use api::ApiConfig;
+pub use audit::AuditConfig;
+pub use load::{ConfigError, default_config_path, default_data_dir};
+pub use logging::{LogFormat, LoggingConfig};
+pub use onboard::{OnboardError, OnboardReport, onboard};
+pub use providers::{ProviderConfig, ProvidersConfig};
+pub use storage::StorageConfig;
+pub use tools::{ExecConfig, ToolsConfig, WebConfig};
+
+/// The whole `config.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Config {
+    /// Agent defaults (model, workspace, budgets).
+    pub agents: AgentsConfig,
+    /// Model providers by name (`openai`, `anthropic`, `openrouter`, `vllm`, ...).
+    pub providers: ProvidersConfig,
+    /// Tool limits and confinement.
+    pub tools: ToolsConfig,
+    /// The HTTP gateway.
+    pub api: ApiConfig,
+    /// Where state lives.
+    pub storage: StorageConfig,
+    /// Audit log settings.
+    pub audit: AuditConfig,
+    /// Log output.
+    pub logging: LoggingConfig,
+    /// Directory the config file was loaded from; relative paths resolve against it.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
+}

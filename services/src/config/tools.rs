@@ -1,0 +1,82 @@
+//! `tools`: confinement and limits for the built-in tools.
+
+use serde::{Deserialize, Serialize};
+
+/// `tools` area.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ToolsConfig {
+    /// Confine file tools and `exec` to the workspace. Default true.
+    pub restrict_to_workspace: bool,
+    pub exec: ExecConfig,
+    pub web: WebConfig,
+    /// Seconds any tool call may take before it is stopped. Default 120.
+    pub timeout_s: u64,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            restrict_to_workspace: true,
+            exec: ExecConfig::default(),
+            web: WebConfig::default(),
+            timeout_s: 120,
+        }
+    }
+}
+
+/// `tools.exec`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ExecConfig {
+    /// Seconds a command may run. Default 60.
+    pub timeout_s: u64,
+    /// Regexes; a command matching any is refused. Defaults cover destructive commands
+    /// (`rm -rf /`, `mkfs`, `shutdown`, fork bombs, ...).
+    pub deny_patterns: Vec<String>,
+    /// Characters of output kept (head and tail). Default 10000.
+    pub max_output_chars: usize,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        Self {
+            timeout_s: 60,
+            deny_patterns: vec![
+                r"\brm\s+-[a-zA-Z]*[rf][a-zA-Z]*\s+(/|~|\$HOME)(\s|$)".to_owned(),
+                r"\bmkfs(\.\w+)?\b".to_owned(),
+                r"\bdd\s+.*of=/dev/".to_owned(),
+                r"\b(shutdown|reboot|halt|poweroff)\b".to_owned(),
+                r":\(\)\s*\{\s*:\|:&\s*\};:".to_owned(),
+                r">\s*/dev/sd[a-z]".to_owned(),
+            ],
+            max_output_chars: 10_000,
+        }
+    }
+}
+
+/// `tools.web`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Characters of fetched content kept. Default 50000.
+    pub fetch_max_chars: usize,
+    /// Hosts or IPs that `web_fetch` may reach even though they are private or
+    /// loopback (e.g. `127.0.0.1`, `intranet.local`). Default none.
+    pub allow_private_hosts: Vec<String>,
+    /// Most redirects followed. Default 5.
+    pub max_redirects: u32,
+    /// Seconds a fetch may take. Default 30.
+    pub timeout_s: u64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            fetch_max_chars: 50_000,
+            allow_private_hosts: Vec::new(),
+            max_redirects: 5,
+            timeout_s: 30,
+        }
+    }
+}

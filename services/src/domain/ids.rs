@@ -1,0 +1,135 @@
+//! Typed identifiers. Each id validates on construction so an invalid one cannot exist.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a string is not a valid id.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdError {
+    #[error("{kind} must not be empty")]
+    Empty { kind: &'static str },
+    #[error("{kind} is longer than {max} characters")]
+    TooLong { kind: &'static str, max: usize },
+    #[error("{kind} contains a control character")]
+    ControlCharacter { kind: &'static str },
+}
+
+fn validate(kind: &'static str, value: &str, max: usize) -> Result<(), IdError> {
+    if value.trim().is_empty() {
+        return Err(IdError::Empty { kind });
+    }
+    if value.chars().count() > max {
+        return Err(IdError::TooLong { kind, max });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(IdError::ControlCharacter { kind });
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates and wraps `value`.
+            pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
+                let value = value.into();
+                validate($kind, &value, $max)?;
+                Ok(Self(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A tenant: every stored row belongs to exactly one.
+    TenantId, "tenant id", 64
+);
+string_id!(
+    /// A conversation's key, e.g. `api:default`, `cli:direct`, `sdk:summary`.
+    SessionKey, "session key", 256
+);
+string_id!(
+    /// One turn of a session (created when input is accepted).
+    RunId, "run id", 64
+);
+string_id!(
+    /// A tool call id as the model named it.
+    ToolCallId, "tool call id", 256
+);
+
+impl TenantId {
+    /// The tenant a single-team deployment runs as.
+    pub fn default_tenant() -> Self {
+        Self("default".to_owned())
+    }
+}
+
+impl RunId {
+    /// A fresh, time-ordered run id.
+    pub fn generate() -> Self {
+        Self(format!("run_{}", uuid::Uuid::now_v7().simple()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_empty_and_control_characters() {
+        assert_eq!(
+            SessionKey::new("  "),
+            Err(IdError::Empty {
+                kind: "session key"
+            })
+        );
+        assert!(SessionKey::new("a\nb").is_err());
+        assert!(serde_json::from_str::<SessionKey>("\"\"").is_err());
+        assert_eq!(
+            SessionKey::new("api:default").map(|k| k.to_string()),
+            Ok("api:default".into())
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Facio's domain and its adapters: configuration, domain types, model providers,
+//! tools, context assembly and the store. No actors live here (they are in
+//! `facio-actors`); nothing here depends on another Facio crate.
+
+pub mod config;
+pub mod context;
+pub mod domain;
+pub mod providers;
+pub mod store;
+pub mod tools;

@@ -1,0 +1,4 @@
+//! placeholder
+/// Anthropic Messages client.
+#[derive(Debug)]
+pub struct AnthropicProvider;

@@ -1,0 +1,4 @@
+//! placeholder
+/// OpenAI-compatible chat completions client.
+#[derive(Debug)]
+pub struct OpenAiProvider;

@@ -1,0 +1,131 @@
+//! Audit events and the hash chain that makes tampering detectable.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{RunId, SessionKey, TenantId};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditEventKind {
+    TurnStarted,
+    ModelCall,
+    ToolCall,
+    ToolDenied,
+    Error,
+    TurnFinished,
+    BudgetExhausted,
+}
+
+impl AuditEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TurnStarted => "turn_started",
+            Self::ModelCall => "model_call",
+            Self::ToolCall => "tool_call",
+            Self::ToolDenied => "tool_denied",
+            Self::Error => "error",
+            Self::TurnFinished => "turn_finished",
+            Self::BudgetExhausted => "budget_exhausted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "turn_started" => Self::TurnStarted,
+            "model_call" => Self::ModelCall,
+            "tool_call" => Self::ToolCall,
+            "tool_denied" => Self::ToolDenied,
+            "error" => Self::Error,
+            "turn_finished" => Self::TurnFinished,
+            "budget_exhausted" => Self::BudgetExhausted,
+            _ => return None,
+        })
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEvent {
+    pub kind: AuditEventKind,
+    pub session_key: Option<SessionKey>,
+    pub run_id: Option<RunId>,
+    /// Who caused it (`agent`, `system`, a user id).
+    pub actor: String,
+    /// Event details; must not contain secrets.
+    pub data: serde_json::Value,
+}
+
+/// A stored event. `hash` = SHA-256 over `prev_hash` and the canonical event fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// Position in the tenant's chain, from 1.
+    pub seq: i64,
+    pub tenant: TenantId,
+    pub kind: AuditEventKind,
+    pub session_key: Option<SessionKey>,
+    pub run_id: Option<RunId>,
+    pub actor: String,
+    pub data: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Filter for listing events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    pub run_id: Option<RunId>,
+    pub session_key: Option<SessionKey>,
+    pub kind: Option<AuditEventKind>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+}
+
+/// Result of recomputing a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditChainReport {
+    pub tenant: TenantId,
+    pub events_checked: i64,
+    /// The first event whose stored hash or link does not match, with the reason.
+    pub first_broken: Option<(i64, String)>,
+}
+
+/// The hash of the genesis link of every chain.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Computes an event's hash from the previous hash and its fields. Timestamps are
+/// hashed as RFC 3339 with microseconds so the text round-trips through both backends.
+#[allow(clippy::too_many_arguments)]
+pub fn chain_hash(
+    prev_hash: &str,
+    seq: i64,
+    tenant: &TenantId,
+    kind: AuditEventKind,
+    session_key: Option<&SessionKey>,
+    run_id: Option<&RunId>,
+    actor: &str,
+    data: &serde_json::Value,
+    created_at: &DateTime<Utc>,
+) -> String {
+    let canonical = serde_json::json!([
+        seq,
+        tenant.as_str(),
+        kind.as_str(),
+        session_key.map(SessionKey::as_str),
+        run_id.map(RunId::as_str),
+        actor,
+        data,
+        created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    ]);
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical.to_string().as_bytes());
+    hex::encode(hasher.finalize())
+}

@@ -1,0 +1,20 @@
+//! Store failures.
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(
+        "unsupported storage url {0:?}: expected sqlite://PATH (postgres:// arrives with cluster mode)"
+    )]
+    UnsupportedUrl(String),
+}

@@ -1,0 +1,133 @@
+//! The store: repository traits (sessions, messages, runs, tool calls, audit) and
+//! their SQLite implementation. Every method takes a [`TenantId`], so an unscoped
+//! query cannot be written. PostgreSQL arrives with the cluster work; its migrations
+//! are kept in step with SQLite's from the first table on.
+
+mod audit;
+mod error;
+mod records;
+mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
+
+pub use audit::{
+    AuditChainReport, AuditEvent, AuditEventKind, AuditFilter, GENESIS_HASH, NewAuditEvent,
+    chain_hash,
+};
+pub use error::StoreError;
+pub use records::{
+    RunRecord, RunStatus, SessionRecord, StoredMessage, ToolCallRecord, ToolCallStatus,
+};
+pub use sqlite::SqliteStore;
+
+/// Sessions and their message history.
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Creates the session if it does not exist; returns it either way.
+    async fn ensure_session(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+    ) -> Result<SessionRecord, StoreError>;
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+    /// Sessions, most recently active first.
+    async fn list_sessions(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Appends messages atomically (all or none), returning their sequence numbers.
+    async fn append_messages(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+        run: Option<&RunId>,
+        messages: &[ChatMessage],
+    ) -> Result<Vec<i64>, StoreError>;
+    /// The full history in order.
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+}
+
+/// Runs (one per turn) and their tool calls.
+#[async_trait]
+pub trait RunRepository: Send + Sync {
+    async fn create_run(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+        run: &RunId,
+        input: &str,
+    ) -> Result<RunRecord, StoreError>;
+    async fn get_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+    ) -> Result<Option<RunRecord>, StoreError>;
+    /// Sets the final status, content and usage. Only a running run may finish.
+    async fn finish_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        status: RunStatus,
+        content: Option<&str>,
+        usage: Usage,
+    ) -> Result<(), StoreError>;
+    /// Runs still `running` (after a crash: to mark them interrupted on start).
+    async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError>;
+    async fn tool_call_started(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        call_id: &str,
+        tool: &str,
+        arguments: &str,
+    ) -> Result<(), StoreError>;
+    async fn tool_call_finished(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        call_id: &str,
+        status: ToolCallStatus,
+        result: &str,
+    ) -> Result<(), StoreError>;
+    async fn tool_calls(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+    ) -> Result<Vec<ToolCallRecord>, StoreError>;
+}
+
+/// The append-only, hash-chained audit log (one chain per tenant).
+#[async_trait]
+pub trait AuditRepository: Send + Sync {
+    /// Appends an event, chaining it to the tenant's previous one.
+    async fn append_audit(
+        &self,
+        tenant: &TenantId,
+        event: NewAuditEvent,
+    ) -> Result<AuditEvent, StoreError>;
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Recomputes the tenant's chain and names the first broken event.
+    async fn verify_audit(&self, tenant: &TenantId) -> Result<AuditChainReport, StoreError>;
+    /// Tenants that have audit events (for verifying every chain).
+    async fn audit_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+}
+
+/// Everything the runtime persists.
+pub trait Store: SessionRepository + RunRepository + AuditRepository {}
+
+impl<T: SessionRepository + RunRepository + AuditRepository> Store for T {}

@@ -1,0 +1,1 @@
+//! `patch_file` (placeholder).
