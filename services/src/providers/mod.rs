@@ -2,11 +2,17 @@
 //! client, with retries and timeouts shared by both, and model → provider resolution.
 
 mod anthropic;
+mod anthropic_stream;
+mod anthropic_wire;
 mod error;
+mod http;
 mod openai;
+mod openai_wire;
 mod resolve;
 mod retry;
 mod sse;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
