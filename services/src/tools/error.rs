@@ -18,6 +18,8 @@ pub enum ToolErrorKind {
     Failed,
     Cancelled,
     UnknownTool,
+    /// The runtime has too many tool calls in flight; try again shortly.
+    Busy,
 }
 
 /// A tool failure reported back to the model.
