@@ -1,0 +1,83 @@
+//! Start-up recovery: turns that were running when the process stopped are closed as
+//! `interrupted`, and tool calls left without a result get one that says so, so the
+//! next turn's history never holds a call without its result.
+
+use facio_services::domain::{ChatMessage, TenantId};
+use facio_services::store::{
+    AuditEventKind, NewAuditEvent, RunStatus, Store, StoreError, ToolCallStatus,
+};
+
+/// What recovery found and closed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub interrupted_runs: usize,
+    pub orphaned_tool_calls: usize,
+}
+
+pub(crate) async fn recover(
+    store: &dyn Store,
+    tenant: &TenantId,
+) -> Result<RecoveryReport, StoreError> {
+    let mut report = RecoveryReport::default();
+    for run in store.running_runs(tenant).await? {
+        let history: Vec<ChatMessage> = store
+            .history(tenant, &run.session_key)
+            .await?
+            .into_iter()
+            .map(|m| m.message)
+            .collect();
+        let orphans = facio_services::context::unanswered_tool_calls(&history);
+        let started: Vec<String> = store
+            .tool_calls(tenant, &run.run_id)
+            .await?
+            .into_iter()
+            .filter(|c| c.status == ToolCallStatus::Started)
+            .map(|c| c.call_id)
+            .collect();
+        let mut results = Vec::new();
+        for call in &orphans {
+            let text = if started.contains(&call.id) {
+                "interrupted: the process stopped while this tool call was running; it may or may not \
+                 have taken effect. Check before repeating it."
+            } else {
+                "interrupted: the process stopped before this tool call ran; it did not run."
+            };
+            results.push(ChatMessage::tool_result(
+                call,
+                serde_json::json!({"error": {"type": "interrupted", "message": text}}).to_string(),
+            ));
+            if started.contains(&call.id) {
+                store
+                    .tool_call_finished(tenant, &run.run_id, &call.id, ToolCallStatus::Failed, text)
+                    .await?;
+            }
+        }
+        if !results.is_empty() {
+            store
+                .append_messages(tenant, &run.session_key, Some(&run.run_id), &results)
+                .await?;
+        }
+        store
+            .finish_run(tenant, &run.run_id, RunStatus::Interrupted, None, run.usage)
+            .await?;
+        store
+            .append_audit(
+                tenant,
+                NewAuditEvent {
+                    kind: AuditEventKind::TurnFinished,
+                    session_key: Some(run.session_key.clone()),
+                    run_id: Some(run.run_id.clone()),
+                    actor: "system".to_owned(),
+                    data: serde_json::json!({
+                        "status": "interrupted",
+                        "reason": "the process stopped while this turn was running",
+                        "toolCallsInDoubt": orphans.iter().filter(|c| started.contains(&c.id)).count(),
+                    }),
+                },
+            )
+            .await?;
+        report.interrupted_runs += 1;
+        report.orphaned_tool_calls += orphans.len();
+    }
+    Ok(report)
+}

@@ -1,0 +1,244 @@
+//! The runtime handle: starts a node's actor tree and is how every surface (HTTP,
+//! CLI, SDK) submits turns, cancels them and shuts the node down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use facio_services::config::Config;
+use facio_services::domain::{RunId, SessionKey, TenantId};
+use facio_services::providers::ProviderRegistry;
+use facio_services::store::{Store, StoreError};
+use facio_services::tools::{ToolRegistry, Workspace};
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorRef};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::node::{NodeArgs, NodeMsg, NodeRefs, NodeSupervisor};
+use crate::recovery::{RecoveryReport, recover};
+use crate::session::{SessionMsg, SupervisorMsg, TurnInput};
+use crate::turn::{Origin, TurnDeps, TurnEvent, TurnHooks, TurnSummary};
+
+/// Events buffered per turn before a slow reader holds the turn back.
+const EVENT_BUFFER: usize = 256;
+
+/// Most tool calls running at once on a node.
+const TOOL_CAPACITY: usize = 256;
+
+/// What a node runs with.
+pub struct RuntimeDeps {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub providers: ProviderRegistry,
+    pub tools: ToolRegistry,
+    pub workspace: Workspace,
+    /// Close turns left running by a previous process. Only the process that owns the
+    /// store (the gateway) should do this; a one-shot CLI run next to it must not.
+    pub recover_on_start: bool,
+}
+
+/// A request for one turn.
+pub struct TurnRequest {
+    pub tenant: TenantId,
+    pub session_key: SessionKey,
+    pub input: String,
+    pub origin: Origin,
+    pub hooks: Option<Arc<dyn TurnHooks>>,
+}
+
+/// Why the runtime could not take a request.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("the runtime is shutting down and accepts no new turns")]
+    ShuttingDown,
+    #[error("the runtime's actors are not running: {0}")]
+    Unavailable(String),
+    #[error("could not start the runtime: {0}")]
+    Start(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the turn ended without reporting its outcome")]
+    Lost,
+}
+
+/// A running node.
+pub struct Runtime {
+    refs: Arc<NodeRefs>,
+    node: ActorRef<NodeMsg>,
+    deps: Arc<TurnDeps>,
+    accepting: AtomicBool,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Runtime {
+    /// Starts the actor tree (after closing turns a previous process left running,
+    /// when asked to).
+    pub async fn start(deps: RuntimeDeps) -> Result<Runtime, RuntimeError> {
+        if deps.recover_on_start {
+            let mut tenants = deps.store.audit_tenants().await?;
+            if !tenants.contains(&TenantId::default_tenant()) {
+                tenants.push(TenantId::default_tenant());
+            }
+            for tenant in tenants {
+                let RecoveryReport {
+                    interrupted_runs,
+                    orphaned_tool_calls,
+                } = recover(deps.store.as_ref(), &tenant).await?;
+                if interrupted_runs > 0 {
+                    tracing::warn!(
+                        tenant = %tenant,
+                        interrupted_runs,
+                        orphaned_tool_calls,
+                        "closed turns that were running when the process last stopped"
+                    );
+                }
+            }
+        }
+
+        let refs = Arc::new(NodeRefs::default());
+        let idle_after = Duration::from_secs(deps.config.agents.defaults.idle_passivate_s.max(1));
+        let turn_deps = Arc::new(TurnDeps {
+            config: deps.config,
+            store: deps.store,
+            providers: deps.providers,
+            tools: deps.tools,
+            workspace: deps.workspace,
+            refs: refs.clone(),
+        });
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let args = NodeArgs {
+            deps: turn_deps.clone(),
+            refs: refs.clone(),
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+            idle_after,
+            tool_capacity: TOOL_CAPACITY,
+        };
+        let (node, _) = Actor::spawn(None, NodeSupervisor, args)
+            .await
+            .map_err(|e| RuntimeError::Start(e.to_string()))?;
+        Ok(Runtime {
+            refs,
+            node,
+            deps: turn_deps,
+            accepting: AtomicBool::new(true),
+            shutdown,
+            tracker,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.deps.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.deps.store
+    }
+
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.deps.tools
+    }
+
+    fn sessions(&self) -> Result<ActorRef<SupervisorMsg>, RuntimeError> {
+        self.refs.sessions().ok_or_else(|| {
+            RuntimeError::Unavailable("the session supervisor is not running".into())
+        })
+    }
+
+    /// Queues a turn on its session and returns its run id and its progress events
+    /// (always ending with [`TurnEvent::Finished`]).
+    pub fn submit(
+        &self,
+        request: TurnRequest,
+    ) -> Result<(RunId, mpsc::Receiver<TurnEvent>), RuntimeError> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(RuntimeError::ShuttingDown);
+        }
+        let run_id = RunId::generate();
+        let (events, receiver) = mpsc::channel(EVENT_BUFFER);
+        let input = TurnInput {
+            run_id: run_id.clone(),
+            input: request.input,
+            origin: request.origin,
+            hooks: request.hooks,
+            events: Some(events),
+        };
+        self.sessions()?
+            .cast(SupervisorMsg::Route(
+                (request.tenant, request.session_key),
+                SessionMsg::Submit(input),
+            ))
+            .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        Ok((run_id, receiver))
+    }
+
+    /// Runs a turn to its end.
+    pub async fn run(&self, request: TurnRequest) -> Result<TurnSummary, RuntimeError> {
+        let (_, mut events) = self.submit(request)?;
+        while let Some(event) = events.recv().await {
+            if let TurnEvent::Finished(summary) = event {
+                return Ok(*summary);
+            }
+        }
+        Err(RuntimeError::Lost)
+    }
+
+    /// Cancels the session's running turn and any queued behind it. Returns whether
+    /// anything was cancelled.
+    pub async fn cancel(&self, tenant: TenantId, key: SessionKey) -> Result<bool, RuntimeError> {
+        let sessions = self.sessions()?;
+        let result = sessions
+            .call(
+                |reply| SupervisorMsg::Route((tenant, key), SessionMsg::Cancel(reply)),
+                Some(Duration::from_secs(10)),
+            )
+            .await
+            .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        match result {
+            CallResult::Success(cancelled) => Ok(cancelled),
+            CallResult::Timeout | CallResult::SenderError => Err(RuntimeError::Unavailable(
+                "the session did not answer".into(),
+            )),
+        }
+    }
+
+    /// Sessions currently held in memory (the rest are passivated in the store).
+    pub async fn active_sessions(&self) -> Result<usize, RuntimeError> {
+        let result = self
+            .sessions()?
+            .call(SupervisorMsg::ActiveCount, Some(Duration::from_secs(10)))
+            .await
+            .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        match result {
+            CallResult::Success(count) => Ok(count),
+            CallResult::Timeout | CallResult::SenderError => Err(RuntimeError::Unavailable(
+                "the session supervisor did not answer".into(),
+            )),
+        }
+    }
+
+    /// Stops accepting turns, lets running turns finish for up to `grace`, then stops
+    /// the rest at their next step (their progress is already in the store and they
+    /// are recorded as interrupted), and stops the actors.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.accepting.store(false, Ordering::Release);
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = self.tracker.len(),
+                "turns still running after the grace period; interrupting them"
+            );
+            self.shutdown.cancel();
+            // Interrupted turns only record their end; this is quick unless the store hangs.
+            let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
+        }
+        self.node.stop(Some("shutdown".to_owned()));
+    }
+}

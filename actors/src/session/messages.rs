@@ -1,0 +1,50 @@
+//! Mailboxes of the session actor and its supervisor.
+
+use std::sync::Arc;
+
+use facio_services::domain::{RunId, SessionKey, TenantId};
+use ractor::{ActorId, RpcReplyPort};
+use tokio::sync::mpsc;
+
+use crate::turn::{Origin, TurnEvent, TurnHooks, TurnOutcome};
+
+/// A session is identified by its tenant and key.
+pub type SessionAddress = (TenantId, SessionKey);
+
+/// Input for a new turn.
+pub struct TurnInput {
+    pub run_id: RunId,
+    pub input: String,
+    pub origin: Origin,
+    pub hooks: Option<Arc<dyn TurnHooks>>,
+    pub events: Option<mpsc::Sender<TurnEvent>>,
+}
+
+/// Messages to a [`super::SessionActor`].
+pub enum SessionMsg {
+    /// From the supervisor (routing a caller's input): start a turn now, or after the
+    /// turns already queued. No reply: progress goes to `TurnInput::events`.
+    Submit(TurnInput),
+    /// From the supervisor: cancel the running turn and drop queued ones. Replies
+    /// whether anything was cancelled.
+    Cancel(RpcReplyPort<bool>),
+    /// From the session's own turn task: the turn ended.
+    TurnFinished(Box<TurnOutcome>),
+    /// From the session's own timer: passivate if still idle.
+    IdleCheck,
+}
+
+/// Messages to the [`super::SessionSupervisor`].
+pub enum SupervisorMsg {
+    /// From the runtime: deliver `msg` to the session, activating it if needed.
+    Route(SessionAddress, SessionMsg),
+    /// From a session actor: it has been idle and has handled `received` routed
+    /// messages. The supervisor stops it only if nothing was routed since.
+    Idle {
+        address: SessionAddress,
+        actor: ActorId,
+        received: u64,
+    },
+    /// From the runtime: how many sessions are active.
+    ActiveCount(RpcReplyPort<usize>),
+}

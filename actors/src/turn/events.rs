@@ -1,0 +1,98 @@
+//! What a turn reports to whoever submitted it.
+
+use facio_services::domain::{ChatMessage, RunId, SessionKey, ToolCall, Usage};
+use facio_services::store::RunStatus;
+use serde::Serialize;
+
+/// Where a turn's input came from; recorded in the audit log and used by policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Interactive,
+    Api,
+    Sdk,
+    Cron,
+    A2a,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interactive => "interactive",
+            Self::Api => "api",
+            Self::Sdk => "sdk",
+            Self::Cron => "cron",
+            Self::A2a => "a2a",
+        }
+    }
+}
+
+/// Progress of a turn, in order; `Finished` is always last.
+#[derive(Debug, Clone)]
+pub enum TurnEvent {
+    /// Assistant text as the model streams it.
+    TextDelta(String),
+    /// A tool call is about to run.
+    ToolStarted(ToolCall),
+    /// A tool call finished (successfully or not).
+    ToolFinished(ToolUse),
+    Finished(Box<TurnSummary>),
+}
+
+/// A tool call as the caller sees it afterwards.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolUse {
+    pub call_id: String,
+    pub name: String,
+    pub arguments: String,
+    pub ok: bool,
+    /// What the model received (output or the structured error).
+    pub output: String,
+}
+
+/// Why a turn ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason", content = "detail")]
+pub enum StopReason {
+    /// The model gave a final answer.
+    Answered,
+    /// The iteration budget ran out; the content explains it.
+    BudgetExhausted { limit: u32 },
+    /// Cancelled by a caller.
+    Cancelled,
+    /// The node shut down mid-turn; progress so far is stored.
+    Interrupted,
+    /// The model provider failed after retries.
+    ProviderFailed(String),
+    /// The runtime itself failed (store unavailable, ...).
+    Internal(String),
+}
+
+impl StopReason {
+    pub fn run_status(&self) -> RunStatus {
+        match self {
+            Self::Answered | Self::BudgetExhausted { .. } => RunStatus::Completed,
+            Self::Cancelled => RunStatus::Cancelled,
+            Self::Interrupted => RunStatus::Interrupted,
+            Self::ProviderFailed(_) | Self::Internal(_) => RunStatus::Failed,
+        }
+    }
+}
+
+/// The outcome of a turn.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnSummary {
+    pub run_id: RunId,
+    pub session_key: SessionKey,
+    pub stop: StopReason,
+    /// The final assistant text (or the budget message).
+    pub content: Option<String>,
+    pub usage: Usage,
+    pub tools_used: Vec<ToolUse>,
+    /// Every message this turn added to the session, in order.
+    pub messages: Vec<ChatMessage>,
+    /// The model id that answered.
+    pub model: String,
+}

@@ -1,0 +1,315 @@
+//! One turn of a session: accept input, then alternate model calls and tool calls
+//! until the model answers, the iteration budget runs out, or the turn is stopped.
+//! Each step is written to the store before the next one starts, so a turn that is
+//! interrupted leaves a history the next turn can continue from.
+
+mod events;
+mod hooks;
+mod record;
+mod tools;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use facio_services::config::Config;
+use facio_services::context;
+use facio_services::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
+use facio_services::providers::{ChatRequest, ChatResponse, ProviderRegistry, StreamDelta};
+use facio_services::store::{AuditEventKind, Store, StoreError};
+use facio_services::tools::{ToolRegistry, Workspace};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::node::NodeRefs;
+
+pub use events::{Origin, StopReason, ToolUse, TurnEvent, TurnSummary};
+pub use hooks::{HookDecision, TurnHooks};
+use record::Recorder;
+
+/// What every turn on a node shares.
+pub(crate) struct TurnDeps {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub providers: ProviderRegistry,
+    pub tools: ToolRegistry,
+    pub workspace: Workspace,
+    pub refs: Arc<NodeRefs>,
+}
+
+/// A turn ready to run as a task.
+pub(crate) struct TurnTask {
+    pub deps: Arc<TurnDeps>,
+    pub tenant: TenantId,
+    pub key: SessionKey,
+    pub run_id: RunId,
+    pub input: String,
+    pub origin: Origin,
+    pub hooks: Option<Arc<dyn TurnHooks>>,
+    pub events: Option<mpsc::Sender<TurnEvent>>,
+    /// Cancelled by the caller (`Cancel`).
+    pub cancel: CancellationToken,
+    /// Cancelled when the node stops waiting for running turns.
+    pub shutdown: CancellationToken,
+}
+
+/// What the task reports to its session actor.
+pub(crate) struct TurnOutcome {
+    pub summary: TurnSummary,
+    /// The session's history after the turn, when it is known to match the store.
+    pub history: Option<Vec<ChatMessage>>,
+}
+
+/// A turn's running totals.
+struct Progress {
+    history: Vec<ChatMessage>,
+    /// Index in `history` of this turn's user message.
+    start: usize,
+    usage: Usage,
+    model_calls: u32,
+    tools_used: Vec<ToolUse>,
+    model: String,
+    content: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TurnError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("turn stopped: {0:?}")]
+    Stopped(StopReason),
+}
+
+impl TurnTask {
+    /// Runs the turn to its end and reports the outcome; never panics the caller.
+    pub async fn run(self, cached: Option<Vec<ChatMessage>>) -> TurnOutcome {
+        let recorder = Recorder::new(&self);
+        let mut progress = Progress {
+            history: Vec::new(),
+            start: 0,
+            usage: Usage::default(),
+            model_calls: 0,
+            tools_used: Vec::new(),
+            model: self.deps.config.agents.defaults.model.clone(),
+            content: None,
+        };
+        let stop = match self.drive(&recorder, &mut progress, cached).await {
+            Ok(stop) => stop,
+            Err(TurnError::Stopped(stop)) => stop,
+            Err(TurnError::Store(e)) => StopReason::Internal(format!("the store failed: {e}")),
+        };
+        let consistent = recorder.finish(&stop, &progress).await.is_ok()
+            && !matches!(stop, StopReason::Internal(_));
+        let summary = TurnSummary {
+            run_id: self.run_id.clone(),
+            session_key: self.key.clone(),
+            stop,
+            content: progress.content.clone(),
+            usage: progress.usage,
+            tools_used: progress.tools_used.clone(),
+            messages: progress
+                .history
+                .get(progress.start..)
+                .map(<[_]>::to_vec)
+                .unwrap_or_default(),
+            model: progress.model.clone(),
+        };
+        if let Some(events) = &self.events {
+            // The caller may have gone away; the outcome is in the store either way.
+            let _ = events
+                .send(TurnEvent::Finished(Box::new(summary.clone())))
+                .await;
+        }
+        TurnOutcome {
+            summary,
+            history: consistent.then_some(progress.history),
+        }
+    }
+
+    async fn drive(
+        &self,
+        recorder: &Recorder,
+        progress: &mut Progress,
+        cached: Option<Vec<ChatMessage>>,
+    ) -> Result<StopReason, TurnError> {
+        let user = ChatMessage::user(self.input.clone());
+        recorder.accept(&user).await?;
+        progress.history = match cached {
+            Some(mut history) => {
+                history.push(user);
+                history
+            }
+            None => self
+                .deps
+                .store
+                .history(&self.tenant, &self.key)
+                .await?
+                .into_iter()
+                .map(|m| m.message)
+                .collect(),
+        };
+        progress.start = progress.history.len().saturating_sub(1);
+
+        let defaults = &self.deps.config.agents.defaults;
+        loop {
+            self.check_stopped()?;
+            let pending = context::unanswered_tool_calls(&progress.history[progress.start..]);
+            if !pending.is_empty() {
+                tools::run_calls(self, recorder, progress, pending).await?;
+                continue;
+            }
+            if progress.model_calls >= defaults.max_tool_iterations {
+                let limit = defaults.max_tool_iterations;
+                let text = format!(
+                    "I stopped because this turn reached its limit of {limit} model calls before \
+                     finishing. What was done so far is saved; send another message to continue."
+                );
+                let message = ChatMessage::assistant(text.clone());
+                recorder.append(std::slice::from_ref(&message)).await?;
+                recorder
+                    .audit(
+                        AuditEventKind::BudgetExhausted,
+                        serde_json::json!({ "limit": limit }),
+                    )
+                    .await?;
+                progress.history.push(message);
+                progress.content = Some(text);
+                return Ok(StopReason::BudgetExhausted { limit });
+            }
+
+            let response = self.call_model(recorder, progress).await?;
+            let message = ChatMessage::assistant_tool_calls(
+                response.content.clone(),
+                response.tool_calls.clone(),
+            );
+            recorder.append(std::slice::from_ref(&message)).await?;
+            progress.history.push(message);
+            if let Some(hooks) = &self.hooks {
+                hooks.after_model_call(&response).await;
+            }
+            if response.tool_calls.is_empty() {
+                progress.content = response.content;
+                return Ok(StopReason::Answered);
+            }
+        }
+    }
+
+    fn check_stopped(&self) -> Result<(), TurnError> {
+        if self.cancel.is_cancelled() {
+            return Err(TurnError::Stopped(StopReason::Cancelled));
+        }
+        if self.shutdown.is_cancelled() {
+            return Err(TurnError::Stopped(StopReason::Interrupted));
+        }
+        Ok(())
+    }
+
+    async fn call_model(
+        &self,
+        recorder: &Recorder,
+        progress: &mut Progress,
+    ) -> Result<ChatResponse, TurnError> {
+        let defaults = &self.deps.config.agents.defaults;
+        let (provider, model) = match self
+            .deps
+            .providers
+            .resolve(&defaults.model, defaults.provider.as_deref())
+        {
+            Ok(found) => found,
+            Err(e) => {
+                let reason = e.to_string();
+                recorder
+                    .audit(
+                        AuditEventKind::Error,
+                        serde_json::json!({ "stage": "resolve_provider", "error": reason }),
+                    )
+                    .await?;
+                return Err(TurnError::Stopped(StopReason::ProviderFailed(reason)));
+            }
+        };
+        let specs = self.deps.tools.specs();
+        let system =
+            context::system_prompt(self.deps.workspace.root(), defaults.max_tool_iterations);
+        let messages = context::assemble(
+            system,
+            &progress.history,
+            &specs,
+            defaults.context_window_tokens as usize,
+            defaults.max_tokens as usize,
+        );
+        let request = ChatRequest {
+            model: model.clone(),
+            messages,
+            tools: specs,
+            max_tokens: Some(defaults.max_tokens),
+            temperature: Some(defaults.temperature),
+        };
+        if let Some(hooks) = &self.hooks {
+            hooks.before_model_call(&request).await;
+        }
+
+        let started = Instant::now();
+        let result = tokio::select! {
+            result = self.stream_model(provider.as_ref(), &request) => result,
+            () = self.cancel.cancelled() => return Err(TurnError::Stopped(StopReason::Cancelled)),
+            () = self.shutdown.cancelled() => return Err(TurnError::Stopped(StopReason::Interrupted)),
+        };
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        progress.model_calls += 1;
+        match result {
+            Ok(response) => {
+                progress.usage += response.usage;
+                progress.model = response.model.clone();
+                recorder
+                    .audit(
+                        AuditEventKind::ModelCall,
+                        serde_json::json!({
+                            "provider": provider.name(),
+                            "model": response.model,
+                            "ok": true,
+                            "latencyMs": latency_ms,
+                            "finishReason": response.finish_reason,
+                            "usage": response.usage,
+                            "toolCalls": response.tool_calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+                        }),
+                    )
+                    .await?;
+                Ok(response)
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                recorder
+                    .audit(
+                        AuditEventKind::ModelCall,
+                        serde_json::json!({
+                            "provider": provider.name(),
+                            "model": model,
+                            "ok": false,
+                            "latencyMs": latency_ms,
+                            "error": reason,
+                        }),
+                    )
+                    .await?;
+                Err(TurnError::Stopped(StopReason::ProviderFailed(reason)))
+            }
+        }
+    }
+
+    /// Calls the provider, streaming text to the caller when one is listening.
+    async fn stream_model(
+        &self,
+        provider: &dyn facio_services::providers::Provider,
+        request: &ChatRequest,
+    ) -> Result<ChatResponse, facio_services::providers::ProviderError> {
+        let Some(events) = &self.events else {
+            return provider.chat(request, None).await;
+        };
+        let (tx, mut rx) = mpsc::channel::<StreamDelta>(64);
+        let forward = async {
+            while let Some(StreamDelta::Text(text)) = rx.recv().await {
+                let _ = events.send(TurnEvent::TextDelta(text)).await;
+            }
+        };
+        let (result, ()) = tokio::join!(provider.chat(request, Some(tx)), forward);
+        result
+    }
+}
