@@ -51,7 +51,6 @@ pub(super) struct UnknownKey {
 pub(super) struct Schema {
     root: Value,
     provider: Value,
-    any_string: Value,
 }
 
 impl Schema {
@@ -61,7 +60,6 @@ impl Schema {
         Self {
             root: serde_json::to_value(Config::default()).unwrap_or(Value::Null),
             provider: serde_json::to_value(ProviderConfig::default()).unwrap_or(Value::Null),
-            any_string: Value::String(String::new()),
         }
     }
 
