@@ -75,7 +75,9 @@ fn expand(
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
             let Some(close) = tail.find('}') else {
-                return Err(malformed("unterminated ${ (write $${ for a literal ${)".into()));
+                return Err(malformed(
+                    "unterminated ${ (write $${ for a literal ${)".into(),
+                ));
             };
             let (name, default) = match tail[..close].split_once(":-") {
                 Some((name, default)) => (name, Some(default)),

@@ -38,15 +38,17 @@ pub(super) fn normalize(value: Value, path: &mut Vec<String>) -> Result<Value, D
             let user_keys = holds_user_keys(path);
             let mut out = Map::with_capacity(map.len());
             for (key, child) in map {
-                let canonical = if user_keys { key.clone() } else { to_camel(&key) };
+                let canonical = if user_keys {
+                    key.clone()
+                } else {
+                    to_camel(&key)
+                };
                 path.push(canonical.clone());
                 let child = normalize(child, path)?;
                 if out.contains_key(&canonical) {
                     return Err(DuplicateKey {
                         key: keypath::join_all(path),
-                        reason: format!(
-                            "given twice (as {key:?} and another spelling); keep one"
-                        ),
+                        reason: format!("given twice (as {key:?} and another spelling); keep one"),
                     });
                 }
                 path.pop();

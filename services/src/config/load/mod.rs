@@ -160,23 +160,22 @@ impl Loader {
         schema
             .check(&value, &mut Vec::new())
             .map_err(|unknown| self.invalid(&unknown.key, unknown.reason))?;
-        interpolate::interpolate(&mut value, "", env, &mut self.substituted).map_err(
-            |err| match err {
+        interpolate::interpolate(&mut value, "", env, &mut self.substituted).map_err(|err| {
+            match err {
                 ExpandError::Missing { key, var } => ConfigError::MissingVariable {
                     file: self.file.clone(),
                     key,
                     var,
                 },
                 ExpandError::Malformed { key, reason } => self.invalid(&key, reason),
-            },
-        )?;
-        self.overridden = overrides::apply(&mut value, env, &schema).map_err(|err| {
-            ConfigError::Override {
+            }
+        })?;
+        self.overridden =
+            overrides::apply(&mut value, env, &schema).map_err(|err| ConfigError::Override {
                 var: err.var,
                 key: err.key,
                 reason: err.reason,
-            }
-        })?;
+            })?;
         schema.clear_empty_optionals(&mut value, &mut Vec::new());
 
         let mut config: Config = serde_path_to_error::deserialize(value).map_err(|err| {

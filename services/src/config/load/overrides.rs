@@ -45,7 +45,10 @@ pub(super) fn apply(
         let path = key_path(rest);
         let key = keypath::join_all(&path);
         if path.iter().any(String::is_empty) {
-            return Err(fail(key, "empty key segment (check the `__` separators)".into()));
+            return Err(fail(
+                key,
+                "empty key segment (check the `__` separators)".into(),
+            ));
         }
         let shape = schema
             .shape_at(&path)
@@ -100,7 +103,10 @@ fn set(config: &mut Value, path: &[String], value: Value) -> Result<(), String> 
 }
 
 /// The object `node` holds, turning an absent (`null`) one into an empty object.
-fn object_at<'a>(node: &'a mut Value, path: &[String]) -> Result<&'a mut Map<String, Value>, String> {
+fn object_at<'a>(
+    node: &'a mut Value,
+    path: &[String],
+) -> Result<&'a mut Map<String, Value>, String> {
     if node.is_null() {
         *node = Value::Object(Map::new());
     }

@@ -38,7 +38,11 @@ pub(super) fn validate(config: &Config) -> Result<(), Violation> {
     api(config)?;
     storage(config)?;
     providers(config)?;
-    at_least("audit.maxFieldChars", config.audit.max_field_chars as u64, 1)?;
+    at_least(
+        "audit.maxFieldChars",
+        config.audit.max_field_chars as u64,
+        1,
+    )?;
     logging_level(&config.logging.level)
 }
 
@@ -50,9 +54,17 @@ fn agents(config: &Config) -> Result<(), Violation> {
     if d.provider.as_deref().is_some_and(|p| p.trim().is_empty()) {
         return Err(violation("agents.defaults.provider", "must not be blank"));
     }
-    at_least("agents.defaults.maxToolIterations", d.max_tool_iterations.into(), 1)?;
+    at_least(
+        "agents.defaults.maxToolIterations",
+        d.max_tool_iterations.into(),
+        1,
+    )?;
     at_least("agents.defaults.maxTokens", d.max_tokens.into(), 1)?;
-    at_least("agents.defaults.contextWindowTokens", d.context_window_tokens.into(), 1024)?;
+    at_least(
+        "agents.defaults.contextWindowTokens",
+        d.context_window_tokens.into(),
+        1024,
+    )?;
     if d.max_tokens >= d.context_window_tokens {
         return Err(violation(
             "agents.defaults.maxTokens",
@@ -60,7 +72,10 @@ fn agents(config: &Config) -> Result<(), Violation> {
         ));
     }
     if !(0.0..=2.0).contains(&d.temperature) {
-        return Err(violation("agents.defaults.temperature", "must be between 0 and 2"));
+        return Err(violation(
+            "agents.defaults.temperature",
+            "must be between 0 and 2",
+        ));
     }
     at_least("agents.defaults.requestTimeoutS", d.request_timeout_s, 1)?;
     at_least("agents.defaults.idlePassivateS", d.idle_passivate_s, 1)
@@ -70,7 +85,11 @@ fn tools(config: &Config) -> Result<(), Violation> {
     let t = &config.tools;
     at_least("tools.timeoutS", t.timeout_s, 1)?;
     at_least("tools.exec.timeoutS", t.exec.timeout_s, 1)?;
-    at_least("tools.exec.maxOutputChars", t.exec.max_output_chars as u64, 1)?;
+    at_least(
+        "tools.exec.maxOutputChars",
+        t.exec.max_output_chars as u64,
+        1,
+    )?;
     for (i, pattern) in t.exec.deny_patterns.iter().enumerate() {
         if let Err(err) = regex::Regex::new(pattern) {
             return Err(violation(
@@ -94,7 +113,10 @@ fn tools(config: &Config) -> Result<(), Violation> {
 
 fn api(config: &Config) -> Result<(), Violation> {
     if !is_host(&config.api.host) {
-        return Err(violation("api.host", "must be an IP address or a host name"));
+        return Err(violation(
+            "api.host",
+            "must be an IP address or a host name",
+        ));
     }
     Ok(())
 }
@@ -124,13 +146,22 @@ fn providers(config: &Config) -> Result<(), Violation> {
                 matches!(url.scheme(), "http" | "https") && url.host_str().is_some()
             });
             if !ok {
-                return Err(violation(key("apiBase"), "must be an http:// or https:// URL"));
+                return Err(violation(
+                    key("apiBase"),
+                    "must be an http:// or https:// URL",
+                ));
             }
         }
         if let Some(kind) = &provider.kind
-            && !matches!(kind.trim().to_ascii_lowercase().as_str(), "openai" | "anthropic")
+            && !matches!(
+                kind.trim().to_ascii_lowercase().as_str(),
+                "openai" | "anthropic"
+            )
         {
-            return Err(violation(key("kind"), "must be \"openai\" or \"anthropic\""));
+            return Err(violation(
+                key("kind"),
+                "must be \"openai\" or \"anthropic\"",
+            ));
         }
         for (header, value) in &provider.extra_headers {
             let at = keypath::child(&key("extraHeaders"), header);
@@ -205,5 +236,7 @@ fn logging_level(filter: &str) -> Result<(), Violation> {
 }
 
 fn is_level(text: &str) -> bool {
-    LEVELS.iter().any(|level| level.eq_ignore_ascii_case(text.trim()))
+    LEVELS
+        .iter()
+        .any(|level| level.eq_ignore_ascii_case(text.trim()))
 }

@@ -18,15 +18,21 @@ fn variables_defaults_and_escapes_are_expanded() {
     let openai = &config.providers["openai"];
     assert_eq!(openai.api_key.as_deref(), Some("sk-123"));
     assert_eq!(openai.api_base.as_deref(), Some("http://localhost:8000/v1"));
-    assert_eq!(openai.extra_headers["X-Note"], "cost $5, literal ${HOME}, me!");
+    assert_eq!(
+        openai.extra_headers["X-Note"],
+        "cost $5, literal ${HOME}, me!"
+    );
     // An empty variable takes the default, as in a shell.
     assert_eq!(config.agents.defaults.model, "gpt-4o");
 }
 
 #[test]
 fn an_empty_default_leaves_an_optional_field_unset() {
-    let config = load(r#"{ "providers": { "openai": { "apiKey": "${NO_SUCH_KEY:-}" } } }"#, &[])
-        .expect("loads");
+    let config = load(
+        r#"{ "providers": { "openai": { "apiKey": "${NO_SUCH_KEY:-}" } } }"#,
+        &[],
+    )
+    .expect("loads");
     assert_eq!(config.providers["openai"].api_key, None);
 }
 
@@ -50,10 +56,19 @@ fn a_missing_variable_names_the_key_and_the_variable() {
 
 #[test]
 fn malformed_references_are_errors() {
-    let message = load_err(r#"{ "agents": { "defaults": { "model": "${OPEN" } } }"#, &[]);
-    assert!(message.contains("agents.defaults.model: unterminated ${"), "{message}");
+    let message = load_err(
+        r#"{ "agents": { "defaults": { "model": "${OPEN" } } }"#,
+        &[],
+    );
+    assert!(
+        message.contains("agents.defaults.model: unterminated ${"),
+        "{message}"
+    );
     let message = load_err(r#"{ "api": { "host": "${1BAD}" } }"#, &[]);
-    assert!(message.contains("api.host: ${1BAD} is not a variable name"), "{message}");
+    assert!(
+        message.contains("api.host: ${1BAD} is not a variable name"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -75,8 +75,14 @@ fn unknown_key_far_from_any_field_lists_the_fields() {
 
 #[test]
 fn two_spellings_of_one_key_are_refused() {
-    let message = load_err(r#"{ "api": { "shutdownGraceS": 1, "shutdown_grace_s": 2 } }"#, &[]);
-    assert!(message.contains("api.shutdownGraceS: given twice"), "{message}");
+    let message = load_err(
+        r#"{ "api": { "shutdownGraceS": 1, "shutdown_grace_s": 2 } }"#,
+        &[],
+    );
+    assert!(
+        message.contains("api.shutdownGraceS: given twice"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -86,11 +92,17 @@ fn type_errors_name_the_key_path() {
         message.ends_with(r#"api.port: invalid type: string "abc", expected u16"#),
         "{message}"
     );
-    let message = load_err(r#"{ "tools": { "exec": { "denyPatterns": ["ok", 3] } } }"#, &[]);
+    let message = load_err(
+        r#"{ "tools": { "exec": { "denyPatterns": ["ok", 3] } } }"#,
+        &[],
+    );
     assert!(
         message.contains("tools.exec.denyPatterns[1]: invalid type: integer `3`"),
         "{message}"
     );
     let message = load_err(r#"{ "logging": { "format": "xml" } }"#, &[]);
-    assert!(message.contains("logging.format: unknown variant `xml`"), "{message}");
+    assert!(
+        message.contains("logging.format: unknown variant `xml`"),
+        "{message}"
+    );
 }

@@ -44,6 +44,9 @@ fn load_err(text: &str, vars: &[(&str, &str)]) -> String {
         Ok(config) => panic!("expected an error, loaded {config:?}"),
         Err(err) => err.to_string(),
     };
-    assert!(!message.contains('\n'), "message must be one line: {message}");
+    assert!(
+        !message.contains('\n'),
+        "message must be one line: {message}"
+    );
     message
 }

@@ -42,7 +42,10 @@ fn override_values_are_json_when_they_parse() {
         &[
             ("FACIO_TOOLS__RESTRICT_TO_WORKSPACE", "false"),
             ("FACIO_AGENTS__DEFAULTS__TEMPERATURE", "0.7"),
-            ("FACIO_TOOLS__WEB__ALLOW_PRIVATE_HOSTS", r#"["127.0.0.1","nas.local"]"#),
+            (
+                "FACIO_TOOLS__WEB__ALLOW_PRIVATE_HOSTS",
+                r#"["127.0.0.1","nas.local"]"#,
+            ),
             ("FACIO_API__HOST", "0.0.0.0"),
             ("FACIO_LOGGING__FORMAT", "json"),
         ],
@@ -50,7 +53,10 @@ fn override_values_are_json_when_they_parse() {
     .expect("loads");
     assert!(!config.tools.restrict_to_workspace);
     assert!((config.agents.defaults.temperature - 0.7).abs() < 1e-6);
-    assert_eq!(config.tools.web.allow_private_hosts, ["127.0.0.1", "nas.local"]);
+    assert_eq!(
+        config.tools.web.allow_private_hosts,
+        ["127.0.0.1", "nas.local"]
+    );
     assert_eq!(config.api.host, "0.0.0.0");
     assert_eq!(config.logging.format, crate::config::LogFormat::Json);
 }
@@ -83,9 +89,15 @@ fn an_unknown_override_names_the_variable() {
         "config override FACIO_API__PORTT: api.portt: unknown field, did you mean port?"
     );
     let message = load_err("{}", &[("FACIO_API__PORT__X", "1")]);
-    assert!(message.contains("FACIO_API__PORT__X: api.port.x:"), "{message}");
+    assert!(
+        message.contains("FACIO_API__PORT__X: api.port.x:"),
+        "{message}"
+    );
     let message = load_err("{}", &[("FACIO_PROVIDERS__OPENAI__NOPE", "1")]);
-    assert!(message.contains("providers.openai.nope: unknown field"), "{message}");
+    assert!(
+        message.contains("providers.openai.nope: unknown field"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -97,7 +109,9 @@ fn a_bad_override_value_names_the_variable() {
     );
     let message = load_err("{}", &[("FACIO_AGENTS__DEFAULTS__MAX_TOKENS", "0")]);
     assert!(
-        message.contains("FACIO_AGENTS__DEFAULTS__MAX_TOKENS: agents.defaults.maxTokens: must be at least 1"),
+        message.contains(
+            "FACIO_AGENTS__DEFAULTS__MAX_TOKENS: agents.defaults.maxTokens: must be at least 1"
+        ),
         "{message}"
     );
 }
@@ -106,7 +120,10 @@ fn a_bad_override_value_names_the_variable() {
 fn an_object_override_is_checked_like_the_file() {
     let config = load(
         "{}",
-        &[("FACIO_PROVIDERS__LOCAL", r#"{"api_base": "http://127.0.0.1:1234/v1"}"#)],
+        &[(
+            "FACIO_PROVIDERS__LOCAL",
+            r#"{"api_base": "http://127.0.0.1:1234/v1"}"#,
+        )],
     )
     .expect("loads");
     assert_eq!(
@@ -114,5 +131,8 @@ fn an_object_override_is_checked_like_the_file() {
         Some("http://127.0.0.1:1234/v1")
     );
     let message = load_err("{}", &[("FACIO_PROVIDERS__LOCAL", r#"{"apiBsae": "x"}"#)]);
-    assert!(message.contains("providers.local.apiBsae: unknown field, did you mean apiBase?"), "{message}");
+    assert!(
+        message.contains("providers.local.apiBsae: unknown field, did you mean apiBase?"),
+        "{message}"
+    );
 }

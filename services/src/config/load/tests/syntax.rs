@@ -37,20 +37,29 @@ fn parse_error_names_file_line_and_column() {
         other => panic!("expected a parse error, got {other:?}"),
     }
     let message = err.to_string();
-    assert!(message.contains(&format!("{}:3:22:", f.path.display())), "{message}");
+    assert!(
+        message.contains(&format!("{}:3:22:", f.path.display())),
+        "{message}"
+    );
     assert!(message.contains("expected"), "{message}");
 }
 
 #[test]
 fn unterminated_block_comment_is_located() {
     let message = load_err("{\n  \"api\": {} /* never closed\n}", &[]);
-    assert!(message.contains(":2:13: unterminated /* comment"), "{message}");
+    assert!(
+        message.contains(":2:13: unterminated /* comment"),
+        "{message}"
+    );
 }
 
 #[test]
 fn top_level_must_be_an_object() {
     let message = load_err("  [1, 2]", &[]);
-    assert!(message.contains(":1:3: the top level must be an object"), "{message}");
+    assert!(
+        message.contains(":1:3: the top level must be an object"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -3,7 +3,10 @@ use super::{load, load_err};
 /// Loads `{ area: { ... } }` and returns the error, which must end with `expected`.
 fn rejects(text: &str, expected: &str) {
     let message = load_err(text, &[]);
-    assert!(message.ends_with(expected), "{message}\n  should end with: {expected}");
+    assert!(
+        message.ends_with(expected),
+        "{message}\n  should end with: {expected}"
+    );
 }
 
 #[test]
@@ -28,7 +31,13 @@ fn agent_budgets_have_floors() {
         r#"{ "agents": { "defaults": { "model": " " } } }"#,
         "agents.defaults.model: must not be empty",
     );
-    assert!(load(r#"{ "agents": { "defaults": { "contextWindowTokens": 1024, "maxTokens": 1 } } }"#, &[]).is_ok());
+    assert!(
+        load(
+            r#"{ "agents": { "defaults": { "contextWindowTokens": 1024, "maxTokens": 1 } } }"#,
+            &[]
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -48,11 +57,23 @@ fn temperature_is_between_0_and_2() {
 #[test]
 fn timeouts_are_at_least_one_second() {
     for (text, key) in [
-        (r#"{ "agents": { "defaults": { "requestTimeoutS": 0 } } }"#, "agents.defaults.requestTimeoutS"),
-        (r#"{ "agents": { "defaults": { "idlePassivateS": 0 } } }"#, "agents.defaults.idlePassivateS"),
+        (
+            r#"{ "agents": { "defaults": { "requestTimeoutS": 0 } } }"#,
+            "agents.defaults.requestTimeoutS",
+        ),
+        (
+            r#"{ "agents": { "defaults": { "idlePassivateS": 0 } } }"#,
+            "agents.defaults.idlePassivateS",
+        ),
         (r#"{ "tools": { "timeoutS": 0 } }"#, "tools.timeoutS"),
-        (r#"{ "tools": { "exec": { "timeoutS": 0 } } }"#, "tools.exec.timeoutS"),
-        (r#"{ "tools": { "web": { "timeoutS": 0 } } }"#, "tools.web.timeoutS"),
+        (
+            r#"{ "tools": { "exec": { "timeoutS": 0 } } }"#,
+            "tools.exec.timeoutS",
+        ),
+        (
+            r#"{ "tools": { "web": { "timeoutS": 0 } } }"#,
+            "tools.web.timeoutS",
+        ),
     ] {
         rejects(text, &format!("{key}: must be at least 1"));
     }
@@ -74,7 +95,13 @@ fn api_host_is_an_ip_or_host_name() {
             "api.host: must be an IP address or a host name",
         );
     }
-    for good in ["0.0.0.0", "::1", "[::1]", "localhost", "facio-1.internal.example.com"] {
+    for good in [
+        "0.0.0.0",
+        "::1",
+        "[::1]",
+        "localhost",
+        "facio-1.internal.example.com",
+    ] {
         let text = format!(r#"{{ "api": {{ "host": "{good}" }} }}"#);
         assert!(load(&text, &[]).is_ok(), "{good}");
     }
@@ -86,7 +113,12 @@ fn storage_url_is_sqlite_or_postgres() {
         r#"{ "storage": { "url": "mysql://db/facio" } }"#,
         "storage.url: must start with sqlite:, postgres:// or postgresql://",
     );
-    for good in ["sqlite::memory:", "sqlite:///var/facio.db", "postgres://u@h/db", "postgresql://h/db"] {
+    for good in [
+        "sqlite::memory:",
+        "sqlite:///var/facio.db",
+        "postgres://u@h/db",
+        "postgresql://h/db",
+    ] {
         let text = format!(r#"{{ "storage": {{ "url": "{good}" }} }}"#);
         assert!(load(&text, &[]).is_ok(), "{good}");
     }
@@ -123,8 +155,16 @@ fn logging_level_is_a_filter() {
         r#"{ "logging": { "level": "info,facio=chatty" } }"#,
         r#"logging.level: "chatty" is not a level (use one of trace, debug, info, warn, error, off)"#,
     );
-    rejects(r#"{ "logging": { "level": "" } }"#, r#"logging.level: must not be empty (e.g. "info" or "info,facio=debug")"#);
-    for good in ["debug", "WARN", "info,facio=debug,sqlx::query=off", "facio_services"] {
+    rejects(
+        r#"{ "logging": { "level": "" } }"#,
+        r#"logging.level: must not be empty (e.g. "info" or "info,facio=debug")"#,
+    );
+    for good in [
+        "debug",
+        "WARN",
+        "info,facio=debug,sqlx::query=off",
+        "facio_services",
+    ] {
         let text = format!(r#"{{ "logging": {{ "level": "{good}" }} }}"#);
         assert!(load(&text, &[]).is_ok(), "{good}");
     }
