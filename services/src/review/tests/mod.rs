@@ -1,0 +1,4 @@
+mod args;
+mod secrets;
+mod validate;
+mod wire;
