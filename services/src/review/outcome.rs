@@ -1,7 +1,7 @@
 //! How a review ended, and the tool result the agent receives for it.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::response::ValidatedResponse;
 use super::secrets::SecretString;
@@ -58,18 +58,27 @@ pub fn tool_result_for(outcome: &ReviewOutcome) -> String {
             reviewer,
             comment,
         } => {
-            let mut result = Map::new();
-            result.insert("status".into(), "decided".into());
-            result.insert("response".into(), response.clone());
-            if let Some(reviewer) = reviewer {
-                result.insert("reviewer".into(), reviewer.as_str().into());
-            }
-            if let Some(comment) = comment {
-                result.insert("comment".into(), comment.as_str().into());
-            }
-            Value::Object(result).to_string()
+            // A struct, not a map, so `status` comes first for the model to read.
+            let result = DecidedResult {
+                status: "decided",
+                response,
+                reviewer: reviewer.as_deref(),
+                comment: comment.as_deref(),
+            };
+            // Serializing strings and a JSON value cannot fail.
+            serde_json::to_string(&result).unwrap_or_default()
         }
         ReviewOutcome::TimedOut => json!({ "status": "timed_out", "action": "deny" }).to_string(),
         ReviewOutcome::Cancelled => json!({ "status": "cancelled" }).to_string(),
     }
+}
+
+#[derive(Serialize)]
+struct DecidedResult<'a> {
+    status: &'static str,
+    response: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reviewer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<&'a str>,
 }
