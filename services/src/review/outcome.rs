@@ -1,7 +1,7 @@
 //! How a review ended, and the tool result the agent receives for it.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::response::ValidatedResponse;
 use super::secrets::SecretString;
@@ -68,8 +68,8 @@ pub fn tool_result_for(outcome: &ReviewOutcome) -> String {
             // Serializing strings and a JSON value cannot fail.
             serde_json::to_string(&result).unwrap_or_default()
         }
-        ReviewOutcome::TimedOut => json!({ "status": "timed_out", "action": "deny" }).to_string(),
-        ReviewOutcome::Cancelled => json!({ "status": "cancelled" }).to_string(),
+        ReviewOutcome::TimedOut => r#"{"status":"timed_out","action":"deny"}"#.to_owned(),
+        ReviewOutcome::Cancelled => r#"{"status":"cancelled"}"#.to_owned(),
     }
 }
 
