@@ -39,15 +39,22 @@ fn credential_keys_are_upper_snake_case_of_the_field_name() {
 
 #[test]
 fn password_values_are_replaced_by_placeholders_and_never_printed() {
-    let answer = json!({ "apiKey": RAW, "db-password": OTHER_RAW, "backup_password": "", "region": "eu" });
+    let answer =
+        json!({ "apiKey": RAW, "db-password": OTHER_RAW, "backup_password": "", "region": "eu" });
     let validated = validate_response(&credentials_form(), &answer).unwrap();
     assert!(validated.has_secrets());
 
     let debug = format!("{validated:?}");
-    assert!(!debug.contains(RAW) && !debug.contains(OTHER_RAW), "{debug}");
+    assert!(
+        !debug.contains(RAW) && !debug.contains(OTHER_RAW),
+        "{debug}"
+    );
     assert!(debug.contains("[REDACTED]"));
     let shown = validated.response().to_json().to_string();
-    assert!(!shown.contains(RAW) && !shown.contains(OTHER_RAW), "{shown}");
+    assert!(
+        !shown.contains(RAW) && !shown.contains(OTHER_RAW),
+        "{shown}"
+    );
 
     let (outcome, secrets) = ReviewOutcome::decided(validated, Some("alice".into()), None);
     let ReviewOutcome::Decided { response, .. } = &outcome else {
@@ -74,7 +81,10 @@ fn password_values_are_replaced_by_placeholders_and_never_printed() {
         .map(|(k, v)| (k.as_str(), v.expose_secret()))
         .collect();
     assert_eq!(raw, [("API_KEY", RAW), ("DB_PASSWORD", OTHER_RAW)]);
-    assert_eq!(format!("{:?} {}", secrets[0].1, secrets[0].1), "[REDACTED] [REDACTED]");
+    assert_eq!(
+        format!("{:?} {}", secrets[0].1, secrets[0].1),
+        "[REDACTED] [REDACTED]"
+    );
     assert!(!format!("{secrets:?}").contains(RAW));
 }
 
@@ -85,7 +95,10 @@ fn split_secrets_works_on_a_bare_form_answer() {
     };
     let answer = json!({ "apiKey": RAW, "region": "eu" });
     let (redacted, secrets) = split_secrets(&form, answer.as_object().unwrap().clone());
-    assert_eq!(redacted, json!({ "apiKey": "${credentials.API_KEY}", "region": "eu" }));
+    assert_eq!(
+        redacted,
+        json!({ "apiKey": "${credentials.API_KEY}", "region": "eu" })
+    );
     assert_eq!(secrets.len(), 1);
     assert_eq!(secrets[0].0, "API_KEY");
     assert_eq!(secrets[0].1.expose_secret(), RAW);
@@ -94,7 +107,12 @@ fn split_secrets_works_on_a_bare_form_answer() {
 #[test]
 fn a_required_password_left_empty_is_refused() {
     let e = validate_response(&credentials_form(), &json!({ "apiKey": "" })).unwrap_err();
-    assert_eq!(e, ResponseError::Missing { field: "apiKey".into() });
+    assert_eq!(
+        e,
+        ResponseError::Missing {
+            field: "apiKey".into()
+        }
+    );
 }
 
 #[test]
@@ -126,8 +144,16 @@ fn tool_results_are_compact_json_for_the_model() {
         r#"{"status":"cancelled"}"#
     );
     // Outcomes persist and reload unchanged.
-    for outcome in [decided, anonymous, ReviewOutcome::TimedOut, ReviewOutcome::Cancelled] {
+    for outcome in [
+        decided,
+        anonymous,
+        ReviewOutcome::TimedOut,
+        ReviewOutcome::Cancelled,
+    ] {
         let stored = serde_json::to_value(&outcome).unwrap();
-        assert_eq!(serde_json::from_value::<ReviewOutcome>(stored).unwrap(), outcome);
+        assert_eq!(
+            serde_json::from_value::<ReviewOutcome>(stored).unwrap(),
+            outcome
+        );
     }
 }

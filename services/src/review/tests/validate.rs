@@ -56,7 +56,10 @@ fn approval_answers_must_pick_a_known_option_and_respect_allow_comment() {
     );
     // An untouched comment box is no comment.
     assert_eq!(
-        accepted(&strict, json!({ "selectedOption": "approve", "comment": "" })),
+        accepted(
+            &strict,
+            json!({ "selectedOption": "approve", "comment": "" })
+        ),
         json!({ "selectedOption": "approve" })
     );
 
@@ -66,11 +69,17 @@ fn approval_answers_must_pick_a_known_option_and_respect_allow_comment() {
         e.to_string(),
         "selectedOption: \"maybe\" is not one of the options (approve, reject)"
     );
-    let e = refused(&strict, json!({ "selectedOption": "approve", "comment": "ok" }));
+    let e = refused(
+        &strict,
+        json!({ "selectedOption": "approve", "comment": "ok" }),
+    );
     assert_eq!(e, ResponseError::CommentNotAllowed);
     assert_eq!((e.field(), e.code()), ("comment", "comment_not_allowed"));
     assert_eq!(refused(&strict, json!({})).field(), "selectedOption");
-    assert_eq!(refused(&strict, json!({ "selectedOption": 1 })).code(), "wrong_type");
+    assert_eq!(
+        refused(&strict, json!({ "selectedOption": 1 })).code(),
+        "wrong_type"
+    );
     assert_eq!(
         refused(&strict, json!({ "selectedOption": "approve", "extra": 1 })),
         ResponseError::UnknownField {
@@ -82,7 +91,10 @@ fn approval_answers_must_pick_a_known_option_and_respect_allow_comment() {
 
     let open = approval(true);
     assert_eq!(
-        accepted(&open, json!({ "selectedOption": "approve", "comment": "Ship it" })),
+        accepted(
+            &open,
+            json!({ "selectedOption": "approve", "comment": "Ship it" })
+        ),
         json!({ "selectedOption": "approve", "comment": "Ship it" })
     );
     assert_eq!(
@@ -123,7 +135,10 @@ fn selection_answers_respect_mode_items_and_uniqueness() {
     let e = refused(&multi, json!({ "selectedIds": ["a", "a"] }));
     assert_eq!(e, ResponseError::DuplicateItem { id: "a".into() });
     assert_eq!(e.field(), "selectedIds");
-    assert_eq!(refused(&multi, json!({ "selectedIds": [1] })).code(), "wrong_type");
+    assert_eq!(
+        refused(&multi, json!({ "selectedIds": [1] })).code(),
+        "wrong_type"
+    );
     assert_eq!(refused(&multi, json!({})).code(), "missing");
 }
 
@@ -141,7 +156,9 @@ fn form_answers_need_required_fields_and_no_unknown_ones() {
     );
     assert_eq!(
         refused(&p, json!({ "note": "x" })),
-        ResponseError::Missing { field: "env".into() }
+        ResponseError::Missing {
+            field: "env".into()
+        }
     );
     assert_eq!(refused(&p, json!({ "env": "" })).field(), "env");
     let e = refused(&p, json!({ "env": "prod", "colour": "red" }));
@@ -187,15 +204,47 @@ fn form_values_are_checked_by_field_type() {
         (json!({ "instances": 0 }), "instances", "below_minimum"),
         (json!({ "instances": 11 }), "instances", "above_maximum"),
         (json!({ "ratio": 2.6 }), "ratio", "above_maximum"),
-        (json!({ "email": "ops.example.com" }), "email", "invalid_format"),
-        (json!({ "email": "a@b@example.com" }), "email", "invalid_format"),
-        (json!({ "email": "ops@localhost" }), "email", "invalid_format"),
-        (json!({ "email": "ops@example." }), "email", "invalid_format"),
-        (json!({ "email": "@example.com" }), "email", "invalid_format"),
-        (json!({ "email": "o ps@example.com" }), "email", "invalid_format"),
-        (json!({ "site": "ftp://example.com" }), "site", "invalid_format"),
+        (
+            json!({ "email": "ops.example.com" }),
+            "email",
+            "invalid_format",
+        ),
+        (
+            json!({ "email": "a@b@example.com" }),
+            "email",
+            "invalid_format",
+        ),
+        (
+            json!({ "email": "ops@localhost" }),
+            "email",
+            "invalid_format",
+        ),
+        (
+            json!({ "email": "ops@example." }),
+            "email",
+            "invalid_format",
+        ),
+        (
+            json!({ "email": "@example.com" }),
+            "email",
+            "invalid_format",
+        ),
+        (
+            json!({ "email": "o ps@example.com" }),
+            "email",
+            "invalid_format",
+        ),
+        (
+            json!({ "site": "ftp://example.com" }),
+            "site",
+            "invalid_format",
+        ),
         (json!({ "site": "example.com" }), "site", "invalid_format"),
-        (json!({ "site": "javascript:alert(1)" }), "site", "invalid_format"),
+        (
+            json!({ "site": "javascript:alert(1)" }),
+            "site",
+            "invalid_format",
+        ),
         (json!({ "env": "dev" }), "env", "not_an_option"),
         (json!({ "env": 1 }), "env", "wrong_type"),
         (json!({ "notify": "true" }), "notify", "wrong_type"),
@@ -204,7 +253,11 @@ fn form_values_are_checked_by_field_type() {
         (json!({ "day": "26.05.2026" }), "day", "invalid_format"),
         (json!({ "at": "24:00" }), "at", "invalid_format"),
         (json!({ "at": "9:30" }), "at", "invalid_format"),
-        (json!({ "when": "2026-05-26 10:00" }), "when", "invalid_format"),
+        (
+            json!({ "when": "2026-05-26 10:00" }),
+            "when",
+            "invalid_format",
+        ),
         (json!({ "when": "tomorrow" }), "when", "invalid_format"),
         (json!({ "name": "é" }), "name", "too_short"),
         (json!({ "name": "abcdef" }), "name", "too_long"),
@@ -232,7 +285,10 @@ fn text_input_length_is_counted_in_characters() {
         "payload": { "minLength": 3, "maxLength": 4, "prefill": "draft" }
     }));
     // Four characters, twelve bytes.
-    assert_eq!(accepted(&p, json!({ "text": "日本語!" })), json!({ "text": "日本語!" }));
+    assert_eq!(
+        accepted(&p, json!({ "text": "日本語!" })),
+        json!({ "text": "日本語!" })
+    );
     assert_eq!(
         refused(&p, json!({ "text": "ab" })),
         ResponseError::TooShort {

@@ -45,7 +45,10 @@ fn every_placet_review_example_round_trips() {
     }));
     assert!(matches!(
         selection.payload,
-        ReviewPayload::Selection(SelectionPayload { mode: SelectionMode::Single, .. })
+        ReviewPayload::Selection(SelectionPayload {
+            mode: SelectionMode::Single,
+            ..
+        })
     ));
 
     let form = round_trip(json!({
@@ -93,8 +96,8 @@ fn all_twelve_field_types_use_placet_names() {
     assert_eq!(
         names,
         json!([
-            "text", "number", "email", "url", "textarea", "select", "checkbox", "date",
-            "time", "datetime", "range", "password"
+            "text", "number", "email", "url", "textarea", "select", "checkbox", "date", "time",
+            "datetime", "range", "password"
         ])
         .as_array()
         .unwrap()
@@ -140,7 +143,10 @@ fn response_shapes_round_trip() {
     assert_eq!(ReviewResponse::Form(map).to_json(), form);
 
     let anything = json!([1, { "x": null }]);
-    assert_eq!(ReviewResponse::Freeform(anything.clone()).to_json(), anything);
+    assert_eq!(
+        ReviewResponse::Freeform(anything.clone()).to_json(),
+        anything
+    );
 }
 
 #[test]
@@ -167,7 +173,10 @@ fn a_request_serializes_with_its_type_and_becomes_a_placet_review() {
             "timeoutS": 600
         })
     );
-    assert_eq!(serde_json::from_value::<ReviewRequest>(wire).unwrap(), request);
+    assert_eq!(
+        serde_json::from_value::<ReviewRequest>(wire).unwrap(),
+        request
+    );
     assert_eq!(
         serde_json::to_value(request.to_placet_review()).unwrap(),
         json!({
@@ -176,7 +185,10 @@ fn a_request_serializes_with_its_type_and_becomes_a_placet_review() {
             "expiresInSeconds": 600
         })
     );
-    assert_eq!(request.message_text(), "**Which migration?**\n\nTwo are pending.");
+    assert_eq!(
+        request.message_text(),
+        "**Which migration?**\n\nTwo are pending."
+    );
 }
 
 #[test]
