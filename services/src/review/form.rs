@@ -49,9 +49,15 @@ fn check_value(field: &FormField, value: &Value) -> Result<(), ResponseError> {
         field: name(),
         expected,
     };
-    let invalid = |problem| ResponseError::InvalidFormat {
-        field: name(),
-        problem,
+    let format = |valid: bool, problem| {
+        if valid {
+            Ok(())
+        } else {
+            Err(ResponseError::InvalidFormat {
+                field: name(),
+                problem,
+            })
+        }
     };
     let text = || value.as_str().ok_or_else(|| wrong_type("a string"));
     match field.field_type {
@@ -94,21 +100,17 @@ fn check_value(field: &FormField, value: &Value) -> Result<(), ResponseError> {
                 })
             }
         }
-        FieldType::Email => is_email(text()?)
-            .then_some(())
-            .ok_or_else(|| invalid("must be an email address like name@example.com")),
-        FieldType::Url => is_http_url(text()?)
-            .then_some(())
-            .ok_or_else(|| invalid("must be an http:// or https:// URL")),
-        FieldType::Date => is_date(text()?)
-            .then_some(())
-            .ok_or_else(|| invalid("must be a date as YYYY-MM-DD")),
-        FieldType::Time => is_time(text()?)
-            .then_some(())
-            .ok_or_else(|| invalid("must be a time as HH:MM or HH:MM:SS")),
-        FieldType::Datetime => is_datetime(text()?)
-            .then_some(())
-            .ok_or_else(|| invalid("must be an RFC 3339 date-time or YYYY-MM-DDTHH:MM")),
+        FieldType::Email => format(
+            is_email(text()?),
+            "must be an email address like name@example.com",
+        ),
+        FieldType::Url => format(is_http_url(text()?), "must be an http:// or https:// URL"),
+        FieldType::Date => format(is_date(text()?), "must be a date as YYYY-MM-DD"),
+        FieldType::Time => format(is_time(text()?), "must be a time as HH:MM or HH:MM:SS"),
+        FieldType::Datetime => format(
+            is_datetime(text()?),
+            "must be an RFC 3339 date-time or YYYY-MM-DDTHH:MM",
+        ),
     }
 }
 

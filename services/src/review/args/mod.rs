@@ -2,10 +2,10 @@
 //! `specs` tells the model the rules; this enforces them, naming the argument at
 //! fault so the model can correct its call.
 
-use std::collections::HashSet;
+mod error;
+mod reader;
 
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::payload::{
     ApprovalOption, ApprovalPayload, Bounds, ButtonStyle, FieldType, FormField, FormPayload,
@@ -14,102 +14,9 @@ use super::payload::{
 use super::request::{DEFAULT_REVIEW_TIMEOUT_S, MAX_REVIEW_TIMEOUT_S, ReviewRequest};
 use super::secrets::credential_key;
 use super::specs::HitlTool;
-use crate::tools::{ToolError, ToolErrorKind};
+use reader::{Args, Unique};
 
-/// Why a HITL tool call cannot open a review. Messages start with the argument path
-/// (`fields[2].options`), so the model knows what to fix.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ReviewArgsError {
-    #[error("{0:?} is not a review tool")]
-    UnknownTool(String),
-    #[error("{field}: must be a JSON object")]
-    NotAnObject { field: String },
-    #[error("{field}: unknown argument")]
-    UnknownArgument { field: String },
-    #[error("{field}: required")]
-    Missing { field: String },
-    #[error("{field}: {message}")]
-    WrongType { field: String, message: String },
-    #[error("{field}: must not be empty")]
-    Empty { field: String },
-    #[error("{field}: {value:?} is used more than once")]
-    Duplicate { field: String, value: String },
-    #[error("{field}: {value:?} is not one of {expected}")]
-    NotOneOf {
-        field: String,
-        value: String,
-        expected: &'static str,
-    },
-    #[error(
-        "{field}: unknown field type {value:?}; expected one of text, number, email, url, \
-         textarea, select, checkbox, date, time, datetime, range, password"
-    )]
-    UnknownFieldType { field: String, value: String },
-    #[error("{field}: must start with a letter and hold only letters, digits, _ or -")]
-    InvalidFieldName { field: String },
-    #[error("{field}: a select field needs at least one option")]
-    SelectWithoutOptions { field: String },
-    #[error("{field}: only select fields take options")]
-    OptionsNotAllowed { field: String },
-    #[error("{field}: {field_type} fields take no min or max")]
-    BoundsNotAllowed {
-        field: String,
-        field_type: &'static str,
-    },
-    #[error("{field}: a length cannot be negative")]
-    NegativeLength { field: String },
-    #[error("{field}: min {min} is greater than max {max}")]
-    MinAboveMax { field: String, min: f64, max: f64 },
-    #[error("{field}: its credential key {key} is also {other}'s")]
-    CredentialKeyClash {
-        field: String,
-        other: String,
-        key: String,
-    },
-    #[error("prefill: {actual} characters, more than maxLength {max}")]
-    PrefillTooLong { actual: usize, max: u32 },
-    #[error("timeoutS: must be at least 1 second")]
-    TimeoutZero,
-    #[error("timeoutS: {value} s is beyond the maximum of {MAX_REVIEW_TIMEOUT_S} s (36 h)")]
-    TimeoutTooLong { value: u64 },
-}
-
-impl ReviewArgsError {
-    /// The argument path at fault (`""` for an unknown tool).
-    pub fn field(&self) -> &str {
-        match self {
-            Self::UnknownTool(_) => "",
-            Self::PrefillTooLong { .. } => "prefill",
-            Self::TimeoutZero | Self::TimeoutTooLong { .. } => "timeoutS",
-            Self::NotAnObject { field }
-            | Self::UnknownArgument { field }
-            | Self::Missing { field }
-            | Self::WrongType { field, .. }
-            | Self::Empty { field }
-            | Self::Duplicate { field, .. }
-            | Self::NotOneOf { field, .. }
-            | Self::UnknownFieldType { field, .. }
-            | Self::InvalidFieldName { field }
-            | Self::SelectWithoutOptions { field }
-            | Self::OptionsNotAllowed { field }
-            | Self::BoundsNotAllowed { field, .. }
-            | Self::NegativeLength { field }
-            | Self::MinAboveMax { field, .. }
-            | Self::CredentialKeyClash { field, .. } => field,
-        }
-    }
-}
-
-impl From<ReviewArgsError> for ToolError {
-    fn from(e: ReviewArgsError) -> Self {
-        let kind = match e {
-            ReviewArgsError::UnknownTool(_) => ToolErrorKind::UnknownTool,
-            _ => ToolErrorKind::InvalidArguments,
-        };
-        ToolError::new(kind, e.to_string())
-            .with_hint("fix the named argument and call the tool again; no review was opened")
-    }
-}
+pub use error::ReviewArgsError;
 
 type Result<T> = std::result::Result<T, ReviewArgsError>;
 
@@ -396,125 +303,4 @@ fn text_input(args: &Args) -> Result<ReviewPayload> {
         max_length,
         prefill,
     }))
-}
-
-/// A JSON object of arguments and where it sits in the call, so every error can name
-/// its full path.
-struct Args<'a> {
-    path: String,
-    map: &'a Map<String, Value>,
-}
-
-impl<'a> Args<'a> {
-    fn new(path: String, value: &'a Value) -> Result<Self> {
-        match value.as_object() {
-            Some(map) => Ok(Self { path, map }),
-            None if path.is_empty() => Err(ReviewArgsError::NotAnObject {
-                field: "arguments".into(),
-            }),
-            None => Err(ReviewArgsError::NotAnObject { field: path }),
-        }
-    }
-
-    fn path(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
-
-    fn only(&self, allowed: &[&str]) -> Result<()> {
-        match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(unknown) => Err(ReviewArgsError::UnknownArgument {
-                field: self.path(unknown),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// `null` counts as absent: models often send it for optional arguments.
-    fn opt<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => {
-                T::deserialize(value)
-                    .map(Some)
-                    .map_err(|e| ReviewArgsError::WrongType {
-                        field: self.path(key),
-                        message: e.to_string(),
-                    })
-            }
-        }
-    }
-
-    fn req<T: DeserializeOwned>(&self, key: &str) -> Result<T> {
-        self.opt(key)?.ok_or_else(|| ReviewArgsError::Missing {
-            field: self.path(key),
-        })
-    }
-
-    fn non_empty(&self, key: &str) -> Result<String> {
-        let value: String = self.req(key)?;
-        if value.trim().is_empty() {
-            return Err(ReviewArgsError::Empty {
-                field: self.path(key),
-            });
-        }
-        Ok(value)
-    }
-
-    /// An optional text where `""` means "not given".
-    fn optional_text(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.opt::<String>(key)?.filter(|s| !s.trim().is_empty()))
-    }
-
-    fn opt_list(&self, key: &str) -> Result<Option<Vec<Args<'a>>>> {
-        let Some(value) = self.map.get(key).filter(|v| !v.is_null()) else {
-            return Ok(None);
-        };
-        let Some(items) = value.as_array() else {
-            return Err(ReviewArgsError::WrongType {
-                field: self.path(key),
-                message: "must be an array".into(),
-            });
-        };
-        if items.is_empty() {
-            return Err(ReviewArgsError::Empty {
-                field: self.path(key),
-            });
-        }
-        let list = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| Args::new(format!("{}[{i}]", self.path(key)), item))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(list))
-    }
-
-    fn list(&self, key: &str) -> Result<Vec<Args<'a>>> {
-        self.opt_list(key)?.ok_or_else(|| ReviewArgsError::Missing {
-            field: self.path(key),
-        })
-    }
-}
-
-/// Tracks the ids (or names, or values) of a list so a repeat is reported where it
-/// occurs.
-#[derive(Default)]
-struct Unique {
-    seen: HashSet<String>,
-}
-
-impl Unique {
-    fn check(&mut self, entry: &Args, key: &str) -> Result<String> {
-        let value = entry.non_empty(key)?;
-        if !self.seen.insert(value.clone()) {
-            return Err(ReviewArgsError::Duplicate {
-                field: entry.path(key),
-                value,
-            });
-        }
-        Ok(value)
-    }
 }
