@@ -73,7 +73,9 @@ pub fn credential_placeholder(key: &str) -> String {
 
 /// Splits a form answer into what the agent may see and the secrets: every password
 /// field's value is replaced by `${credentials.<KEY>}` and returned beside it, keyed
-/// by [`credential_key`]. Fields left empty produce no secret.
+/// by [`credential_key`]. Fields left empty produce no secret. The raw values go
+/// straight to the credential store and are dropped: never into session history,
+/// logs, traces or the audit trail.
 pub fn split_secrets(
     form: &FormPayload,
     response: Map<String, Value>,
