@@ -8,8 +8,7 @@ use crate::domain::{ChatMessage, Role};
 use crate::tools::ToolSpec;
 
 /// Workspace files that shape the agent, in the order they enter the system prompt.
-pub const WORKSPACE_PROMPT_FILES: [&str; 4] =
-    ["AGENTS.md", "SOUL.md", "USER.md", "memory/MEMORY.md"];
+pub const WORKSPACE_PROMPT_FILES: [&str; 4] = ["AGENTS.md", "SOUL.md", "USER.md", "memory/MEMORY.md"];
 
 /// Most characters one workspace file contributes, so a huge file cannot crowd out history.
 const MAX_FILE_CHARS: usize = 20_000;
@@ -73,11 +72,7 @@ fn message_tokens(message: &ChatMessage) -> usize {
 pub fn tool_spec_tokens(tools: &[ToolSpec]) -> usize {
     tools
         .iter()
-        .map(|t| {
-            estimate_tokens(&t.name)
-                + estimate_tokens(&t.description)
-                + estimate_tokens(&t.parameters.to_string())
-        })
+        .map(|t| estimate_tokens(&t.name) + estimate_tokens(&t.description) + estimate_tokens(&t.parameters.to_string()))
         .sum()
 }
 
@@ -179,11 +174,7 @@ mod tests {
         assert_eq!(messages.last(), history.last());
         for (i, m) in messages.iter().enumerate() {
             if m.role == Role::Tool {
-                assert!(messages[..i].iter().any(|p| {
-                    p.tool_calls
-                        .iter()
-                        .any(|c| Some(&c.id) == m.tool_call_id.as_ref())
-                }));
+                assert!(messages[..i].iter().any(|p| p.tool_calls.iter().any(|c| Some(&c.id) == m.tool_call_id.as_ref())));
             }
         }
     }
