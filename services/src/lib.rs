@@ -6,5 +6,6 @@ pub mod config;
 pub mod context;
 pub mod domain;
 pub mod providers;
+pub mod review;
 pub mod store;
 pub mod tools;

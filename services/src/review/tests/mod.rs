@@ -1,0 +1,5 @@
+mod args;
+mod secrets;
+mod specs;
+mod validate;
+mod wire;
