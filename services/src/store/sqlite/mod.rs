@@ -1,0 +1,122 @@
+//! The embedded store: one SQLite file (or memory), zero setup.
+//!
+//! SQLite allows one writer at a time. A deferred transaction that reads and then
+//! writes fails at once (`SQLITE_BUSY_SNAPSHOT`) when another connection committed in
+//! between, and busy-waiting does not help it; so every multi-statement write runs
+//! under one in-process writer lock. Reads go through the pool concurrently (WAL).
+
+mod audit;
+mod runs;
+mod sessions;
+#[cfg(test)]
+mod tests;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::Mutex;
+
+use super::StoreError;
+
+/// The embedded store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+    writer: Arc<Mutex<()>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and parent directories) and migrates `url`
+    /// (`sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let memory = url == "sqlite::memory:" || url == "sqlite://:memory:";
+        let mut options = if memory {
+            SqliteConnectOptions::from_str("sqlite::memory:")?
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| StoreError::UnsupportedUrl(url.to_owned()))?;
+            let path = std::path::Path::new(path);
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Corrupt(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+        };
+        options = options
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        // Every connection to `:memory:` is its own database, so memory gets exactly one.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if memory { 1 } else { 8 })
+            .min_connections(if memory { 1 } else { 0 })
+            .idle_timeout(if memory {
+                None
+            } else {
+                Some(Duration::from_secs(300))
+            })
+            .max_lifetime(if memory {
+                None
+            } else {
+                Some(Duration::from_secs(3600))
+            })
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        Ok(Self {
+            pool,
+            writer: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// The connection pool (for tests and tooling that inspect the database).
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+}
+
+/// Timestamps are stored as RFC 3339 text with microseconds: sortable as text, and
+/// the same text the audit chain hashes.
+pub(super) fn now() -> DateTime<Utc> {
+    truncate_micros(Utc::now())
+}
+
+fn truncate_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    let nanos = at.timestamp_subsec_nanos();
+    at - chrono::Duration::nanoseconds(i64::from(nanos % 1_000))
+}
+
+pub(super) fn ts(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub(super) fn parse_ts(column: &str, text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("{column} {text:?} is not a timestamp: {e}")))
+}
+
+pub(super) fn parse_opt_ts(
+    column: &str,
+    text: Option<String>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text.map(|t| parse_ts(column, &t)).transpose()
+}
+
+/// Parses a stored id, turning a bad value into a corruption error naming the column.
+pub(super) fn parse_id<T: FromStr>(column: &str, text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    T::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column} {text:?}: {e}")))
+}

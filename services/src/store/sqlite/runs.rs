@@ -1,0 +1,238 @@
+//! Runs (one per turn) and their tool calls.
+
+use async_trait::async_trait;
+// Dynamic SQL here only splices constant column lists and fixed clauses; every
+// value is bound.
+use sqlx::{AssertSqlSafe, Row};
+
+use super::sessions::ensure_in;
+use super::{SqliteStore, now, parse_id, parse_opt_ts, parse_ts, ts};
+use crate::domain::{RunId, SessionKey, TenantId, Usage};
+use crate::store::{
+    RunRecord, RunRepository, RunStatus, StoreError, ToolCallRecord, ToolCallStatus,
+};
+
+const RUN_COLUMNS: &str = "tenant_id, run_id, session_key, status, input, content, \
+     prompt_tokens, completion_tokens, total_tokens, created_at, finished_at";
+
+fn tokens(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<u64, StoreError> {
+    let value: i64 = row.try_get(column)?;
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} is negative")))
+}
+
+fn run_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(RunRecord {
+        tenant: parse_id("tenant_id", row.try_get("tenant_id")?)?,
+        run_id: parse_id("run_id", row.try_get("run_id")?)?,
+        session_key: parse_id("session_key", row.try_get("session_key")?)?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown run status {status:?}")))?,
+        input: row.try_get("input")?,
+        content: row.try_get("content")?,
+        usage: Usage {
+            prompt_tokens: tokens(row, "prompt_tokens")?,
+            completion_tokens: tokens(row, "completion_tokens")?,
+            total_tokens: tokens(row, "total_tokens")?,
+        },
+        created_at: parse_ts("created_at", row.try_get("created_at")?)?,
+        finished_at: parse_opt_ts("finished_at", row.try_get("finished_at")?)?,
+    })
+}
+
+fn tool_call_row(row: &sqlx::sqlite::SqliteRow) -> Result<ToolCallRecord, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(ToolCallRecord {
+        run_id: parse_id("run_id", row.try_get("run_id")?)?,
+        call_id: row.try_get("call_id")?,
+        tool: row.try_get("tool")?,
+        arguments: row.try_get("arguments")?,
+        status: ToolCallStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown tool call status {status:?}")))?,
+        result: row.try_get("result")?,
+        started_at: parse_ts("started_at", row.try_get("started_at")?)?,
+        finished_at: parse_opt_ts("finished_at", row.try_get("finished_at")?)?,
+    })
+}
+
+fn as_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl RunRepository for SqliteStore {
+    async fn create_run(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+        run: &RunId,
+        input: &str,
+    ) -> Result<RunRecord, StoreError> {
+        {
+            let _writer = self.writer.lock().await;
+            let mut tx = self.pool.begin().await?;
+            ensure_in(&mut tx, tenant, key).await?;
+            let inserted = sqlx::query(
+                "INSERT INTO runs (tenant_id, run_id, session_key, status, input, created_at) \
+                 VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (tenant_id, run_id) DO NOTHING",
+            )
+            .bind(tenant.as_str())
+            .bind(run.as_str())
+            .bind(key.as_str())
+            .bind(input)
+            .bind(ts(&now()))
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!("run {run} already exists")));
+            }
+            tx.commit().await?;
+        }
+        self.get_run(tenant, run)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("run {run}")))
+    }
+
+    async fn get_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND run_id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(run.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    async fn finish_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        status: RunStatus,
+        content: Option<&str>,
+        usage: Usage,
+    ) -> Result<(), StoreError> {
+        if status == RunStatus::Running {
+            return Err(StoreError::Conflict(format!(
+                "run {run} cannot finish as running"
+            )));
+        }
+        let _writer = self.writer.lock().await;
+        let updated = sqlx::query(
+            "UPDATE runs SET status = ?, content = ?, prompt_tokens = ?, completion_tokens = ?, \
+             total_tokens = ?, finished_at = ? \
+             WHERE tenant_id = ? AND run_id = ? AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(content)
+        .bind(as_i64(usage.prompt_tokens))
+        .bind(as_i64(usage.completion_tokens))
+        .bind(as_i64(usage.total_tokens))
+        .bind(ts(&now()))
+        .bind(tenant.as_str())
+        .bind(run.as_str())
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return match self.get_run(tenant, run).await? {
+                None => Err(StoreError::NotFound(format!("run {run}"))),
+                Some(found) => Err(StoreError::Conflict(format!(
+                    "run {run} is already {}",
+                    found.status.as_str()
+                ))),
+            };
+        }
+        Ok(())
+    }
+
+    async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND status = 'running' \
+             ORDER BY created_at"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(run_row).collect()
+    }
+
+    async fn tool_call_started(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        call_id: &str,
+        tool: &str,
+        arguments: &str,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        sqlx::query(
+            "INSERT INTO tool_calls (tenant_id, run_id, call_id, tool, arguments, status, started_at) \
+             VALUES (?, ?, ?, ?, ?, 'started', ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(run.as_str())
+        .bind(call_id)
+        .bind(tool)
+        .bind(arguments)
+        .bind(ts(&now()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::NotFound(format!("run {run}"))
+            }
+            other => other.into(),
+        })?;
+        Ok(())
+    }
+
+    async fn tool_call_finished(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        call_id: &str,
+        status: ToolCallStatus,
+        result: &str,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let updated = sqlx::query(
+            "UPDATE tool_calls SET status = ?, result = ?, finished_at = ? \
+             WHERE id = (SELECT MAX(id) FROM tool_calls \
+             WHERE tenant_id = ? AND run_id = ? AND call_id = ? AND status = 'started')",
+        )
+        .bind(status.as_str())
+        .bind(result)
+        .bind(ts(&now()))
+        .bind(tenant.as_str())
+        .bind(run.as_str())
+        .bind(call_id)
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "tool call {call_id} of run {run} is not in progress"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn tool_calls(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+    ) -> Result<Vec<ToolCallRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT run_id, call_id, tool, arguments, status, result, started_at, finished_at \
+             FROM tool_calls WHERE tenant_id = ? AND run_id = ? ORDER BY id",
+        )
+        .bind(tenant.as_str())
+        .bind(run.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(tool_call_row).collect()
+    }
+}
