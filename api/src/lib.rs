@@ -1,1 +1,16 @@
+//! Facio's outside: the HTTP gateway (OpenAI-compatible and health routes), the
+//! embedding SDK ([`Facio`]) and the pieces of the `facio` CLI. The runtime itself is
+//! `facio-actors`; the domain and adapters are `facio-services`.
 
+mod bootstrap;
+mod error;
+mod routes;
+mod sdk;
+mod server;
+
+pub use bootstrap::{BootError, Node, NodeOptions};
+pub use error::ApiError;
+pub use sdk::{Facio, FacioError, RunOptions, RunResult};
+pub use server::{ServeError, serve};
+
+pub use facio_actors::{HookDecision, ToolUse, TurnHooks};

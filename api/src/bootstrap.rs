@@ -1,0 +1,107 @@
+//! Building a node from configuration: config, store, providers, tools, workspace,
+//! runtime. Shared by `facio serve`, `facio agent` and the SDK so all three run the
+//! same runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use facio_actors::{Runtime, RuntimeDeps, RuntimeError};
+use facio_services::config::{Config, ConfigError};
+use facio_services::providers::{CallLimits, ProviderRegistry, ResolveError, RetryPolicy};
+use facio_services::store::{SqliteStore, StoreError};
+use facio_services::tools::{ToolRegistry, Workspace, WorkspaceError};
+
+/// Why a node could not start; each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the store at {url}: {source}")]
+    Store { url: String, source: StoreError },
+    #[error(transparent)]
+    Provider(#[from] ResolveError),
+    #[error("cannot use the workspace: {0}")]
+    Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// How to start a node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// `--config`; the default location when absent.
+    pub config_path: Option<PathBuf>,
+    /// `--workspace`; overrides `agents.defaults.workspace`.
+    pub workspace: Option<PathBuf>,
+    /// Close turns a previous process left running (the gateway does; one-shot runs don't).
+    pub recover: bool,
+    /// Fail unless the default model resolves to a provider now.
+    pub require_provider: bool,
+}
+
+/// A started node: the configuration it runs with and its runtime.
+pub struct Node {
+    pub config: Arc<Config>,
+    pub runtime: Arc<Runtime>,
+    pub store_url: String,
+}
+
+impl Node {
+    pub async fn start(options: NodeOptions) -> Result<Node, BootError> {
+        let mut config = Config::load(options.config_path.as_deref())?;
+        if let Some(workspace) = options.workspace {
+            config.agents.defaults.workspace = Some(absolute(&workspace));
+        }
+        Self::start_with_config(config, options.recover, options.require_provider).await
+    }
+
+    pub async fn start_with_config(
+        config: Config,
+        recover: bool,
+        require_provider: bool,
+    ) -> Result<Node, BootError> {
+        let defaults = &config.agents.defaults;
+        let limits = CallLimits {
+            timeout: Duration::from_secs(defaults.request_timeout_s.max(1)),
+            retry: RetryPolicy {
+                max_retries: defaults.max_retries,
+                ..RetryPolicy::default()
+            },
+        };
+        let providers = ProviderRegistry::from_config(&config, limits)?;
+        if require_provider {
+            providers.resolve(&defaults.model, defaults.provider.as_deref())?;
+        }
+        let workspace = Workspace::new(config.workspace_dir(), config.tools.restrict_to_workspace)?;
+        let store_url = config.storage_url();
+        let store = SqliteStore::connect(&store_url)
+            .await
+            .map_err(|source| BootError::Store {
+                url: store_url.clone(),
+                source,
+            })?;
+        let config = Arc::new(config);
+        let runtime = Runtime::start(RuntimeDeps {
+            config: config.clone(),
+            store: Arc::new(store),
+            providers,
+            tools: ToolRegistry::builtin(),
+            workspace,
+            recover_on_start: recover,
+        })
+        .await?;
+        Ok(Node {
+            config,
+            runtime: Arc::new(runtime),
+            store_url,
+        })
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir().map_or_else(|_| path.to_path_buf(), |cwd| cwd.join(path))
+}

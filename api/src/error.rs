@@ -1,0 +1,132 @@
+//! The gateway's error type: every failure answers JSON in the OpenAI error shape
+//! `{"error":{"message","type","param","code"}}` with a fitting status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An HTTP error with a stable machine code and a human message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub code: &'static str,
+    pub param: Option<String>,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: &'a str,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            kind,
+            code,
+            param: None,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request is malformed; `param` names the offending field.
+    pub fn invalid_request(param: Option<&str>, message: impl Into<String>) -> Self {
+        let mut error = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_request",
+            message,
+        );
+        error.param = param.map(str::to_owned);
+        error
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "not_found",
+            message,
+        )
+    }
+
+    /// 502: the model provider failed.
+    pub fn upstream(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "api_error",
+            "provider_error",
+            message,
+        )
+    }
+
+    /// 503: the node is shutting down or overloaded.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "unavailable",
+            message,
+        )
+    }
+
+    /// 409: the turn was cancelled before it finished.
+    pub fn cancelled(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "api_error", "cancelled", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "internal_error",
+            message,
+        )
+    }
+
+    /// The JSON body, for places that send it outside a response (SSE error frames).
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(Body {
+            error: Inner {
+                message: &self.message,
+                kind: self.kind,
+                param: self.param.as_deref(),
+                code: self.code,
+            },
+        })
+        .unwrap_or_else(|_| serde_json::json!({"error": {"message": self.message}}))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
+    }
+}
+
+impl From<facio_actors::RuntimeError> for ApiError {
+    fn from(e: facio_actors::RuntimeError) -> Self {
+        match e {
+            facio_actors::RuntimeError::ShuttingDown => Self::unavailable(e.to_string()),
+            other => Self::internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The gateway's routes, one group per file, composed here with the layers that apply
+//! to all of them.
+
+mod chat;
+mod health;
+mod models;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use facio_actors::Runtime;
+use facio_services::config::Config;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted (a chat request with a long conversation fits).
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub runtime: Arc<Runtime>,
+    pub config: Arc<Config>,
+    /// Unix seconds the gateway started (reported as model `created`).
+    pub started: i64,
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .merge(models::routes())
+        .merge(chat::routes())
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,79 @@
+//! Running the gateway: bind, serve until a shutdown signal, then drain the runtime.
+
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::bootstrap::Node;
+use crate::routes::{AppState, router};
+
+/// Why the gateway could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Serves `node` until `shutdown` resolves, then stops taking requests, lets running
+/// turns finish within `api.shutdownGraceS` and interrupts the rest (their progress
+/// is stored). Prints `listening on http://ADDR` once ready.
+pub async fn serve(
+    node: Node,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let api = &node.config.api;
+    let addr = format!("{}:{}", api.host, api.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let local: SocketAddr = listener.local_addr().map_err(ServeError::Serve)?;
+    let state = AppState {
+        runtime: node.runtime.clone(),
+        config: node.config.clone(),
+        started: chrono::Utc::now().timestamp(),
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "facio {} listening on http://{local}",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = writeln!(out, "store: {}", node.store_url);
+        let _ = writeln!(out, "workspace: {}", node.config.workspace_dir().display());
+        let _ = out.flush();
+    }
+    tracing::info!(%local, "gateway listening");
+    // On the signal, the server stops accepting while the runtime drains: requests
+    // waiting on running turns complete as those turns finish or are interrupted.
+    let stopping = CancellationToken::new();
+    tokio::spawn({
+        let stopping = stopping.clone();
+        async move {
+            shutdown.await;
+            stopping.cancel();
+        }
+    });
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(stopping.clone().cancelled_owned());
+    let drain = async {
+        stopping.cancelled().await;
+        tracing::info!("shutting down: no new requests; draining running turns");
+        node.runtime
+            .shutdown(Duration::from_secs(node.config.api.shutdown_grace_s))
+            .await;
+    };
+    let (served, ()) = tokio::join!(async { server.await }, drain);
+    served.map_err(ServeError::Serve)
+}
