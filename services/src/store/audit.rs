@@ -17,6 +17,16 @@ pub enum AuditEventKind {
     Error,
     TurnFinished,
     BudgetExhausted,
+    /// A human review was opened (what, why, payload).
+    ReviewRequested,
+    /// A review was delivered to a surface (inbox, Placet, ...).
+    ReviewDelivered,
+    /// A human decided a review (who, decision, comment, latency).
+    ReviewDecided,
+    /// A review timed out; the configured action applied.
+    ReviewExpired,
+    /// A review was withdrawn before anyone answered.
+    ReviewCancelled,
 }
 
 impl AuditEventKind {
@@ -29,6 +39,11 @@ impl AuditEventKind {
             Self::Error => "error",
             Self::TurnFinished => "turn_finished",
             Self::BudgetExhausted => "budget_exhausted",
+            Self::ReviewRequested => "review_requested",
+            Self::ReviewDelivered => "review_delivered",
+            Self::ReviewDecided => "review_decided",
+            Self::ReviewExpired => "review_expired",
+            Self::ReviewCancelled => "review_cancelled",
         }
     }
 
@@ -41,6 +56,11 @@ impl AuditEventKind {
             "error" => Self::Error,
             "turn_finished" => Self::TurnFinished,
             "budget_exhausted" => Self::BudgetExhausted,
+            "review_requested" => Self::ReviewRequested,
+            "review_delivered" => Self::ReviewDelivered,
+            "review_decided" => Self::ReviewDecided,
+            "review_expired" => Self::ReviewExpired,
+            "review_cancelled" => Self::ReviewCancelled,
             _ => return None,
         })
     }

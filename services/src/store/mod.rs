@@ -6,11 +6,13 @@
 mod audit;
 mod error;
 mod records;
+mod reviews;
 mod sqlite;
 
 use async_trait::async_trait;
 
 use crate::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
+use crate::review::{ReviewId, ReviewOutcome};
 
 pub use audit::{
     AuditChainReport, AuditEvent, AuditEventKind, AuditFilter, GENESIS_HASH, NewAuditEvent,
@@ -20,6 +22,7 @@ pub use error::StoreError;
 pub use records::{
     RunRecord, RunStatus, SessionRecord, StoredMessage, ToolCallRecord, ToolCallStatus,
 };
+pub use reviews::{NewReview, ReviewFilter, ReviewRecord, ReviewStatus};
 pub use sqlite::SqliteStore;
 
 /// Sessions and their message history.
@@ -82,6 +85,14 @@ pub trait RunRepository: Send + Sync {
         content: Option<&str>,
         usage: Usage,
     ) -> Result<(), StoreError>;
+    /// Moves a run between `running` and `awaiting_review`; false if it was not `from`.
+    async fn set_run_status(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        from: RunStatus,
+        to: RunStatus,
+    ) -> Result<bool, StoreError>;
     /// Runs still `running` (after a crash: to mark them interrupted on start).
     async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError>;
     async fn tool_call_started(
@@ -127,7 +138,52 @@ pub trait AuditRepository: Send + Sync {
     async fn audit_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
 }
 
-/// Everything the runtime persists.
-pub trait Store: SessionRepository + RunRepository + AuditRepository {}
+/// Human reviews (approval gates) and the operator policy that opens them.
+#[async_trait]
+pub trait ReviewRepository: Send + Sync {
+    /// Persists a pending review (before it is delivered anywhere).
+    async fn create_review(
+        &self,
+        tenant: &TenantId,
+        review: NewReview,
+    ) -> Result<ReviewRecord, StoreError>;
+    async fn get_review(
+        &self,
+        tenant: &TenantId,
+        id: &ReviewId,
+    ) -> Result<Option<ReviewRecord>, StoreError>;
+    async fn list_reviews(
+        &self,
+        tenant: &TenantId,
+        filter: &ReviewFilter,
+    ) -> Result<Vec<ReviewRecord>, StoreError>;
+    /// Closes a pending review with its outcome. A review that is already closed is
+    /// a [`StoreError::Conflict`]: a decision is applied exactly once.
+    async fn close_review(
+        &self,
+        tenant: &TenantId,
+        id: &ReviewId,
+        outcome: &ReviewOutcome,
+    ) -> Result<ReviewRecord, StoreError>;
+    /// The latest review opened for a tool call of a run.
+    async fn review_for_call(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        call_id: &str,
+    ) -> Result<Option<ReviewRecord>, StoreError>;
+    /// Pending reviews of every tenant (to re-arm their gates on start).
+    async fn all_pending_reviews(&self) -> Result<Vec<ReviewRecord>, StoreError>;
+    /// The tenant's policy document, if one was saved.
+    async fn get_policy(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>, StoreError>;
+    async fn put_policy(
+        &self,
+        tenant: &TenantId,
+        document: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+}
 
-impl<T: SessionRepository + RunRepository + AuditRepository> Store for T {}
+/// Everything the runtime persists.
+pub trait Store: SessionRepository + RunRepository + AuditRepository + ReviewRepository {}
+
+impl<T: SessionRepository + RunRepository + AuditRepository + ReviewRepository> Store for T {}

@@ -31,6 +31,8 @@ pub struct StoredMessage {
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
+    /// Stopped at a human review; resumes when the review closes.
+    AwaitingReview,
     Completed,
     Failed,
     Cancelled,
@@ -42,6 +44,7 @@ impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",
+            Self::AwaitingReview => "awaiting_review",
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
@@ -52,6 +55,7 @@ impl RunStatus {
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "running" => Self::Running,
+            "awaiting_review" => Self::AwaitingReview,
             "completed" => Self::Completed,
             "failed" => Self::Failed,
             "cancelled" => Self::Cancelled,

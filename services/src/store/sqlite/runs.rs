@@ -148,6 +148,26 @@ impl RunRepository for SqliteStore {
         Ok(())
     }
 
+    async fn set_run_status(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        from: RunStatus,
+        to: RunStatus,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
+        let updated = sqlx::query(
+            "UPDATE runs SET status = ? WHERE tenant_id = ? AND run_id = ? AND status = ?",
+        )
+        .bind(to.as_str())
+        .bind(tenant.as_str())
+        .bind(run.as_str())
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
     async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND status = 'running' \

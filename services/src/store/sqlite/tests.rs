@@ -337,3 +337,117 @@ async fn a_file_database_survives_reopening() {
         Err(StoreError::UnsupportedUrl(_))
     ));
 }
+
+fn approval_request() -> crate::review::ReviewRequest {
+    crate::review::request_from_tool_call(
+        "ask_approval",
+        &json!({"title": "Deploy?", "description": "ship v2"}),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_review_closes_exactly_once_and_lists_by_status() {
+    use crate::review::{ReviewId, ReviewOutcome};
+    use crate::store::{NewReview, ReviewFilter, ReviewRepository, ReviewStatus};
+
+    let store = memory().await;
+    let (t, k, run) = (tenant("t"), key("k"), RunId::generate());
+    store.create_run(&t, &k, &run, "deploy").await.unwrap();
+    assert!(
+        store
+            .set_run_status(&t, &run, RunStatus::Running, RunStatus::AwaitingReview)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_run_status(&t, &run, RunStatus::Running, RunStatus::AwaitingReview)
+            .await
+            .unwrap()
+    );
+    let id = ReviewId::generate();
+    let new = NewReview {
+        id: id.clone(),
+        session_key: k.clone(),
+        run_id: run.clone(),
+        call_id: "call_1".into(),
+        tool: "exec".into(),
+        origin: "api".into(),
+        request: approval_request(),
+        context: json!({"arguments": {"command": "deploy"}}),
+        expires_at: chrono::Utc::now() + chrono::Duration::hours(24),
+    };
+    let created = store.create_review(&t, new).await.unwrap();
+    assert_eq!(created.status, ReviewStatus::Pending);
+    assert_eq!(created.request, approval_request());
+    assert_eq!(store.all_pending_reviews().await.unwrap().len(), 1);
+    assert!(
+        store
+            .get_review(&tenant("other"), &id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let outcome = ReviewOutcome::Decided {
+        response: json!({"selectedOption": "approve"}),
+        reviewer: Some("alice".into()),
+        comment: None,
+    };
+    let closed = store.close_review(&t, &id, &outcome).await.unwrap();
+    assert_eq!(
+        (closed.status, closed.outcome.as_ref()),
+        (ReviewStatus::Decided, Some(&outcome))
+    );
+    let again = store.close_review(&t, &id, &ReviewOutcome::TimedOut).await;
+    assert!(
+        matches!(&again, Err(StoreError::Conflict(m)) if m.contains("already decided")),
+        "{again:?}"
+    );
+    assert_eq!(
+        store.get_review(&t, &id).await.unwrap().unwrap().outcome,
+        Some(outcome)
+    );
+
+    let pending = ReviewFilter {
+        status: Some(ReviewStatus::Pending),
+        ..ReviewFilter::default()
+    };
+    assert!(store.list_reviews(&t, &pending).await.unwrap().is_empty());
+    let decided = ReviewFilter {
+        status: Some(ReviewStatus::Decided),
+        ..ReviewFilter::default()
+    };
+    assert_eq!(store.list_reviews(&t, &decided).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .review_for_call(&t, &run, "call_1")
+            .await
+            .unwrap()
+            .map(|r| r.id),
+        Some(id)
+    );
+    assert!(store.all_pending_reviews().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_policy_document_is_replaced_per_tenant() {
+    use crate::store::ReviewRepository;
+    let store = memory().await;
+    let t = tenant("t");
+    assert_eq!(store.get_policy(&t).await.unwrap(), None);
+    store
+        .put_policy(&t, &json!({"rules": [], "enabled": true}))
+        .await
+        .unwrap();
+    store
+        .put_policy(&t, &json!({"rules": [], "enabled": false}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_policy(&t).await.unwrap(),
+        Some(json!({"rules": [], "enabled": false}))
+    );
+    assert_eq!(store.get_policy(&tenant("u")).await.unwrap(), None);
+}
