@@ -13,6 +13,8 @@ pub enum IdError {
     TooLong { kind: &'static str, max: usize },
     #[error("{kind} contains a control character")]
     ControlCharacter { kind: &'static str },
+    #[error("{kind} contains whitespace")]
+    Whitespace { kind: &'static str },
 }
 
 fn validate(kind: &'static str, value: &str, max: usize) -> Result<(), IdError> {
@@ -24,6 +26,10 @@ fn validate(kind: &'static str, value: &str, max: usize) -> Result<(), IdError> 
     }
     if value.chars().any(char::is_control) {
         return Err(IdError::ControlCharacter { kind });
+    }
+    // Ids travel in headers, URLs and log fields; whitespace in one is always a mistake.
+    if value.chars().any(char::is_whitespace) {
+        return Err(IdError::Whitespace { kind });
     }
     Ok(())
 }
@@ -126,6 +132,12 @@ mod tests {
             })
         );
         assert!(SessionKey::new("a\nb").is_err());
+        assert_eq!(
+            SessionKey::new("bad key"),
+            Err(IdError::Whitespace {
+                kind: "session key"
+            })
+        );
         assert!(serde_json::from_str::<SessionKey>("\"\"").is_err());
         assert_eq!(
             SessionKey::new("api:default").map(|k| k.to_string()),

@@ -1,1 +1,181 @@
-//! `exec` (placeholder).
+//! `exec`: a shell command in the workspace, with a timeout, deny patterns, a
+//! scrubbed environment and head+tail truncated output.
+//!
+//! The command runs in its own process group. When it exits, times out or is
+//! cancelled, the whole group is killed: a tool call must not leave processes running
+//! behind the turn (they would outlive every budget and hold the output pipes open).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+use super::{
+    RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSpec, parse_args,
+};
+
+/// Environment variables a command inherits; everything else (API keys, tokens) stays out.
+const KEPT_ENV: [&str; 5] = ["PATH", "LANG", "LC_ALL", "TERM", "TZ"];
+/// Bytes of each stream kept in memory; the model sees far less after truncation.
+const CAPTURE_LIMIT: usize = 4 * 1024 * 1024;
+
+pub struct ExecTool;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    command: String,
+    timeout_s: Option<u64>,
+}
+
+#[async_trait]
+impl Tool for ExecTool {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "exec".into(),
+            description: "Run a shell command (sh -c) in the workspace directory and return its \
+                exit code and output. Long output keeps its beginning and end. Commands are \
+                stopped at the timeout, and background processes do not survive the call."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "command": {"type": "string", "description": "The shell command"},
+                    "timeout_s": {"type": "integer", "minimum": 1, "description": "Seconds before the command is stopped (capped by configuration)"}
+                },
+                "required": ["command"],
+                "additionalProperties": false
+            }),
+            risk: RiskTier::SystemEffect,
+        }
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ToolContext,
+        args: serde_json::Value,
+    ) -> Result<ToolOutput, ToolError> {
+        let args: Args = parse_args(args)?;
+        let exec = &ctx.config.exec;
+        for pattern in &exec.deny_patterns {
+            // Patterns are validated when the config loads; one that still fails to
+            // compile refuses everything rather than nothing.
+            let denied = regex::Regex::new(pattern).map_or(true, |r| r.is_match(&args.command));
+            if denied {
+                return Err(ToolError::new(
+                    ToolErrorKind::Denied,
+                    format!("the command matches the deny pattern {pattern:?}"),
+                )
+                .with_hint("this command is not allowed here; find another way or ask the user"));
+            }
+        }
+        let limit = exec.timeout_s.max(1);
+        let timeout = Duration::from_secs(args.timeout_s.unwrap_or(limit).clamp(1, limit));
+        let root = ctx.workspace.root();
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(&args.command)
+            .current_dir(root)
+            .env_clear()
+            .env("HOME", root)
+            .env("TMPDIR", std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        for name in KEPT_ENV {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| ToolError::new(ToolErrorKind::Failed, format!("cannot start sh: {e}")))?;
+        let group = child.id();
+        let stdout = child.stdout.take().map(|s| tokio::spawn(capture(s)));
+        let stderr = child.stderr.take().map(|s| tokio::spawn(capture(s)));
+
+        let ended = tokio::select! {
+            status = child.wait() => Ok(status),
+            () = tokio::time::sleep(timeout) => Err(ToolError::new(
+                ToolErrorKind::Timeout,
+                format!("the command did not finish within {}s and was stopped", timeout.as_secs()),
+            ).with_hint("run long work in smaller steps or pass a larger timeout_s")),
+            () = ctx.cancel.cancelled() => Err(ToolError::new(ToolErrorKind::Cancelled, "the turn was cancelled")),
+        };
+        kill_group(group);
+        let _ = child.wait().await;
+        let status = ended?.map_err(|e| ToolError::new(ToolErrorKind::Failed, e.to_string()))?;
+        let out = join(stdout).await;
+        let err = join(stderr).await;
+
+        let code = status
+            .code()
+            .map_or_else(|| "killed by a signal".to_owned(), |c| c.to_string());
+        let mut text = format!("exit code: {code}\n");
+        if !out.is_empty() {
+            text.push_str(&format!("--- stdout ---\n{out}"));
+        }
+        if !err.is_empty() {
+            text.push_str(&format!("\n--- stderr ---\n{err}"));
+        }
+        Ok(ToolOutput::text(head_and_tail(
+            &text,
+            exec.max_output_chars,
+        )))
+    }
+}
+
+fn kill_group(group: Option<u32>) {
+    let Some(pgid) = group.and_then(|g| libc::pid_t::try_from(g).ok()) else {
+        return;
+    };
+    // SAFETY: killpg(2) on the process group this call created; ESRCH (already
+    // gone) is expected and harmless.
+    unsafe {
+        libc::killpg(pgid, libc::SIGKILL);
+    }
+}
+
+async fn capture(mut stream: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let room = CAPTURE_LIMIT.saturating_sub(kept.len());
+        kept.extend_from_slice(&buf[..n.min(room)]);
+    }
+    kept
+}
+
+async fn join(task: Option<tokio::task::JoinHandle<Vec<u8>>>) -> String {
+    match task {
+        Some(task) => String::from_utf8_lossy(&task.await.unwrap_or_default()).into_owned(),
+        None => String::new(),
+    }
+}
+
+/// Keeps the first and last halves of `max` characters, saying how much was cut.
+pub(crate) fn head_and_tail(text: &str, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return text.to_owned();
+    }
+    let half = max / 2;
+    let head: String = text.chars().take(half).collect();
+    let tail: String = text.chars().skip(total - half).collect();
+    format!(
+        "{head}\n... [{} characters omitted] ...\n{tail}",
+        total - 2 * half
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,12 +4,15 @@
 mod edit_file;
 mod error;
 mod exec;
+#[cfg(test)]
+mod file_tests;
 mod glob;
 mod grep;
 mod list_dir;
 mod patch_file;
 mod read_file;
 mod registry;
+mod text_file;
 mod web_fetch;
 mod workspace;
 mod write_file;

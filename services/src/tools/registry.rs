@@ -1,8 +1,17 @@
-//! The tool registry (placeholder; replaced by the real implementation).
+//! The tool registry: the tools offered to the model, by name.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::edit_file::EditFileTool;
+use super::exec::ExecTool;
+use super::glob::GlobTool;
+use super::grep::GrepTool;
+use super::list_dir::ListDirTool;
+use super::patch_file::PatchFileTool;
+use super::read_file::ReadFileTool;
+use super::web_fetch::WebFetchTool;
+use super::write_file::WriteFileTool;
 use super::{Tool, ToolSpec};
 
 /// The tools offered to the model, by name.
@@ -14,7 +23,22 @@ pub struct ToolRegistry {
 impl ToolRegistry {
     /// All built-in tools.
     pub fn builtin() -> Self {
-        Self::default()
+        let mut registry = Self::default();
+        let tools: [Arc<dyn Tool>; 9] = [
+            Arc::new(ReadFileTool),
+            Arc::new(WriteFileTool),
+            Arc::new(EditFileTool),
+            Arc::new(PatchFileTool),
+            Arc::new(ListDirTool),
+            Arc::new(GlobTool),
+            Arc::new(GrepTool),
+            Arc::new(ExecTool),
+            Arc::new(WebFetchTool),
+        ];
+        for tool in tools {
+            registry.register(tool);
+        }
+        registry
     }
 
     pub fn register(&mut self, tool: Arc<dyn Tool>) {
