@@ -1,0 +1,91 @@
+//! The audit log: every turn leaves a hash-chained trail that `facio audit verify`
+//! checks, and any altered row is named.
+
+use facio_tests::model::Reply;
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::support::{Env, stderr, stdout};
+
+#[tokio::test]
+async fn the_audit_chain_verifies_and_a_tampered_row_is_named() {
+    let env = Env::new(vec![
+        Reply::tool_call("list_dir", json!({})),
+        Reply::text("Listed."),
+        Reply::text("Second turn."),
+    ])
+    .await;
+    assert!(
+        env.cli(&["agent", "-m", "List the workspace"])
+            .await
+            .status
+            .success()
+    );
+    assert!(env.cli(&["agent", "-m", "Again"]).await.status.success());
+
+    let verify = env.cli(&["audit", "verify"]).await;
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
+    assert!(
+        stdout(&verify).contains("chain intact"),
+        "{}",
+        stdout(&verify)
+    );
+
+    let url = format!("sqlite://{}", env.database().display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let kinds: Vec<(String,)> = sqlx::query_as("SELECT kind FROM audit_events ORDER BY seq")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    let kinds: Vec<String> = kinds.into_iter().map(|(k,)| k).collect();
+    for expected in ["turn_started", "model_call", "tool_call", "turn_finished"] {
+        assert!(
+            kinds.iter().any(|k| k == expected),
+            "no {expected} event in {kinds:?}"
+        );
+    }
+
+    // The database itself refuses edits to the log.
+    let refused = sqlx::query("UPDATE audit_events SET data = '{}' WHERE seq = 3")
+        .execute(&mut db)
+        .await;
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
+    let refused = sqlx::query("DELETE FROM audit_events WHERE seq = 3")
+        .execute(&mut db)
+        .await;
+    assert!(refused.is_err());
+
+    // Someone with file access drops the guard and edits a row.
+    let trigger: (String,) = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events' AND sql LIKE '%UPDATE%'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER {}", trigger.0)))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET data = json_set(data, '$.forged', 1) WHERE seq = 3")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    let verify = env.cli(&["audit", "verify"]).await;
+    assert!(
+        !verify.status.success(),
+        "a tampered chain verified: {}",
+        stdout(&verify)
+    );
+    assert!(
+        stdout(&verify).contains("broken at event 3"),
+        "{}",
+        stdout(&verify)
+    );
+}

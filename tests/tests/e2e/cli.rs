@@ -1,0 +1,145 @@
+//! The `facio` command line: one-shot turns, onboarding, sessions, and bad config.
+
+use facio_tests::model::Reply;
+use serde_json::json;
+
+use crate::support::{Env, facio_bin, stderr, stdout};
+
+#[tokio::test]
+async fn agent_one_shot_answers_using_a_tool_and_sessions_show_it() {
+    let env = Env::new(vec![
+        Reply::tool_call(
+            "exec",
+            json!({"command": "echo built > artifact.txt && cat artifact.txt"}),
+        ),
+        Reply::text("The artifact is built."),
+    ])
+    .await;
+
+    let output = env
+        .cli(&[
+            "agent",
+            "-m",
+            "Build the artifact",
+            "--session",
+            "cli:build",
+        ])
+        .await;
+
+    assert!(
+        output.status.success(),
+        "stdout: {}\nstderr: {}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert_eq!(stdout(&output).trim(), "The artifact is built.");
+    assert!(
+        stderr(&output).contains("exec"),
+        "tool activity not shown: {}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("artifact.txt")).unwrap(),
+        "built\n"
+    );
+    let tool_result = &crate::support::tool_results(&env.model.requests()[1])[0].1;
+    assert!(tool_result.contains("built"), "{tool_result}");
+
+    let list = env.cli(&["sessions", "list"]).await;
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert!(stdout(&list).contains("cli:build"), "{}", stdout(&list));
+    let show = env.cli(&["sessions", "show", "cli:build"]).await;
+    assert!(show.status.success(), "{}", stderr(&show));
+    let history = stdout(&show);
+    assert!(
+        history.contains("Build the artifact")
+            && history.contains("exec")
+            && history.contains("The artifact is built."),
+        "{history}"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_failure_exits_non_zero_with_a_one_line_reason() {
+    let mut env = Env::new(vec![Reply::error(401, "invalid api key")]).await;
+    env.set("/agents/defaults/maxRetries", json!(0));
+
+    let output = env.cli(&["agent", "-m", "hello"]).await;
+
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("invalid api key"), "{err}");
+}
+
+#[tokio::test]
+async fn an_invalid_config_fails_fast_naming_the_key_path() {
+    let mut env = Env::new(vec![]).await;
+    env.set("/agents/defaults/maxToolIterations", json!("lots"));
+
+    let output = env.cli(&["agent", "-m", "hello"]).await;
+
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("agents.defaults.maxToolIterations"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "not a one-line error: {err}");
+    assert!(env.model.requests().is_empty());
+}
+
+#[tokio::test]
+async fn onboard_writes_a_config_and_workspace_that_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("home/config.json");
+    let workspace = dir.path().join("home/workspace");
+    let run = |force: bool| {
+        let mut command = tokio::process::Command::new(facio_bin());
+        command
+            .arg("onboard")
+            .arg("--config")
+            .arg(&config)
+            .arg("--workspace")
+            .arg(&workspace);
+        if force {
+            command.arg("--force");
+        }
+        command.output()
+    };
+
+    let first = run(false).await.unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    for file in [
+        "AGENTS.md",
+        "SOUL.md",
+        "USER.md",
+        "HEARTBEAT.md",
+        "memory/MEMORY.md",
+    ] {
+        assert!(workspace.join(file).is_file(), "{file} missing");
+    }
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("//"), "the starter config is not commented");
+
+    std::fs::write(workspace.join("USER.md"), "my own notes").unwrap();
+    let second = run(false).await.unwrap();
+    assert!(second.status.success());
+    assert!(stdout(&second).contains("kept"), "{}", stdout(&second));
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("USER.md")).unwrap(),
+        "my own notes"
+    );
+
+    // The written config loads: the CLI gets past config loading and reports the
+    // missing provider key, not a config error.
+    let check = tokio::process::Command::new(facio_bin())
+        .args(["sessions", "list", "--config"])
+        .arg(&config)
+        .env("OPENAI_API_KEY", "sk-unused")
+        .env("FACIO_DATA_DIR", dir.path().join("data"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "the onboarded config does not load: {}",
+        stderr(&check)
+    );
+}

@@ -1,0 +1,13 @@
+//! Facio end to end, through the doors a user has: the SDK, the `facio` CLI and the
+//! HTTP gateway, against a scripted model speaking the real OpenAI wire.
+//! One test binary on purpose: linking is the slow part of a build.
+
+mod support;
+
+mod audit;
+mod cli;
+mod gateway;
+mod interop;
+mod provider_errors;
+mod sdk;
+mod workspace;
