@@ -1,1 +1,100 @@
-fn main() {}
+//! `facio-loadtest`: drives a running `facio serve` and prints what it measured.
+
+use std::time::Duration;
+
+use clap::Parser;
+use facio_loadtest::memory::rss_kib;
+use facio_loadtest::plan::{LoadPlan, run};
+use facio_loadtest::stats::millis;
+
+#[derive(Parser)]
+#[command(about = "N sessions × K turns at concurrency C against a facio gateway")]
+struct Args {
+    /// Gateway base URL, e.g. http://127.0.0.1:8900
+    #[arg(long)]
+    url: String,
+    #[arg(long, default_value_t = 1000)]
+    sessions: usize,
+    #[arg(long, default_value_t = 3)]
+    turns: usize,
+    #[arg(long, default_value_t = 50)]
+    concurrency: usize,
+    /// The scripted model's fixed latency, subtracted to get the runtime's overhead.
+    #[arg(long, default_value_t = 0)]
+    model_latency_ms: u64,
+    /// The gateway's pid, to report its memory.
+    #[arg(long)]
+    pid: Option<u32>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = LoadPlan {
+        url: args.url.clone(),
+        sessions: args.sessions,
+        turns: args.turns,
+        concurrency: args.concurrency,
+    };
+    let rss_before = args.pid.and_then(rss_kib).map(|(rss, _)| rss);
+    let report = run(&plan).await?;
+    let memory = args.pid.and_then(rss_kib);
+    let model = Duration::from_millis(args.model_latency_ms);
+    let overhead = report.latencies.minus(model);
+    let l = &report.latencies;
+    println!(
+        "sessions × turns @ concurrency  {} × {} @ {}",
+        plan.sessions, plan.turns, plan.concurrency
+    );
+    println!(
+        "model latency                   {} ms",
+        args.model_latency_ms
+    );
+    println!(
+        "turns ok / errors               {} / {}",
+        l.len(),
+        report.errors
+    );
+    println!(
+        "elapsed                         {:.2} s",
+        report.elapsed.as_secs_f64()
+    );
+    println!(
+        "throughput                      {:.1} turns/s",
+        report.turns_per_second()
+    );
+    println!(
+        "latency p50 / p90 / p99 / max   {:.2} / {:.2} / {:.2} / {:.2} ms",
+        millis(l.percentile(50.0)),
+        millis(l.percentile(90.0)),
+        millis(l.percentile(99.0)),
+        millis(l.max())
+    );
+    println!(
+        "runtime overhead p50 / p99      {:.2} / {:.2} ms",
+        millis(overhead.percentile(50.0)),
+        millis(overhead.percentile(99.0))
+    );
+    if let Some((rss, peak)) = memory {
+        println!(
+            "server RSS before / after / peak {} / {rss} / {peak} KiB",
+            rss_before.unwrap_or(0)
+        );
+    }
+    if let Some(error) = &report.first_error {
+        println!("first error                     {error}");
+    }
+    let summary = serde_json::json!({
+        "sessions": plan.sessions, "turns": plan.turns, "concurrency": plan.concurrency,
+        "modelLatencyMs": args.model_latency_ms, "ok": l.len(), "errors": report.errors,
+        "turnsPerSecond": report.turns_per_second(),
+        "p50Ms": millis(l.percentile(50.0)), "p99Ms": millis(l.percentile(99.0)),
+        "overheadP50Ms": millis(overhead.percentile(50.0)), "overheadP99Ms": millis(overhead.percentile(99.0)),
+        "peakRssKiB": memory.map(|(_, peak)| peak),
+    });
+    println!("{summary}");
+    if report.errors > 0 {
+        anyhow::bail!("{} turns failed", report.errors);
+    }
+    Ok(())
+}
