@@ -7,6 +7,7 @@
 //! This crate depends on `facio-services` only; the HTTP surfaces and the CLI live in
 //! the `facio` crate.
 
+mod gate;
 mod node;
 mod recovery;
 mod runtime;
@@ -14,5 +15,6 @@ mod session;
 mod tool_pool;
 mod turn;
 
-pub use runtime::{Runtime, RuntimeDeps, RuntimeError, TurnRequest};
+pub use gate::Notice;
+pub use runtime::{ReviewDecision, ReviewError, Runtime, RuntimeDeps, RuntimeError, TurnRequest};
 pub use turn::{HookDecision, Origin, StopReason, ToolUse, TurnEvent, TurnHooks, TurnSummary};

@@ -8,11 +8,15 @@ use std::time::Duration;
 use facio_services::config::Config;
 use facio_services::domain::{RunId, SessionKey, TenantId};
 use facio_services::providers::ProviderRegistry;
+use facio_services::review::{ResponseError, ReviewId, ReviewOutcome, validate_response};
+use facio_services::store::{ReviewRecord, ReviewStatus};
 use facio_services::store::{Store, StoreError};
 use facio_services::tools::{ToolRegistry, Workspace};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::gate::{CloseError, Notice, close_review};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,6 +27,9 @@ use crate::turn::{Origin, TurnDeps, TurnEvent, TurnHooks, TurnSummary};
 
 /// Events buffered per turn before a slow reader holds the turn back.
 const EVENT_BUFFER: usize = 256;
+
+/// Notices buffered for slow listeners (they re-read the store when they lag).
+const NOTICE_BUFFER: usize = 1024;
 
 /// Most tool calls running at once on a node.
 const TOOL_CAPACITY: usize = 256;
@@ -61,6 +68,38 @@ pub enum RuntimeError {
     Store(#[from] StoreError),
     #[error("the turn ended without reporting its outcome")]
     Lost,
+}
+
+/// A human's answer to a review.
+#[derive(Debug, Clone)]
+pub struct ReviewDecision {
+    /// The Placet response shape of the review's type.
+    pub response: serde_json::Value,
+    pub reviewer: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Why a decision was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("review {0} does not exist")]
+    NotFound(ReviewId),
+    #[error("review {} is already {}", .0.id, .0.status.as_str())]
+    Closed(Box<ReviewRecord>),
+    #[error("the response does not fit the review: {0}")]
+    Invalid(#[from] ResponseError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<CloseError> for ReviewError {
+    fn from(e: CloseError) -> Self {
+        match e {
+            CloseError::NotFound(id) => Self::NotFound(id),
+            CloseError::Closed(record) => Self::Closed(record),
+            CloseError::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 /// A running node.
@@ -107,7 +146,12 @@ impl Runtime {
             tools: deps.tools,
             workspace: deps.workspace,
             refs: refs.clone(),
+            notices: tokio::sync::broadcast::channel(NOTICE_BUFFER).0,
         });
+        // Reviews that were pending when the process last stopped get their timers back.
+        for review in turn_deps.store.all_pending_reviews().await? {
+            crate::gate::arm(turn_deps.clone(), &review).await;
+        }
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let args = NodeArgs {
@@ -129,6 +173,46 @@ impl Runtime {
             shutdown,
             tracker,
         })
+    }
+
+    /// Run and review changes as they happen.
+    pub fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.deps.notices.subscribe()
+    }
+
+    /// Applies a human's decision to a pending review and resumes its run. A second
+    /// decision gets [`ReviewError::Closed`]; the gated call runs at most once.
+    pub async fn decide_review(
+        &self,
+        tenant: &TenantId,
+        id: &ReviewId,
+        decision: ReviewDecision,
+    ) -> Result<ReviewRecord, ReviewError> {
+        let review = self
+            .deps
+            .store
+            .get_review(tenant, id)
+            .await?
+            .ok_or_else(|| ReviewError::NotFound(id.clone()))?;
+        if review.status != ReviewStatus::Pending {
+            return Err(ReviewError::Closed(Box::new(review)));
+        }
+        let validated = validate_response(&review.request.payload, &decision.response)?;
+        let (outcome, secrets) =
+            ReviewOutcome::decided(validated, decision.reviewer.clone(), decision.comment);
+        if !secrets.is_empty() {
+            // Forms with password fields are refused when opened until the credential
+            // vault exists, so this cannot hold a secret worth keeping.
+            tracing::warn!(review = %id, "dropped secret form values: no credential vault on this node");
+        }
+        Ok(close_review(
+            &self.deps,
+            tenant,
+            id,
+            outcome,
+            decision.reviewer.as_deref(),
+        )
+        .await?)
     }
 
     pub fn config(&self) -> &Config {
@@ -166,6 +250,7 @@ impl Runtime {
             origin: request.origin,
             hooks: request.hooks,
             events: Some(events),
+            resume: false,
         };
         self.sessions()?
             .cast(SupervisorMsg::Route(

@@ -18,6 +18,8 @@ pub struct TurnInput {
     pub origin: Origin,
     pub hooks: Option<Arc<dyn TurnHooks>>,
     pub events: Option<mpsc::Sender<TurnEvent>>,
+    /// Continue a run that waited for a human review instead of starting one.
+    pub resume: bool,
 }
 
 /// Messages to a [`super::SessionActor`].
@@ -30,6 +32,8 @@ pub enum SessionMsg {
     Cancel(RpcReplyPort<bool>),
     /// From the session's own turn task: the turn ended.
     TurnFinished(Box<TurnOutcome>),
+    /// From a closed review: continue the run that waited for it.
+    Resume { run_id: RunId, origin: Origin },
     /// From the session's own timer: passivate if still idle.
     IdleCheck,
 }

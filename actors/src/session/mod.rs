@@ -14,7 +14,9 @@ pub use state::SessionArgs;
 use state::{RunningTurn, SessionState};
 pub use supervisor::{SessionSupervisor, SupervisorArgs};
 
-use crate::turn::TurnTask;
+use facio_services::store::{ReviewFilter, ReviewStatus};
+
+use crate::turn::{StopReason, TurnTask};
 
 pub struct SessionActor;
 
@@ -29,7 +31,18 @@ impl Actor for SessionActor {
         args: SessionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         myself.send_after(args.idle_after, || SessionMsg::IdleCheck);
-        Ok(SessionState::new(args))
+        let (tenant, key) = &args.address;
+        let pending = ReviewFilter {
+            status: Some(ReviewStatus::Pending),
+            session_key: Some(key.clone()),
+            limit: Some(1),
+            ..ReviewFilter::default()
+        };
+        // A passivated or restarted session may have a run waiting for a human.
+        let waiting = args.deps.store.list_reviews(tenant, &pending).await?;
+        let mut state = SessionState::new(args);
+        state.waiting = waiting.into_iter().next().map(|r| r.run_id);
+        Ok(state)
     }
 
     async fn handle(
@@ -42,6 +55,21 @@ impl Actor for SessionActor {
             SessionMsg::Submit(input) => {
                 state.received += 1;
                 state.queue.push_back(input);
+                start_next(&myself, state);
+            }
+            SessionMsg::Resume { run_id, origin } => {
+                state.received += 1;
+                if state.waiting.as_ref() == Some(&run_id) {
+                    state.waiting = None;
+                }
+                state.queue.push_front(TurnInput {
+                    run_id,
+                    input: String::new(),
+                    origin,
+                    hooks: None,
+                    events: None,
+                    resume: true,
+                });
                 start_next(&myself, state);
             }
             SessionMsg::Cancel(reply) => {
@@ -62,6 +90,10 @@ impl Actor for SessionActor {
                 if finished_current {
                     state.running = None;
                     state.history = outcome.history;
+                    if matches!(outcome.summary.stop, StopReason::AwaitingReview { .. }) {
+                        state.waiting = Some(outcome.summary.run_id.clone());
+                        state.history = None;
+                    }
                 }
                 start_next(&myself, state);
                 if state.is_idle() {
@@ -88,6 +120,9 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     if state.running.is_some() {
         return;
     }
+    if state.waiting.is_some() && !state.queue.front().is_some_and(|i| i.resume) {
+        return;
+    }
     let Some(input) = state.queue.pop_front() else {
         return;
     };
@@ -104,6 +139,7 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
         events: input.events,
         cancel: cancel.clone(),
         shutdown: state.args.shutdown.clone(),
+        resume: input.resume,
     };
     state.running = Some(RunningTurn {
         run_id: input.run_id,

@@ -35,6 +35,9 @@ pub struct SessionState {
     pub history: Option<Vec<ChatMessage>>,
     pub running: Option<RunningTurn>,
     pub queue: VecDeque<TurnInput>,
+    /// A run of this session waiting for a human review. New input waits behind it,
+    /// so the run's tool results land right after its tool calls.
+    pub waiting: Option<RunId>,
     /// Messages received from the supervisor, for the passivation handshake.
     pub received: u64,
     pub idle_since: Instant,
@@ -47,6 +50,7 @@ impl SessionState {
             history: None,
             running: None,
             queue: VecDeque::new(),
+            waiting: None,
             received: 0,
             idle_since: Instant::now(),
         }

@@ -1,6 +1,7 @@
 //! What a turn reports to whoever submitted it.
 
 use facio_services::domain::{ChatMessage, RunId, SessionKey, ToolCall, Usage};
+use facio_services::review::ReviewId;
 use facio_services::store::RunStatus;
 use serde::Serialize;
 
@@ -16,6 +17,29 @@ pub enum Origin {
 }
 
 impl Origin {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "interactive" => Self::Interactive,
+            "api" => Self::Api,
+            "sdk" => Self::Sdk,
+            "cron" => Self::Cron,
+            "a2a" => Self::A2a,
+            _ => return None,
+        })
+    }
+
+    /// The policy's view of the origin.
+    pub fn call_origin(self) -> facio_services::policy::CallOrigin {
+        use facio_services::policy::CallOrigin;
+        match self {
+            Self::Interactive => CallOrigin::Interactive,
+            Self::Api => CallOrigin::Api,
+            Self::Sdk => CallOrigin::Sdk,
+            Self::Cron => CallOrigin::Cron,
+            Self::A2a => CallOrigin::A2a,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Interactive => "interactive",
@@ -36,6 +60,11 @@ pub enum TurnEvent {
     ToolStarted(ToolCall),
     /// A tool call finished (successfully or not).
     ToolFinished(ToolUse),
+    /// The turn stopped at a human review (the run continues once it is decided).
+    ReviewPending {
+        review_id: ReviewId,
+        title: String,
+    },
     Finished(Box<TurnSummary>),
 }
 
@@ -67,6 +96,9 @@ pub enum StopReason {
     ProviderFailed(String),
     /// The runtime itself failed (store unavailable, ...).
     Internal(String),
+    /// A tool call needs a human: the turn waits, holding no task, until the review
+    /// closes and the session resumes it.
+    AwaitingReview { review_id: ReviewId },
 }
 
 impl StopReason {
@@ -76,6 +108,7 @@ impl StopReason {
             Self::Cancelled => RunStatus::Cancelled,
             Self::Interrupted => RunStatus::Interrupted,
             Self::ProviderFailed(_) | Self::Internal(_) => RunStatus::Failed,
+            Self::AwaitingReview { .. } => RunStatus::AwaitingReview,
         }
     }
 }

@@ -15,7 +15,7 @@ use facio_services::config::Config;
 use facio_services::context;
 use facio_services::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
 use facio_services::providers::{ChatRequest, ChatResponse, ProviderRegistry, StreamDelta};
-use facio_services::store::{AuditEventKind, Store, StoreError};
+use facio_services::store::{AuditEventKind, RunStatus, Store, StoreError};
 use facio_services::tools::{ToolRegistry, Workspace};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,7 @@ pub(crate) struct TurnDeps {
     pub tools: ToolRegistry,
     pub workspace: Workspace,
     pub refs: Arc<NodeRefs>,
+    pub notices: tokio::sync::broadcast::Sender<crate::gate::Notice>,
 }
 
 /// A turn ready to run as a task.
@@ -50,6 +51,8 @@ pub(crate) struct TurnTask {
     pub cancel: CancellationToken,
     /// Cancelled when the node stops waiting for running turns.
     pub shutdown: CancellationToken,
+    /// Continue a run that waited for a review (its input is already stored).
+    pub resume: bool,
 }
 
 /// What the task reports to its session actor.
@@ -94,7 +97,17 @@ impl TurnTask {
         };
         let stop = match self.drive(&recorder, &mut progress, cached).await {
             Ok(stop) => stop,
-            Err(TurnError::Stopped(stop)) => stop,
+            Err(TurnError::Stopped(stop)) => {
+                if let StopReason::AwaitingReview { review_id } = &stop {
+                    progress.content = Some(format!(
+                        "A human review is pending (review {review_id}, run {run}). The run continues \
+                         once it is decided in the inbox (/inbox) or with POST \
+                         /api/v1/reviews/{review_id}/decide; GET /api/v1/runs/{run} gives the final answer.",
+                        run = self.run_id
+                    ));
+                }
+                stop
+            }
             Err(TurnError::Store(e)) => StopReason::Internal(format!("the store failed: {e}")),
         };
         let consistent = recorder.finish(&stop, &progress).await.is_ok()
@@ -131,6 +144,20 @@ impl TurnTask {
         progress: &mut Progress,
         cached: Option<Vec<ChatMessage>>,
     ) -> Result<StopReason, TurnError> {
+        if self.resume {
+            self.load_resumed(progress).await?;
+        } else {
+            self.accept(recorder, progress, cached).await?;
+        }
+        self.turn_loop(recorder, progress).await
+    }
+
+    async fn accept(
+        &self,
+        recorder: &Recorder,
+        progress: &mut Progress,
+        cached: Option<Vec<ChatMessage>>,
+    ) -> Result<(), TurnError> {
         let user = ChatMessage::user(self.input.clone());
         recorder.accept(&user).await?;
         progress.history = match cached {
@@ -148,7 +175,48 @@ impl TurnTask {
                 .collect(),
         };
         progress.start = progress.history.len().saturating_sub(1);
+        Ok(())
+    }
 
+    /// Loads a run that waited for a review: the history from the store, this run's
+    /// part of it, and the model calls it already made.
+    async fn load_resumed(&self, progress: &mut Progress) -> Result<(), TurnError> {
+        let store = &self.deps.store;
+        let moved = store
+            .set_run_status(
+                &self.tenant,
+                &self.run_id,
+                RunStatus::AwaitingReview,
+                RunStatus::Running,
+            )
+            .await?;
+        if !moved {
+            return Err(TurnError::Stopped(StopReason::Internal(format!(
+                "run {} is not awaiting a review",
+                self.run_id
+            ))));
+        }
+        let stored = store.history(&self.tenant, &self.key).await?;
+        progress.start = stored
+            .iter()
+            .position(|m| m.run_id.as_ref() == Some(&self.run_id))
+            .unwrap_or(stored.len());
+        progress.history = stored.into_iter().map(|m| m.message).collect();
+        progress.model_calls = u32::try_from(
+            progress.history[progress.start..]
+                .iter()
+                .filter(|m| m.role == facio_services::domain::Role::Assistant)
+                .count(),
+        )
+        .unwrap_or(u32::MAX);
+        Ok(())
+    }
+
+    async fn turn_loop(
+        &self,
+        recorder: &Recorder,
+        progress: &mut Progress,
+    ) -> Result<StopReason, TurnError> {
         let defaults = &self.deps.config.agents.defaults;
         loop {
             self.check_stopped()?;
@@ -226,7 +294,8 @@ impl TurnTask {
                 return Err(TurnError::Stopped(StopReason::ProviderFailed(reason)));
             }
         };
-        let specs = self.deps.tools.specs();
+        let mut specs = self.deps.tools.specs();
+        specs.extend(facio_services::review::hitl_tool_specs());
         let system =
             context::system_prompt(self.deps.workspace.root(), defaults.max_tool_iterations);
         let messages = context::assemble(

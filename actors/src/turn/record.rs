@@ -111,6 +111,10 @@ impl Recorder {
 
     /// Records the end of the turn: the run's final row and a `turn_finished` event.
     pub async fn finish(&self, stop: &StopReason, progress: &Progress) -> Result<(), StoreError> {
+        if matches!(stop, StopReason::AwaitingReview { .. }) {
+            // Not an end: the gate already moved the run to `awaiting_review`.
+            return Ok(());
+        }
         let status = stop.run_status();
         let result = async {
             self.store

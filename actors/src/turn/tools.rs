@@ -10,7 +10,14 @@ use facio_services::tools::{RiskTier, Tool, ToolContext, ToolError, ToolErrorKin
 use futures::future::join_all;
 use ractor::rpc::CallResult;
 
+use facio_services::policy::{CallContext, Decision, Policy};
+use facio_services::review::{
+    DEFAULT_REVIEW_TIMEOUT_S, FieldType, FreeformPayload, HitlTool, ReviewOutcome, ReviewPayload,
+    ReviewRequest, request_from_tool_call, tool_result_for,
+};
+
 use super::{HookDecision, Progress, Recorder, TurnError, TurnEvent, TurnTask};
+use crate::gate::{GateRequest, open_gate};
 use crate::tool_pool::ToolPoolMsg;
 
 /// A call that passed the checks and may run.
@@ -24,6 +31,10 @@ struct Ready {
 enum Prepared {
     Run(Ready),
     Refused(ToolCall, ToolError),
+    /// A human must answer first (policy said ask, or a HITL tool asked).
+    Review(ToolCall, ReviewRequest, String),
+    /// A HITL tool whose review is closed: its result is the human's answer.
+    Answered(ToolCall, String),
 }
 
 pub(super) async fn run_calls(
@@ -32,13 +43,35 @@ pub(super) async fn run_calls(
     progress: &mut Progress,
     calls: Vec<ToolCall>,
 ) -> Result<(), TurnError> {
+    let policy = load_policy(task).await?;
     let mut batch: Vec<Ready> = Vec::new();
     for call in calls {
-        match prepare(task, call).await {
+        match prepare(task, &policy, call).await? {
             Prepared::Run(ready) if is_read_only(&ready) => batch.push(ready),
             Prepared::Run(ready) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
                 flush(task, recorder, progress, vec![ready]).await?;
+            }
+            Prepared::Review(call, request, reason) => {
+                flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
+                return Err(open_review(task, progress, call, request, reason).await?);
+            }
+            Prepared::Answered(call, answer) => {
+                flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
+                recorder
+                    .tool_started(&call.id, &call.name, &call.arguments)
+                    .await?;
+                let result = Ok(ToolOutput::text(answer));
+                settle(
+                    task,
+                    recorder,
+                    progress,
+                    &call,
+                    result,
+                    ToolCallStatus::Succeeded,
+                    Duration::ZERO,
+                )
+                .await?;
             }
             Prepared::Refused(call, error) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
@@ -70,7 +103,10 @@ fn is_read_only(ready: &Ready) -> bool {
     ready.tool.spec().risk == RiskTier::ReadOnly
 }
 
-async fn prepare(task: &TurnTask, call: ToolCall) -> Prepared {
+async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Prepared, TurnError> {
+    if HitlTool::from_name(&call.name).is_some() {
+        return prepare_hitl(task, call).await;
+    }
     let Some(tool) = task.deps.tools.get(&call.name) else {
         let known: Vec<String> = task
             .deps
@@ -84,7 +120,7 @@ async fn prepare(task: &TurnTask, call: ToolCall) -> Prepared {
             format!("there is no tool named {:?}", call.name),
         )
         .with_hint(format!("available tools: {}", known.join(", ")));
-        return Prepared::Refused(call, error);
+        return Ok(Prepared::Refused(call, error));
     };
     let raw = if call.arguments.trim().is_empty() {
         "{}"
@@ -99,7 +135,7 @@ async fn prepare(task: &TurnTask, call: ToolCall) -> Prepared {
                 "arguments must be a JSON object",
             )
             .with_hint("pass the arguments as an object matching the tool's schema");
-            return Prepared::Refused(call, error);
+            return Ok(Prepared::Refused(call, error));
         }
         Err(e) => {
             let error = ToolError::new(
@@ -107,7 +143,7 @@ async fn prepare(task: &TurnTask, call: ToolCall) -> Prepared {
                 format!("arguments are not valid JSON: {e}"),
             )
             .with_hint("send the arguments as one JSON object");
-            return Prepared::Refused(call, error);
+            return Ok(Prepared::Refused(call, error));
         }
     };
     if let Some(hooks) = &task.hooks
@@ -117,9 +153,211 @@ async fn prepare(task: &TurnTask, call: ToolCall) -> Prepared {
             ToolErrorKind::Denied,
             format!("the host refused this call: {reason}"),
         );
-        return Prepared::Refused(call, error);
+        return Ok(Prepared::Refused(call, error));
     }
-    Prepared::Run(Ready { call, tool, args })
+    let risk = tool.spec().risk;
+    let decision = policy.decide(&CallContext {
+        tool: &call.name,
+        risk,
+        args: &args,
+        origin: task.origin.call_origin(),
+    });
+    match decision {
+        Decision::Run { .. } => Ok(Prepared::Run(Ready { call, tool, args })),
+        Decision::Deny { reason, .. } => Ok(Prepared::Refused(
+            call,
+            ToolError::new(
+                ToolErrorKind::Denied,
+                format!("the policy refused this call: {reason}"),
+            )
+            .with_hint("this action is not allowed; do not retry it with other arguments"),
+        )),
+        Decision::Ask { reason } => {
+            let closed = task
+                .deps
+                .store
+                .review_for_call(&task.tenant, &task.run_id, &call.id)
+                .await?;
+            match closed.and_then(|r| r.outcome) {
+                None => Ok(Prepared::Review(
+                    call.clone(),
+                    approval_request(&call, &args, &reason),
+                    reason,
+                )),
+                Some(ReviewOutcome::Decided { response, .. })
+                    if response.get("selectedOption").and_then(|v| v.as_str())
+                        == Some("approve") =>
+                {
+                    Ok(Prepared::Run(Ready { call, tool, args }))
+                }
+                Some(outcome) => Ok(Prepared::Refused(call, refusal(&outcome))),
+            }
+        }
+    }
+}
+
+async fn load_policy(task: &TurnTask) -> Result<Policy, TurnError> {
+    let stored = task.deps.store.get_policy(&task.tenant).await?;
+    Ok(stored
+        .and_then(|doc| serde_json::from_value(doc).ok())
+        .unwrap_or_else(|| task.deps.config.policy.clone()))
+}
+
+/// The approval a gated call asks for: what would run, and why it needs a human.
+fn approval_request(call: &ToolCall, args: &serde_json::Value, reason: &str) -> ReviewRequest {
+    let shown = serde_json::to_string_pretty(args).unwrap_or_else(|_| call.arguments.clone());
+    let subject = args
+        .get("command")
+        .or_else(|| args.get("url"))
+        .and_then(|v| v.as_str())
+        .map(|s| super::record::clip(s, 80))
+        .unwrap_or_default();
+    let title = if subject.is_empty() {
+        format!("Allow {}?", call.name)
+    } else {
+        format!("Allow {}: {subject}?", call.name)
+    };
+    let description = format!(
+        "The agent wants to call `{}`. {reason}.\n\n```json\n{shown}\n```",
+        call.name
+    );
+    let fallback = || ReviewRequest {
+        title: title.clone(),
+        description: Some(description.clone()),
+        payload: ReviewPayload::Freeform(FreeformPayload {}),
+        timeout_s: DEFAULT_REVIEW_TIMEOUT_S,
+    };
+    request_from_tool_call(
+        HitlTool::AskApproval.name(),
+        &serde_json::json!({"title": title, "description": description, "allowComment": true}),
+    )
+    .unwrap_or_else(|_| fallback())
+}
+
+/// What the model reads when a human said no, or nobody answered in time.
+fn refusal(outcome: &ReviewOutcome) -> ToolError {
+    match outcome {
+        ReviewOutcome::Decided {
+            reviewer, comment, ..
+        } => {
+            let who = reviewer.as_deref().unwrap_or("a reviewer");
+            let why = comment
+                .as_deref()
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            ToolError::new(
+                ToolErrorKind::Denied,
+                format!("{who} rejected this call{why}"),
+            )
+            .with_hint("do not retry it; ask the user how to proceed")
+        }
+        ReviewOutcome::TimedOut => ToolError::new(
+            ToolErrorKind::Denied,
+            "nobody reviewed this call before its review timed out, so it was not run",
+        ),
+        ReviewOutcome::Cancelled => ToolError::new(
+            ToolErrorKind::Cancelled,
+            "the review of this call was withdrawn",
+        ),
+    }
+}
+
+/// A HITL tool call: open its review, or hand back the answer once it is closed.
+async fn prepare_hitl(task: &TurnTask, call: ToolCall) -> Result<Prepared, TurnError> {
+    let args = serde_json::from_str::<serde_json::Value>(if call.arguments.trim().is_empty() {
+        "{}"
+    } else {
+        &call.arguments
+    })
+    .unwrap_or(serde_json::Value::Null);
+    let request = match request_from_tool_call(&call.name, &args) {
+        Ok(request) => request,
+        Err(e) => return Ok(Prepared::Refused(call, ToolError::from(e))),
+    };
+    if let ReviewPayload::Form(form) = &request.payload
+        && form
+            .fields
+            .iter()
+            .any(|f| f.field_type == FieldType::Password)
+    {
+        return Ok(Prepared::Refused(
+            call,
+            ToolError::new(
+                ToolErrorKind::InvalidArguments,
+                "password fields need the credential vault, which this node does not have yet",
+            )
+            .with_hint("ask for the secret to be configured by an operator instead"),
+        ));
+    }
+    match task
+        .deps
+        .store
+        .review_for_call(&task.tenant, &task.run_id, &call.id)
+        .await?
+    {
+        Some(review) => match review.outcome {
+            Some(outcome) => Ok(Prepared::Answered(call, tool_result_for(&outcome))),
+            None => Ok(Prepared::Review(
+                call,
+                request,
+                "the agent asked for human input".into(),
+            )),
+        },
+        None => Ok(Prepared::Review(
+            call,
+            request,
+            "the agent asked for human input".into(),
+        )),
+    }
+}
+
+/// Opens the review and ends the turn's task: the run waits in the store.
+async fn open_review(
+    task: &TurnTask,
+    progress: &Progress,
+    call: ToolCall,
+    request: ReviewRequest,
+    reason: String,
+) -> Result<TurnError, TurnError> {
+    let recent: Vec<serde_json::Value> = progress
+        .history
+        .iter()
+        .rev()
+        .filter(|m| m.content.as_deref().is_some_and(|c| !c.is_empty()))
+        .take(6)
+        .map(|m| serde_json::json!({"role": m.role, "content": super::record::clip(m.content.as_deref().unwrap_or_default(), 500)}))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let arguments = serde_json::from_str::<serde_json::Value>(&call.arguments)
+        .unwrap_or_else(|_| call.arguments.clone().into());
+    let title = request.title.clone();
+    let review_id = open_gate(
+        &task.deps,
+        GateRequest {
+            tenant: task.tenant.clone(),
+            session_key: task.key.clone(),
+            run_id: task.run_id.clone(),
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            origin: task.origin.as_str().to_owned(),
+            request,
+            context: serde_json::json!({"arguments": arguments, "reason": reason, "recentMessages": recent}),
+        },
+    )
+    .await?;
+    if let Some(events) = &task.events {
+        let _ = events
+            .send(TurnEvent::ReviewPending {
+                review_id: review_id.clone(),
+                title,
+            })
+            .await;
+    }
+    Ok(TurnError::Stopped(super::StopReason::AwaitingReview {
+        review_id,
+    }))
 }
 
 /// Runs a batch (in parallel) and records each result in the order the model asked.

@@ -106,6 +106,9 @@ async fn turn(
                 let mark = if used.ok { "✓" } else { "✗" };
                 eprintln!("  {mark} {} {}", used.name, one_line(&used.output, 160));
             }
+            TurnEvent::ReviewPending { review_id, title } => {
+                eprintln!("  ⏸ waiting for a human: {title} (review {review_id})");
+            }
             TurnEvent::Finished(summary) => {
                 let content = summary.content.clone().unwrap_or_default();
                 if streamed.trim() != content.trim() && !content.is_empty() {
@@ -115,6 +118,12 @@ async fn turn(
                 let _ = stdout.flush();
                 return Ok(match summary.stop {
                     StopReason::Answered | StopReason::BudgetExhausted { .. } => true,
+                    StopReason::AwaitingReview { .. } => {
+                        eprintln!(
+                            "the run continues once a reviewer decides (the gateway runs it)"
+                        );
+                        true
+                    }
                     StopReason::ProviderFailed(reason) => {
                         eprintln!("error: the model provider failed: {reason}");
                         false

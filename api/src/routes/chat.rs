@@ -171,7 +171,9 @@ fn finish_reason(stop: &StopReason) -> &'static str {
 /// The error a caller gets for a turn that did not end with an answer.
 fn failure(summary: &TurnSummary) -> Option<ApiError> {
     match &summary.stop {
-        StopReason::Answered | StopReason::BudgetExhausted { .. } => None,
+        StopReason::Answered
+        | StopReason::BudgetExhausted { .. }
+        | StopReason::AwaitingReview { .. } => None,
         StopReason::ProviderFailed(reason) => Some(ApiError::upstream(format!(
             "the model provider failed: {reason}"
         ))),
@@ -261,7 +263,9 @@ fn stream(
                         let event = reply.chunk(json!({ "content": text }), None);
                         return Some((Ok(event), (reply, events, None, queued)));
                     }
-                    TurnEvent::ToolStarted(_) | TurnEvent::ToolFinished(_) => continue,
+                    TurnEvent::ToolStarted(_)
+                    | TurnEvent::ToolFinished(_)
+                    | TurnEvent::ReviewPending { .. } => continue,
                     TurnEvent::Finished(summary) => {
                         queued = ending(&reply, &summary, include_usage);
                         let first = queued.remove(0);

@@ -45,6 +45,9 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// The tool-call policy a tenant starts with (rules, `enabled`, `skipCron`) until
+    /// an operator changes it through `/api/v1/policy`.
+    pub policy: crate::policy::Policy,
     /// Directory the config file was loaded from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,

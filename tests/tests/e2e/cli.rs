@@ -7,7 +7,7 @@ use crate::support::{Env, facio_bin, stderr, stdout};
 
 #[tokio::test]
 async fn agent_one_shot_answers_using_a_tool_and_sessions_show_it() {
-    let env = Env::new(vec![
+    let mut env = Env::new(vec![
         Reply::tool_call(
             "exec",
             json!({"command": "echo built > artifact.txt && cat artifact.txt"}),
@@ -15,6 +15,14 @@ async fn agent_one_shot_answers_using_a_tool_and_sessions_show_it() {
         Reply::text("The artifact is built."),
     ])
     .await;
+    // exec asks a human by default; the operator allowed these commands in config.
+    env.set(
+        "/policy",
+        json!({"rules": [
+            {"action": "allow", "tool": "exec", "params": {"command": "echo built*"}},
+            {"action": "allow", "tool": "exec", "params": {"command": "cat artifact.txt"}}
+        ]}),
+    );
 
     let output = env
         .cli(&[

@@ -1,0 +1,98 @@
+//! Closing a review (decision, timeout or cancellation) and resuming its run.
+
+use std::sync::Arc;
+
+use facio_services::domain::TenantId;
+use facio_services::review::{ReviewId, ReviewOutcome};
+use facio_services::store::{AuditEventKind, NewAuditEvent, ReviewRecord, StoreError};
+
+use super::{Notice, disarm};
+use crate::session::{SessionMsg, SupervisorMsg};
+use crate::turn::TurnDeps;
+
+/// Why a review could not be closed.
+#[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    #[error("review {0} does not exist")]
+    NotFound(ReviewId),
+    #[error("review {} is already {}", .0.id, .0.status.as_str())]
+    Closed(Box<ReviewRecord>),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Closes a pending review exactly once, records it, and resumes the waiting run.
+pub(crate) async fn close_review(
+    deps: &Arc<TurnDeps>,
+    tenant: &TenantId,
+    id: &ReviewId,
+    outcome: ReviewOutcome,
+    actor: Option<&str>,
+) -> Result<ReviewRecord, CloseError> {
+    let closed = match deps.store.close_review(tenant, id, &outcome).await {
+        Ok(record) => record,
+        Err(StoreError::Conflict(_)) => {
+            let current = deps
+                .store
+                .get_review(tenant, id)
+                .await?
+                .ok_or_else(|| CloseError::NotFound(id.clone()))?;
+            return Err(CloseError::Closed(Box::new(current)));
+        }
+        Err(StoreError::NotFound(_)) => return Err(CloseError::NotFound(id.clone())),
+        Err(e) => return Err(e.into()),
+    };
+    disarm(id);
+    let latency_ms = closed
+        .decided_at
+        .map(|at| (at - closed.created_at).num_milliseconds())
+        .unwrap_or_default();
+    let (kind, data) = match &outcome {
+        ReviewOutcome::Decided {
+            response,
+            reviewer,
+            comment,
+        } => (
+            AuditEventKind::ReviewDecided,
+            serde_json::json!({"reviewId": id, "reviewer": reviewer, "response": response, "comment": comment, "latencyMs": latency_ms}),
+        ),
+        ReviewOutcome::TimedOut => (
+            AuditEventKind::ReviewExpired,
+            serde_json::json!({"reviewId": id, "action": "deny", "latencyMs": latency_ms}),
+        ),
+        ReviewOutcome::Cancelled => (
+            AuditEventKind::ReviewCancelled,
+            serde_json::json!({"reviewId": id}),
+        ),
+    };
+    deps.store
+        .append_audit(
+            tenant,
+            NewAuditEvent {
+                kind,
+                session_key: Some(closed.session_key.clone()),
+                run_id: Some(closed.run_id.clone()),
+                actor: actor.unwrap_or("runtime").to_owned(),
+                data,
+            },
+        )
+        .await?;
+    let _ = deps.notices.send(Notice::ReviewClosed {
+        tenant: tenant.clone(),
+        review_id: id.clone(),
+    });
+    if let Some(sessions) = deps.refs.sessions() {
+        let address = (tenant.clone(), closed.session_key.clone());
+        if let Err(e) = sessions.cast(SupervisorMsg::Route(
+            address,
+            SessionMsg::Resume {
+                run_id: closed.run_id.clone(),
+                origin: crate::turn::Origin::parse(&closed.origin)
+                    .unwrap_or(crate::turn::Origin::Api),
+            },
+        )) {
+            tracing::error!(run = %closed.run_id, error = %e, "could not resume the run after its review closed");
+        }
+    }
+    Ok(closed)
+}

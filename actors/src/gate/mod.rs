@@ -1,0 +1,114 @@
+//! Approval gates: one `ApprovalGate` actor per pending review. The review row is
+//! the gate's state (written before anything is delivered); the actor only holds the
+//! timer. Closing a review is a conditional update in the store, so a decision and a
+//! timeout racing each other close it exactly once, and the loser does nothing.
+
+mod close;
+mod open;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use facio_services::domain::TenantId;
+use facio_services::review::{ReviewId, ReviewOutcome};
+use facio_services::store::ReviewRecord;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+pub(crate) use close::{CloseError, close_review};
+pub(crate) use open::{GateRequest, open_gate};
+
+use crate::turn::TurnDeps;
+
+/// Something that changed, for callers waiting on runs and reviews.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// A run reached a new status (awaiting review, completed, failed, ...).
+    RunChanged {
+        tenant: TenantId,
+        run_id: facio_services::domain::RunId,
+    },
+    /// A review was decided, expired or cancelled.
+    ReviewClosed {
+        tenant: TenantId,
+        review_id: ReviewId,
+    },
+}
+
+pub(crate) struct ApprovalGate;
+
+pub(crate) struct GateArgs {
+    pub deps: Arc<TurnDeps>,
+    pub tenant: TenantId,
+    pub review_id: ReviewId,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+pub(crate) enum GateMsg {
+    /// The review's time is up.
+    Expire,
+}
+
+fn gate_name(review: &ReviewId) -> String {
+    format!("gate:{review}")
+}
+
+/// Starts the gate actor of a pending review (also for reviews found pending at start).
+pub(crate) async fn arm(deps: Arc<TurnDeps>, review: &ReviewRecord) {
+    let args = GateArgs {
+        deps,
+        tenant: review.tenant.clone(),
+        review_id: review.id.clone(),
+        expires_at: review.expires_at,
+    };
+    if let Err(e) = Actor::spawn(Some(gate_name(&review.id)), ApprovalGate, args).await {
+        tracing::error!(review = %review.id, error = %e, "could not arm the review's timeout");
+    }
+}
+
+/// Stops the gate actor of a review that closed (its timer is no longer needed).
+pub(crate) fn disarm(review: &ReviewId) {
+    if let Some(cell) = ractor::registry::where_is(gate_name(review)) {
+        cell.stop(None);
+    }
+}
+
+impl Actor for ApprovalGate {
+    type Msg = GateMsg;
+    type State = GateArgs;
+    type Arguments = GateArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<GateMsg>,
+        args: GateArgs,
+    ) -> Result<GateArgs, ActorProcessingErr> {
+        let left = (args.expires_at - Utc::now()).to_std().unwrap_or_default();
+        myself.send_after(left, || GateMsg::Expire);
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<GateMsg>,
+        message: GateMsg,
+        state: &mut GateArgs,
+    ) -> Result<(), ActorProcessingErr> {
+        let GateMsg::Expire = message;
+        // The close happens in a task so this actor's mailbox is never held by the store.
+        let (deps, tenant, review) = (
+            state.deps.clone(),
+            state.tenant.clone(),
+            state.review_id.clone(),
+        );
+        tokio::spawn(async move {
+            match close_review(&deps, &tenant, &review, ReviewOutcome::TimedOut, None).await {
+                Ok(_) | Err(CloseError::Closed(_)) => {}
+                Err(e) => {
+                    tracing::error!(review = %review, error = %e, "could not expire the review")
+                }
+            }
+        });
+        myself.stop(None);
+        Ok(())
+    }
+}

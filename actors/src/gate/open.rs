@@ -1,0 +1,102 @@
+//! Opening a gate from inside a turn: persist, record, arm the timer, tell the caller.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use facio_services::domain::{RunId, SessionKey, TenantId};
+use facio_services::review::{ReviewId, ReviewRequest};
+use facio_services::store::{AuditEventKind, NewAuditEvent, NewReview, RunStatus, StoreError};
+
+use super::{Notice, arm};
+use crate::turn::TurnDeps;
+
+/// What a turn asks a human.
+pub(crate) struct GateRequest {
+    pub tenant: TenantId,
+    pub session_key: SessionKey,
+    pub run_id: RunId,
+    pub call_id: String,
+    pub tool: String,
+    pub origin: String,
+    pub request: ReviewRequest,
+    /// Arguments, the policy's reason, the last messages: what a reviewer needs.
+    pub context: serde_json::Value,
+}
+
+/// Writes the review, moves the run to `awaiting_review`, records both and starts the
+/// review's timer. The review exists in the store before anyone can see it.
+pub(crate) async fn open_gate(
+    deps: &Arc<TurnDeps>,
+    gate: GateRequest,
+) -> Result<ReviewId, StoreError> {
+    let id = ReviewId::generate();
+    let timeout_s = i64::try_from(gate.request.timeout_s).unwrap_or(i64::MAX);
+    let expires_at = Utc::now() + chrono::Duration::seconds(timeout_s);
+    let audit_data = serde_json::json!({
+        "reviewId": id,
+        "callId": gate.call_id,
+        "tool": gate.tool,
+        "origin": gate.origin,
+        "type": gate.request.review_type(),
+        "title": gate.request.title,
+        "description": gate.request.description,
+        "payload": gate.request.payload,
+        "reason": gate.context.get("reason"),
+        "arguments": gate.context.get("arguments"),
+        "expiresAt": expires_at,
+    });
+    let record = deps
+        .store
+        .create_review(
+            &gate.tenant,
+            NewReview {
+                id: id.clone(),
+                session_key: gate.session_key.clone(),
+                run_id: gate.run_id.clone(),
+                call_id: gate.call_id,
+                tool: gate.tool,
+                origin: gate.origin,
+                request: gate.request,
+                context: gate.context,
+                expires_at,
+            },
+        )
+        .await?;
+    let event = |kind, data| NewAuditEvent {
+        kind,
+        session_key: Some(gate.session_key.clone()),
+        run_id: Some(gate.run_id.clone()),
+        actor: "runtime".to_owned(),
+        data,
+    };
+    deps.store
+        .append_audit(
+            &gate.tenant,
+            event(AuditEventKind::ReviewRequested, audit_data),
+        )
+        .await?;
+    deps.store
+        .set_run_status(
+            &gate.tenant,
+            &gate.run_id,
+            RunStatus::Running,
+            RunStatus::AwaitingReview,
+        )
+        .await?;
+    arm(deps.clone(), &record).await;
+    // The inbox and the review API read pending reviews from the store directly.
+    deps.store
+        .append_audit(
+            &gate.tenant,
+            event(
+                AuditEventKind::ReviewDelivered,
+                serde_json::json!({"reviewId": id, "surface": "inbox"}),
+            ),
+        )
+        .await?;
+    let _ = deps.notices.send(Notice::RunChanged {
+        tenant: gate.tenant,
+        run_id: gate.run_id,
+    });
+    Ok(id)
+}
