@@ -93,6 +93,33 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "api_error", "cancelled", message)
     }
 
+    /// 401: no or a wrong bearer token. Never echoes the token.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "unauthorized",
+            message,
+        )
+    }
+
+    /// 409: the target is not in a state that allows this (e.g. a closed review).
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "invalid_request_error", code, message)
+    }
+
+    /// 422: well-formed JSON that does not fit; `param` names the field.
+    pub fn unprocessable(param: Option<&str>, message: impl Into<String>) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            "invalid_value",
+            message,
+        );
+        error.param = param.map(str::to_owned);
+        error
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

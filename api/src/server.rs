@@ -42,6 +42,11 @@ pub async fn serve(
         runtime: node.runtime.clone(),
         config: node.config.clone(),
         started: chrono::Utc::now().timestamp(),
+        management_token: std::env::var("FACIO_MANAGEMENT_TOKEN")
+            .ok()
+            .or_else(|| node.config.api.management_token.clone())
+            .filter(|t| !t.trim().is_empty())
+            .map(Into::into),
     };
     {
         let mut out = std::io::stdout().lock();

@@ -126,6 +126,10 @@ impl TurnTask {
                 .unwrap_or_default(),
             model: progress.model.clone(),
         };
+        let _ = self.deps.notices.send(crate::gate::Notice::RunChanged {
+            tenant: self.tenant.clone(),
+            run_id: self.run_id.clone(),
+        });
         if let Some(events) = &self.events {
             // The caller may have gone away; the outcome is in the store either way.
             let _ = events

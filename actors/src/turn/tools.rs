@@ -238,13 +238,16 @@ fn approval_request(call: &ToolCall, args: &serde_json::Value, reason: &str) -> 
 fn refusal(outcome: &ReviewOutcome) -> ToolError {
     match outcome {
         ReviewOutcome::Decided {
-            reviewer, comment, ..
+            reviewer,
+            comment,
+            response,
         } => {
             let who = reviewer.as_deref().unwrap_or("a reviewer");
-            let why = comment
+            // An approval's comment travels in its response (Placet's shape).
+            let note = comment
                 .as_deref()
-                .map(|c| format!(": {c}"))
-                .unwrap_or_default();
+                .or_else(|| response.get("comment").and_then(|c| c.as_str()));
+            let why = note.map(|c| format!(": {c}")).unwrap_or_default();
             ToolError::new(
                 ToolErrorKind::Denied,
                 format!("{who} rejected this call{why}"),

@@ -3,6 +3,7 @@
 
 mod chat;
 mod health;
+mod management;
 mod models;
 
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub(crate) struct AppState {
     pub config: Arc<Config>,
     /// Unix seconds the gateway started (reported as model `created`).
     pub started: i64,
+    /// The management API's bearer token; none means the API refuses everyone.
+    pub management_token: Option<Arc<str>>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -31,6 +34,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(models::routes())
         .merge(chat::routes())
+        .nest("/api/v1", management::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

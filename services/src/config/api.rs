@@ -12,6 +12,9 @@ pub struct ApiConfig {
     pub port: u16,
     /// Seconds graceful shutdown waits for running turns. Default 30.
     pub shutdown_grace_s: u64,
+    /// Bearer token for the management API (`/api/v1`); `FACIO_MANAGEMENT_TOKEN`
+    /// wins. Without one the management API refuses every request.
+    pub management_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -20,6 +23,7 @@ impl Default for ApiConfig {
             host: "127.0.0.1".to_owned(),
             port: 8900,
             shutdown_grace_s: 30,
+            management_token: None,
         }
     }
 }

@@ -7,6 +7,7 @@ mod support;
 mod audit;
 mod cli;
 mod gateway;
+mod hitl;
 mod interop;
 mod provider_errors;
 mod sdk;

@@ -1,0 +1,33 @@
+//! JSON bodies and query values with errors that name the field.
+
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Like `axum::Json`, but a bad body answers 400/422 naming the field.
+pub(super) struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::invalid_request(None, format!("cannot read the body: {e}")))?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::invalid_request(None, format!("the body is not valid JSON: {e}"))
+        })?;
+        let mut track = serde_path_to_error::Track::new();
+        T::deserialize(serde_path_to_error::Deserializer::new(&value, &mut track))
+            .map(Body)
+            .map_err(|e| {
+                let path = track.path().to_string();
+                let param = (path != ".").then_some(path.as_str());
+                ApiError::unprocessable(
+                    param,
+                    format!("{}: {e}", if path == "." { "body" } else { &path }),
+                )
+            })
+    }
+}

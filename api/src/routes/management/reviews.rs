@@ -1,0 +1,204 @@
+//! `/reviews`: list, get, long-poll wait and decide.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use facio_actors::{Notice, ReviewDecision, ReviewError};
+use facio_services::domain::{SessionKey, TenantId};
+use facio_services::review::{ReviewId, ReviewOutcome};
+use facio_services::store::{ReviewFilter, ReviewRecord, ReviewStatus};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::json::Body;
+use super::store_error;
+use crate::error::ApiError;
+use crate::routes::AppState;
+
+/// Longest long-poll, as Placet's own wait (30 s).
+const MAX_WAIT_MS: u64 = 30_000;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/reviews", get(list))
+        .route("/reviews/{id}", get(one))
+        .route("/reviews/{id}/wait", get(wait))
+        .route("/reviews/{id}/decide", post(decide))
+}
+
+fn tenant() -> TenantId {
+    TenantId::default_tenant()
+}
+
+/// A review as every surface shows it.
+pub(crate) fn review_json(review: &ReviewRecord) -> Value {
+    let decision = review.outcome.as_ref().map(|outcome| match outcome {
+        ReviewOutcome::Decided { response, reviewer, comment } => {
+            json!({"status": "decided", "response": response, "reviewer": reviewer, "comment": comment, "decidedAt": review.decided_at})
+        }
+        ReviewOutcome::TimedOut => json!({"status": "timed_out", "action": "deny", "decidedAt": review.decided_at}),
+        ReviewOutcome::Cancelled => json!({"status": "cancelled", "decidedAt": review.decided_at}),
+    });
+    let status = match review.status {
+        ReviewStatus::Pending => "pending",
+        ReviewStatus::Decided => "decided",
+        ReviewStatus::Expired => "expired",
+        ReviewStatus::Cancelled => "cancelled",
+    };
+    json!({
+        "id": review.id,
+        "type": review.request.review_type(),
+        "sessionKey": review.session_key,
+        "runId": review.run_id,
+        "callId": review.call_id,
+        "tool": review.tool,
+        "origin": review.origin,
+        "title": review.request.title,
+        "description": review.request.description,
+        "payload": serde_json::to_value(&review.request.payload).ok().and_then(|v| v.get("payload").cloned()),
+        "context": review.context,
+        "status": status,
+        "createdAt": review.created_at,
+        "expiresAt": review.expires_at,
+        "decision": decision,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    session: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(ReviewStatus::parse(s).ok_or_else(|| {
+            ApiError::invalid_request(
+                Some("status"),
+                format!("status must be pending, decided, expired or cancelled, not {s:?}"),
+            )
+        })?),
+    };
+    let session_key = query
+        .session
+        .map(SessionKey::new)
+        .transpose()
+        .map_err(|e| ApiError::invalid_request(Some("session"), e.to_string()))?;
+    let filter = ReviewFilter {
+        status,
+        session_key,
+        run_id: None,
+        limit: query.limit,
+    };
+    let reviews = state
+        .runtime
+        .store()
+        .list_reviews(&tenant(), &filter)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(
+        json!({"reviews": reviews.iter().map(review_json).collect::<Vec<_>>()}),
+    ))
+}
+
+fn parse_id(id: String) -> Result<ReviewId, ApiError> {
+    ReviewId::new(id).map_err(|e| ApiError::not_found(format!("no such review: {e}")))
+}
+
+async fn load(state: &AppState, id: &ReviewId) -> Result<ReviewRecord, ApiError> {
+    state
+        .runtime
+        .store()
+        .get_review(&tenant(), id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(format!("review {id} does not exist")))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(id)?;
+    Ok(Json(review_json(&load(&state, &id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitQuery {
+    timeout: Option<u64>,
+}
+
+/// Answers as soon as the review closes, or with its pending state at the timeout.
+async fn wait(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<WaitQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(id)?;
+    let mut notices = state.runtime.notices();
+    let timeout = Duration::from_millis(query.timeout.unwrap_or(MAX_WAIT_MS).min(MAX_WAIT_MS));
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let review = load(&state, &id).await?;
+        if review.status != ReviewStatus::Pending {
+            return Ok(Json(review_json(&review)));
+        }
+        loop {
+            match tokio::time::timeout_at(deadline, notices.recv()).await {
+                Err(_) | Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
+                    return Ok(Json(review_json(&load(&state, &id).await?)));
+                }
+                Ok(Ok(Notice::ReviewClosed { review_id, .. })) if review_id != id => continue,
+                Ok(_) => break,
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Decide {
+    response: Value,
+    reviewer: Option<String>,
+    comment: Option<String>,
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<Decide>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(id)?;
+    let decision = ReviewDecision {
+        response: body.response,
+        reviewer: body.reviewer.filter(|r| !r.trim().is_empty()),
+        comment: body.comment,
+    };
+    match state.runtime.decide_review(&tenant(), &id, decision).await {
+        Ok(review) => Ok(Json(review_json(&review))),
+        Err(ReviewError::NotFound(_)) => {
+            Err(ApiError::not_found(format!("review {id} does not exist")))
+        }
+        Err(ReviewError::Closed(review)) => Err(ApiError::conflict(
+            "review_closed",
+            format!(
+                "review {id} is already {}; a decision applies once",
+                review.status.as_str()
+            ),
+        )),
+        Err(ReviewError::Invalid(e)) => Err(ApiError::unprocessable(
+            Some(&format!("response.{}", e.field())),
+            e.to_string(),
+        )),
+        Err(ReviewError::Store(e)) => Err(store_error(e)),
+    }
+}

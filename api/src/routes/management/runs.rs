@@ -1,0 +1,184 @@
+//! `POST /sessions/{key}/messages`, `GET /runs/{id}` and `GET /runs/{id}/events`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use facio_actors::{Notice, Origin, TurnRequest};
+use facio_services::domain::{RunId, SessionKey, TenantId};
+use facio_services::store::{ReviewFilter, RunStatus};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::json::Body;
+use super::store_error;
+use crate::error::ApiError;
+use crate::routes::AppState;
+
+/// Longest `?wait=` honoured, in seconds.
+const MAX_WAIT_S: u64 = 300;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sessions/{key}/messages", post(post_message))
+        .route("/runs/{run_id}", get(get_run))
+        .route("/runs/{run_id}/events", get(run_events))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMessage {
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait: Option<u64>,
+}
+
+fn tenant() -> TenantId {
+    TenantId::default_tenant()
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(query): Query<WaitQuery>,
+    Body(body): Body<NewMessage>,
+) -> Result<Response, ApiError> {
+    let key =
+        SessionKey::new(key).map_err(|e| ApiError::invalid_request(Some("key"), e.to_string()))?;
+    if body.content.trim().is_empty() {
+        return Err(ApiError::unprocessable(
+            Some("content"),
+            "content: must not be empty",
+        ));
+    }
+    let mut notices = state.runtime.notices();
+    let (run_id, _events) = state.runtime.submit(TurnRequest {
+        tenant: tenant(),
+        session_key: key.clone(),
+        input: body.content,
+        origin: Origin::Api,
+        hooks: None,
+    })?;
+    let Some(wait) = query.wait.filter(|w| *w > 0) else {
+        let accepted = json!({"runId": run_id, "sessionKey": key});
+        return Ok((StatusCode::ACCEPTED, Json(accepted)).into_response());
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(MAX_WAIT_S));
+    loop {
+        if let Some(run) = run_json(&state, &run_id).await?
+            && run["status"] != "running"
+        {
+            return Ok(Json(run).into_response());
+        }
+        match tokio::time::timeout_at(deadline, notices.recv()).await {
+            Err(_) => break,
+            Ok(Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Err(_)) => break,
+        }
+    }
+    let run = run_json(&state, &run_id)
+        .await?
+        .unwrap_or_else(|| json!({"runId": run_id, "sessionKey": key, "status": "running"}));
+    Ok((StatusCode::ACCEPTED, Json(run)).into_response())
+}
+
+/// The run as the API shows it, or `None` before its row exists.
+pub(super) async fn run_json(state: &AppState, run_id: &RunId) -> Result<Option<Value>, ApiError> {
+    let store = state.runtime.store();
+    let Some(run) = store
+        .get_run(&tenant(), run_id)
+        .await
+        .map_err(store_error)?
+    else {
+        return Ok(None);
+    };
+    let filter = ReviewFilter {
+        run_id: Some(run_id.clone()),
+        ..ReviewFilter::default()
+    };
+    let mut reviews = store
+        .list_reviews(&tenant(), &filter)
+        .await
+        .map_err(store_error)?;
+    reviews.reverse();
+    let content = match run.status {
+        RunStatus::AwaitingReview => None,
+        _ => run.content,
+    };
+    Ok(Some(json!({
+        "runId": run.run_id,
+        "sessionKey": run.session_key,
+        "status": run.status,
+        "content": content,
+        "reviews": reviews.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
+        "usage": run.usage,
+        "createdAt": run.created_at,
+        "finishedAt": run.finished_at,
+    })))
+}
+
+fn parse_run(run_id: String) -> Result<RunId, ApiError> {
+    RunId::new(run_id).map_err(|e| ApiError::not_found(format!("no such run: {e}")))
+}
+
+async fn get_run(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let run_id = parse_run(run_id)?;
+    run_json(&state, &run_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("run {run_id} does not exist")))
+}
+
+/// SSE: the run's state now, then again each time it or one of its reviews changes,
+/// until it ends (`event: end`).
+async fn run_events(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let run_id = parse_run(run_id)?;
+    let notices = state.runtime.notices();
+    let first = run_json(&state, &run_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("run {run_id} does not exist")))?;
+    let stream = futures::stream::unfold(
+        (state, run_id, notices, Some(first), false),
+        |(state, run_id, mut notices, pending, done)| async move {
+            if done {
+                return None;
+            }
+            let run = match pending {
+                Some(run) => run,
+                None => loop {
+                    match notices.recv().await {
+                        Ok(Notice::RunChanged {
+                            run_id: changed, ..
+                        }) if changed != run_id => continue,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return None,
+                    }
+                    if let Ok(Some(run)) = run_json(&state, &run_id).await {
+                        break run;
+                    }
+                },
+            };
+            let finished = !matches!(run["status"].as_str(), Some("running" | "awaiting_review"));
+            let event = Event::default()
+                .event(if finished { "end" } else { "run" })
+                .data(run.to_string());
+            Some((Ok(event), (state, run_id, notices, None, finished)))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

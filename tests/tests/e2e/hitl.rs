@@ -1,0 +1,374 @@
+//! Human-in-the-loop through the management API: gated tool calls wait for a
+//! decision that survives a crash, run exactly once, and leave a full audit trail.
+
+use facio_tests::model::Reply;
+use serde_json::{Value, json};
+
+use crate::support::{Env, Gateway, PATIENCE, http, request_text, tool_results};
+
+const TOKEN: &str = "mgmt-test-token";
+
+async fn gated_env(replies: Vec<Reply>) -> Env {
+    let mut env = Env::new(replies).await;
+    env.set("/api/managementToken", json!(TOKEN));
+    env
+}
+
+async fn api(
+    gateway: &Gateway,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http()
+        .request(method, format!("{}/api/v1{path}", gateway.url))
+        .bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn ask(gateway: &Gateway, session: &str, content: &str) -> Value {
+    let (status, run) = api(
+        gateway,
+        reqwest::Method::POST,
+        &format!("/sessions/{session}/messages?wait=20"),
+        Some(json!({"content": content})),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    run
+}
+
+/// Follows the run's SSE events until it ends and returns its final state.
+async fn finished(gateway: &Gateway, run_id: &str) -> Value {
+    let response = http()
+        .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let text = tokio::time::timeout(PATIENCE, response.text())
+        .await
+        .expect("the run ended")
+        .unwrap();
+    let last = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .next_back()
+        .expect("at least one event");
+    serde_json::from_str(last).unwrap()
+}
+
+#[tokio::test]
+async fn a_gated_command_waits_for_approval_runs_once_and_is_audited() {
+    let env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "echo approved >> proof.txt"})),
+        Reply::text("Done: the file is written."),
+    ])
+    .await;
+    let gateway = env.serve().await;
+
+    let unauthorized = http()
+        .get(format!("{}/api/v1/reviews", gateway.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    let wrong = http()
+        .get(format!("{}/api/v1/reviews", gateway.url))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        !wrong.text().await.unwrap().contains("nope"),
+        "the token is never echoed"
+    );
+
+    let run = ask(&gateway, "hitl:one", "Write the proof file.").await;
+    assert_eq!(run["status"], "awaiting_review", "{run}");
+    let run_id = run["runId"].as_str().unwrap().to_owned();
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+    assert!(
+        !env.workspace().join("proof.txt").exists(),
+        "nothing ran before the decision"
+    );
+
+    let (_, pending) = api(
+        &gateway,
+        reqwest::Method::GET,
+        "/reviews?status=pending",
+        None,
+    )
+    .await;
+    let review = &pending["reviews"][0];
+    assert_eq!(
+        (
+            review["id"].as_str(),
+            review["type"].as_str(),
+            review["tool"].as_str()
+        ),
+        (Some(review_id.as_str()), Some("approval"), Some("exec"))
+    );
+    assert_eq!(
+        review["context"]["arguments"]["command"],
+        "echo approved >> proof.txt"
+    );
+    assert_eq!(review["payload"]["options"][0]["id"], "approve");
+    assert_eq!(review["sessionKey"], "hitl:one");
+
+    let (status, bad) = api(
+        &gateway,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(json!({"response": {"selectedOption": "maybe"}})),
+    )
+    .await;
+    assert_eq!(status, 422, "{bad}");
+    let decide = json!({"response": {"selectedOption": "approve"}, "reviewer": "alice"});
+    let (status, decided) = api(
+        &gateway,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(decide.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["status"], "decided");
+    let (status, again) = api(
+        &gateway,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(decide),
+    )
+    .await;
+    assert_eq!(status, 409, "{again}");
+
+    let done = finished(&gateway, &run_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["content"], "Done: the file is written.");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("proof.txt")).unwrap(),
+        "approved\n",
+        "ran exactly once"
+    );
+    assert_eq!(env.model.requests().len(), 2);
+    assert!(
+        tool_results(&env.model.requests()[1])[0]
+            .1
+            .contains("exit code: 0")
+    );
+
+    let (_, audit) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!("/audit?run={run_id}"),
+        None,
+    )
+    .await;
+    let kinds: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    for kind in [
+        "review_requested",
+        "review_delivered",
+        "review_decided",
+        "tool_call",
+        "turn_finished",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let decided_event = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "review_decided")
+        .unwrap();
+    assert_eq!(decided_event["actor"], "alice");
+    assert_eq!(decided_event["data"]["reviewer"], "alice");
+}
+
+#[tokio::test]
+async fn a_pending_review_survives_kill_9_and_the_call_runs_once_after_restart() {
+    let env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "echo once >> count.txt"})),
+        Reply::text("Counted after the restart."),
+    ])
+    .await;
+    let first = env.serve().await;
+    let run = ask(&first, "hitl:crash", "Count once.").await;
+    assert_eq!(run["status"], "awaiting_review", "{run}");
+    let (run_id, review_id) = (
+        run["runId"].as_str().unwrap().to_owned(),
+        run["reviews"][0].as_str().unwrap().to_owned(),
+    );
+    first.process.kill().await.unwrap();
+
+    let second = env.serve().await;
+    let (_, review) = api(
+        &second,
+        reqwest::Method::GET,
+        &format!("/reviews/{review_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(review["status"], "pending", "{review}");
+    let (status, _) = api(
+        &second,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = finished(&second, &run_id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["content"].as_str()),
+        (Some("completed"), Some("Counted after the restart.")),
+        "{done}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("count.txt")).unwrap(),
+        "once\n"
+    );
+}
+
+#[tokio::test]
+async fn rejections_rules_and_hitl_tools_reach_the_model_as_structured_results() {
+    let env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "curl https://example.com"})),
+        Reply::text("Understood, I will not fetch it."),
+        Reply::tool_call("exec", json!({"command": "rm   -rf  data"})),
+        Reply::tool_call(
+            "ask_text_input",
+            json!({"title": "Edit the draft", "prefill": "Dear team,"}),
+        ),
+        Reply::text("Sent the edited draft."),
+    ])
+    .await;
+    let gateway = env.serve().await;
+
+    let run = ask(&gateway, "hitl:rules", "Fetch it.").await;
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+    let reject = json!({"response": {"selectedOption": "reject", "comment": "not today"}, "reviewer": "bob"});
+    let (status, _) = api(
+        &gateway,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(reject),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["content"], "Understood, I will not fetch it.");
+    let refused = &tool_results(&env.model.requests()[1])[0].1;
+    assert!(
+        refused.contains("bob rejected this call") && refused.contains("not today"),
+        "{refused}"
+    );
+
+    let (status, policy) = api(
+        &gateway,
+        reqwest::Method::POST,
+        "/policy",
+        Some(json!({"action": "deny", "tool": "exec", "params": {"command": "rm *"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{policy}");
+    assert_eq!(policy["rules"][0]["action"], "deny");
+    let (status, invalid) = api(
+        &gateway,
+        reqwest::Method::POST,
+        "/policy",
+        Some(json!({"action": "sometimes", "tool": "exec"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{invalid}");
+
+    let run = ask(&gateway, "hitl:rules", "Clean up, then draft the mail.").await;
+    assert_eq!(
+        run["status"], "awaiting_review",
+        "the text input waits: {run}"
+    );
+    let denied = tool_results(&env.model.requests()[3])
+        .last()
+        .unwrap()
+        .1
+        .clone();
+    assert!(
+        denied.contains("policy refused"),
+        "an altered rm still hits the deny rule: {denied}"
+    );
+    let text_review = run["reviews"][0].as_str().unwrap().to_owned();
+    let (_, review) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!("/reviews/{text_review}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            review["type"].as_str(),
+            review["payload"]["prefill"].as_str()
+        ),
+        (Some("text-input"), Some("Dear team,"))
+    );
+    let (status, _) = api(
+        &gateway,
+        reqwest::Method::POST,
+        &format!("/reviews/{text_review}/decide"),
+        Some(json!({"response": {"text": "Dear team, ship it."}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["content"], "Sent the edited draft.");
+    assert!(request_text(&env.model.requests()[4]).contains("Dear team, ship it."));
+}
+
+#[tokio::test]
+async fn an_unanswered_review_times_out_and_the_call_does_not_run() {
+    let env = gated_env(vec![
+        Reply::tool_call(
+            "ask_approval",
+            json!({"title": "Deploy?", "description": "v2", "timeoutS": 1}),
+        ),
+        Reply::text("Nobody answered, so I did not deploy."),
+    ])
+    .await;
+    let gateway = env.serve().await;
+    let run = ask(&gateway, "hitl:timeout", "Deploy if approved.").await;
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+    let (_, closed) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!("/reviews/{review_id}/wait?timeout=10000"),
+        None,
+    )
+    .await;
+    assert_eq!(closed["status"], "expired", "{closed}");
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["content"], "Nobody answered, so I did not deploy.");
+    assert!(
+        tool_results(&env.model.requests()[1])[0]
+            .1
+            .contains("timed_out")
+    );
+    let (status, _) = api(
+        &gateway,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}})),
+    )
+    .await;
+    assert_eq!(status, 409, "a late decision changes nothing");
+}
