@@ -4,6 +4,7 @@ mod agent;
 mod audit;
 mod logging;
 mod onboard;
+mod reviews;
 mod serve;
 mod sessions;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Inspect stored sessions.
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
+    /// Review what agents are waiting on (through a running gateway).
+    #[command(subcommand)]
+    Reviews(reviews::ReviewsCommand),
 }
 
 /// Global options every command receives.
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
             Command::Onboard(args) => onboard::run(&globals, args),
             Command::Audit(command) => audit::run(&globals, command).await,
             Command::Sessions(command) => sessions::run(&globals, command).await,
+            Command::Reviews(command) => reviews::run(&globals, command).await,
         }
     });
     match result {

@@ -372,3 +372,56 @@ async fn an_unanswered_review_times_out_and_the_call_does_not_run() {
     .await;
     assert_eq!(status, 409, "a late decision changes nothing");
 }
+
+#[tokio::test]
+async fn a_reviewer_approves_from_the_cli() {
+    let env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "echo from-cli > cli.txt"})),
+        Reply::text("Approved from the terminal."),
+    ])
+    .await;
+    let gateway = env.serve().await;
+    let run = ask(&gateway, "hitl:cli", "Write it.").await;
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+    let connection = ["--url", gateway.url.as_str(), "--token", TOKEN];
+
+    let list = env
+        .cli(&[&["reviews", "list", "--status", "pending"][..], &connection].concat())
+        .await;
+    let listed = crate::support::stdout(&list);
+    assert!(
+        list.status.success() && listed.contains(&review_id) && listed.contains("exec"),
+        "{listed}"
+    );
+    let approve = env
+        .cli(
+            &[
+                &["reviews", "approve", &review_id, "--reviewer", "carol"][..],
+                &connection,
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(
+        approve.status.success(),
+        "{}",
+        crate::support::stderr(&approve)
+    );
+    assert!(crate::support::stdout(&approve).contains("decided by carol"));
+    let again = env
+        .cli(&[&["reviews", "approve", &review_id][..], &connection].concat())
+        .await;
+    assert!(!again.status.success());
+    assert!(
+        crate::support::stderr(&again).contains("409"),
+        "{}",
+        crate::support::stderr(&again)
+    );
+
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["content"], "Approved from the terminal.");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("cli.txt")).unwrap(),
+        "from-cli\n"
+    );
+}
