@@ -23,6 +23,8 @@ section "checking system packages"
 missing=()
 [[ -n "$(pg_bin)" && -x "$(pg_bin)/initdb" ]] || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
     as_root apt-get update -qq
@@ -97,6 +99,12 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import openai' 2>/d
 fi
 export FACIO_TEST_PYTHON="$VENV/bin/python"
 "$FACIO_TEST_PYTHON" -c 'import openai; print("openai", openai.__version__)'
+
+section "browser test clients"
+if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
+    (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+echo "playwright-core $(node -p 'require("./tests/browser/node_modules/playwright-core/package.json").version') with $(/usr/bin/chromium --version)"
 
 section "cargo fmt --check"
 cargo fmt --all --check

@@ -3,6 +3,7 @@
 
 mod chat;
 mod health;
+mod inbox;
 mod management;
 mod models;
 
@@ -34,6 +35,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(models::routes())
         .merge(chat::routes())
+        .merge(inbox::routes())
         .nest("/api/v1", management::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

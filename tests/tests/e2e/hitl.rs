@@ -425,3 +425,60 @@ async fn a_reviewer_approves_from_the_cli() {
         "from-cli\n"
     );
 }
+
+#[tokio::test]
+async fn a_reviewer_approves_in_the_inbox_with_a_real_click() {
+    let env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "echo clicked > inbox.txt"})),
+        Reply::text("Approved in the inbox."),
+    ])
+    .await;
+    let gateway = env.serve().await;
+    let page = http()
+        .get(format!("{}/inbox", gateway.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.text().await.unwrap().contains("Facio review inbox"));
+    let run = ask(&gateway, "hitl:inbox", "Write the inbox file.").await;
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/browser/inbox_approve.mjs");
+    let screenshot = env.dir.path().join("inbox.png");
+    let output = tokio::process::Command::new("node")
+        .arg(script)
+        .args([gateway.url.as_str(), TOKEN, &review_id, "dana"])
+        .arg(&screenshot)
+        .output()
+        .await
+        .expect("run node (tests/run.sh installs chromium and playwright-core)");
+    assert!(
+        output.status.success(),
+        "the browser could not approve (tests/run.sh installs chromium and tests/browser's playwright-core):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let context = report["context"].as_str().unwrap();
+    assert!(
+        context.contains("echo clicked > inbox.txt") && context.contains("hitl:inbox"),
+        "the reviewer saw the call: {context}"
+    );
+
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["content"], "Approved in the inbox.");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("inbox.txt")).unwrap(),
+        "clicked\n"
+    );
+    let (_, audit) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!(
+            "/audit?run={}&type=review_decided",
+            run["runId"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(audit["events"][0]["data"]["reviewer"], "dana", "{audit}");
+}

@@ -1,6 +1,10 @@
 //! `/reviews`: list, get, long-poll wait and decide.
 
+use std::convert::Infallible;
 use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::{Stream, StreamExt};
 
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
@@ -23,6 +27,7 @@ const MAX_WAIT_MS: u64 = 30_000;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/reviews", get(list))
+        .route("/reviews/events", get(events))
         .route("/reviews/{id}", get(one))
         .route("/reviews/{id}/wait", get(wait))
         .route("/reviews/{id}/decide", post(decide))
@@ -64,6 +69,28 @@ pub(crate) fn review_json(review: &ReviewRecord) -> Value {
         "expiresAt": review.expires_at,
         "decision": decision,
     })
+}
+
+/// SSE: one `changed` event whenever a review opens or closes (and a first one on
+/// connect), so pages re-read the list without polling.
+async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let notices = state.runtime.notices();
+    let first = futures::stream::once(async { Ok(Event::default().event("changed").data("{}")) });
+    let rest = futures::stream::unfold(notices, |mut notices| async move {
+        let data = match notices.recv().await {
+            Ok(Notice::ReviewClosed { review_id, .. }) => json!({"reviewId": review_id}),
+            Ok(Notice::RunChanged { run_id, .. }) => json!({"runId": run_id}),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => json!({}),
+            Err(_) => return None,
+        };
+        Some((
+            Ok(Event::default().event("changed").data(data.to_string())),
+            notices,
+        ))
+    });
+    Sse::new(first.chain(rest)).keep_alive(KeepAlive::default())
 }
 
 #[derive(Deserialize)]
