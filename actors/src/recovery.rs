@@ -1,22 +1,31 @@
 //! Start-up recovery: turns that were running when the process stopped are closed as
 //! `interrupted`, and tool calls left without a result get one that says so, so the
 //! next turn's history never holds a call without its result.
+//!
+//! One exception: a call with side effects that had started when the process died may
+//! or may not have taken effect. It is never re-run silently and never silently
+//! dropped: its run stays open and the call goes back to a human as "in doubt".
 
-use facio_services::domain::{ChatMessage, TenantId};
+use facio_services::domain::{ChatMessage, TenantId, ToolCall};
 use facio_services::store::{
-    AuditEventKind, NewAuditEvent, RunStatus, Store, StoreError, ToolCallStatus,
+    AuditEventKind, NewAuditEvent, RunRecord, RunStatus, Store, StoreError, ToolCallStatus,
 };
 
 /// What recovery found and closed.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct RecoveryReport {
     pub interrupted_runs: usize,
     pub orphaned_tool_calls: usize,
+    /// Side-effecting calls that started but never finished; each needs a human.
+    pub in_doubt: Vec<(RunRecord, ToolCall)>,
 }
+
+const IN_DOUBT: &str = "in doubt: the process stopped while this call was running";
 
 pub(crate) async fn recover(
     store: &dyn Store,
     tenant: &TenantId,
+    side_effecting: &dyn Fn(&str) -> bool,
 ) -> Result<RecoveryReport, StoreError> {
     let mut report = RecoveryReport::default();
     for run in store.running_runs(tenant).await? {
@@ -34,6 +43,26 @@ pub(crate) async fn recover(
             .filter(|c| c.status == ToolCallStatus::Started)
             .map(|c| c.call_id)
             .collect();
+        if let Some(doubt) = orphans
+            .iter()
+            .find(|c| started.contains(&c.id) && side_effecting(&c.name))
+        {
+            // The run stays open: calls that never started stay unanswered and run on
+            // resume; read-only ones are simply retried; the doubtful one asks a human.
+            for call in orphans.iter().filter(|c| started.contains(&c.id)) {
+                store
+                    .tool_call_finished(
+                        tenant,
+                        &run.run_id,
+                        &call.id,
+                        ToolCallStatus::Failed,
+                        IN_DOUBT,
+                    )
+                    .await?;
+            }
+            report.in_doubt.push((run.clone(), doubt.clone()));
+            continue;
+        }
         let mut results = Vec::new();
         for call in &orphans {
             let text = if started.contains(&call.id) {

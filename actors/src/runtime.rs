@@ -116,7 +116,14 @@ impl Runtime {
     /// Starts the actor tree (after closing turns a previous process left running,
     /// when asked to).
     pub async fn start(deps: RuntimeDeps) -> Result<Runtime, RuntimeError> {
+        let mut in_doubt = Vec::new();
         if deps.recover_on_start {
+            let tools = deps.tools.clone();
+            let side_effecting = move |name: &str| {
+                tools
+                    .get(name)
+                    .is_none_or(|t| t.spec().risk != facio_services::tools::RiskTier::ReadOnly)
+            };
             let mut tenants = deps.store.audit_tenants().await?;
             if !tenants.contains(&TenantId::default_tenant()) {
                 tenants.push(TenantId::default_tenant());
@@ -125,7 +132,13 @@ impl Runtime {
                 let RecoveryReport {
                     interrupted_runs,
                     orphaned_tool_calls,
-                } = recover(deps.store.as_ref(), &tenant).await?;
+                    in_doubt: doubts,
+                } = recover(deps.store.as_ref(), &tenant, &side_effecting).await?;
+                in_doubt.extend(
+                    doubts
+                        .into_iter()
+                        .map(|(run, call)| (tenant.clone(), run, call)),
+                );
                 if interrupted_runs > 0 {
                     tracing::warn!(
                         tenant = %tenant,
@@ -151,6 +164,14 @@ impl Runtime {
         // Reviews that were pending when the process last stopped get their timers back.
         for review in turn_deps.store.all_pending_reviews().await? {
             crate::gate::arm(turn_deps.clone(), &review).await;
+        }
+        for (tenant, run, call) in in_doubt {
+            tracing::warn!(run = %run.run_id, tool = %call.name, "a tool call was running when the process stopped; asking a human");
+            crate::gate::open_gate(
+                &turn_deps,
+                crate::gate::in_doubt_request(tenant, &run, &call),
+            )
+            .await?;
         }
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();

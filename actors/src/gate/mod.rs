@@ -15,7 +15,7 @@ use facio_services::store::ReviewRecord;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 pub(crate) use close::{CloseError, close_review};
-pub(crate) use open::{GateRequest, open_gate};
+pub(crate) use open::{GateRequest, in_doubt_request, open_gate};
 
 use crate::turn::TurnDeps;
 

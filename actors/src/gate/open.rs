@@ -23,6 +23,50 @@ pub(crate) struct GateRequest {
     pub context: serde_json::Value,
 }
 
+/// The review for a side-effecting call that was running when the process died.
+pub(crate) fn in_doubt_request(
+    tenant: TenantId,
+    run: &facio_services::store::RunRecord,
+    call: &facio_services::domain::ToolCall,
+) -> GateRequest {
+    let arguments = serde_json::from_str::<serde_json::Value>(&call.arguments)
+        .unwrap_or_else(|_| call.arguments.clone().into());
+    let reason = "the process stopped while this call was running, so it may or may not have \
+                  taken effect; it will not run again unless you approve";
+    let description = format!(
+        "`{}` was running when Facio stopped. Check whether it took effect, then approve to run \
+         it again or reject to tell the agent it did not complete.\n\n```json\n{}\n```",
+        call.name,
+        serde_json::to_string_pretty(&arguments).unwrap_or_default()
+    );
+    let request = facio_services::review::request_from_tool_call(
+        "ask_approval",
+        &serde_json::json!({
+            "title": format!("In doubt: run {} again?", call.name),
+            "description": description,
+            "allowComment": true,
+        }),
+    )
+    .unwrap_or_else(|_| ReviewRequest {
+        title: format!("In doubt: run {} again?", call.name),
+        description: None,
+        payload: facio_services::review::ReviewPayload::Freeform(
+            facio_services::review::FreeformPayload {},
+        ),
+        timeout_s: facio_services::review::DEFAULT_REVIEW_TIMEOUT_S,
+    });
+    GateRequest {
+        tenant,
+        session_key: run.session_key.clone(),
+        run_id: run.run_id.clone(),
+        call_id: call.id.clone(),
+        tool: call.name.clone(),
+        origin: "interactive".to_owned(),
+        request,
+        context: serde_json::json!({"arguments": arguments, "reason": reason, "inDoubt": true}),
+    }
+}
+
 /// Writes the review, moves the run to `awaiting_review`, records both and starts the
 /// review's timer. The review exists in the store before anyone can see it.
 pub(crate) async fn open_gate(

@@ -162,6 +162,26 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
         args: &args,
         origin: task.origin.call_origin(),
     });
+    // Short of a deny rule, a human who already answered for this very call (its gate,
+    // or an "in doubt" check after a crash) decides it, whatever the tier says now.
+    let reviewed = match decision {
+        Decision::Deny { .. } => None,
+        _ => task
+            .deps
+            .store
+            .review_for_call(&task.tenant, &task.run_id, &call.id)
+            .await?
+            .and_then(|r| r.outcome),
+    };
+    if let Some(outcome) = reviewed {
+        let approved = matches!(&outcome, ReviewOutcome::Decided { response, .. }
+            if response.get("selectedOption").and_then(|v| v.as_str()) == Some("approve"));
+        return Ok(if approved {
+            Prepared::Run(Ready { call, tool, args })
+        } else {
+            Prepared::Refused(call, refusal(&outcome))
+        });
+    }
     match decision {
         Decision::Run { .. } => Ok(Prepared::Run(Ready { call, tool, args })),
         Decision::Deny { reason, .. } => Ok(Prepared::Refused(
@@ -173,25 +193,8 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
             .with_hint("this action is not allowed; do not retry it with other arguments"),
         )),
         Decision::Ask { reason } => {
-            let closed = task
-                .deps
-                .store
-                .review_for_call(&task.tenant, &task.run_id, &call.id)
-                .await?;
-            match closed.and_then(|r| r.outcome) {
-                None => Ok(Prepared::Review(
-                    call.clone(),
-                    approval_request(&call, &args, &reason),
-                    reason,
-                )),
-                Some(ReviewOutcome::Decided { response, .. })
-                    if response.get("selectedOption").and_then(|v| v.as_str())
-                        == Some("approve") =>
-                {
-                    Ok(Prepared::Run(Ready { call, tool, args }))
-                }
-                Some(outcome) => Ok(Prepared::Refused(call, refusal(&outcome))),
-            }
+            let request = approval_request(&call, &args, &reason);
+            Ok(Prepared::Review(call, request, reason))
         }
     }
 }

@@ -482,3 +482,78 @@ async fn a_reviewer_approves_in_the_inbox_with_a_real_click() {
     .await;
     assert_eq!(audit["events"][0]["data"]["reviewer"], "dana", "{audit}");
 }
+
+#[tokio::test]
+async fn a_call_running_at_a_crash_comes_back_to_a_human_as_in_doubt() {
+    let mut env = gated_env(vec![
+        Reply::tool_call(
+            "exec",
+            json!({"command": "echo started >> doubt.txt; sleep 30"}),
+        ),
+        Reply::text("I did not repeat it."),
+    ])
+    .await;
+    env.set(
+        "/policy",
+        json!({"rules": [{"action": "allow", "tool": "exec"}]}),
+    );
+    let first = env.serve().await;
+    let (status, accepted) = api(
+        &first,
+        reqwest::Method::POST,
+        "/sessions/hitl:doubt/messages",
+        Some(json!({"content": "Start the job."})),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let marker = env.workspace().join("doubt.txt");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    // The command's own side effect is the only sign it started; nothing to await on.
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    first.process.kill().await.unwrap();
+
+    let second = env.serve().await;
+    let (_, pending) = api(
+        &second,
+        reqwest::Method::GET,
+        "/reviews?status=pending",
+        None,
+    )
+    .await;
+    let review = &pending["reviews"][0];
+    assert!(
+        review["title"].as_str().unwrap().starts_with("In doubt"),
+        "{pending}"
+    );
+    assert_eq!(review["context"]["inDoubt"], true);
+    assert_eq!(review["runId"], accepted["runId"]);
+    let reject = json!({"response": {"selectedOption": "reject", "comment": "it already ran"}, "reviewer": "erin"});
+    let (status, _) = api(
+        &second,
+        reqwest::Method::POST,
+        &format!("/reviews/{}/decide", review["id"].as_str().unwrap()),
+        Some(reject),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = finished(&second, accepted["runId"].as_str().unwrap()).await;
+    assert_eq!(done["content"], "I did not repeat it.", "{done}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "started\n",
+        "never silently re-run"
+    );
+    assert!(
+        tool_results(&env.model.requests()[1])
+            .last()
+            .unwrap()
+            .1
+            .contains("it already ran")
+    );
+}
