@@ -8,15 +8,16 @@ use std::time::Duration;
 use facio_services::config::Config;
 use facio_services::domain::{RunId, SessionKey, TenantId};
 use facio_services::providers::ProviderRegistry;
-use facio_services::review::{ResponseError, ReviewId, ReviewOutcome, validate_response};
-use facio_services::store::{ReviewRecord, ReviewStatus};
+use facio_services::review::ReviewId;
+use facio_services::store::ReviewRecord;
 use facio_services::store::{Store, StoreError};
 use facio_services::tools::{ToolRegistry, Workspace};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::gate::{CloseError, Notice, close_review};
+use crate::gate::Notice;
+pub use crate::gate::{ReviewDecision, ReviewError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -68,38 +69,6 @@ pub enum RuntimeError {
     Store(#[from] StoreError),
     #[error("the turn ended without reporting its outcome")]
     Lost,
-}
-
-/// A human's answer to a review.
-#[derive(Debug, Clone)]
-pub struct ReviewDecision {
-    /// The Placet response shape of the review's type.
-    pub response: serde_json::Value,
-    pub reviewer: Option<String>,
-    pub comment: Option<String>,
-}
-
-/// Why a decision was not applied.
-#[derive(Debug, thiserror::Error)]
-pub enum ReviewError {
-    #[error("review {0} does not exist")]
-    NotFound(ReviewId),
-    #[error("review {} is already {}", .0.id, .0.status.as_str())]
-    Closed(Box<ReviewRecord>),
-    #[error("the response does not fit the review: {0}")]
-    Invalid(#[from] ResponseError),
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-}
-
-impl From<CloseError> for ReviewError {
-    fn from(e: CloseError) -> Self {
-        match e {
-            CloseError::NotFound(id) => Self::NotFound(id),
-            CloseError::Closed(record) => Self::Closed(record),
-            CloseError::Store(e) => Self::Store(e),
-        }
-    }
 }
 
 /// A running node.
@@ -164,6 +133,7 @@ impl Runtime {
         // Reviews that were pending when the process last stopped get their timers back.
         for review in turn_deps.store.all_pending_reviews().await? {
             crate::gate::arm(turn_deps.clone(), &review).await;
+            crate::gate::resume_placet(turn_deps.clone(), review).await;
         }
         for (tenant, run, call) in in_doubt {
             tracing::warn!(run = %run.run_id, tool = %call.name, "a tool call was running when the process stopped; asking a human");
@@ -209,31 +179,7 @@ impl Runtime {
         id: &ReviewId,
         decision: ReviewDecision,
     ) -> Result<ReviewRecord, ReviewError> {
-        let review = self
-            .deps
-            .store
-            .get_review(tenant, id)
-            .await?
-            .ok_or_else(|| ReviewError::NotFound(id.clone()))?;
-        if review.status != ReviewStatus::Pending {
-            return Err(ReviewError::Closed(Box::new(review)));
-        }
-        let validated = validate_response(&review.request.payload, &decision.response)?;
-        let (outcome, secrets) =
-            ReviewOutcome::decided(validated, decision.reviewer.clone(), decision.comment);
-        if !secrets.is_empty() {
-            // Forms with password fields are refused when opened until the credential
-            // vault exists, so this cannot hold a secret worth keeping.
-            tracing::warn!(review = %id, "dropped secret form values: no credential vault on this node");
-        }
-        Ok(close_review(
-            &self.deps,
-            tenant,
-            id,
-            outcome,
-            decision.reviewer.as_deref(),
-        )
-        .await?)
+        crate::gate::decide(&self.deps, tenant, id, decision).await
     }
 
     pub fn config(&self) -> &Config {

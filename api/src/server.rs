@@ -60,6 +60,7 @@ pub async fn serve(
         let _ = out.flush();
     }
     tracing::info!(%local, "gateway listening");
+    register_with_placet(&node, state.management_token.clone());
     // On the signal, the server stops accepting while the runtime drains: requests
     // waiting on running turns complete as those turns finish or are interrupted.
     let stopping = CancellationToken::new();
@@ -81,4 +82,29 @@ pub async fn serve(
     };
     let (served, ()) = tokio::join!(async { server.await }, drain);
     served.map_err(ServeError::Serve)
+}
+
+/// Tells Placet (when configured with a `managementUrl`) where this agent's management
+/// API is, so its dashboard can proxy to it. Failure is logged, not fatal: review
+/// delivery works without it.
+fn register_with_placet(node: &Node, token: Option<std::sync::Arc<str>>) {
+    let placet = &node.config.channels.placet;
+    let (Some((url, key, channel)), Some(management_url), Some(token)) =
+        (placet.delivery(), placet.management_url.clone(), token)
+    else {
+        return;
+    };
+    let client = match facio_services::placet::PlacetClient::new(url, key, channel) {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the Placet client");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        match client.register(&management_url, &token).await {
+            Ok(()) => tracing::info!(%management_url, "registered the management API with Placet"),
+            Err(e) => tracing::warn!(error = %e, "could not register with Placet"),
+        }
+    });
 }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod context;
 pub mod domain;
+pub mod placet;
 pub mod policy;
 pub mod providers;
 pub mod review;

@@ -11,6 +11,7 @@ const profile = mkdtempSync(join(tmpdir(), "facio-chromium-"));
 const browser = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
+  timeout: 120000,
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
 });
@@ -22,12 +23,12 @@ try {
   await page.fill("#token", token);
   await page.dispatchEvent("#token", "change");
   const item = page.locator(`#pending [data-review="${reviewId}"]`);
-  await item.waitFor({ timeout: 15000 });
+  await item.waitFor({ timeout: 60000 });
   await item.click();
   const context = await page.locator("#detail").innerText();
   await page.locator('button[data-option="approve"]').click();
-  await page.locator("#review-status", { hasText: "decided" }).waitFor({ timeout: 15000 });
-  await page.locator(`#recent [data-review="${reviewId}"]`).waitFor({ timeout: 15000 });
+  await page.locator("#review-status", { hasText: "decided" }).waitFor({ timeout: 60000 });
+  await page.locator(`#recent [data-review="${reviewId}"]`).waitFor({ timeout: 60000 });
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
   console.log(JSON.stringify({ approved: true, context }));
 } finally {

@@ -4,4 +4,5 @@
 
 pub mod binary;
 pub mod model;
+pub mod placet;
 pub mod process;

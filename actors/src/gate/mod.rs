@@ -4,7 +4,9 @@
 //! timeout racing each other close it exactly once, and the loser does nothing.
 
 mod close;
+mod decide;
 mod open;
+mod placet;
 
 use std::sync::Arc;
 
@@ -15,7 +17,10 @@ use facio_services::store::ReviewRecord;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 pub(crate) use close::{CloseError, close_review};
+pub(crate) use decide::decide;
+pub use decide::{ReviewDecision, ReviewError};
 pub(crate) use open::{GateRequest, in_doubt_request, open_gate};
+pub(crate) use placet::resume as resume_placet;
 
 use crate::turn::TurnDeps;
 

@@ -128,6 +128,7 @@ pub(crate) async fn open_gate(
         )
         .await?;
     arm(deps.clone(), &record).await;
+    super::placet::deliver(deps.clone(), record);
     // The inbox and the review API read pending reviews from the store directly.
     deps.store
         .append_audit(

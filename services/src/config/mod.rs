@@ -6,6 +6,7 @@
 mod agents;
 mod api;
 mod audit;
+mod channels;
 mod load;
 mod logging;
 mod onboard;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use agents::{AgentDefaults, AgentsConfig};
 pub use api::ApiConfig;
 pub use audit::AuditConfig;
+pub use channels::{ChannelsConfig, PlacetConfig};
 pub use load::{ConfigError, default_config_path, default_data_dir};
 pub use logging::{LogFormat, LoggingConfig};
 pub use onboard::{OnboardError, OnboardReport, onboard};
@@ -45,6 +47,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// Review delivery channels (Placet).
+    pub channels: ChannelsConfig,
     /// The tool-call policy a tenant starts with (rules, `enabled`, `skipCron`) until
     /// an operator changes it through `/api/v1/policy`.
     pub policy: crate::policy::Policy,

@@ -557,3 +557,79 @@ async fn a_call_running_at_a_crash_comes_back_to_a_human_as_in_doubt() {
             .contains("it already ran")
     );
 }
+
+#[tokio::test]
+async fn gates_reach_placet_and_its_answer_resumes_the_run() {
+    let placet = facio_tests::placet::PlacetStandIn::start("hp_test_key")
+        .await
+        .unwrap();
+    let mut env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "echo via-placet > placet.txt"})),
+        Reply::text("Placet said yes."),
+    ])
+    .await;
+    env.set(
+        "/channels",
+        json!({"placet": {"instanceUrl": placet.base_url(), "apiKey": "hp_test_key", "channelId": "ch_ops",
+                          "managementUrl": "http://facio.internal:8900", "waitTimeoutMs": 2000}}),
+    );
+    let gateway = env.serve().await;
+    let run = ask(&gateway, "hitl:placet", "Write via Placet.").await;
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+
+    let messages = placet.wait_for_messages(1, PATIENCE).await.unwrap();
+    let message = &messages[0];
+    assert_eq!(message["channelId"], "ch_ops");
+    assert_eq!(message["review"]["type"], "approval");
+    assert_eq!(message["review"]["payload"]["options"][0]["id"], "approve");
+    assert!(message["review"]["expiresInSeconds"].as_u64().unwrap() <= 36 * 3600);
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .contains("echo via-placet"),
+        "{message}"
+    );
+    let registration = &placet.registrations()[0];
+    assert_eq!(
+        registration["management"]["url"],
+        "http://facio.internal:8900"
+    );
+    assert_eq!(registration["management"]["apiKey"], TOKEN);
+
+    placet.answer(
+        message["id"].as_str().unwrap(),
+        json!({"selectedOption": "approve"}),
+    );
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["content"], "Placet said yes.");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("placet.txt")).unwrap(),
+        "via-placet\n"
+    );
+    let (_, review) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!("/reviews/{review_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(review["decision"]["reviewer"], "placet");
+    let (_, audit) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!(
+            "/audit?run={}&type=review_delivered",
+            run["runId"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    let surfaces: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["data"]["surface"].as_str())
+        .collect();
+    assert_eq!(surfaces, ["inbox", "placet"]);
+}

@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/reviews/{id}", get(one))
         .route("/reviews/{id}/wait", get(wait))
         .route("/reviews/{id}/decide", post(decide))
+        .route("/placet/webhook", post(placet_webhook))
 }
 
 fn tenant() -> TenantId {
@@ -228,4 +229,19 @@ async fn decide(
         )),
         Err(ReviewError::Store(e)) => Err(store_error(e)),
     }
+}
+
+/// Placet's webhook (registered with `setWebhook`). Answers arrive through the
+/// long-poll each delivered review keeps open, so a webhook call only needs
+/// acknowledging; it is accepted and logged.
+async fn placet_webhook(Body(body): Body<Value>) -> (axum::http::StatusCode, Json<Value>) {
+    let kind = body
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("unknown");
+    tracing::debug!(%kind, "Placet webhook");
+    (
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({"accepted": true})),
+    )
 }

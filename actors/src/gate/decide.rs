@@ -1,0 +1,70 @@
+//! A human's decision, from any surface (API, inbox, CLI, Placet): validated against
+//! the review's type, then applied once.
+
+use std::sync::Arc;
+
+use facio_services::domain::TenantId;
+use facio_services::review::{ResponseError, ReviewId, ReviewOutcome, validate_response};
+use facio_services::store::{ReviewRecord, ReviewStatus, StoreError};
+
+use super::{CloseError, close_review};
+use crate::turn::TurnDeps;
+
+/// A human's answer to a review.
+#[derive(Debug, Clone)]
+pub struct ReviewDecision {
+    /// The Placet response shape of the review's type.
+    pub response: serde_json::Value,
+    pub reviewer: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Why a decision was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("review {0} does not exist")]
+    NotFound(ReviewId),
+    #[error("review {} is already {}", .0.id, .0.status.as_str())]
+    Closed(Box<ReviewRecord>),
+    #[error("the response does not fit the review: {0}")]
+    Invalid(#[from] ResponseError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<CloseError> for ReviewError {
+    fn from(e: CloseError) -> Self {
+        match e {
+            CloseError::NotFound(id) => Self::NotFound(id),
+            CloseError::Closed(record) => Self::Closed(record),
+            CloseError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// Applies a decision to a pending review and resumes its run. A second decision gets
+/// [`ReviewError::Closed`]; the gated call runs at most once.
+pub(crate) async fn decide(
+    deps: &Arc<TurnDeps>,
+    tenant: &TenantId,
+    id: &ReviewId,
+    decision: ReviewDecision,
+) -> Result<ReviewRecord, ReviewError> {
+    let review = deps
+        .store
+        .get_review(tenant, id)
+        .await?
+        .ok_or_else(|| ReviewError::NotFound(id.clone()))?;
+    if review.status != ReviewStatus::Pending {
+        return Err(ReviewError::Closed(Box::new(review)));
+    }
+    let validated = validate_response(&review.request.payload, &decision.response)?;
+    let (outcome, secrets) =
+        ReviewOutcome::decided(validated, decision.reviewer.clone(), decision.comment);
+    if !secrets.is_empty() {
+        // Forms with password fields are refused when opened until the credential
+        // vault exists, so this cannot hold a secret worth keeping.
+        tracing::warn!(review = %id, "dropped secret form values: no credential vault on this node");
+    }
+    Ok(close_review(deps, tenant, id, outcome, decision.reviewer.as_deref()).await?)
+}
