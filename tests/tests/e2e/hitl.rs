@@ -63,6 +63,35 @@ async fn finished(gateway: &Gateway, run_id: &str) -> Value {
     serde_json::from_str(last).unwrap()
 }
 
+/// Follows the run's SSE events until it waits on its `n`th review; returns that id.
+async fn nth_review(gateway: &Gateway, run_id: &str, n: usize) -> String {
+    let mut response = http()
+        .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let mut buffer = String::new();
+    let search = async {
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            for line in buffer.lines().filter_map(|l| l.strip_prefix("data: ")) {
+                let Ok(run) = serde_json::from_str::<Value>(line) else {
+                    continue;
+                };
+                let reviews = run["reviews"].as_array().cloned().unwrap_or_default();
+                if run["status"] == "awaiting_review" && reviews.len() >= n {
+                    return reviews[n - 1].as_str().unwrap().to_owned();
+                }
+            }
+        }
+        panic!("the run ended before its review {n}: {buffer}");
+    };
+    tokio::time::timeout(PATIENCE, search)
+        .await
+        .expect("the review opened in time")
+}
+
 #[tokio::test]
 async fn a_gated_command_waits_for_approval_runs_once_and_is_audited() {
     let env = gated_env(vec![
@@ -632,4 +661,109 @@ async fn gates_reach_placet_and_its_answer_resumes_the_run() {
         .filter_map(|e| e["data"]["surface"].as_str())
         .collect();
     assert_eq!(surfaces, ["inbox", "placet"]);
+}
+
+#[tokio::test]
+async fn selections_and_forms_round_trip_and_cron_can_skip_gates() {
+    let env = gated_env(vec![
+        Reply::tool_call("ask_selection", json!({"title": "Which region?", "mode": "multi",
+            "items": [{"id": "eu", "label": "Europe"}, {"id": "us", "label": "United States"}, {"id": "ap", "label": "Asia"}]})),
+        Reply::tool_call("ask_form", json!({"title": "Release details", "fields": [
+            {"name": "version", "type": "text", "label": "Version", "required": true},
+            {"name": "replicas", "type": "number", "label": "Replicas", "min": 1, "max": 10},
+            {"name": "notify", "type": "checkbox", "label": "Notify users"}]})),
+        Reply::text("Releasing 2.1 to eu and ap."),
+        Reply::tool_call("exec", json!({"command": "echo nightly > cron.txt"})),
+        Reply::text("Nightly job done."),
+    ])
+    .await;
+    let gateway = env.serve().await;
+
+    let run = ask(&gateway, "hitl:forms", "Plan the release.").await;
+    let selection = run["reviews"][0].as_str().unwrap().to_owned();
+    let decide = |id: String, response: Value| {
+        let gateway = &gateway;
+        async move {
+            api(
+                gateway,
+                reqwest::Method::POST,
+                &format!("/reviews/{id}/decide"),
+                Some(json!({"response": response})),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        decide(selection.clone(), json!({"selectedIds": ["eu", "mars"]}))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        decide(selection, json!({"selectedIds": ["eu", "ap"]}))
+            .await
+            .0,
+        200
+    );
+
+    let form = nth_review(&gateway, run["runId"].as_str().unwrap(), 2).await;
+    let (_, waiting) = api(
+        &gateway,
+        reqwest::Method::GET,
+        "/reviews?status=pending&session=hitl:forms",
+        None,
+    )
+    .await;
+    assert_eq!(waiting["reviews"][0]["id"], form.as_str());
+    assert_eq!(waiting["reviews"][0]["type"], "form");
+    let (status, error) = decide(form.clone(), json!({"replicas": 50})).await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(
+        decide(
+            form,
+            json!({"version": "2.1", "replicas": 3, "notify": true})
+        )
+        .await
+        .0,
+        200
+    );
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["content"], "Releasing 2.1 to eu and ap.");
+    let seen = &env.model.requests()[2];
+    let answers: Vec<String> = tool_results(seen)
+        .into_iter()
+        .map(|(_, content)| content)
+        .collect();
+    assert!(
+        answers[0].contains("\"selectedIds\":[\"eu\",\"ap\"]"),
+        "{answers:?}"
+    );
+    assert!(
+        answers[1].contains("\"version\":\"2.1\"") && answers[1].contains("\"replicas\":3"),
+        "{answers:?}"
+    );
+
+    let (_, _) = api(
+        &gateway,
+        reqwest::Method::PATCH,
+        "/policy/settings",
+        Some(json!({"skipCron": true})),
+    )
+    .await;
+    let (status, cron) = api(
+        &gateway,
+        reqwest::Method::POST,
+        "/sessions/cron:nightly/messages?wait=20",
+        Some(json!({"content": "Run the nightly job.", "origin": "cron"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{cron}");
+    assert_eq!(
+        cron["status"], "completed",
+        "a cron turn skips the gate: {cron}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("cron.txt")).unwrap(),
+        "nightly\n"
+    );
 }

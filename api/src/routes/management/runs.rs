@@ -35,6 +35,9 @@ pub(super) fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 struct NewMessage {
     content: String,
+    /// Who is asking: `interactive` (default), `api`, `sdk`, `cron` or `a2a`. The
+    /// policy's `skipCron` acts on `cron`.
+    origin: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -60,12 +63,21 @@ async fn post_message(
             "content: must not be empty",
         ));
     }
+    let origin = match body.origin.as_deref() {
+        None => Origin::Interactive,
+        Some(name) => Origin::parse(name).ok_or_else(|| {
+            ApiError::unprocessable(
+                Some("origin"),
+                format!("origin: must be interactive, api, sdk, cron or a2a, not {name:?}"),
+            )
+        })?,
+    };
     let mut notices = state.runtime.notices();
     let (run_id, _events) = state.runtime.submit(TurnRequest {
         tenant: tenant(),
         session_key: key.clone(),
         input: body.content,
-        origin: Origin::Api,
+        origin,
         hooks: None,
     })?;
     let Some(wait) = query.wait.filter(|w| *w > 0) else {
