@@ -42,6 +42,8 @@ pub struct RuntimeDeps {
     pub providers: ProviderRegistry,
     pub tools: ToolRegistry,
     pub workspace: Workspace,
+    /// Encrypts credentials (password answers to reviews).
+    pub vault: facio_services::vault::Vault,
     /// Close turns left running by a previous process. Only the process that owns the
     /// store (the gateway) should do this; a one-shot CLI run next to it must not.
     pub recover_on_start: bool,
@@ -129,6 +131,7 @@ impl Runtime {
             workspace: deps.workspace,
             refs: refs.clone(),
             notices: tokio::sync::broadcast::channel(NOTICE_BUFFER).0,
+            vault: deps.vault,
         });
         // Reviews that were pending when the process last stopped get their timers back.
         for review in turn_deps.store.all_pending_reviews().await? {

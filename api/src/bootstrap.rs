@@ -23,6 +23,8 @@ pub enum BootError {
     Provider(#[from] ResolveError),
     #[error("cannot use the workspace: {0}")]
     Workspace(#[from] WorkspaceError),
+    #[error("credential vault: {0}")]
+    Vault(#[from] facio_services::vault::VaultError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
 }
@@ -81,6 +83,8 @@ impl Node {
                 url: store_url.clone(),
                 source,
             })?;
+        let master_key = std::env::var("FACIO_MASTER_KEY").ok();
+        let vault = facio_services::vault::Vault::open(master_key.as_deref(), &config.data_dir())?;
         let config = Arc::new(config);
         let runtime = Runtime::start(RuntimeDeps {
             config: config.clone(),
@@ -88,6 +92,7 @@ impl Node {
             providers,
             tools: ToolRegistry::builtin(),
             workspace,
+            vault,
             recover_on_start: recover,
         })
         .await?;

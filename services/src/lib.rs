@@ -11,3 +11,4 @@ pub mod providers;
 pub mod review;
 pub mod store;
 pub mod tools;
+pub mod vault;

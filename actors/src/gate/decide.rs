@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use facio_services::domain::TenantId;
 use facio_services::review::{ResponseError, ReviewId, ReviewOutcome, validate_response};
-use facio_services::store::{ReviewRecord, ReviewStatus, StoreError};
+use facio_services::store::{
+    AuditEventKind, NewAuditEvent, ReviewRecord, ReviewStatus, StoreError,
+};
 
 use super::{CloseError, close_review};
 use crate::turn::TurnDeps;
@@ -30,6 +32,8 @@ pub enum ReviewError {
     Invalid(#[from] ResponseError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("vault: {0}")]
+    Vault(#[from] facio_services::vault::VaultError),
 }
 
 impl From<CloseError> for ReviewError {
@@ -59,12 +63,30 @@ pub(crate) async fn decide(
         return Err(ReviewError::Closed(Box::new(review)));
     }
     let validated = validate_response(&review.request.payload, &decision.response)?;
-    let (outcome, secrets) =
-        ReviewOutcome::decided(validated, decision.reviewer.clone(), decision.comment);
-    if !secrets.is_empty() {
-        // Forms with password fields are refused when opened until the credential
-        // vault exists, so this cannot hold a secret worth keeping.
-        tracing::warn!(review = %id, "dropped secret form values: no credential vault on this node");
+    let reviewer = decision.reviewer.clone();
+    let (outcome, secrets) = ReviewOutcome::decided(validated, reviewer, decision.comment.clone());
+    // Password answers go to the vault before anything else sees the decision; the
+    // outcome (and so the agent, history and audit) only holds `${credentials.KEY}`.
+    for (key, secret) in &secrets {
+        let sealed = deps.vault.seal(secret)?;
+        deps.store
+            .put_credential(tenant, key, &sealed, false)
+            .await?;
+        deps.store
+            .append_audit(
+                tenant,
+                NewAuditEvent {
+                    kind: AuditEventKind::CredentialChanged,
+                    session_key: Some(review.session_key.clone()),
+                    run_id: Some(review.run_id.clone()),
+                    actor: decision
+                        .reviewer
+                        .clone()
+                        .unwrap_or_else(|| "reviewer".to_owned()),
+                    data: serde_json::json!({"key": key, "source": "review", "reviewId": id}),
+                },
+            )
+            .await?;
     }
     Ok(close_review(deps, tenant, id, outcome, decision.reviewer.as_deref()).await?)
 }

@@ -35,6 +35,7 @@ pub(crate) struct TurnDeps {
     pub workspace: Workspace,
     pub refs: Arc<NodeRefs>,
     pub notices: tokio::sync::broadcast::Sender<crate::gate::Notice>,
+    pub vault: facio_services::vault::Vault,
 }
 
 /// A turn ready to run as a task.

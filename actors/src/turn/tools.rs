@@ -12,7 +12,7 @@ use ractor::rpc::CallResult;
 
 use facio_services::policy::{CallContext, Decision, Policy};
 use facio_services::review::{
-    DEFAULT_REVIEW_TIMEOUT_S, FieldType, FreeformPayload, HitlTool, ReviewOutcome, ReviewPayload,
+    DEFAULT_REVIEW_TIMEOUT_S, FreeformPayload, HitlTool, ReviewOutcome, ReviewPayload,
     ReviewRequest, request_from_tool_call, tool_result_for,
 };
 
@@ -280,21 +280,6 @@ async fn prepare_hitl(task: &TurnTask, call: ToolCall) -> Result<Prepared, TurnE
         Ok(request) => request,
         Err(e) => return Ok(Prepared::Refused(call, ToolError::from(e))),
     };
-    if let ReviewPayload::Form(form) = &request.payload
-        && form
-            .fields
-            .iter()
-            .any(|f| f.field_type == FieldType::Password)
-    {
-        return Ok(Prepared::Refused(
-            call,
-            ToolError::new(
-                ToolErrorKind::InvalidArguments,
-                "password fields need the credential vault, which this node does not have yet",
-            )
-            .with_hint("ask for the secret to be configured by an operator instead"),
-        ));
-    }
     match task
         .deps
         .store

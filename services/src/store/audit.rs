@@ -27,6 +27,8 @@ pub enum AuditEventKind {
     ReviewExpired,
     /// A review was withdrawn before anyone answered.
     ReviewCancelled,
+    /// A credential was stored or changed (its key only, never its value).
+    CredentialChanged,
 }
 
 impl AuditEventKind {
@@ -44,6 +46,7 @@ impl AuditEventKind {
             Self::ReviewDecided => "review_decided",
             Self::ReviewExpired => "review_expired",
             Self::ReviewCancelled => "review_cancelled",
+            Self::CredentialChanged => "credential_changed",
         }
     }
 
@@ -61,6 +64,7 @@ impl AuditEventKind {
             "review_decided" => Self::ReviewDecided,
             "review_expired" => Self::ReviewExpired,
             "review_cancelled" => Self::ReviewCancelled,
+            "credential_changed" => Self::CredentialChanged,
             _ => return None,
         })
     }

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use crate::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
 use crate::review::{ReviewId, ReviewOutcome};
+use crate::vault::Sealed;
 
 pub use audit::{
     AuditChainReport, AuditEvent, AuditEventKind, AuditFilter, GENESIS_HASH, NewAuditEvent,
@@ -183,7 +184,34 @@ pub trait ReviewRepository: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Everything the runtime persists.
-pub trait Store: SessionRepository + RunRepository + AuditRepository + ReviewRepository {}
+/// Encrypted credentials (the vault's rows). Values only ever leave as ciphertext.
+#[async_trait]
+pub trait CredentialRepository: Send + Sync {
+    /// Creates or replaces a credential.
+    async fn put_credential(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        sealed: &Sealed,
+        exposed: bool,
+    ) -> Result<(), StoreError>;
+    async fn get_credential(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<(Sealed, bool)>, StoreError>;
+    /// Credential keys, sorted.
+    async fn credential_keys(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError>;
+}
 
-impl<T: SessionRepository + RunRepository + AuditRepository + ReviewRepository> Store for T {}
+/// Everything the runtime persists.
+pub trait Store:
+    SessionRepository + RunRepository + AuditRepository + ReviewRepository + CredentialRepository
+{
+}
+
+impl<
+    T: SessionRepository + RunRepository + AuditRepository + ReviewRepository + CredentialRepository,
+> Store for T
+{
+}

@@ -767,3 +767,96 @@ async fn selections_and_forms_round_trip_and_cron_can_skip_gates() {
         "nightly\n"
     );
 }
+
+#[tokio::test]
+async fn a_password_answered_in_a_form_goes_to_the_vault_and_nowhere_else() {
+    const SECRET: &str = "sk-live-9f8e7d6c5b4a-do-not-leak";
+    let env = gated_env(vec![
+        Reply::tool_call(
+            "ask_form",
+            json!({"title": "Connect the billing API", "fields": [
+            {"name": "account", "type": "text", "label": "Account", "required": true},
+            {"name": "apiToken", "type": "password", "label": "API token", "required": true}]}),
+        ),
+        Reply::text("Stored the token; I will use ${credentials.API_TOKEN}."),
+    ])
+    .await;
+    let gateway = env.serve().await;
+    let run = ask(&gateway, "hitl:secret", "Connect billing.").await;
+    let review_id = run["reviews"][0]
+        .as_str()
+        .unwrap_or_else(|| {
+            panic!(
+                "no review: {run} {:?}",
+                env.model
+                    .requests()
+                    .iter()
+                    .map(tool_results)
+                    .collect::<Vec<_>>()
+            )
+        })
+        .to_owned();
+    let answer = json!({"response": {"account": "acme", "apiToken": SECRET}, "reviewer": "frank"});
+    let (status, decided) = api(
+        &gateway,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(answer),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed");
+
+    let seen = tool_results(&env.model.requests()[1])
+        .last()
+        .unwrap()
+        .1
+        .clone();
+    assert!(
+        seen.contains("${credentials.API_TOKEN}") && seen.contains("acme"),
+        "{seen}"
+    );
+    let (_, audit) = api(&gateway, reqwest::Method::GET, "/audit?limit=5000", None).await;
+    let credential = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "credential_changed")
+        .expect("the credential change is audited");
+    assert_eq!(credential["data"]["key"], "API_TOKEN");
+    let (_, review) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!("/reviews/{review_id}"),
+        None,
+    )
+    .await;
+    let mut places = vec![
+        (
+            "model requests",
+            env.model
+                .requests()
+                .iter()
+                .map(|r| r.body.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        ("decide response", decided.to_string()),
+        ("review", review.to_string()),
+        ("audit", audit.to_string()),
+        ("gateway output", gateway.process.output()),
+    ];
+    for entry in std::fs::read_dir(env.dir.path().join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            places.push((
+                "data file",
+                String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
+            ));
+        }
+    }
+    for (place, text) in places {
+        assert!(!text.contains(SECRET), "the secret leaked into the {place}");
+    }
+}

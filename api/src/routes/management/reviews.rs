@@ -228,6 +228,7 @@ async fn decide(
             e.to_string(),
         )),
         Err(ReviewError::Store(e)) => Err(store_error(e)),
+        Err(ReviewError::Vault(e)) => Err(ApiError::internal(format!("credential vault: {e}"))),
     }
 }
 

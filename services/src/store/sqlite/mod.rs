@@ -6,6 +6,7 @@
 //! under one in-process writer lock. Reads go through the pool concurrently (WAL).
 
 mod audit;
+mod credentials;
 mod reviews;
 mod runs;
 mod sessions;

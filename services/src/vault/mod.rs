@@ -1,0 +1,164 @@
+//! The credential vault's cryptography: AES-256-GCM under a 32-byte master key that
+//! comes from `FACIO_MASTER_KEY` (64 hex characters) or, on a single machine, from
+//! `<data dir>/master.key`, created with owner-only permissions on first use.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::{Aes256Gcm, Nonce};
+
+use crate::review::SecretString;
+
+/// Why the vault cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("FACIO_MASTER_KEY must be 64 hex characters (32 random bytes)")]
+    BadKey,
+    #[error("the master key is weak (repeated bytes); generate one with `openssl rand -hex 32`")]
+    WeakKey,
+    #[error("cannot read or create the master key file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
+    #[error("a stored credential cannot be decrypted (wrong master key or corrupt row)")]
+    Decrypt,
+    #[error("encryption failed")]
+    Encrypt,
+}
+
+/// An encrypted value: nonce and ciphertext, both hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+/// Encrypts and decrypts credential values.
+#[derive(Clone)]
+pub struct Vault {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault([REDACTED])")
+    }
+}
+
+impl Vault {
+    /// The vault keyed by `FACIO_MASTER_KEY` when given, else by the key file in
+    /// `data_dir` (created when missing).
+    pub fn open(env_key: Option<&str>, data_dir: &Path) -> Result<Vault, VaultError> {
+        let key = match env_key {
+            Some(hex_key) => parse_key(hex_key)?,
+            None => key_file(&data_dir.join("master.key"))?,
+        };
+        if key.iter().all(|b| *b == key[0]) {
+            return Err(VaultError::WeakKey);
+        }
+        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| VaultError::BadKey)?;
+        Ok(Vault { cipher })
+    }
+
+    pub fn seal(&self, secret: &SecretString) -> Result<Sealed, VaultError> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, secret.expose_secret().as_bytes())
+            .map_err(|_| VaultError::Encrypt)?;
+        Ok(Sealed {
+            nonce: hex::encode(nonce),
+            ciphertext: hex::encode(ciphertext),
+        })
+    }
+
+    pub fn open_sealed(&self, sealed: &Sealed) -> Result<SecretString, VaultError> {
+        let nonce = hex::decode(&sealed.nonce).map_err(|_| VaultError::Decrypt)?;
+        let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| VaultError::Decrypt)?;
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| VaultError::Decrypt)?;
+        let plain = self
+            .cipher
+            .decrypt(&Nonce::from(nonce), ciphertext.as_ref())
+            .map_err(|_| VaultError::Decrypt)?;
+        String::from_utf8(plain)
+            .map(SecretString::new)
+            .map_err(|_| VaultError::Decrypt)
+    }
+}
+
+fn parse_key(text: &str) -> Result<Vec<u8>, VaultError> {
+    let key = hex::decode(text.trim()).map_err(|_| VaultError::BadKey)?;
+    if key.len() != 32 {
+        return Err(VaultError::BadKey);
+    }
+    Ok(key)
+}
+
+fn key_file(path: &Path) -> Result<Vec<u8>, VaultError> {
+    let failed = |e: std::io::Error| VaultError::KeyFile {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_key(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let key: [u8; 32] = Aes256Gcm::generate_key(&mut OsRng).into();
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(failed)?;
+            }
+            // create_new: two processes starting at once cannot both write a key.
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(failed)?;
+            file.write_all(hex::encode(key).as_bytes())
+                .map_err(failed)?;
+            Ok(key.to_vec())
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(None, dir.path()).unwrap();
+        let sealed = vault.seal(&SecretString::new("hunter2-value")).unwrap();
+        assert!(!sealed.ciphertext.contains("hunter2"));
+        assert_eq!(
+            vault.open_sealed(&sealed).unwrap().expose_secret(),
+            "hunter2-value"
+        );
+        let again = Vault::open(None, dir.path()).unwrap();
+        assert_eq!(
+            again.open_sealed(&sealed).unwrap().expose_secret(),
+            "hunter2-value"
+        );
+        let other =
+            Vault::open(Some(&"ab".repeat(32).replacen("ab", "cd", 1)), dir.path()).unwrap();
+        assert!(matches!(
+            other.open_sealed(&sealed),
+            Err(VaultError::Decrypt)
+        ));
+        assert!(matches!(
+            Vault::open(Some("short"), dir.path()),
+            Err(VaultError::BadKey)
+        ));
+        assert!(matches!(
+            Vault::open(Some(&"00".repeat(32)), dir.path()),
+            Err(VaultError::WeakKey)
+        ));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join("master.key"))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
