@@ -193,7 +193,7 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
             .with_hint("this action is not allowed; do not retry it with other arguments"),
         )),
         Decision::Ask { reason } => {
-            let request = approval_request(&call, &args, &reason);
+            let request = approval_request(&call, &args, &reason, policy.review_timeout_s);
             Ok(Prepared::Review(call, request, reason))
         }
     }
@@ -207,7 +207,12 @@ async fn load_policy(task: &TurnTask) -> Result<Policy, TurnError> {
 }
 
 /// The approval a gated call asks for: what would run, and why it needs a human.
-fn approval_request(call: &ToolCall, args: &serde_json::Value, reason: &str) -> ReviewRequest {
+fn approval_request(
+    call: &ToolCall,
+    args: &serde_json::Value,
+    reason: &str,
+    timeout_s: Option<u64>,
+) -> ReviewRequest {
     let shown = serde_json::to_string_pretty(args).unwrap_or_else(|_| call.arguments.clone());
     let subject = args
         .get("command")
@@ -232,7 +237,12 @@ fn approval_request(call: &ToolCall, args: &serde_json::Value, reason: &str) -> 
     };
     request_from_tool_call(
         HitlTool::AskApproval.name(),
-        &serde_json::json!({"title": title, "description": description, "allowComment": true}),
+        &serde_json::json!({
+            "title": title,
+            "description": description,
+            "allowComment": true,
+            "timeoutS": timeout_s.map(|t| t.clamp(1, facio_services::review::MAX_REVIEW_TIMEOUT_S)),
+        }),
     )
     .unwrap_or_else(|_| fallback())
 }

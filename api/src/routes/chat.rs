@@ -282,8 +282,8 @@ fn ending(reply: &Reply, summary: &TurnSummary, include_usage: bool) -> Vec<Even
         return vec![Event::default().data(error.body().to_string())];
     }
     let mut frames = Vec::new();
-    if let StopReason::BudgetExhausted { .. } = summary.stop {
-        // The budget message is written by the runtime, not streamed by the model.
+    if let StopReason::BudgetExhausted { .. } | StopReason::AwaitingReview { .. } = summary.stop {
+        // The budget and pending-review messages are the runtime's, not streamed by the model.
         frames.push(reply.chunk(json!({ "content": summary.content }), None));
     }
     frames.push(reply.chunk(json!({}), Some(finish_reason(&summary.stop))));

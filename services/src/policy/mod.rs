@@ -47,6 +47,9 @@ pub struct Policy {
     pub rules: Vec<PolicyRule>,
     #[serde(flatten)]
     pub settings: PolicySettings,
+    /// Seconds a review opened by this policy waits for a human before it times out
+    /// and the call is denied. Default 24 h, at most 36 h.
+    pub review_timeout_s: Option<u64>,
 }
 
 /// Where the turn making a call came from.

@@ -134,7 +134,7 @@ fn rules_round_trip_the_placet_shapes_and_dedupe() {
     assert!(!policy.add(r.clone()).unwrap());
     assert_eq!(
         serde_json::to_value(&policy).unwrap(),
-        json!({"rules": [serde_json::from_str::<Value>(text).unwrap()], "enabled": true, "skipCron": false})
+        json!({"rules": [serde_json::from_str::<Value>(text).unwrap()], "enabled": true, "skipCron": false, "reviewTimeoutS": null})
     );
     assert!(policy.remove(&r));
     assert!(policy.rules.is_empty());

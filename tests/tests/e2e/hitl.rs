@@ -860,3 +860,55 @@ async fn a_password_answered_in_a_form_goes_to_the_vault_and_nowhere_else() {
         assert!(!text.contains(SECRET), "the secret leaked into the {place}");
     }
 }
+
+#[tokio::test]
+async fn an_openai_caller_learns_a_review_is_pending_and_the_policy_timeout_denies() {
+    let mut env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "echo never > never.txt"})),
+        Reply::text("The command was not approved in time."),
+        Reply::tool_call("exec", json!({"command": "echo streamed"})),
+    ])
+    .await;
+    env.set("/policy", json!({"reviewTimeoutS": 1}));
+    let gateway = env.serve().await;
+    let body = json!({"model": "scripted-1", "messages": [{"role": "user", "content": "Run it."}]});
+    let response = gateway.post_chat(&body, Some("hitl:openai")).await;
+    assert_eq!(response.status(), 200);
+    let run_id = response.headers()["x-facio-run-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let completion: Value = response.json().await.unwrap();
+    let content = completion["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap();
+    assert!(
+        content.contains("human review is pending")
+            && content.contains(&format!("/api/v1/runs/{run_id}")),
+        "{content}"
+    );
+
+    let done = finished(&gateway, &run_id).await;
+    assert_eq!(done["content"], "The command was not approved in time.");
+    assert!(!env.workspace().join("never.txt").exists());
+    assert!(
+        tool_results(&env.model.requests()[1])
+            .last()
+            .unwrap()
+            .1
+            .contains("timed out")
+    );
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let text = gateway
+        .post_chat(&streamed, Some("hitl:openai-stream"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("human review is pending") && text.trim_end().ends_with("data: [DONE]"),
+        "{text}"
+    );
+}
