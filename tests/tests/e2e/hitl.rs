@@ -455,6 +455,39 @@ async fn a_reviewer_approves_from_the_cli() {
     );
 }
 
+/// Answers a review in the inbox page with real clicks and typing in headless Chromium;
+/// returns what the script saw (`context`: the review's detail text).
+async fn answer_in_inbox(
+    gateway: &Gateway,
+    review_id: &str,
+    reviewer: &str,
+    answer: Value,
+    screenshot: Option<&std::path::Path>,
+) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/browser/inbox_answer.mjs");
+    let mut command = tokio::process::Command::new("node");
+    command.arg(script).args([
+        gateway.url.as_str(),
+        TOKEN,
+        review_id,
+        reviewer,
+        &answer.to_string(),
+    ]);
+    if let Some(path) = screenshot {
+        command.arg(path);
+    }
+    let output = command
+        .output()
+        .await
+        .expect("run node (tests/run.sh installs chromium and playwright-core)");
+    assert!(
+        output.status.success(),
+        "the browser could not answer (tests/run.sh installs chromium and tests/browser's playwright-core):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 #[tokio::test]
 async fn a_reviewer_approves_in_the_inbox_with_a_real_click() {
     let env = gated_env(vec![
@@ -472,21 +505,15 @@ async fn a_reviewer_approves_in_the_inbox_with_a_real_click() {
     let run = ask(&gateway, "hitl:inbox", "Write the inbox file.").await;
     let review_id = run["reviews"][0].as_str().unwrap().to_owned();
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/browser/inbox_approve.mjs");
     let screenshot = env.dir.path().join("inbox.png");
-    let output = tokio::process::Command::new("node")
-        .arg(script)
-        .args([gateway.url.as_str(), TOKEN, &review_id, "dana"])
-        .arg(&screenshot)
-        .output()
-        .await
-        .expect("run node (tests/run.sh installs chromium and playwright-core)");
-    assert!(
-        output.status.success(),
-        "the browser could not approve (tests/run.sh installs chromium and tests/browser's playwright-core):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = answer_in_inbox(
+        &gateway,
+        &review_id,
+        "dana",
+        json!({"option": "approve"}),
+        Some(&screenshot),
+    )
+    .await;
     let context = report["context"].as_str().unwrap();
     assert!(
         context.contains("echo clicked > inbox.txt") && context.contains("hitl:inbox"),
@@ -911,4 +938,67 @@ async fn an_openai_caller_learns_a_review_is_pending_and_the_policy_timeout_deni
         text.contains("human review is pending") && text.trim_end().ends_with("data: [DONE]"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn every_review_type_can_be_answered_in_the_inbox_page() {
+    let env = gated_env(vec![
+        Reply::tool_call("ask_selection", json!({"title": "Pick a region", "mode": "single",
+            "items": [{"id": "eu", "label": "Europe"}, {"id": "us", "label": "United States"}]})),
+        Reply::tool_call("ask_form", json!({"title": "Release form", "fields": [
+            {"name": "version", "type": "text", "label": "Version", "required": true},
+            {"name": "channel", "type": "select", "label": "Channel", "options": [{"value": "beta", "label": "Beta"}, {"value": "stable", "label": "Stable"}]},
+            {"name": "replicas", "type": "number", "label": "Replicas", "min": 1, "max": 5},
+            {"name": "notify", "type": "checkbox", "label": "Notify"}]})),
+        Reply::tool_call("ask_text_input", json!({"title": "Edit the announcement", "prefill": "Hello"})),
+        Reply::text("All three answers arrived."),
+    ])
+    .await;
+    let gateway = env.serve().await;
+    let run = ask(&gateway, "hitl:page", "Prepare the release.").await;
+    let run_id = run["runId"].as_str().unwrap().to_owned();
+
+    let selection = nth_review(&gateway, &run_id, 1).await;
+    answer_in_inbox(
+        &gateway,
+        &selection,
+        "gina",
+        json!({"select": ["us"]}),
+        None,
+    )
+    .await;
+    let form = nth_review(&gateway, &run_id, 2).await;
+    answer_in_inbox(
+        &gateway,
+        &form,
+        "gina",
+        json!({"fields": {"version": "3.0", "channel": "stable", "replicas": 2, "notify": true}}),
+        None,
+    )
+    .await;
+    let text = nth_review(&gateway, &run_id, 3).await;
+    answer_in_inbox(
+        &gateway,
+        &text,
+        "gina",
+        json!({"text": "Hello, 3.0 is out."}),
+        None,
+    )
+    .await;
+
+    let done = finished(&gateway, &run_id).await;
+    assert_eq!(done["content"], "All three answers arrived.");
+    let answers: Vec<String> = tool_results(&env.model.requests()[3])
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    assert!(answers[0].contains("[\"us\"]"), "{answers:?}");
+    assert!(
+        answers[1].contains("\"version\":\"3.0\"")
+            && answers[1].contains("\"channel\":\"stable\"")
+            && answers[1].contains("\"replicas\":2")
+            && answers[1].contains("\"notify\":true"),
+        "{answers:?}"
+    );
+    assert!(answers[2].contains("Hello, 3.0 is out."), "{answers:?}");
 }
