@@ -126,6 +126,15 @@ fn reviewer(given: Option<String>) -> String {
         .unwrap_or_else(|| "cli".to_owned())
 }
 
+/// The decide body of an approval answer.
+fn approval(option: &str, comment: Option<String>, who: Option<String>) -> Value {
+    let mut response = json!({"selectedOption": option});
+    if let Some(comment) = comment {
+        response["comment"] = json!(comment);
+    }
+    json!({"response": response, "reviewer": reviewer(who)})
+}
+
 pub async fn run(globals: &Globals, command: ReviewsCommand) -> anyhow::Result<ExitCode> {
     let (connection, path, body) = match command {
         ReviewsCommand::List {
@@ -178,33 +187,13 @@ pub async fn run(globals: &Globals, command: ReviewsCommand) -> anyhow::Result<E
             comment,
             reviewer: who,
             connection,
-        } => {
-            let mut response = json!({"selectedOption": option});
-            if let Some(comment) = comment {
-                response["comment"] = json!(comment);
-            }
-            (
-                connection,
-                id,
-                json!({"response": response, "reviewer": reviewer(who)}),
-            )
-        }
+        } => (connection, id, approval(&option, comment, who)),
         ReviewsCommand::Reject {
             id,
             comment,
             reviewer: who,
             connection,
-        } => {
-            let mut response = json!({"selectedOption": "reject"});
-            if let Some(comment) = comment {
-                response["comment"] = json!(comment);
-            }
-            (
-                connection,
-                id,
-                json!({"response": response, "reviewer": reviewer(who)}),
-            )
-        }
+        } => (connection, id, approval("reject", comment, who)),
         ReviewsCommand::Answer {
             id,
             response,
