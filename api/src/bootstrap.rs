@@ -23,6 +23,8 @@ pub enum BootError {
     Provider(#[from] ResolveError),
     #[error("cannot use the workspace: {0}")]
     Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Auth(#[from] facio_services::auth::AuthError),
     #[error("credential vault: {0}")]
     Vault(#[from] facio_services::vault::VaultError),
     #[error(transparent)]
@@ -47,6 +49,8 @@ pub struct Node {
     pub config: Arc<Config>,
     pub runtime: Arc<Runtime>,
     pub store_url: String,
+    /// Verifies bearer JWTs; none when no auth keys are configured.
+    pub verifier: Option<Arc<facio_services::auth::Verifier>>,
 }
 
 impl Node {
@@ -83,6 +87,7 @@ impl Node {
                 url: store_url.clone(),
                 source,
             })?;
+        let verifier = facio_services::auth::Verifier::from_config(&config.auth)?.map(Arc::new);
         let master_key = std::env::var("FACIO_MASTER_KEY").ok();
         let vault = facio_services::vault::Vault::open(master_key.as_deref(), &config.data_dir())?;
         let config = Arc::new(config);
@@ -100,6 +105,7 @@ impl Node {
             config,
             runtime: Arc::new(runtime),
             store_url,
+            verifier,
         })
     }
 }

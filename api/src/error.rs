@@ -103,6 +103,16 @@ impl ApiError {
         )
     }
 
+    /// 403: authenticated, but the role does not allow this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "forbidden",
+            message,
+        )
+    }
+
     /// 409: the target is not in a state that allows this (e.g. a closed review).
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "invalid_request_error", code, message)

@@ -47,6 +47,7 @@ pub async fn serve(
             .or_else(|| node.config.api.management_token.clone())
             .filter(|t| !t.trim().is_empty())
             .map(Into::into),
+        verifier: node.verifier.clone(),
     };
     {
         let mut out = std::io::stdout().lock();

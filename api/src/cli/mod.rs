@@ -7,6 +7,7 @@ mod onboard;
 mod reviews;
 mod serve;
 mod sessions;
+mod tenants;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,12 @@ enum Command {
     /// Inspect stored sessions.
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenants(tenants::TenantsCommand),
+    /// Sign bearer tokens for a tenant and roles.
+    #[command(subcommand)]
+    Tokens(tenants::TokensCommand),
     /// Review what agents are waiting on (through a running gateway).
     #[command(subcommand)]
     Reviews(reviews::ReviewsCommand),
@@ -76,6 +83,8 @@ pub fn main() -> ExitCode {
             Command::Audit(command) => audit::run(&globals, command).await,
             Command::Sessions(command) => sessions::run(&globals, command).await,
             Command::Reviews(command) => reviews::run(&globals, command).await,
+            Command::Tenants(command) => tenants::tenants(&globals, command).await,
+            Command::Tokens(command) => tenants::tokens(&globals, command).await,
         }
     });
     match result {

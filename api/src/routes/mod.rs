@@ -28,6 +28,8 @@ pub(crate) struct AppState {
     pub started: i64,
     /// The management API's bearer token; none means the API refuses everyone.
     pub management_token: Option<Arc<str>>,
+    /// Verifies JWTs (tenants and roles); none when no keys are configured.
+    pub verifier: Option<Arc<facio_services::auth::Verifier>>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {

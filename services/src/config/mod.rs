@@ -6,6 +6,7 @@
 mod agents;
 mod api;
 mod audit;
+mod auth;
 mod channels;
 mod load;
 mod logging;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use agents::{AgentDefaults, AgentsConfig};
 pub use api::ApiConfig;
 pub use audit::AuditConfig;
+pub use auth::AuthConfig;
 pub use channels::{ChannelsConfig, PlacetConfig};
 pub use load::{ConfigError, default_config_path, default_data_dir};
 pub use logging::{LogFormat, LoggingConfig};
@@ -47,6 +49,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// Verification of bearer tokens (JWT) for tenants and roles.
+    pub auth: AuthConfig,
     /// Review delivery channels (Placet).
     pub channels: ChannelsConfig,
     /// The tool-call policy a tenant starts with (rules, `enabled`, `skipCron`) until

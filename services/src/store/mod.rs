@@ -204,14 +204,32 @@ pub trait CredentialRepository: Send + Sync {
     async fn credential_keys(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError>;
 }
 
+/// Tenants. The default tenant exists without a row.
+#[async_trait]
+pub trait TenantRepository: Send + Sync {
+    /// Creates a tenant; [`StoreError::Conflict`] if it exists.
+    async fn create_tenant(&self, tenant: &TenantId) -> Result<(), StoreError>;
+    async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, StoreError>;
+    async fn list_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+}
+
 /// Everything the runtime persists.
 pub trait Store:
-    SessionRepository + RunRepository + AuditRepository + ReviewRepository + CredentialRepository
+    SessionRepository
+    + RunRepository
+    + AuditRepository
+    + ReviewRepository
+    + CredentialRepository
+    + TenantRepository
 {
 }
 
-impl<
-    T: SessionRepository + RunRepository + AuditRepository + ReviewRepository + CredentialRepository,
-> Store for T
+impl<T> Store for T where
+    T: SessionRepository
+        + RunRepository
+        + AuditRepository
+        + ReviewRepository
+        + CredentialRepository
+        + TenantRepository
 {
 }

@@ -11,4 +11,5 @@ mod hitl;
 mod interop;
 mod provider_errors;
 mod sdk;
+mod tenants;
 mod workspace;

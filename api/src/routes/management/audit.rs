@@ -4,14 +4,15 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use facio_services::domain::{RunId, SessionKey, TenantId};
+use facio_services::domain::{RunId, SessionKey};
 use facio_services::store::{AuditEventKind, AuditFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::store_error;
+use super::{Caller, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
+use facio_services::auth::Role;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/audit", get(list))
@@ -45,9 +46,11 @@ fn time(param: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, Api
 }
 
 async fn list(
+    caller: Caller,
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
     let filter = AuditFilter {
         run_id: q
             .run
@@ -74,7 +77,7 @@ async fn list(
     let events = state
         .runtime
         .store()
-        .list_audit(&TenantId::default_tenant(), &filter)
+        .list_audit(caller.tenant(), &filter)
         .await
         .map_err(store_error)?;
     Ok(Json(json!({"events": events})))

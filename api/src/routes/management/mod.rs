@@ -1,5 +1,6 @@
-//! The management API (`/api/v1`): runs, reviews, policy and audit, behind the
-//! management bearer token until tenants and roles generalize it.
+//! The management API (`/api/v1`): runs, reviews, policy and audit. Callers are the
+//! static management token (the default tenant's admin) or a JWT naming a tenant
+//! and roles; every handler works inside the caller's tenant only.
 
 mod audit;
 mod json;
@@ -12,6 +13,8 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
+use facio_services::auth::{Identity, Role};
+use facio_services::domain::TenantId;
 use facio_services::store::StoreError;
 
 use super::AppState;
@@ -27,27 +30,54 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(state, authorize))
 }
 
+/// Resolves the caller: the static management token is the default tenant's admin;
+/// anything else must be a valid JWT of a known tenant.
 async fn authorize(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let Some(expected) = &state.management_token else {
+    if state.management_token.is_none() && state.verifier.is_none() {
         return Err(ApiError::unauthorized(
-            "the management API is disabled: set api.managementToken or FACIO_MANAGEMENT_TOKEN",
+            "the management API is disabled: set api.managementToken (FACIO_MANAGEMENT_TOKEN) or auth keys",
         ));
-    };
+    }
     let given = request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::unauthorized("missing bearer token (Authorization: Bearer ...)")
-        })?;
-    if !same(given.as_bytes(), expected.as_bytes()) {
-        return Err(ApiError::unauthorized("the bearer token is not valid"));
-    }
+        .ok_or_else(|| ApiError::unauthorized("missing bearer token (Authorization: Bearer ...)"))?
+        .to_owned();
+    let identity = match &state.management_token {
+        Some(expected) if same(given.as_bytes(), expected.as_bytes()) => Identity {
+            subject: "management-token".to_owned(),
+            tenant: TenantId::default_tenant(),
+            roles: vec![Role::Admin],
+        },
+        _ => {
+            let verifier = state
+                .verifier
+                .as_ref()
+                .ok_or_else(|| ApiError::unauthorized("the bearer token is not valid"))?;
+            let identity = verifier.verify(&given).map_err(|e| {
+                ApiError::unauthorized(format!("the bearer token is not valid: {e}"))
+            })?;
+            let known = state
+                .runtime
+                .store()
+                .tenant_exists(&identity.tenant)
+                .await
+                .map_err(store_error)?;
+            if !known {
+                return Err(ApiError::unauthorized(
+                    "the bearer token is not valid: unknown tenant",
+                ));
+            }
+            identity
+        }
+    };
+    request.extensions_mut().insert(identity);
     Ok(next.run(request).await)
 }
 
@@ -55,6 +85,43 @@ async fn authorize(
 /// much of a guessed token was right.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The verified caller of a management route.
+pub(super) struct Caller(pub Identity);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| ApiError::unauthorized("no verified caller"))
+    }
+}
+
+impl Caller {
+    pub fn tenant(&self) -> &TenantId {
+        &self.0.tenant
+    }
+
+    /// 403 unless the caller holds one of `roles` (admins hold all).
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if self.0.may(roles) {
+            return Ok(());
+        }
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::forbidden(format!(
+            "this needs the role {}",
+            names.join(" or ")
+        )))
+    }
 }
 
 pub(super) fn store_error(e: StoreError) -> ApiError {

@@ -9,10 +9,12 @@ use facio_services::policy::{Policy, PolicyRule};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Caller;
 use super::json::Body;
 use super::store_error;
 use crate::error::ApiError;
 use crate::routes::AppState;
+use facio_services::auth::Role;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -21,15 +23,11 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/policy/settings", patch(settings))
 }
 
-fn tenant() -> TenantId {
-    TenantId::default_tenant()
-}
-
-async fn load(state: &AppState) -> Result<Policy, ApiError> {
+async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiError> {
     let stored = state
         .runtime
         .store()
-        .get_policy(&tenant())
+        .get_policy(tenant)
         .await
         .map_err(store_error)?;
     match stored {
@@ -39,20 +37,26 @@ async fn load(state: &AppState) -> Result<Policy, ApiError> {
     }
 }
 
-async fn save(state: &AppState, policy: &Policy) -> Result<Json<Value>, ApiError> {
+async fn save(
+    state: &AppState,
+    tenant: &TenantId,
+    policy: &Policy,
+) -> Result<Json<Value>, ApiError> {
     let doc = serde_json::to_value(policy).map_err(|e| ApiError::internal(e.to_string()))?;
     state
         .runtime
         .store()
-        .put_policy(&tenant(), &doc)
+        .put_policy(tenant, &doc)
         .await
         .map_err(store_error)?;
     Ok(Json(doc))
 }
 
-async fn show(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn show(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator, Role::Reviewer])?;
     Ok(Json(
-        serde_json::to_value(load(&state).await?).map_err(|e| ApiError::internal(e.to_string()))?,
+        serde_json::to_value(load(&state, caller.tenant()).await?)
+            .map_err(|e| ApiError::internal(e.to_string()))?,
     ))
 }
 
@@ -63,31 +67,36 @@ fn checked(rule: PolicyRule) -> Result<PolicyRule, ApiError> {
 }
 
 async fn add(
+    caller: Caller,
     State(state): State<AppState>,
     Body(rule): Body<PolicyRule>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut policy = load(&state).await?;
+    caller.require(&[Role::Operator])?;
+    let mut policy = load(&state, caller.tenant()).await?;
     policy
         .add(checked(rule)?)
         .map_err(|e| ApiError::unprocessable(None, e.to_string()))?;
-    save(&state, &policy).await
+    save(&state, caller.tenant(), &policy).await
 }
 
 async fn remove(
+    caller: Caller,
     State(state): State<AppState>,
     Body(rule): Body<PolicyRule>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut policy = load(&state).await?;
+    caller.require(&[Role::Operator])?;
+    let mut policy = load(&state, caller.tenant()).await?;
     if !policy.remove(&rule) {
         return Err(ApiError::not_found("no rule equal to this one exists"));
     }
-    save(&state, &policy).await
+    save(&state, caller.tenant(), &policy).await
 }
 
-async fn clear(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let mut policy = load(&state).await?;
+async fn clear(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let mut policy = load(&state, caller.tenant()).await?;
     policy.rules.clear();
-    save(&state, &policy).await
+    save(&state, caller.tenant(), &policy).await
 }
 
 #[derive(Deserialize)]
@@ -98,17 +107,19 @@ struct Settings {
 }
 
 async fn settings(
+    caller: Caller,
     State(state): State<AppState>,
     Body(body): Body<Settings>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut policy = load(&state).await?;
+    caller.require(&[Role::Operator])?;
+    let mut policy = load(&state, caller.tenant()).await?;
     if let Some(enabled) = body.enabled {
         policy.settings.enabled = enabled;
     }
     if let Some(skip) = body.skip_cron {
         policy.settings.skip_cron = skip;
     }
-    let _policy = save(&state, &policy).await?;
+    let _policy = save(&state, caller.tenant(), &policy).await?;
     Ok(Json(
         json!({"enabled": policy.settings.enabled, "skipCron": policy.settings.skip_cron}),
     ))

@@ -16,10 +16,12 @@ use facio_services::store::{ReviewFilter, ReviewRecord, ReviewStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Caller;
 use super::json::Body;
 use super::store_error;
 use crate::error::ApiError;
 use crate::routes::AppState;
+use facio_services::auth::Role;
 
 /// Longest long-poll, as Placet's own wait (30 s).
 const MAX_WAIT_MS: u64 = 30_000;
@@ -34,9 +36,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/placet/webhook", post(placet_webhook))
 }
 
-fn tenant() -> TenantId {
-    TenantId::default_tenant()
-}
+const READERS: [Role; 2] = [Role::Reviewer, Role::Operator];
 
 /// A review as every surface shows it.
 pub(crate) fn review_json(review: &ReviewRecord) -> Value {
@@ -75,23 +75,35 @@ pub(crate) fn review_json(review: &ReviewRecord) -> Value {
 /// SSE: one `changed` event whenever a review opens or closes (and a first one on
 /// connect), so pages re-read the list without polling.
 async fn events(
+    caller: Caller,
     State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    caller.require(&READERS)?;
+    let tenant = caller.tenant().clone();
     let notices = state.runtime.notices();
     let first = futures::stream::once(async { Ok(Event::default().event("changed").data("{}")) });
-    let rest = futures::stream::unfold(notices, |mut notices| async move {
-        let data = match notices.recv().await {
-            Ok(Notice::ReviewClosed { review_id, .. }) => json!({"reviewId": review_id}),
-            Ok(Notice::RunChanged { run_id, .. }) => json!({"runId": run_id}),
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => json!({}),
-            Err(_) => return None,
+    let rest = futures::stream::unfold((notices, tenant), |(mut notices, tenant)| async move {
+        // Only this tenant's changes: another tenant's ids are none of its business.
+        let data = loop {
+            match notices.recv().await {
+                Ok(Notice::ReviewClosed {
+                    review_id,
+                    tenant: t,
+                }) if t == tenant => {
+                    break json!({"reviewId": review_id});
+                }
+                Ok(Notice::RunChanged { run_id, tenant: t }) if t == tenant => {
+                    break json!({"runId": run_id});
+                }
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break json!({}),
+                Err(_) => return None,
+            }
         };
-        Some((
-            Ok(Event::default().event("changed").data(data.to_string())),
-            notices,
-        ))
+        let event = Event::default().event("changed").data(data.to_string());
+        Some((Ok(event), (notices, tenant)))
     });
-    Sse::new(first.chain(rest)).keep_alive(KeepAlive::default())
+    Ok(Sse::new(first.chain(rest)).keep_alive(KeepAlive::default()))
 }
 
 #[derive(Deserialize)]
@@ -103,9 +115,11 @@ struct ListQuery {
 }
 
 async fn list(
+    caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(&READERS)?;
     let status = match query.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(ReviewStatus::parse(s).ok_or_else(|| {
@@ -129,7 +143,7 @@ async fn list(
     let reviews = state
         .runtime
         .store()
-        .list_reviews(&tenant(), &filter)
+        .list_reviews(caller.tenant(), &filter)
         .await
         .map_err(store_error)?;
     Ok(Json(
@@ -141,22 +155,30 @@ fn parse_id(id: String) -> Result<ReviewId, ApiError> {
     ReviewId::new(id).map_err(|e| ApiError::not_found(format!("no such review: {e}")))
 }
 
-async fn load(state: &AppState, id: &ReviewId) -> Result<ReviewRecord, ApiError> {
+async fn load(
+    state: &AppState,
+    tenant: &TenantId,
+    id: &ReviewId,
+) -> Result<ReviewRecord, ApiError> {
     state
         .runtime
         .store()
-        .get_review(&tenant(), id)
+        .get_review(tenant, id)
         .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::not_found(format!("review {id} does not exist")))
 }
 
 async fn one(
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
-    Ok(Json(review_json(&load(&state, &id).await?)))
+    caller.require(&READERS)?;
+    Ok(Json(review_json(
+        &load(&state, caller.tenant(), &id).await?,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -167,23 +189,27 @@ struct WaitQuery {
 
 /// Answers as soon as the review closes, or with its pending state at the timeout.
 async fn wait(
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<WaitQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
+    caller.require(&READERS)?;
     let mut notices = state.runtime.notices();
     let timeout = Duration::from_millis(query.timeout.unwrap_or(MAX_WAIT_MS).min(MAX_WAIT_MS));
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let review = load(&state, &id).await?;
+        let review = load(&state, caller.tenant(), &id).await?;
         if review.status != ReviewStatus::Pending {
             return Ok(Json(review_json(&review)));
         }
         loop {
             match tokio::time::timeout_at(deadline, notices.recv()).await {
                 Err(_) | Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
-                    return Ok(Json(review_json(&load(&state, &id).await?)));
+                    return Ok(Json(review_json(
+                        &load(&state, caller.tenant(), &id).await?,
+                    )));
                 }
                 Ok(Ok(Notice::ReviewClosed { review_id, .. })) if review_id != id => continue,
                 Ok(_) => break,
@@ -201,17 +227,23 @@ struct Decide {
 }
 
 async fn decide(
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(body): Body<Decide>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
+    caller.require(&[Role::Reviewer])?;
     let decision = ReviewDecision {
         response: body.response,
         reviewer: body.reviewer.filter(|r| !r.trim().is_empty()),
         comment: body.comment,
     };
-    match state.runtime.decide_review(&tenant(), &id, decision).await {
+    match state
+        .runtime
+        .decide_review(caller.tenant(), &id, decision)
+        .await
+    {
         Ok(review) => Ok(Json(review_json(&review))),
         Err(ReviewError::NotFound(_)) => {
             Err(ApiError::not_found(format!("review {id} does not exist")))
@@ -235,14 +267,18 @@ async fn decide(
 /// Placet's webhook (registered with `setWebhook`). Answers arrive through the
 /// long-poll each delivered review keeps open, so a webhook call only needs
 /// acknowledging; it is accepted and logged.
-async fn placet_webhook(Body(body): Body<Value>) -> (axum::http::StatusCode, Json<Value>) {
+async fn placet_webhook(
+    caller: Caller,
+    Body(body): Body<Value>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    caller.require(&[Role::Operator])?;
     let kind = body
         .get("type")
         .and_then(serde_json::Value::as_str)
         .unwrap_or("unknown");
     tracing::debug!(%kind, "Placet webhook");
-    (
+    Ok((
         axum::http::StatusCode::ACCEPTED,
         Json(json!({"accepted": true})),
-    )
+    ))
 }

@@ -16,10 +16,12 @@ use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Caller;
 use super::json::Body;
 use super::store_error;
 use crate::error::ApiError;
 use crate::routes::AppState;
+use facio_services::auth::Role;
 
 /// Longest `?wait=` honoured, in seconds.
 const MAX_WAIT_S: u64 = 300;
@@ -45,16 +47,14 @@ struct WaitQuery {
     wait: Option<u64>,
 }
 
-fn tenant() -> TenantId {
-    TenantId::default_tenant()
-}
-
 async fn post_message(
+    caller: Caller,
     State(state): State<AppState>,
     Path(key): Path<String>,
     Query(query): Query<WaitQuery>,
     Body(body): Body<NewMessage>,
 ) -> Result<Response, ApiError> {
+    caller.require(&[Role::Client, Role::Operator])?;
     let key =
         SessionKey::new(key).map_err(|e| ApiError::invalid_request(Some("key"), e.to_string()))?;
     if body.content.trim().is_empty() {
@@ -74,7 +74,7 @@ async fn post_message(
     };
     let mut notices = state.runtime.notices();
     let (run_id, _events) = state.runtime.submit(TurnRequest {
-        tenant: tenant(),
+        tenant: caller.tenant().clone(),
         session_key: key.clone(),
         input: body.content,
         origin,
@@ -86,7 +86,7 @@ async fn post_message(
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(MAX_WAIT_S));
     loop {
-        if let Some(run) = run_json(&state, &run_id).await?
+        if let Some(run) = run_json(&state, caller.tenant(), &run_id).await?
             && run["status"] != "running"
         {
             return Ok(Json(run).into_response());
@@ -97,20 +97,20 @@ async fn post_message(
             Ok(Err(_)) => break,
         }
     }
-    let run = run_json(&state, &run_id)
+    let run = run_json(&state, caller.tenant(), &run_id)
         .await?
         .unwrap_or_else(|| json!({"runId": run_id, "sessionKey": key, "status": "running"}));
     Ok((StatusCode::ACCEPTED, Json(run)).into_response())
 }
 
 /// The run as the API shows it, or `None` before its row exists.
-pub(super) async fn run_json(state: &AppState, run_id: &RunId) -> Result<Option<Value>, ApiError> {
+pub(super) async fn run_json(
+    state: &AppState,
+    tenant: &TenantId,
+    run_id: &RunId,
+) -> Result<Option<Value>, ApiError> {
     let store = state.runtime.store();
-    let Some(run) = store
-        .get_run(&tenant(), run_id)
-        .await
-        .map_err(store_error)?
-    else {
+    let Some(run) = store.get_run(tenant, run_id).await.map_err(store_error)? else {
         return Ok(None);
     };
     let filter = ReviewFilter {
@@ -118,7 +118,7 @@ pub(super) async fn run_json(state: &AppState, run_id: &RunId) -> Result<Option<
         ..ReviewFilter::default()
     };
     let mut reviews = store
-        .list_reviews(&tenant(), &filter)
+        .list_reviews(tenant, &filter)
         .await
         .map_err(store_error)?;
     reviews.reverse();
@@ -143,11 +143,13 @@ fn parse_run(run_id: String) -> Result<RunId, ApiError> {
 }
 
 async fn get_run(
+    caller: Caller,
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Client, Role::Operator, Role::Reviewer])?;
     let run_id = parse_run(run_id)?;
-    run_json(&state, &run_id)
+    run_json(&state, caller.tenant(), &run_id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("run {run_id} does not exist")))
@@ -156,17 +158,20 @@ async fn get_run(
 /// SSE: the run's state now, then again each time it or one of its reviews changes,
 /// until it ends (`event: end`).
 async fn run_events(
+    caller: Caller,
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    caller.require(&[Role::Client, Role::Operator, Role::Reviewer])?;
+    let tenant = caller.tenant().clone();
     let run_id = parse_run(run_id)?;
     let notices = state.runtime.notices();
-    let first = run_json(&state, &run_id)
+    let first = run_json(&state, caller.tenant(), &run_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("run {run_id} does not exist")))?;
     let stream = futures::stream::unfold(
-        (state, run_id, notices, Some(first), false),
-        |(state, run_id, mut notices, pending, done)| async move {
+        (state, tenant, run_id, notices, Some(first), false),
+        |(state, tenant, run_id, mut notices, pending, done)| async move {
             if done {
                 return None;
             }
@@ -180,7 +185,7 @@ async fn run_events(
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(_) => return None,
                     }
-                    if let Ok(Some(run)) = run_json(&state, &run_id).await {
+                    if let Ok(Some(run)) = run_json(&state, &tenant, &run_id).await {
                         break run;
                     }
                 },
@@ -189,7 +194,7 @@ async fn run_events(
             let event = Event::default()
                 .event(if finished { "end" } else { "run" })
                 .data(run.to_string());
-            Some((Ok(event), (state, run_id, notices, None, finished)))
+            Some((Ok(event), (state, tenant, run_id, notices, None, finished)))
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

@@ -10,6 +10,7 @@ mod credentials;
 mod reviews;
 mod runs;
 mod sessions;
+mod tenants;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,122 @@
+//! `facio tenants create|list` and `facio tokens create`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use facio_services::auth::{Claims, Role, issue_hs256};
+use facio_services::config::Config;
+use facio_services::domain::TenantId;
+use facio_services::store::{SqliteStore, TenantRepository};
+
+use super::Globals;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant (a team with its own sessions, reviews, policy and audit chain).
+    Create { name: String },
+    /// All tenants, `default` first.
+    List,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokensCommand {
+    /// Sign an HS256 token with auth.hs256Secret and print it alone on stdout.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// admin, operator, reviewer or client (repeat for several).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Lifetime: 3600, 90s, 30m, 12h or 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// The `sub` claim (default: the tenant's name and the roles).
+        #[arg(long)]
+        subject: Option<String>,
+    },
+}
+
+pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Result<ExitCode> {
+    let config = Config::load(globals.config.as_deref())?;
+    let store = SqliteStore::connect(&config.storage_url()).await?;
+    match command {
+        TenantsCommand::Create { name } => {
+            let tenant = TenantId::new(name).context("invalid tenant name")?;
+            store.create_tenant(&tenant).await?;
+            println!("created tenant {tenant}");
+        }
+        TenantsCommand::List => {
+            for tenant in store.list_tenants().await? {
+                println!("{tenant}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn tokens(globals: &Globals, command: TokensCommand) -> anyhow::Result<ExitCode> {
+    let TokensCommand::Create {
+        tenant,
+        roles,
+        ttl,
+        subject,
+    } = command;
+    let config = Config::load(globals.config.as_deref())?;
+    let secret = config
+        .auth
+        .hs256_secret
+        .clone()
+        .context("auth.hs256Secret is not set; tokens cannot be signed")?;
+    let tenant = TenantId::new(tenant).context("invalid tenant name")?;
+    let store = SqliteStore::connect(&config.storage_url()).await?;
+    if !store.tenant_exists(&tenant).await? {
+        bail!("tenant {tenant} does not exist; create it with `facio tenants create {tenant}`");
+    }
+    let roles = roles
+        .iter()
+        .map(|r| {
+            Role::parse(r).with_context(|| {
+                format!("unknown role {r:?}: use admin, operator, reviewer or client")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let claims = Claims {
+        sub: subject.unwrap_or_else(|| {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            format!("{tenant}:{}", names.join("+"))
+        }),
+        tenant: tenant.to_string(),
+        roles,
+        exp: now + parse_ttl(&ttl)?,
+        nbf: None,
+        iat: Some(now),
+        iss: config.auth.issuer.clone(),
+        aud: config.auth.audience.clone(),
+    };
+    println!("{}", issue_hs256(&claims, &secret)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_ttl(text: &str) -> anyhow::Result<u64> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .with_context(|| format!("invalid --ttl {text:?}: expected e.g. 30m, 12h, 7d"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => bail!("invalid --ttl {text:?}: the unit must be s, m, h or d"),
+    };
+    if seconds == 0 {
+        bail!("--ttl must be more than zero");
+    }
+    Ok(seconds)
+}

@@ -1,0 +1,56 @@
+//! Tenants.
+
+use async_trait::async_trait;
+
+use super::{SqliteStore, now, parse_id, ts};
+use crate::domain::TenantId;
+use crate::store::{StoreError, TenantRepository};
+
+#[async_trait]
+impl TenantRepository for SqliteStore {
+    async fn create_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        if *tenant == TenantId::default_tenant() {
+            return Err(StoreError::Conflict(format!(
+                "tenant {tenant} already exists"
+            )));
+        }
+        let _writer = self.writer.lock().await;
+        let inserted = sqlx::query(
+            "INSERT INTO tenants (tenant_id, created_at) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(ts(&now()))
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "tenant {tenant} already exists"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+        if *tenant == TenantId::default_tenant() {
+            return Ok(true);
+        }
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT tenant_id FROM tenants WHERE tenant_id = ?")
+                .bind(tenant.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT tenant_id FROM tenants ORDER BY tenant_id")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut tenants = vec![TenantId::default_tenant()];
+        for row in rows {
+            tenants.push(parse_id("tenant_id", &row)?);
+        }
+        Ok(tenants)
+    }
+}

@@ -1,0 +1,278 @@
+//! Tenants and roles on the management API: JWTs scope every request to their tenant
+//! (another tenant's things answer 404, as if absent) and their roles (403).
+
+use facio_services::auth::{Claims, Role, issue_hs256};
+use facio_tests::model::Reply;
+use serde_json::{Value, json};
+
+use crate::support::{Env, Gateway, http, stderr, stdout};
+
+const SECRET: &str = "tenant-test-secret-that-is-long-enough";
+
+async fn token(env: &Env, tenant: &str, role: &str) -> String {
+    let output = env
+        .cli(&[
+            "tokens", "create", "--tenant", tenant, "--role", role, "--ttl", "10m",
+        ])
+        .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = stdout(&output).trim().to_owned();
+    assert_eq!(
+        token.split('.').count(),
+        3,
+        "the token alone on stdout: {token}"
+    );
+    token
+}
+
+async fn call(
+    gateway: &Gateway,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http()
+        .request(method, format!("{}/api/v1{path}", gateway.url))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn tenants_see_only_their_own_and_roles_limit_what_they_do() {
+    let mut env = Env::new(vec![
+        Reply::tool_call("exec", json!({"command": "echo acme > acme.txt"})),
+        Reply::text("Done for acme."),
+    ])
+    .await;
+    env.set("/auth", json!({"hs256Secret": SECRET}));
+    for name in ["acme", "globex"] {
+        let created = env.cli(&["tenants", "create", name]).await;
+        assert!(created.status.success(), "{}", stderr(&created));
+    }
+    let again = env.cli(&["tenants", "create", "acme"]).await;
+    assert!(!again.status.success() && stderr(&again).contains("already exists"));
+    let unknown = env
+        .cli(&["tokens", "create", "--tenant", "ghost", "--role", "admin"])
+        .await;
+    assert!(!unknown.status.success() && stderr(&unknown).contains("does not exist"));
+
+    let acme_client = token(&env, "acme", "client").await;
+    let acme_reviewer = token(&env, "acme", "reviewer").await;
+    let globex_reviewer = token(&env, "globex", "reviewer").await;
+    let globex_admin = token(&env, "globex", "admin").await;
+    let gateway = env.serve().await;
+
+    let (status, run) = call(
+        &gateway,
+        &acme_client,
+        reqwest::Method::POST,
+        "/sessions/acme:ops/messages?wait=20",
+        Some(json!({"content": "Write the file."})),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["status"], "awaiting_review");
+    let (run_id, review_id) = (
+        run["runId"].as_str().unwrap(),
+        run["reviews"][0].as_str().unwrap(),
+    );
+
+    // Another tenant: everything of acme is absent, not forbidden.
+    for path in [format!("/reviews/{review_id}"), format!("/runs/{run_id}")] {
+        let (status, body) = call(&gateway, &globex_admin, reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, _) = call(
+        &gateway,
+        &globex_reviewer,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, listed) = call(
+        &gateway,
+        &globex_admin,
+        reqwest::Method::GET,
+        "/reviews",
+        None,
+    )
+    .await;
+    assert_eq!(listed["reviews"], json!([]));
+    let (_, audit) = call(
+        &gateway,
+        &globex_admin,
+        reqwest::Method::GET,
+        "/audit",
+        None,
+    )
+    .await;
+    assert!(
+        !audit.to_string().contains(run_id),
+        "globex sees none of acme's audit"
+    );
+
+    // Roles: each tried where it must not go.
+    let forbidden = [
+        (
+            &acme_client,
+            reqwest::Method::POST,
+            format!("/reviews/{review_id}/decide"),
+            Some(json!({"response": {"selectedOption": "approve"}})),
+        ),
+        (
+            &acme_client,
+            reqwest::Method::GET,
+            "/reviews".to_owned(),
+            None,
+        ),
+        (
+            &acme_client,
+            reqwest::Method::GET,
+            "/audit".to_owned(),
+            None,
+        ),
+        (
+            &acme_reviewer,
+            reqwest::Method::POST,
+            "/sessions/acme:x/messages".to_owned(),
+            Some(json!({"content": "hi"})),
+        ),
+        (
+            &acme_reviewer,
+            reqwest::Method::POST,
+            "/policy".to_owned(),
+            Some(json!({"action": "allow", "tool": "exec"})),
+        ),
+        (
+            &acme_reviewer,
+            reqwest::Method::GET,
+            "/audit".to_owned(),
+            None,
+        ),
+    ];
+    for (token, method, path, body) in forbidden {
+        let (status, error) = call(&gateway, token, method.clone(), &path, body).await;
+        assert_eq!(status, 403, "{method} {path}: {error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("needs the role")
+        );
+    }
+
+    let (status, decided) = call(
+        &gateway,
+        &acme_reviewer,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    let events = http()
+        .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
+        .bearer_auth(&acme_client)
+        .send()
+        .await
+        .unwrap();
+    let text = tokio::time::timeout(crate::support::PATIENCE, events.text())
+        .await
+        .expect("the run ended")
+        .unwrap();
+    assert!(
+        text.contains("event: end") && text.contains("Done for acme."),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("acme.txt")).unwrap(),
+        "acme\n"
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_get_401_with_the_reason_and_never_an_echo() {
+    let mut env = Env::new(vec![]).await;
+    env.set("/auth", json!({"hs256Secret": SECRET}));
+    let created = env.cli(&["tenants", "create", "acme"]).await;
+    assert!(created.status.success());
+    let gateway = env.serve().await;
+    let claims = |tenant: &str, exp: u64| Claims {
+        sub: "mallory".into(),
+        tenant: tenant.into(),
+        roles: vec![Role::Admin],
+        exp,
+        nbf: None,
+        iat: None,
+        iss: "facio".into(),
+        aud: "facio".into(),
+    };
+    let b64 = |text: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    };
+    let none = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none"}"#),
+        b64(&serde_json::to_string(&claims("acme", now() + 600)).unwrap())
+    );
+    let wrong_audience = issue_hs256(
+        &Claims {
+            aud: "someone-else".into(),
+            ..claims("acme", now() + 600)
+        },
+        SECRET,
+    )
+    .unwrap();
+    let cases = [
+        (
+            issue_hs256(
+                &claims("acme", now() + 600),
+                "a-different-secret-of-enough-length!",
+            )
+            .unwrap(),
+            "signature",
+        ),
+        (
+            issue_hs256(&claims("acme", now() - 600), SECRET).unwrap(),
+            "expired",
+        ),
+        (
+            issue_hs256(&claims("ghost", now() + 600), SECRET).unwrap(),
+            "unknown tenant",
+        ),
+        (none, "none"),
+        (wrong_audience, "audience"),
+        ("garbage".to_owned(), "well-formed"),
+    ];
+    for (token, reason) in cases {
+        let (status, error) = call(&gateway, &token, reqwest::Method::GET, "/reviews", None).await;
+        assert_eq!(status, 401, "{reason}: {error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{reason}: {message}");
+        assert!(!error.to_string().contains(&token), "the token was echoed");
+    }
+    let missing = http()
+        .get(format!("{}/api/v1/reviews", gateway.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 401);
+}
