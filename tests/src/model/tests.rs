@@ -162,3 +162,163 @@ async fn models_lists_the_scripted_ids() {
         .collect();
     assert_eq!(ids, vec!["scripted-1", "scripted"]);
 }
+
+/// Every `data:` payload of an SSE body, `[DONE]` excluded, with whether it was seen last.
+fn sse_chunks(body: &str) -> (Vec<Value>, bool) {
+    let payloads: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    let done_last = payloads.last() == Some(&"[DONE]");
+    let chunks = payloads
+        .iter()
+        .filter(|p| **p != "[DONE]")
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    (chunks, done_last)
+}
+
+#[tokio::test]
+async fn streams_chunks_shaped_like_openai() {
+    let model = ScriptedModel::start(vec![
+        Reply::text("a reply long enough to be cut into pieces"),
+        Reply::tool_call("write_file", json!({"path": "notes.md", "content": "x"})),
+    ])
+    .await
+    .unwrap();
+
+    let response = post(&model, ask(true)).await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let (chunks, done_last) = sse_chunks(&response.text().await.unwrap());
+    assert!(done_last, "[DONE] closes the stream");
+    for chunk in &chunks {
+        assert_eq!(
+            chunk["model"], "scripted-1",
+            "the requested model is echoed"
+        );
+        assert!(chunk["id"].as_str().unwrap().starts_with("chatcmpl-"));
+        assert!(chunk["created"].as_u64().is_some());
+        for choice in chunk["choices"].as_array().unwrap() {
+            assert_eq!(choice["index"], 0);
+            assert!(choice["logprobs"].is_null());
+            assert!(choice.get("finish_reason").is_some());
+        }
+    }
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"],
+        json!({"role": "assistant", "content": ""})
+    );
+    let text_chunks = chunks
+        .iter()
+        .filter(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        })
+        .count();
+    assert!(
+        text_chunks >= 2,
+        "text arrives in several chunks, got {text_chunks}"
+    );
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["delta"], json!({}));
+    assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+    let usage = &chunks[chunks.len() - 1];
+    assert_eq!(usage["choices"], json!([]));
+    assert!(usage["usage"]["prompt_tokens"].as_u64().unwrap() >= 1);
+
+    // Without include_usage there is no usage chunk: the finish chunk is last.
+    let (chunks, _) = sse_chunks(
+        &post(
+            &model,
+            json!({"model": "m", "messages": [], "stream": true}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap(),
+    );
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
+        .collect();
+    assert_eq!(
+        calls[0],
+        &json!({"index": 0, "id": "call_2", "type": "function",
+                "function": {"name": "write_file", "arguments": ""}})
+    );
+    assert!(calls.len() >= 3, "arguments arrive in several fragments");
+    for fragment in &calls[1..] {
+        let keys: Vec<&String> = fragment.as_object().unwrap().keys().collect();
+        assert_eq!(keys, vec!["function", "index"]);
+        assert_eq!(fragment["function"].as_object().unwrap().len(), 1);
+    }
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "tool_calls");
+    assert!(last.get("usage").is_none());
+}
+
+#[tokio::test]
+async fn raw_arguments_fixed_answers_and_exhaustion() {
+    let model = ScriptedModel::start(vec![Reply::RawToolCall {
+        name: "exec".into(),
+        arguments: "{not json".into(),
+    }])
+    .await
+    .unwrap();
+    let body: Value = post(&model, ask(false)).await.json().await.unwrap();
+    let message = &body["choices"][0]["message"];
+    assert!(message["content"].is_null());
+    assert_eq!(
+        message["tool_calls"][0]["function"]["arguments"],
+        "{not json"
+    );
+    assert_eq!(body["object"], "chat.completion");
+
+    let exhausted = post(&model, ask(true)).await;
+    assert_eq!(exhausted.status(), 500);
+    let error: Value = exhausted.json().await.unwrap();
+    assert_eq!(
+        error["error"],
+        json!({"message": "the scripted model has no reply left", "type": "server_error",
+               "param": null, "code": null})
+    );
+    assert_eq!(
+        model.requests().len(),
+        2,
+        "errored requests are recorded too"
+    );
+
+    let fixed = ScriptedModel::start_fixed("pong", Duration::ZERO)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let body: Value = post(&fixed, ask(false)).await.json().await.unwrap();
+        assert_eq!(body["choices"][0]["message"]["content"], "pong");
+    }
+}
+
+#[tokio::test]
+async fn delayed_and_hanging_replies_hold_the_answer_back() {
+    let model = ScriptedModel::start(vec![
+        Reply::text("late").delayed(Duration::from_millis(300)),
+        Reply::HangMidStream("partial".into()),
+    ])
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let body: Value = post(&model, ask(false)).await.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "late");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // The partial text arrives, then the stream stalls without finishing.
+    let mut response = post(&model, ask(true)).await;
+    let mut seen = String::new();
+    while !seen.contains("partial") {
+        let bytes = response.chunk().await.unwrap().unwrap();
+        seen += &String::from_utf8_lossy(&bytes);
+    }
+    let next = tokio::time::timeout(Duration::from_millis(200), response.chunk()).await;
+    assert!(next.is_err(), "nothing follows the partial text: {next:?}");
+    assert!(!seen.contains("finish_reason\":\"stop"));
+}

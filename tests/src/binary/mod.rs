@@ -5,7 +5,8 @@ use std::sync::Mutex;
 
 use anyhow::{Context, bail};
 
-static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+/// (package, bin) → path of what this test process already built.
+static BUILT: Mutex<Vec<(String, String, PathBuf)>> = Mutex::new(Vec::new());
 
 /// Builds `bin` of `package` with cargo (same profile and target dir as the running
 /// test) and returns its path.
@@ -13,7 +14,7 @@ pub fn workspace_binary(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     let mut built = BUILT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, path)) = built.iter().find(|(name, _)| name == bin) {
+    if let Some((.., path)) = built.iter().find(|(p, b, _)| p == package && b == bin) {
         return Ok(path.clone());
     }
     let exe = std::env::current_exe().context("locate the test executable")?;
@@ -43,6 +44,9 @@ pub fn workspace_binary(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
         );
     }
     let path = profile_dir.join(bin);
-    built.push((bin.to_owned(), path.clone()));
+    built.push((package.to_owned(), bin.to_owned(), path.clone()));
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests;

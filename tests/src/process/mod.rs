@@ -148,3 +148,6 @@ async fn capture(stream: impl AsyncRead + Unpin, output: Arc<Output>) {
         output.changed.notify_waiters();
     }
 }
+
+#[cfg(test)]
+mod tests;
