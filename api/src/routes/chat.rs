@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use facio_actors::{Origin, StopReason, TurnEvent, TurnRequest, TurnSummary};
+use facio_services::auth::Role;
 use facio_services::domain::{SessionKey, TenantId, Usage};
 use futures::Stream;
 use serde::Deserialize;
@@ -61,12 +62,25 @@ async fn completions(
     headers: HeaderMap,
     body: Result<Json<ChatBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    // With auth keys configured, `/v1` serves callers with a client or operator token
+    // of their tenant; without them it is the single-tenant local endpoint.
+    let tenant = if state.verifier.is_some() {
+        let identity = super::identity::identify(&state, &headers).await?;
+        if !identity.may(&[Role::Client, Role::Operator]) {
+            return Err(ApiError::forbidden(
+                "this needs the role client or operator",
+            ));
+        }
+        identity.tenant
+    } else {
+        TenantId::default_tenant()
+    };
     let Json(body) =
         body.map_err(|rejection| ApiError::invalid_request(None, rejection.body_text()))?;
     let input = newest_user_text(&body.messages)?;
     let session_key = session_key(&headers, body.user.as_deref())?;
     let (run_id, events) = state.runtime.submit(TurnRequest {
-        tenant: TenantId::default_tenant(),
+        tenant,
         session_key: session_key.clone(),
         input,
         origin: Origin::Api,

@@ -3,6 +3,7 @@
 
 mod chat;
 mod health;
+mod identity;
 mod inbox;
 mod management;
 mod models;

@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod gateway;
 mod hitl;
+mod hostile;
 mod interop;
 mod provider_errors;
 mod sdk;

@@ -276,3 +276,54 @@ async fn bad_tokens_get_401_with_the_reason_and_never_an_echo() {
         .unwrap();
     assert_eq!(missing.status(), 401);
 }
+
+#[tokio::test]
+async fn the_openai_endpoint_runs_each_tenant_in_its_own_sessions() {
+    let mut env = Env::new(vec![
+        Reply::text("Hello acme."),
+        Reply::text("Hello globex."),
+    ])
+    .await;
+    env.set("/auth", json!({"hs256Secret": SECRET}));
+    for name in ["acme", "globex"] {
+        assert!(env.cli(&["tenants", "create", name]).await.status.success());
+    }
+    let acme = token(&env, "acme", "client").await;
+    let globex = token(&env, "globex", "client").await;
+    let reviewer = token(&env, "globex", "reviewer").await;
+    let gateway = env.serve().await;
+    let chat = |token: Option<String>, text: &str| {
+        let mut request = http()
+            .post(format!("{}/v1/chat/completions", gateway.url))
+            .header("X-Session-Key", "shared:name")
+            .json(&json!({"model": "scripted-1", "messages": [{"role": "user", "content": text}]}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(chat(None, "who am I?").await.unwrap().status(), 401);
+    assert_eq!(
+        chat(Some(reviewer), "who am I?").await.unwrap().status(),
+        403
+    );
+    let first: Value = chat(Some(acme), "acme's secret plan")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["choices"][0]["message"]["content"], "Hello acme.");
+    let second: Value = chat(Some(globex), "hello")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["choices"][0]["message"]["content"], "Hello globex.");
+    let seen = crate::support::request_text(&env.model.requests()[1]);
+    assert!(
+        !seen.contains("acme's secret plan"),
+        "globex's turn saw acme's history: {seen}"
+    );
+}

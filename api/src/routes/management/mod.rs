@@ -10,7 +10,6 @@ mod runs;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use facio_services::auth::{Identity, Role};
@@ -42,49 +41,9 @@ async fn authorize(
             "the management API is disabled: set api.managementToken (FACIO_MANAGEMENT_TOKEN) or auth keys",
         ));
     }
-    let given = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::unauthorized("missing bearer token (Authorization: Bearer ...)"))?
-        .to_owned();
-    let identity = match &state.management_token {
-        Some(expected) if same(given.as_bytes(), expected.as_bytes()) => Identity {
-            subject: "management-token".to_owned(),
-            tenant: TenantId::default_tenant(),
-            roles: vec![Role::Admin],
-        },
-        _ => {
-            let verifier = state
-                .verifier
-                .as_ref()
-                .ok_or_else(|| ApiError::unauthorized("the bearer token is not valid"))?;
-            let identity = verifier.verify(&given).map_err(|e| {
-                ApiError::unauthorized(format!("the bearer token is not valid: {e}"))
-            })?;
-            let known = state
-                .runtime
-                .store()
-                .tenant_exists(&identity.tenant)
-                .await
-                .map_err(store_error)?;
-            if !known {
-                return Err(ApiError::unauthorized(
-                    "the bearer token is not valid: unknown tenant",
-                ));
-            }
-            identity
-        }
-    };
+    let identity = crate::routes::identity::identify(&state, request.headers()).await?;
     request.extensions_mut().insert(identity);
     Ok(next.run(request).await)
-}
-
-/// Compares without stopping at the first difference, so timing does not reveal how
-/// much of a guessed token was right.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The verified caller of a management route.

@@ -1,0 +1,54 @@
+//! Who is calling: the static management token (the default tenant's admin) or a
+//! verified JWT of a known tenant.
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use facio_services::auth::{Identity, Role};
+use facio_services::domain::TenantId;
+
+use super::AppState;
+use crate::error::ApiError;
+
+pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let given = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::unauthorized("missing bearer token (Authorization: Bearer ...)")
+        })?;
+    if let Some(expected) = &state.management_token
+        && same(given.as_bytes(), expected.as_bytes())
+    {
+        return Ok(Identity {
+            subject: "management-token".to_owned(),
+            tenant: TenantId::default_tenant(),
+            roles: vec![Role::Admin],
+        });
+    }
+    let verifier = state
+        .verifier
+        .as_ref()
+        .ok_or_else(|| ApiError::unauthorized("the bearer token is not valid"))?;
+    let identity = verifier
+        .verify(given)
+        .map_err(|e| ApiError::unauthorized(format!("the bearer token is not valid: {e}")))?;
+    let known = state
+        .runtime
+        .store()
+        .tenant_exists(&identity.tenant)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if !known {
+        return Err(ApiError::unauthorized(
+            "the bearer token is not valid: unknown tenant",
+        ));
+    }
+    Ok(identity)
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal how
+/// much of a guessed token was right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
