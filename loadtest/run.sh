@@ -33,6 +33,7 @@ cat >"$TMP/config.json" <<JSON
   "agents": {"defaults": {"model": "scripted-1", "provider": "scripted", "maxToolIterations": 5}},
   "providers": {"scripted": {"apiKey": "sk-load", "apiBase": "$MODEL_URL/v1"}},
   "storage": {"dataDir": "$TMP/data"},
+  "limits": {"tenantRequestsPerMinute": 100000000, "tokenRequestsPerMinute": 100000000},
   "logging": {"level": "warn"}
 }
 JSON

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub param: Option<String>,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -44,6 +46,7 @@ impl ApiError {
             code,
             param: None,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -103,6 +106,18 @@ impl ApiError {
         )
     }
 
+    /// 429: over a rate limit; `Retry-After` says when to come back.
+    pub fn rate_limited(message: impl Into<String>, retry_after: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "rate_limited",
+            message,
+        );
+        error.retry_after = Some(retry_after);
+        error
+    }
+
     /// 403: authenticated, but the role does not allow this.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(
@@ -155,7 +170,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 

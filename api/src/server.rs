@@ -48,6 +48,7 @@ pub async fn serve(
             .filter(|t| !t.trim().is_empty())
             .map(Into::into),
         verifier: node.verifier.clone(),
+        limits: std::sync::Arc::new(crate::routes::Limits::new(&node.config.limits)),
     };
     {
         let mut out = std::io::stdout().lock();

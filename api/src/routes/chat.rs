@@ -73,7 +73,9 @@ async fn completions(
         }
         identity.tenant
     } else {
-        TenantId::default_tenant()
+        let tenant = TenantId::default_tenant();
+        state.limits.admit(&tenant, None)?;
+        tenant
     };
     let Json(body) =
         body.map_err(|rejection| ApiError::invalid_request(None, rejection.body_text()))?;

@@ -20,11 +20,13 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
     if let Some(expected) = &state.management_token
         && same(given.as_bytes(), expected.as_bytes())
     {
-        return Ok(Identity {
+        let identity = Identity {
             subject: "management-token".to_owned(),
             tenant: TenantId::default_tenant(),
             roles: vec![Role::Admin],
-        });
+        };
+        state.limits.admit(&identity.tenant, Some(given))?;
+        return Ok(identity);
     }
     let verifier = state
         .verifier
@@ -44,6 +46,7 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
             "the bearer token is not valid: unknown tenant",
         ));
     }
+    state.limits.admit(&identity.tenant, Some(given))?;
     Ok(identity)
 }
 

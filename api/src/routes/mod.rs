@@ -5,6 +5,7 @@ mod chat;
 mod health;
 mod identity;
 mod inbox;
+mod limits;
 mod management;
 mod models;
 
@@ -31,7 +32,11 @@ pub(crate) struct AppState {
     pub management_token: Option<Arc<str>>,
     /// Verifies JWTs (tenants and roles); none when no keys are configured.
     pub verifier: Option<Arc<facio_services::auth::Verifier>>,
+    /// Request rate limits per tenant and per token.
+    pub limits: Arc<limits::Limits>,
 }
+
+pub(crate) use limits::Limits;
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()

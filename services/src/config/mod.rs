@@ -8,6 +8,7 @@ mod api;
 mod audit;
 mod auth;
 mod channels;
+mod limits;
 mod load;
 mod logging;
 mod onboard;
@@ -24,6 +25,7 @@ pub use api::ApiConfig;
 pub use audit::AuditConfig;
 pub use auth::AuthConfig;
 pub use channels::{ChannelsConfig, PlacetConfig};
+pub use limits::LimitsConfig;
 pub use load::{ConfigError, default_config_path, default_data_dir};
 pub use logging::{LogFormat, LoggingConfig};
 pub use onboard::{OnboardError, OnboardReport, onboard};
@@ -51,6 +53,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Verification of bearer tokens (JWT) for tenants and roles.
     pub auth: AuthConfig,
+    /// Request rate limits per tenant and per token.
+    pub limits: LimitsConfig,
     /// Review delivery channels (Placet).
     pub channels: ChannelsConfig,
     /// The tool-call policy a tenant starts with (rules, `enabled`, `skipCron`) until

@@ -54,6 +54,10 @@ async fn no_json_route_answers_5xx_to_garbage() {
     ])
     .await;
     env.set("/api/managementToken", json!(TOKEN));
+    env.set(
+        "/limits",
+        json!({"tenantRequestsPerMinute": 100000, "tokenRequestsPerMinute": 100000}),
+    );
     let gateway = env.serve().await;
     let created = http()
         .post(format!(

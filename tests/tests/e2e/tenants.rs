@@ -327,3 +327,47 @@ async fn the_openai_endpoint_runs_each_tenant_in_its_own_sessions() {
         "globex's turn saw acme's history: {seen}"
     );
 }
+
+#[tokio::test]
+async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
+    let mut env = Env::new(vec![]).await;
+    env.set("/api/managementToken", json!("rate-limit-token"));
+    env.set("/limits", json!({"tokenRequestsPerMinute": 2}));
+    let gateway = env.serve().await;
+    let statuses: Vec<u16> = {
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            let (status, _) = call(
+                &gateway,
+                "rate-limit-token",
+                reqwest::Method::GET,
+                "/reviews",
+                None,
+            )
+            .await;
+            out.push(status);
+        }
+        out
+    };
+    assert_eq!(statuses, [200, 200, 429]);
+    let response = http()
+        .get(format!("{}/api/v1/reviews", gateway.url))
+        .bearer_auth("rate-limit-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rate limit")
+    );
+}

@@ -1,0 +1,27 @@
+//! `limits`: request rate limits, per tenant and per token.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `limits` area. Over a limit, a request gets 429 with `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per minute for a whole tenant (all its tokens). Default 600.
+    pub tenant_requests_per_minute: u32,
+    /// Requests per minute for one token. Default 300.
+    pub token_requests_per_minute: u32,
+    /// Per-tenant overrides of `tenantRequestsPerMinute`, by tenant name.
+    pub tenants: BTreeMap<String, u32>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            tenant_requests_per_minute: 600,
+            token_requests_per_minute: 300,
+            tenants: BTreeMap::new(),
+        }
+    }
+}
