@@ -371,3 +371,66 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
             .contains("rate limit")
     );
 }
+
+#[tokio::test]
+async fn system_admins_manage_tenants_over_http() {
+    let mut env = Env::new(vec![]).await;
+    env.set("/api/managementToken", json!("system-admin-token"));
+    env.set("/auth", json!({"hs256Secret": SECRET}));
+    assert!(
+        env.cli(&["tenants", "create", "acme"])
+            .await
+            .status
+            .success()
+    );
+    let acme_admin = token(&env, "acme", "admin").await;
+    let gateway = env.serve().await;
+    let (status, created) = call(
+        &gateway,
+        "system-admin-token",
+        reqwest::Method::POST,
+        "/tenants",
+        Some(json!({"name": "initech"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, _) = call(
+        &gateway,
+        "system-admin-token",
+        reqwest::Method::POST,
+        "/tenants",
+        Some(json!({"name": "initech"})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, invalid) = call(
+        &gateway,
+        "system-admin-token",
+        reqwest::Method::POST,
+        "/tenants",
+        Some(json!({"name": "bad name"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{invalid}");
+    let (_, listed) = call(
+        &gateway,
+        "system-admin-token",
+        reqwest::Method::GET,
+        "/tenants",
+        None,
+    )
+    .await;
+    assert_eq!(listed["tenants"], json!(["default", "acme", "initech"]));
+    let (status, _) = call(
+        &gateway,
+        &acme_admin,
+        reqwest::Method::GET,
+        "/tenants",
+        None,
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "a tenant's own admin does not manage other tenants"
+    );
+}

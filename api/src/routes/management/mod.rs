@@ -7,6 +7,7 @@ mod json;
 mod policy;
 mod reviews;
 mod runs;
+mod tenants;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -25,6 +26,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(reviews::routes())
         .merge(policy::routes())
         .merge(audit::routes())
+        .merge(tenants::routes())
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize))
 }
