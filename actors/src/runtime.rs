@@ -123,7 +123,10 @@ impl Runtime {
 
         let refs = Arc::new(NodeRefs::default());
         let idle_after = Duration::from_secs(deps.config.agents.defaults.idle_passivate_s.max(1));
+        let mut specs = deps.tools.specs();
+        specs.extend(facio_services::review::hitl_tool_specs());
         let turn_deps = Arc::new(TurnDeps {
+            specs,
             config: deps.config,
             store: deps.store,
             providers: deps.providers,

@@ -36,6 +36,8 @@ pub(crate) struct TurnDeps {
     pub refs: Arc<NodeRefs>,
     pub notices: tokio::sync::broadcast::Sender<crate::gate::Notice>,
     pub vault: facio_services::vault::Vault,
+    /// What the model is offered: the registry's tools and the HITL tools, built once.
+    pub specs: Vec<facio_services::tools::ToolSpec>,
 }
 
 /// A turn ready to run as a task.
@@ -299,8 +301,7 @@ impl TurnTask {
                 return Err(TurnError::Stopped(StopReason::ProviderFailed(reason)));
             }
         };
-        let mut specs = self.deps.tools.specs();
-        specs.extend(facio_services::review::hitl_tool_specs());
+        let specs = self.deps.specs.clone();
         let system =
             context::system_prompt(self.deps.workspace.root(), defaults.max_tool_iterations);
         let messages = context::assemble(
