@@ -268,6 +268,25 @@ impl TurnTask {
         }
     }
 
+    /// The tenant's workspace: the configured one for the default tenant, and
+    /// `<data dir>/tenants/<tenant>/workspace` for every other, beside (not inside) the
+    /// default one, so no tenant's tools can reach another tenant's files.
+    fn workspace(&self) -> Result<Workspace, TurnError> {
+        if self.tenant == TenantId::default_tenant() {
+            return Ok(self.deps.workspace.clone());
+        }
+        let root = self
+            .deps
+            .config
+            .data_dir()
+            .join("tenants")
+            .join(self.tenant.as_str())
+            .join("workspace");
+        Workspace::new(root, self.deps.workspace.restricted()).map_err(|e| {
+            TurnError::Stopped(StopReason::Internal(format!("the tenant's workspace: {e}")))
+        })
+    }
+
     fn check_stopped(&self) -> Result<(), TurnError> {
         if self.cancel.is_cancelled() {
             return Err(TurnError::Stopped(StopReason::Cancelled));
@@ -302,8 +321,7 @@ impl TurnTask {
             }
         };
         let specs = self.deps.specs.clone();
-        let system =
-            context::system_prompt(self.deps.workspace.root(), defaults.max_tool_iterations);
+        let system = context::system_prompt(self.workspace()?.root(), defaults.max_tool_iterations);
         let messages = context::assemble(
             system,
             &progress.history,

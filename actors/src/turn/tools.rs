@@ -410,7 +410,10 @@ async fn flush(
 
 async fn execute(task: &TurnTask, ready: &Ready) -> Result<ToolOutput, ToolError> {
     let ctx = ToolContext {
-        workspace: task.deps.workspace.clone(),
+        workspace: match task.workspace() {
+            Ok(workspace) => workspace,
+            Err(e) => return Err(ToolError::new(ToolErrorKind::Failed, e.to_string())),
+        },
         config: Arc::new(task.deps.config.tools.clone()),
         cancel: task.cancel.child_token(),
     };

@@ -202,7 +202,8 @@ async fn tenants_see_only_their_own_and_roles_limit_what_they_do() {
         "{text}"
     );
     assert_eq!(
-        std::fs::read_to_string(env.workspace().join("acme.txt")).unwrap(),
+        std::fs::read_to_string(env.dir.path().join("data/tenants/acme/workspace/acme.txt"))
+            .unwrap(),
         "acme\n"
     );
 }
@@ -433,4 +434,57 @@ async fn system_admins_manage_tenants_over_http() {
         status, 403,
         "a tenant's own admin does not manage other tenants"
     );
+}
+
+#[tokio::test]
+async fn each_tenant_works_in_its_own_workspace() {
+    let mut env = Env::new(vec![
+        Reply::tool_call(
+            "write_file",
+            json!({"path": "notes.txt", "content": "acme only"}),
+        ),
+        Reply::text("Saved."),
+        Reply::tool_call("read_file", json!({"path": "notes.txt"})),
+        Reply::tool_call("read_file", json!({"path": "../acme/notes.txt"})),
+        Reply::text("Nothing there."),
+    ])
+    .await;
+    env.set("/auth", json!({"hs256Secret": SECRET}));
+    for name in ["acme", "globex"] {
+        assert!(env.cli(&["tenants", "create", name]).await.status.success());
+    }
+    let acme = token(&env, "acme", "client").await;
+    let globex = token(&env, "globex", "client").await;
+    let gateway = env.serve().await;
+    for (token, text) in [(&acme, "Save a note."), (&globex, "Read the note.")] {
+        let (status, run) = call(
+            &gateway,
+            token,
+            reqwest::Method::POST,
+            "/sessions/notes/messages?wait=20",
+            Some(json!({"content": text})),
+        )
+        .await;
+        assert_eq!(
+            (status, run["status"].as_str()),
+            (200, Some("completed")),
+            "{run}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(env.dir.path().join("data/tenants/acme/workspace/notes.txt"))
+            .unwrap(),
+        "acme only"
+    );
+    assert!(!env.workspace().join("notes.txt").exists());
+    assert!(
+        !env.workspace().join("tenants").exists(),
+        "tenants live outside the default workspace"
+    );
+    let results: Vec<String> = crate::support::tool_results(&env.model.requests()[4])
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    assert!(results[0].contains("does not exist"), "{results:?}");
+    assert!(results[1].contains("outside"), "{results:?}");
 }
