@@ -133,13 +133,18 @@ impl Facio {
             })
             .await?;
         match summary.stop {
-            StopReason::Answered | StopReason::BudgetExhausted { .. } => Ok(RunResult {
+            StopReason::Answered
+            | StopReason::BudgetExhausted { .. }
+            | StopReason::TokenBudgetExhausted { .. } => Ok(RunResult {
                 run_id: summary.run_id,
                 content: summary.content.unwrap_or_default(),
                 tools_used: summary.tools_used,
                 messages: summary.messages,
                 usage: summary.usage,
-                budget_exhausted: matches!(summary.stop, StopReason::BudgetExhausted { .. }),
+                budget_exhausted: matches!(
+                    summary.stop,
+                    StopReason::BudgetExhausted { .. } | StopReason::TokenBudgetExhausted { .. }
+                ),
             }),
             reason => Err(FacioError::TurnFailed {
                 run_id: summary.run_id,

@@ -88,6 +88,8 @@ pub enum StopReason {
     Answered,
     /// The iteration budget ran out; the content explains it.
     BudgetExhausted { limit: u32 },
+    /// The run used its token cap (`limits.maxTokensPerRun`); the content explains it.
+    TokenBudgetExhausted { limit: u64 },
     /// Cancelled by a caller.
     Cancelled,
     /// The node shut down mid-turn; progress so far is stored.
@@ -104,7 +106,9 @@ pub enum StopReason {
 impl StopReason {
     pub fn run_status(&self) -> RunStatus {
         match self {
-            Self::Answered | Self::BudgetExhausted { .. } => RunStatus::Completed,
+            Self::Answered | Self::BudgetExhausted { .. } | Self::TokenBudgetExhausted { .. } => {
+                RunStatus::Completed
+            }
             Self::Cancelled => RunStatus::Cancelled,
             Self::Interrupted => RunStatus::Interrupted,
             Self::ProviderFailed(_) | Self::Internal(_) => RunStatus::Failed,

@@ -251,6 +251,25 @@ impl TurnTask {
                 return Ok(StopReason::BudgetExhausted { limit });
             }
 
+            let cap = self.deps.config.limits.max_tokens_per_run;
+            if cap > 0 && progress.usage.total_tokens >= cap {
+                let text = format!(
+                    "I stopped because this run used its budget of {cap} tokens before \
+                     finishing. What was done so far is saved; send another message to continue."
+                );
+                let message = ChatMessage::assistant(text.clone());
+                recorder.append(std::slice::from_ref(&message)).await?;
+                recorder
+                    .audit(
+                        AuditEventKind::BudgetExhausted,
+                        serde_json::json!({ "tokenLimit": cap, "used": progress.usage.total_tokens }),
+                    )
+                    .await?;
+                progress.history.push(message);
+                progress.content = Some(text);
+                return Ok(StopReason::TokenBudgetExhausted { limit: cap });
+            }
+
             let response = self.call_model(recorder, progress).await?;
             let message = ChatMessage::assistant_tool_calls(
                 response.content.clone(),

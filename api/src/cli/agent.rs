@@ -117,7 +117,9 @@ async fn turn(
                 let _ = writeln!(stdout);
                 let _ = stdout.flush();
                 return Ok(match summary.stop {
-                    StopReason::Answered | StopReason::BudgetExhausted { .. } => true,
+                    StopReason::Answered
+                    | StopReason::BudgetExhausted { .. }
+                    | StopReason::TokenBudgetExhausted { .. } => true,
                     StopReason::AwaitingReview { .. } => {
                         eprintln!(
                             "the run continues once a reviewer decides (the gateway runs it)"

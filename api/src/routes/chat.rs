@@ -179,7 +179,7 @@ struct Reply {
 
 fn finish_reason(stop: &StopReason) -> &'static str {
     match stop {
-        StopReason::BudgetExhausted { .. } => "length",
+        StopReason::BudgetExhausted { .. } | StopReason::TokenBudgetExhausted { .. } => "length",
         _ => "stop",
     }
 }
@@ -189,6 +189,7 @@ fn failure(summary: &TurnSummary) -> Option<ApiError> {
     match &summary.stop {
         StopReason::Answered
         | StopReason::BudgetExhausted { .. }
+        | StopReason::TokenBudgetExhausted { .. }
         | StopReason::AwaitingReview { .. } => None,
         StopReason::ProviderFailed(reason) => Some(ApiError::upstream(format!(
             "the model provider failed: {reason}"
@@ -298,7 +299,10 @@ fn ending(reply: &Reply, summary: &TurnSummary, include_usage: bool) -> Vec<Even
         return vec![Event::default().data(error.body().to_string())];
     }
     let mut frames = Vec::new();
-    if let StopReason::BudgetExhausted { .. } | StopReason::AwaitingReview { .. } = summary.stop {
+    if let StopReason::BudgetExhausted { .. }
+    | StopReason::TokenBudgetExhausted { .. }
+    | StopReason::AwaitingReview { .. } = summary.stop
+    {
         // The budget and pending-review messages are the runtime's, not streamed by the model.
         frames.push(reply.chunk(json!({ "content": summary.content }), None));
     }

@@ -14,6 +14,9 @@ pub struct LimitsConfig {
     pub token_requests_per_minute: u32,
     /// Per-tenant overrides of `tenantRequestsPerMinute`, by tenant name.
     pub tenants: BTreeMap<String, u32>,
+    /// Most tokens (prompt + completion) one run may use; checked before each model
+    /// call. 0 means no cap. Default 0.
+    pub max_tokens_per_run: u64,
 }
 
 impl Default for LimitsConfig {
@@ -22,6 +25,7 @@ impl Default for LimitsConfig {
             tenant_requests_per_minute: 600,
             token_requests_per_minute: 300,
             tenants: BTreeMap::new(),
+            max_tokens_per_run: 0,
         }
     }
 }

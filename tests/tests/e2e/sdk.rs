@@ -300,3 +300,51 @@ async fn invalid_arguments_and_unknown_tools_reach_the_model_as_errors() {
     assert!(missing.contains("missing.txt"), "{missing}");
     facio.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_run_over_its_token_cap_stops_cleanly_before_the_next_model_call() {
+    let mut env = Env::new(vec![
+        Reply::tool_call("list_dir", json!({})),
+        Reply::text("A new turn starts with a fresh budget."),
+    ])
+    .await;
+    env.set("/limits", json!({"maxTokensPerRun": 50}));
+    let facio = env.sdk().await;
+
+    let result = facio
+        .run(
+            "List the workspace.",
+            RunOptions::session("sdk:tokens").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(result.budget_exhausted);
+    assert!(
+        result.content.contains("budget of 50 tokens"),
+        "{}",
+        result.content
+    );
+    assert_eq!(env.model.requests().len(), 1, "no model call past the cap");
+    assert_eq!(
+        result.tools_used.len(),
+        1,
+        "the call the model asked for ran and was recorded"
+    );
+
+    let db = format!("sqlite://{}", env.database().display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT data FROM audit_events WHERE kind = 'budget_exhausted'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(
+        events.iter().any(|e| e.contains("\"tokenLimit\":50")),
+        "{events:?}"
+    );
+    let next = facio
+        .run("Go on.", RunOptions::session("sdk:tokens").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(next.content, "A new turn starts with a fresh budget.");
+}
