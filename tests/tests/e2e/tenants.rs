@@ -488,3 +488,90 @@ async fn each_tenant_works_in_its_own_workspace() {
     assert!(results[0].contains("does not exist"), "{results:?}");
     assert!(results[1].contains("outside"), "{results:?}");
 }
+
+#[tokio::test]
+async fn sessions_and_health_are_served_per_tenant() {
+    let mut env = Env::new(vec![Reply::text("Noted for acme.")]).await;
+    env.set("/auth", json!({"hs256Secret": SECRET}));
+    for name in ["acme", "globex"] {
+        assert!(env.cli(&["tenants", "create", name]).await.status.success());
+    }
+    let acme_client = token(&env, "acme", "client").await;
+    let acme_operator = token(&env, "acme", "operator").await;
+    let globex_operator = token(&env, "globex", "operator").await;
+    let gateway = env.serve().await;
+    let (status, _) = call(
+        &gateway,
+        &acme_client,
+        reqwest::Method::POST,
+        "/sessions/acme:notes/messages?wait=20",
+        Some(json!({"content": "remember this"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let (status, listed) = call(
+        &gateway,
+        &acme_operator,
+        reqwest::Method::GET,
+        "/sessions",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["sessions"][0]["key"], "acme:notes");
+    let (_, history) = call(
+        &gateway,
+        &acme_operator,
+        reqwest::Method::GET,
+        "/sessions/acme:notes",
+        None,
+    )
+    .await;
+    let texts: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["message"]["content"].as_str())
+        .collect();
+    assert_eq!(texts, ["remember this", "Noted for acme."]);
+    let (status, _) = call(
+        &gateway,
+        &globex_operator,
+        reqwest::Method::GET,
+        "/sessions/acme:notes",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, others) = call(
+        &gateway,
+        &globex_operator,
+        reqwest::Method::GET,
+        "/sessions",
+        None,
+    )
+    .await;
+    assert_eq!(others["sessions"], json!([]));
+    let (status, _) = call(
+        &gateway,
+        &acme_client,
+        reqwest::Method::GET,
+        "/sessions",
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, health) = call(
+        &gateway,
+        &acme_client,
+        reqwest::Method::GET,
+        "/health",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, health["status"].as_str(), health["tenant"].as_str()),
+        (200, Some("ok"), Some("acme"))
+    );
+}

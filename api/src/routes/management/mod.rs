@@ -7,6 +7,7 @@ mod json;
 mod policy;
 mod reviews;
 mod runs;
+mod sessions;
 mod tenants;
 
 use axum::Router;
@@ -27,6 +28,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(policy::routes())
         .merge(audit::routes())
         .merge(tenants::routes())
+        .merge(sessions::routes())
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize))
 }
