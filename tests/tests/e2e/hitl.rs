@@ -215,6 +215,22 @@ async fn a_gated_command_waits_for_approval_runs_once_and_is_audited() {
     ] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
+    let (_, by_run) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!("/audit/runs/{run_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        by_run["events"], audit["events"],
+        "the per-run view holds the same events"
+    );
+    let (_, stats) = api(&gateway, reqwest::Method::GET, "/audit/stats", None).await;
+    assert_eq!(stats["chain"]["verified"], true, "{stats}");
+    assert_eq!(stats["byType"]["review_decided"], 1);
+    let (_, tail) = api(&gateway, reqwest::Method::GET, "/audit/tail?limit=2", None).await;
+    assert_eq!(tail["events"].as_array().unwrap().len(), 2);
     let decided_event = audit["events"]
         .as_array()
         .unwrap()

@@ -1,6 +1,8 @@
-//! `GET /audit`: the tenant's audit events, filtered by run, session, type and time.
+//! `GET /audit` (filtered by run, session, type and time), `/audit/tail` (the newest
+//! events), `/audit/stats` (counts by type and whether the chain verifies) and
+//! `/audit/runs/{runId}`: the tenant's audit log, read-only.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -15,7 +17,11 @@ use crate::routes::AppState;
 use facio_services::auth::Role;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/audit", get(list))
+    Router::new()
+        .route("/audit", get(list))
+        .route("/audit/tail", get(tail))
+        .route("/audit/stats", get(stats))
+        .route("/audit/runs/{run_id}", get(run))
 }
 
 #[derive(Deserialize)]
@@ -81,4 +87,78 @@ async fn list(
         .await
         .map_err(store_error)?;
     Ok(Json(json!({"events": events})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TailQuery {
+    limit: Option<u32>,
+}
+
+async fn tail(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<TailQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let filter = AuditFilter {
+        limit: Some(q.limit.unwrap_or(50).min(1000)),
+        ..AuditFilter::default()
+    };
+    let events = state
+        .runtime
+        .store()
+        .list_audit(caller.tenant(), &filter)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({"events": events})))
+}
+
+async fn stats(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let store = state.runtime.store();
+    let events = store
+        .list_audit(caller.tenant(), &AuditFilter::default())
+        .await
+        .map_err(store_error)?;
+    let mut by_type = std::collections::BTreeMap::<&str, u64>::new();
+    for event in &events {
+        *by_type.entry(event.kind.as_str()).or_default() += 1;
+    }
+    let chain = store
+        .verify_audit(caller.tenant())
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({
+        "total": events.len(),
+        "byType": by_type,
+        "chain": {"verified": chain.first_broken.is_none(), "eventsChecked": chain.events_checked,
+                  "firstBroken": chain.first_broken.map(|(seq, reason)| json!({"seq": seq, "reason": reason}))},
+    })))
+}
+
+async fn run(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let run_id =
+        RunId::new(run_id).map_err(|e| ApiError::not_found(format!("no such run: {e}")))?;
+    let filter = AuditFilter {
+        run_id: Some(run_id.clone()),
+        ..AuditFilter::default()
+    };
+    let events = state
+        .runtime
+        .store()
+        .list_audit(caller.tenant(), &filter)
+        .await
+        .map_err(store_error)?;
+    if events.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "run {run_id} has no audit events"
+        )));
+    }
+    Ok(Json(json!({"runId": run_id, "events": events})))
 }
