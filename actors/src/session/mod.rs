@@ -140,6 +140,7 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
         cancel: cancel.clone(),
         shutdown: state.args.shutdown.clone(),
         resume: input.resume,
+        workspace: std::sync::OnceLock::new(),
     };
     state.running = Some(RunningTurn {
         run_id: input.run_id,

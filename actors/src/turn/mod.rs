@@ -56,6 +56,8 @@ pub(crate) struct TurnTask {
     pub shutdown: CancellationToken,
     /// Continue a run that waited for a review (its input is already stored).
     pub resume: bool,
+    /// The tenant's workspace, opened on first use and kept for the rest of the turn.
+    pub workspace: std::sync::OnceLock<Workspace>,
 }
 
 /// What the task reports to its session actor.
@@ -291,6 +293,9 @@ impl TurnTask {
     /// `<data dir>/tenants/<tenant>/workspace` for every other, beside (not inside) the
     /// default one, so no tenant's tools can reach another tenant's files.
     fn workspace(&self) -> Result<Workspace, TurnError> {
+        if let Some(workspace) = self.workspace.get() {
+            return Ok(workspace.clone());
+        }
         if self.tenant == TenantId::default_tenant() {
             return Ok(self.deps.workspace.clone());
         }
@@ -301,9 +306,10 @@ impl TurnTask {
             .join("tenants")
             .join(self.tenant.as_str())
             .join("workspace");
-        Workspace::new(root, self.deps.workspace.restricted()).map_err(|e| {
+        let workspace = Workspace::new(root, self.deps.workspace.restricted()).map_err(|e| {
             TurnError::Stopped(StopReason::Internal(format!("the tenant's workspace: {e}")))
-        })
+        })?;
+        Ok(self.workspace.get_or_init(|| workspace).clone())
     }
 
     fn check_stopped(&self) -> Result<(), TurnError> {

@@ -164,8 +164,10 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
     });
     // Short of a deny rule, a human who already answered for this very call (its gate,
     // or an "in doubt" check after a crash) decides it, whatever the tier says now.
+    // Only a resumed run can hold such an answer: the lookup stays off fresh turns.
     let reviewed = match decision {
         Decision::Deny { .. } => None,
+        _ if !task.resume => None,
         _ => task
             .deps
             .store
@@ -201,9 +203,11 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
 
 async fn load_policy(task: &TurnTask) -> Result<Policy, TurnError> {
     let stored = task.deps.store.get_policy(&task.tenant).await?;
-    Ok(stored
-        .and_then(|doc| serde_json::from_value(doc).ok())
-        .unwrap_or_else(|| task.deps.config.policy.clone()))
+    Policy::effective(stored, &task.deps.config.policy).map_err(|e| {
+        TurnError::Stopped(super::StopReason::Internal(format!(
+            "the stored policy cannot be read: {e}"
+        )))
+    })
 }
 
 /// The approval a gated call asks for: what would run, and why it needs a human.
@@ -290,26 +294,20 @@ async fn prepare_hitl(task: &TurnTask, call: ToolCall) -> Result<Prepared, TurnE
         Ok(request) => request,
         Err(e) => return Ok(Prepared::Refused(call, ToolError::from(e))),
     };
-    match task
-        .deps
-        .store
-        .review_for_call(&task.tenant, &task.run_id, &call.id)
-        .await?
-    {
-        Some(review) => match review.outcome {
-            Some(outcome) => Ok(Prepared::Answered(call, tool_result_for(&outcome))),
-            None => Ok(Prepared::Review(
-                call,
-                request,
-                "the agent asked for human input".into(),
-            )),
-        },
-        None => Ok(Prepared::Review(
-            call,
-            request,
-            "the agent asked for human input".into(),
-        )),
-    }
+    // Only a resumed run can hold the human's answer (see `prepare`).
+    let answered = if task.resume {
+        task.deps
+            .store
+            .review_for_call(&task.tenant, &task.run_id, &call.id)
+            .await?
+            .and_then(|r| r.outcome)
+    } else {
+        None
+    };
+    Ok(match answered {
+        Some(outcome) => Prepared::Answered(call, tool_result_for(&outcome)),
+        None => Prepared::Review(call, request, "the agent asked for human input".into()),
+    })
 }
 
 /// Opens the review and ends the turn's task: the run waits in the store.

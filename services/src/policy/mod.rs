@@ -88,6 +88,19 @@ pub enum Decision {
 }
 
 impl Policy {
+    /// The tenant's policy: the stored document when an operator saved one, else the
+    /// initial policy from config. A stored document that does not parse is an error,
+    /// never a silent fall back to a possibly more permissive initial policy.
+    pub fn effective(
+        stored: Option<serde_json::Value>,
+        initial: &Policy,
+    ) -> Result<Policy, serde_json::Error> {
+        match stored {
+            Some(doc) => serde_json::from_value(doc),
+            None => Ok(initial.clone()),
+        }
+    }
+
     /// Adds a rule unless an identical one exists. Returns whether it was added.
     pub fn add(&mut self, rule: PolicyRule) -> Result<bool, PolicyError> {
         rule.validate()?;

@@ -20,15 +20,7 @@ async fn api(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = http()
-        .request(method, format!("{}/api/v1{path}", gateway.url))
-        .bearer_auth(TOKEN);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    crate::support::management(gateway, TOKEN, method, path, body).await
 }
 
 async fn ask(gateway: &Gateway, session: &str, content: &str) -> Value {

@@ -162,6 +162,26 @@ impl Gateway {
     }
 }
 
+/// Calls the management API (`/api/v1{path}`) with a bearer token; returns the status
+/// and the JSON body (null when there is none).
+pub async fn management(
+    gateway: &Gateway,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http()
+        .request(method, format!("{}/api/v1{path}", gateway.url))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("call the management API");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))

@@ -5,7 +5,7 @@ use facio_services::auth::{Claims, Role, issue_hs256};
 use facio_tests::model::Reply;
 use serde_json::{Value, json};
 
-use crate::support::{Env, Gateway, http, stderr, stdout};
+use crate::support::{Env, http, management as call, stderr, stdout};
 
 const SECRET: &str = "tenant-test-secret-that-is-long-enough";
 
@@ -23,26 +23,6 @@ async fn token(env: &Env, tenant: &str, role: &str) -> String {
         "the token alone on stdout: {token}"
     );
     token
-}
-
-async fn call(
-    gateway: &Gateway,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = http()
-        .request(method, format!("{}/api/v1{path}", gateway.url))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    (
-        response.status().as_u16(),
-        response.json().await.unwrap_or(Value::Null),
-    )
 }
 
 fn now() -> u64 {

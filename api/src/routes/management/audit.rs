@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use facio_services::domain::{RunId, SessionKey};
-use facio_services::store::{AuditEventKind, AuditFilter};
+use facio_services::store::{AuditEvent, AuditEventKind, AuditFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -80,13 +80,22 @@ async fn list(
         until: time("until", q.until)?,
         limit: Some(q.limit.unwrap_or(500).min(5000)),
     };
-    let events = state
+    let events = events(&state, &caller, &filter).await?;
+    Ok(Json(json!({"events": events})))
+}
+
+/// The caller's tenant's events (each route checks the role first).
+async fn events(
+    state: &AppState,
+    caller: &Caller,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEvent>, ApiError> {
+    state
         .runtime
         .store()
-        .list_audit(caller.tenant(), &filter)
+        .list_audit(caller.tenant(), filter)
         .await
-        .map_err(store_error)?;
-    Ok(Json(json!({"events": events})))
+        .map_err(store_error)
 }
 
 #[derive(Deserialize)]
@@ -105,22 +114,14 @@ async fn tail(
         limit: Some(q.limit.unwrap_or(50).min(1000)),
         ..AuditFilter::default()
     };
-    let events = state
-        .runtime
-        .store()
-        .list_audit(caller.tenant(), &filter)
-        .await
-        .map_err(store_error)?;
+    let events = events(&state, &caller, &filter).await?;
     Ok(Json(json!({"events": events})))
 }
 
 async fn stats(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Operator])?;
     let store = state.runtime.store();
-    let events = store
-        .list_audit(caller.tenant(), &AuditFilter::default())
-        .await
-        .map_err(store_error)?;
+    let events = events(&state, &caller, &AuditFilter::default()).await?;
     let mut by_type = std::collections::BTreeMap::<&str, u64>::new();
     for event in &events {
         *by_type.entry(event.kind.as_str()).or_default() += 1;
@@ -149,12 +150,7 @@ async fn run(
         run_id: Some(run_id.clone()),
         ..AuditFilter::default()
     };
-    let events = state
-        .runtime
-        .store()
-        .list_audit(caller.tenant(), &filter)
-        .await
-        .map_err(store_error)?;
+    let events = events(&state, &caller, &filter).await?;
     if events.is_empty() {
         return Err(ApiError::not_found(format!(
             "run {run_id} has no audit events"

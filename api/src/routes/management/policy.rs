@@ -30,11 +30,8 @@ async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiError> {
         .get_policy(tenant)
         .await
         .map_err(store_error)?;
-    match stored {
-        Some(doc) => serde_json::from_value(doc)
-            .map_err(|e| ApiError::internal(format!("the stored policy cannot be read: {e}"))),
-        None => Ok(state.config.policy.clone()),
-    }
+    Policy::effective(stored, &state.config.policy)
+        .map_err(|e| ApiError::internal(format!("the stored policy cannot be read: {e}")))
 }
 
 async fn save(
