@@ -119,6 +119,16 @@ impl ApiError {
     }
 
     /// 403: authenticated, but the role does not allow this.
+    /// 403: the tenant's model allow list does not include `model`.
+    pub fn model_not_allowed(model: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "model_not_allowed",
+            format!("this tenant may not use the model {model}"),
+        )
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

@@ -141,6 +141,7 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
         shutdown: state.args.shutdown.clone(),
         resume: input.resume,
         workspace: std::sync::OnceLock::new(),
+        settings: tokio::sync::OnceCell::new(),
     };
     state.running = Some(RunningTurn {
         run_id: input.run_id,

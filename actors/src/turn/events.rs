@@ -88,14 +88,20 @@ pub enum StopReason {
     Answered,
     /// The iteration budget ran out; the content explains it.
     BudgetExhausted { limit: u32 },
-    /// The run used its token cap (`limits.maxTokensPerRun`); the content explains it.
-    TokenBudgetExhausted { limit: u64 },
+    /// A token budget ran out (the run's cap, or the tenant's daily or monthly
+    /// budget); the content explains it.
+    TokenBudgetExhausted {
+        scope: super::BudgetScope,
+        limit: u64,
+    },
     /// Cancelled by a caller.
     Cancelled,
     /// The node shut down mid-turn; progress so far is stored.
     Interrupted,
     /// The model provider failed after retries.
     ProviderFailed(String),
+    /// The tenant's settings do not allow the configured model.
+    ModelNotAllowed(String),
     /// The runtime itself failed (store unavailable, ...).
     Internal(String),
     /// A tool call needs a human: the turn waits, holding no task, until the review
@@ -111,7 +117,9 @@ impl StopReason {
             }
             Self::Cancelled => RunStatus::Cancelled,
             Self::Interrupted => RunStatus::Interrupted,
-            Self::ProviderFailed(_) | Self::Internal(_) => RunStatus::Failed,
+            Self::ProviderFailed(_) | Self::ModelNotAllowed(_) | Self::Internal(_) => {
+                RunStatus::Failed
+            }
             Self::AwaitingReview { .. } => RunStatus::AwaitingReview,
         }
     }

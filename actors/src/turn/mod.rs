@@ -3,6 +3,7 @@
 //! Each step is written to the store before the next one starts, so a turn that is
 //! interrupted leaves a history the next turn can continue from.
 
+mod budget;
 mod events;
 mod hooks;
 mod record;
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::node::NodeRefs;
 
+pub use budget::BudgetScope;
 pub use events::{Origin, StopReason, ToolUse, TurnEvent, TurnSummary};
 pub use hooks::{HookDecision, TurnHooks};
 use record::Recorder;
@@ -58,6 +60,8 @@ pub(crate) struct TurnTask {
     pub resume: bool,
     /// The tenant's workspace, opened on first use and kept for the rest of the turn.
     pub workspace: std::sync::OnceLock<Workspace>,
+    /// The tenant's settings (model allow list, budgets), read on first use.
+    pub settings: tokio::sync::OnceCell<facio_services::domain::TenantSettings>,
 }
 
 /// What the task reports to its session actor.
@@ -253,23 +257,8 @@ impl TurnTask {
                 return Ok(StopReason::BudgetExhausted { limit });
             }
 
-            let cap = self.deps.config.limits.max_tokens_per_run;
-            if cap > 0 && progress.usage.total_tokens >= cap {
-                let text = format!(
-                    "I stopped because this run used its budget of {cap} tokens before \
-                     finishing. What was done so far is saved; send another message to continue."
-                );
-                let message = ChatMessage::assistant(text.clone());
-                recorder.append(std::slice::from_ref(&message)).await?;
-                recorder
-                    .audit(
-                        AuditEventKind::BudgetExhausted,
-                        serde_json::json!({ "tokenLimit": cap, "used": progress.usage.total_tokens }),
-                    )
-                    .await?;
-                progress.history.push(message);
-                progress.content = Some(text);
-                return Ok(StopReason::TokenBudgetExhausted { limit: cap });
+            if let Some(stop) = self.check_budgets(recorder, progress).await? {
+                return Ok(stop);
             }
 
             let response = self.call_model(recorder, progress).await?;
@@ -345,6 +334,15 @@ impl TurnTask {
                 return Err(TurnError::Stopped(StopReason::ProviderFailed(reason)));
             }
         };
+        if !self.settings().await?.allows_model(&model) {
+            recorder
+                .audit(
+                    AuditEventKind::Error,
+                    serde_json::json!({ "stage": "model_allow_list", "model": model }),
+                )
+                .await?;
+            return Err(TurnError::Stopped(StopReason::ModelNotAllowed(model)));
+        }
         let specs = self.deps.specs.clone();
         let system = context::system_prompt(self.workspace()?.root(), defaults.max_tool_iterations);
         let messages = context::assemble(
@@ -377,6 +375,14 @@ impl TurnTask {
             Ok(response) => {
                 progress.usage += response.usage;
                 progress.model = response.model.clone();
+                let pricing = &self.deps.config.pricing;
+                let priced = if pricing.contains_key(&response.model) {
+                    &response.model
+                } else {
+                    &model
+                };
+                let cost = facio_services::config::cost_micros(pricing, priced, &response.usage);
+                recorder.usage(priced, response.usage, cost).await?;
                 recorder
                     .audit(
                         AuditEventKind::ModelCall,

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use facio_services::domain::{ChatMessage, RunId, SessionKey, TenantId};
-use facio_services::store::{AuditEventKind, NewAuditEvent, Store, StoreError};
+use facio_services::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
+use facio_services::store::{AuditEventKind, NewAuditEvent, NewUsage, Store, StoreError};
 
 use super::{Origin, Progress, StopReason, TurnTask};
 
@@ -53,6 +53,27 @@ impl Recorder {
             .append_messages(&self.tenant, &self.key, Some(&self.run_id), messages)
             .await
             .map(|_| ())
+    }
+
+    /// Records what one model call spent.
+    pub async fn usage(
+        &self,
+        model: &str,
+        usage: Usage,
+        cost_micros: u64,
+    ) -> Result<(), StoreError> {
+        self.store
+            .record_usage(
+                &self.tenant,
+                &NewUsage {
+                    run_id: self.run_id.clone(),
+                    session_key: self.key.clone(),
+                    model: model.to_owned(),
+                    usage,
+                    cost_micros,
+                },
+            )
+            .await
     }
 
     pub async fn audit(

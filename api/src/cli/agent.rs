@@ -138,6 +138,10 @@ async fn turn(
                         eprintln!("error: the turn was interrupted");
                         false
                     }
+                    StopReason::ModelNotAllowed(model) => {
+                        eprintln!("error: this tenant may not use the model {model}");
+                        false
+                    }
                     StopReason::Internal(reason) => {
                         eprintln!("error: {reason}");
                         false

@@ -1,11 +1,11 @@
-//! `facio tenants create|list` and `facio tokens create`.
+//! `facio tenants create|list|set` and `facio tokens create`.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use facio_services::auth::{Claims, Role, issue_hs256};
 use facio_services::config::Config;
-use facio_services::domain::TenantId;
+use facio_services::domain::{TenantId, TenantSettings};
 use facio_services::store::{SqliteStore, TenantRepository};
 
 use super::Globals;
@@ -16,6 +16,19 @@ pub enum TenantsCommand {
     Create { name: String },
     /// All tenants, `default` first.
     List,
+    /// Change a tenant's settings; prints them afterwards. Without options, prints them.
+    Set {
+        name: String,
+        /// Models the tenant may use, comma-separated; `*` allows every model.
+        #[arg(long)]
+        models: Option<String>,
+        /// Tokens per UTC day (0: no budget).
+        #[arg(long)]
+        tokens_per_day: Option<u64>,
+        /// Tokens per UTC calendar month (0: no budget).
+        #[arg(long)]
+        tokens_per_month: Option<u64>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -49,6 +62,36 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
             for tenant in store.list_tenants().await? {
                 println!("{tenant}");
             }
+        }
+        TenantsCommand::Set {
+            name,
+            models,
+            tokens_per_day,
+            tokens_per_month,
+        } => {
+            let tenant = TenantId::new(name).context("invalid tenant name")?;
+            if !store.tenant_exists(&tenant).await? {
+                bail!(
+                    "tenant {tenant} does not exist; create it with `facio tenants create {tenant}`"
+                );
+            }
+            let mut settings = store.tenant_settings(&tenant).await?;
+            if let Some(models) = models {
+                settings.models = (models.trim() != "*").then(|| {
+                    models
+                        .split(',')
+                        .map(|m| m.trim().to_owned())
+                        .filter(|m| !m.is_empty())
+                        .collect()
+                });
+            }
+            settings.merge(TenantSettings {
+                models: None,
+                tokens_per_day,
+                tokens_per_month,
+            });
+            store.put_tenant_settings(&tenant, &settings).await?;
+            println!("{}", serde_json::to_string_pretty(&settings)?);
         }
     }
     Ok(ExitCode::SUCCESS)

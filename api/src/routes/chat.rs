@@ -80,6 +80,15 @@ async fn completions(
     let Json(body) =
         body.map_err(|rejection| ApiError::invalid_request(None, rejection.body_text()))?;
     let input = newest_user_text(&body.messages)?;
+    let settings = state
+        .runtime
+        .store()
+        .tenant_settings(&tenant)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if !settings.allows_model(&body.model) {
+        return Err(ApiError::model_not_allowed(&body.model));
+    }
     let session_key = session_key(&headers, body.user.as_deref())?;
     let (run_id, events) = state.runtime.submit(TurnRequest {
         tenant,
@@ -198,6 +207,7 @@ fn failure(summary: &TurnSummary) -> Option<ApiError> {
         StopReason::Interrupted => Some(ApiError::unavailable(
             "the gateway is shutting down; the turn was interrupted and its progress saved",
         )),
+        StopReason::ModelNotAllowed(model) => Some(ApiError::model_not_allowed(model)),
         StopReason::Internal(reason) => Some(ApiError::internal(reason.clone())),
     }
 }

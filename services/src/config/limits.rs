@@ -1,4 +1,4 @@
-//! `limits`: request rate limits, per tenant and per token.
+//! `limits`: request rate limits, per tenant and per token, and token budgets.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +17,12 @@ pub struct LimitsConfig {
     /// Most tokens (prompt + completion) one run may use; checked before each model
     /// call. 0 means no cap. Default 0.
     pub max_tokens_per_run: u64,
+    /// Most tokens one tenant may use per UTC day, unless the tenant's own settings
+    /// say otherwise. 0 means no budget. Default 0.
+    pub tokens_per_day: u64,
+    /// Most tokens one tenant may use per UTC calendar month, unless the tenant's own
+    /// settings say otherwise. 0 means no budget. Default 0.
+    pub tokens_per_month: u64,
 }
 
 impl Default for LimitsConfig {
@@ -26,6 +32,8 @@ impl Default for LimitsConfig {
             token_requests_per_minute: 300,
             tenants: BTreeMap::new(),
             max_tokens_per_run: 0,
+            tokens_per_day: 0,
+            tokens_per_month: 0,
         }
     }
 }

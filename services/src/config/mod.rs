@@ -12,6 +12,7 @@ mod limits;
 mod load;
 mod logging;
 mod onboard;
+mod pricing;
 mod providers;
 mod storage;
 mod tools;
@@ -29,6 +30,7 @@ pub use limits::LimitsConfig;
 pub use load::{ConfigError, default_config_path, default_data_dir};
 pub use logging::{LogFormat, LoggingConfig};
 pub use onboard::{OnboardError, OnboardReport, onboard};
+pub use pricing::{ModelPrice, PricingConfig, cost_micros};
 pub use providers::{ProviderConfig, ProvidersConfig};
 pub use storage::StorageConfig;
 pub use tools::{ExecConfig, ToolsConfig, WebConfig};
@@ -53,8 +55,10 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Verification of bearer tokens (JWT) for tenants and roles.
     pub auth: AuthConfig,
-    /// Request rate limits per tenant and per token.
+    /// Request rate limits per tenant and per token; token budgets.
     pub limits: LimitsConfig,
+    /// Prices per million tokens by model, for the usage cost estimates.
+    pub pricing: PricingConfig,
     /// Review delivery channels (Placet).
     pub channels: ChannelsConfig,
     /// The tool-call policy a tenant starts with (rules, `enabled`, `skipCron`) until

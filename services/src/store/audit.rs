@@ -27,8 +27,14 @@ pub enum AuditEventKind {
     ReviewExpired,
     /// A review was withdrawn before anyone answered.
     ReviewCancelled,
-    /// A credential was stored or changed (its key only, never its value).
+    /// A credential was stored, changed or deleted (its key only, never its value).
     CredentialChanged,
+    /// A credential was read or used (its key only, never its value).
+    CredentialRead,
+    /// Settings changed through the management API (tenant settings, ...).
+    SettingsChanged,
+    /// A session and its history were deleted.
+    SessionDeleted,
 }
 
 impl AuditEventKind {
@@ -47,6 +53,9 @@ impl AuditEventKind {
             Self::ReviewExpired => "review_expired",
             Self::ReviewCancelled => "review_cancelled",
             Self::CredentialChanged => "credential_changed",
+            Self::CredentialRead => "credential_read",
+            Self::SettingsChanged => "settings_changed",
+            Self::SessionDeleted => "session_deleted",
         }
     }
 
@@ -65,6 +74,9 @@ impl AuditEventKind {
             "review_expired" => Self::ReviewExpired,
             "review_cancelled" => Self::ReviewCancelled,
             "credential_changed" => Self::CredentialChanged,
+            "credential_read" => Self::CredentialRead,
+            "settings_changed" => Self::SettingsChanged,
+            "session_deleted" => Self::SessionDeleted,
             _ => return None,
         })
     }

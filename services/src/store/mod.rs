@@ -8,10 +8,11 @@ mod error;
 mod records;
 mod reviews;
 mod sqlite;
+mod usage;
 
 use async_trait::async_trait;
 
-use crate::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
+use crate::domain::{ChatMessage, RunId, SessionKey, TenantId, TenantSettings, Usage};
 use crate::review::{ReviewId, ReviewOutcome};
 use crate::vault::Sealed;
 
@@ -25,6 +26,10 @@ pub use records::{
 };
 pub use reviews::{NewReview, ReviewFilter, ReviewRecord, ReviewStatus};
 pub use sqlite::SqliteStore;
+pub use usage::{
+    NewUsage, UsageGroup, UsageGrouping, UsageRecord, UsageTotals, UsageWindow, day_start,
+    month_start,
+};
 
 /// Sessions and their message history.
 #[async_trait]
@@ -60,6 +65,11 @@ pub trait SessionRepository: Send + Sync {
         tenant: &TenantId,
         key: &SessionKey,
     ) -> Result<Vec<StoredMessage>, StoreError>;
+    /// Deletes the session with its history, runs, tool calls and reviews, all or
+    /// nothing. The audit log and usage rows stay. [`StoreError::Conflict`] while a
+    /// run of the session is running or awaiting a review; false if there was none.
+    async fn delete_session(&self, tenant: &TenantId, key: &SessionKey)
+    -> Result<bool, StoreError>;
 }
 
 /// Runs (one per turn) and their tool calls.
@@ -202,6 +212,62 @@ pub trait CredentialRepository: Send + Sync {
     ) -> Result<Option<(Sealed, bool)>, StoreError>;
     /// Credential keys, sorted.
     async fn credential_keys(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError>;
+    /// Every credential of the tenant, sorted by key.
+    async fn list_credentials(&self, tenant: &TenantId) -> Result<Vec<CredentialRow>, StoreError>;
+    /// Stores a new credential; [`StoreError::Conflict`] if the key exists.
+    async fn create_credential(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        sealed: &Sealed,
+        exposed: bool,
+    ) -> Result<(), StoreError>;
+    /// Whether it existed.
+    async fn delete_credential(&self, tenant: &TenantId, key: &str) -> Result<bool, StoreError>;
+    /// Whether it existed.
+    async fn set_credential_exposed(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        exposed: bool,
+    ) -> Result<bool, StoreError>;
+    /// Any one stored credential of any tenant: the node checks at start that its
+    /// master key opens it.
+    async fn any_credential(&self) -> Result<Option<Sealed>, StoreError>;
+}
+
+/// A stored credential: its value only as ciphertext.
+#[derive(Debug, Clone)]
+pub struct CredentialRow {
+    pub key: String,
+    pub sealed: Sealed,
+    pub exposed: bool,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What each model call spent.
+#[async_trait]
+pub trait UsageRepository: Send + Sync {
+    async fn record_usage(&self, tenant: &TenantId, usage: &NewUsage) -> Result<(), StoreError>;
+    /// The sum over the window.
+    async fn usage_totals(
+        &self,
+        tenant: &TenantId,
+        window: &UsageWindow,
+    ) -> Result<UsageTotals, StoreError>;
+    /// Sums per group over the window, largest token count first.
+    async fn usage_groups(
+        &self,
+        tenant: &TenantId,
+        window: &UsageWindow,
+        grouping: UsageGrouping,
+    ) -> Result<Vec<UsageGroup>, StoreError>;
+    /// The model calls of one run, in order.
+    async fn run_usage(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+    ) -> Result<Vec<UsageRecord>, StoreError>;
 }
 
 /// Tenants. The default tenant exists without a row.
@@ -211,6 +277,13 @@ pub trait TenantRepository: Send + Sync {
     async fn create_tenant(&self, tenant: &TenantId) -> Result<(), StoreError>;
     async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, StoreError>;
     async fn list_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+    /// The tenant's settings (defaults when none were saved).
+    async fn tenant_settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError>;
+    async fn put_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError>;
 }
 
 /// Everything the runtime persists.
@@ -221,6 +294,7 @@ pub trait Store:
     + ReviewRepository
     + CredentialRepository
     + TenantRepository
+    + UsageRepository
 {
 }
 
@@ -231,5 +305,6 @@ impl<T> Store for T where
         + ReviewRepository
         + CredentialRepository
         + TenantRepository
+        + UsageRepository
 {
 }

@@ -13,4 +13,5 @@ mod interop;
 mod provider_errors;
 mod sdk;
 mod tenants;
+mod usage;
 mod workspace;

@@ -36,7 +36,7 @@ struct AuditQuery {
     limit: Option<u32>,
 }
 
-fn time(param: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub(super) fn time(param: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
     value
         .map(|v| {
             DateTime::parse_from_rfc3339(&v)

@@ -9,6 +9,7 @@ mod reviews;
 mod runs;
 mod sessions;
 mod tenants;
+mod usage;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -16,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use facio_services::auth::{Identity, Role};
 use facio_services::domain::TenantId;
-use facio_services::store::StoreError;
+use facio_services::store::{AuditEventKind, NewAuditEvent, StoreError};
 
 use super::AppState;
 use crate::error::ApiError;
@@ -29,6 +30,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(audit::routes())
         .merge(tenants::routes())
         .merge(sessions::routes())
+        .merge(usage::routes())
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize))
 }
@@ -85,6 +87,33 @@ impl Caller {
             names.join(" or ")
         )))
     }
+}
+
+/// Records a change made through the management API in `tenant`'s audit log, with
+/// the caller as the actor. `data` must never hold a secret value.
+pub(super) async fn audit_change(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantId,
+    kind: AuditEventKind,
+    data: serde_json::Value,
+) -> Result<(), ApiError> {
+    state
+        .runtime
+        .store()
+        .append_audit(
+            tenant,
+            NewAuditEvent {
+                kind,
+                session_key: None,
+                run_id: None,
+                actor: caller.0.subject.clone(),
+                data,
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(store_error)
 }
 
 pub(super) fn store_error(e: StoreError) -> ApiError {

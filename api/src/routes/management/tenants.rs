@@ -1,13 +1,14 @@
-//! `/tenants`: the tenants of this deployment, for admins of the system (default)
-//! tenant only.
+//! `/tenants`: the tenants of this deployment and their settings (model allow list,
+//! token budgets). Admins of the system (default) tenant manage them; a tenant's own
+//! admins and operators may read their tenant's settings.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use facio_services::auth::Role;
-use facio_services::domain::TenantId;
-use facio_services::store::StoreError;
+use facio_services::domain::{TenantId, TenantSettings};
+use facio_services::store::{AuditEventKind, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,7 +18,9 @@ use crate::error::ApiError;
 use crate::routes::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/tenants", get(list).post(create))
+    Router::new()
+        .route("/tenants", get(list).post(create))
+        .route("/tenants/{name}", get(show).patch(update))
 }
 
 fn system_admin(caller: &Caller) -> Result<(), ApiError> {
@@ -60,4 +63,66 @@ async fn create(
         Err(StoreError::Conflict(message)) => Err(ApiError::conflict("tenant_exists", message)),
         Err(e) => Err(store_error(e)),
     }
+}
+
+/// A tenant named in a path: unknown names (and, for non-system callers, other
+/// tenants) are 404, as if they did not exist.
+async fn named(state: &AppState, caller: &Caller, name: String) -> Result<TenantId, ApiError> {
+    let tenant = TenantId::new(name).map_err(|_| ApiError::not_found("tenant does not exist"))?;
+    let system = *caller.tenant() == TenantId::default_tenant();
+    if !system && *caller.tenant() != tenant {
+        return Err(ApiError::not_found("tenant does not exist"));
+    }
+    let exists = state
+        .runtime
+        .store()
+        .tenant_exists(&tenant)
+        .await
+        .map_err(store_error)?;
+    if !exists {
+        return Err(ApiError::not_found("tenant does not exist"));
+    }
+    Ok(tenant)
+}
+
+async fn show(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let tenant = named(&state, &caller, name).await?;
+    let settings = state
+        .runtime
+        .store()
+        .tenant_settings(&tenant)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({"name": tenant, "settings": settings})))
+}
+
+async fn update(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Body(patch): Body<TenantSettings>,
+) -> Result<Json<Value>, ApiError> {
+    system_admin(&caller)?;
+    let tenant = named(&state, &caller, name).await?;
+    let store = state.runtime.store();
+    let mut settings = store.tenant_settings(&tenant).await.map_err(store_error)?;
+    settings.merge(patch);
+    store
+        .put_tenant_settings(&tenant, &settings)
+        .await
+        .map_err(store_error)?;
+    super::audit_change(
+        &state,
+        &caller,
+        &tenant,
+        AuditEventKind::SettingsChanged,
+        json!({"tenant": tenant, "settings": settings}),
+    )
+    .await?;
+    Ok(Json(json!({"name": tenant, "settings": settings})))
 }

@@ -1,17 +1,40 @@
 //! Which keys exist. The shape is taken from the serialized defaults of the typed
 //! structs, so it cannot drift from them; the only hand-written knowledge is which
-//! objects hold names the user chose (provider names, header names).
+//! objects hold names the user chose (provider, header, tenant and model names).
 
 use serde_json::{Map, Value};
 
 use super::keypath;
-use crate::config::{Config, ProviderConfig};
+use crate::config::{Config, ModelPrice, ProviderConfig};
+
+/// The objects whose keys are names the user chose, by what their values are.
+#[derive(Debug, Clone, Copy)]
+enum UserMap {
+    /// `providers.<name>`.
+    Providers,
+    /// `providers.<name>.extraHeaders.<header>`.
+    Headers,
+    /// `limits.tenants.<tenant>`: requests per minute.
+    TenantRates,
+    /// `pricing.<model>`.
+    Prices,
+}
+
+fn user_map(path: &[String]) -> Option<UserMap> {
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    match path.as_slice() {
+        ["providers"] => Some(UserMap::Providers),
+        ["providers", _, "extraHeaders"] => Some(UserMap::Headers),
+        ["limits", "tenants"] => Some(UserMap::TenantRates),
+        ["pricing"] => Some(UserMap::Prices),
+        _ => None,
+    }
+}
 
 /// Whether the keys of the object at `path` (canonical segments) are user data: kept
 /// as written, never converted to camelCase nor checked against field names.
 pub(super) fn holds_user_keys(path: &[String]) -> bool {
-    matches!(path, [a] if a == "providers")
-        || matches!(path, [a, _, c] if a == "providers" && c == "extraHeaders")
+    user_map(path).is_some()
 }
 
 /// What may stand at a key path.
@@ -51,6 +74,8 @@ pub(super) struct UnknownKey {
 pub(super) struct Schema {
     root: Value,
     provider: Value,
+    price: Value,
+    count: Value,
 }
 
 impl Schema {
@@ -60,6 +85,8 @@ impl Schema {
         Self {
             root: serde_json::to_value(Config::default()).unwrap_or(Value::Null),
             provider: serde_json::to_value(ProviderConfig::default()).unwrap_or(Value::Null),
+            price: serde_json::to_value(ModelPrice::default()).unwrap_or(Value::Null),
+            count: Value::from(0),
         }
     }
 
@@ -68,11 +95,12 @@ impl Schema {
         let mut shape = Shape::Like(&self.root);
         for (i, segment) in path.iter().enumerate() {
             let parent = &path[..i];
-            if holds_user_keys(parent) {
-                shape = if parent.len() == 1 {
-                    Shape::Like(&self.provider)
-                } else {
-                    Shape::AnyString
+            if let Some(map) = user_map(parent) {
+                shape = match map {
+                    UserMap::Providers => Shape::Like(&self.provider),
+                    UserMap::Headers => Shape::AnyString,
+                    UserMap::TenantRates => Shape::Like(&self.count),
+                    UserMap::Prices => Shape::Like(&self.price),
                 };
                 continue;
             }

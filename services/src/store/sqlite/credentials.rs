@@ -3,10 +3,54 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{SqliteStore, now, ts};
+use super::{SqliteStore, now, parse_ts, ts};
 use crate::domain::TenantId;
-use crate::store::{CredentialRepository, StoreError};
+use crate::store::{CredentialRepository, CredentialRow, StoreError};
 use crate::vault::Sealed;
+
+/// What an insert does when the key exists.
+enum Conflict {
+    Replace,
+    Keep,
+}
+
+impl SqliteStore {
+    /// Inserts a credential; returns whether a row was written.
+    async fn insert_credential(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        sealed: &Sealed,
+        exposed: bool,
+        conflict: Conflict,
+    ) -> Result<bool, StoreError> {
+        let at = ts(&now());
+        let sql = match conflict {
+            Conflict::Replace => {
+                "INSERT INTO credentials (tenant_id, key, nonce, ciphertext, exposed, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, key) DO UPDATE SET \
+                 nonce = excluded.nonce, ciphertext = excluded.ciphertext, exposed = excluded.exposed, \
+                 updated_at = excluded.updated_at"
+            }
+            Conflict::Keep => {
+                "INSERT INTO credentials (tenant_id, key, nonce, ciphertext, exposed, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, key) DO NOTHING"
+            }
+        };
+        let _writer = self.writer.lock().await;
+        let written = sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(key)
+            .bind(&sealed.nonce)
+            .bind(&sealed.ciphertext)
+            .bind(exposed)
+            .bind(&at)
+            .bind(&at)
+            .execute(&self.pool)
+            .await?;
+        Ok(written.rows_affected() > 0)
+    }
+}
 
 #[async_trait]
 impl CredentialRepository for SqliteStore {
@@ -17,24 +61,9 @@ impl CredentialRepository for SqliteStore {
         sealed: &Sealed,
         exposed: bool,
     ) -> Result<(), StoreError> {
-        let at = ts(&now());
-        let _writer = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO credentials (tenant_id, key, nonce, ciphertext, exposed, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, key) DO UPDATE SET \
-             nonce = excluded.nonce, ciphertext = excluded.ciphertext, exposed = excluded.exposed, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(tenant.as_str())
-        .bind(key)
-        .bind(&sealed.nonce)
-        .bind(&sealed.ciphertext)
-        .bind(exposed)
-        .bind(&at)
-        .bind(&at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.insert_credential(tenant, key, sealed, exposed, Conflict::Replace)
+            .await
+            .map(|_| ())
     }
 
     async fn get_credential(
@@ -68,5 +97,88 @@ impl CredentialRepository for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+
+    async fn list_credentials(&self, tenant: &TenantId) -> Result<Vec<CredentialRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key, nonce, ciphertext, exposed, updated_at FROM credentials \
+             WHERE tenant_id = ? ORDER BY key",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CredentialRow {
+                    key: row.try_get("key")?,
+                    sealed: Sealed {
+                        nonce: row.try_get("nonce")?,
+                        ciphertext: row.try_get("ciphertext")?,
+                    },
+                    exposed: row.try_get("exposed")?,
+                    updated_at: parse_ts("updated_at", row.try_get("updated_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_credential(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        sealed: &Sealed,
+        exposed: bool,
+    ) -> Result<(), StoreError> {
+        let inserted = self
+            .insert_credential(tenant, key, sealed, exposed, Conflict::Keep)
+            .await?;
+        if !inserted {
+            return Err(StoreError::Conflict(format!(
+                "credential {key} already exists"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn delete_credential(&self, tenant: &TenantId, key: &str) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
+        let deleted = sqlx::query("DELETE FROM credentials WHERE tenant_id = ? AND key = ?")
+            .bind(tenant.as_str())
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn set_credential_exposed(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        exposed: bool,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
+        let updated = sqlx::query(
+            "UPDATE credentials SET exposed = ?, updated_at = ? WHERE tenant_id = ? AND key = ?",
+        )
+        .bind(exposed)
+        .bind(ts(&now()))
+        .bind(tenant.as_str())
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
+    async fn any_credential(&self) -> Result<Option<Sealed>, StoreError> {
+        let row = sqlx::query("SELECT nonce, ciphertext FROM credentials LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(Sealed {
+                nonce: row.try_get("nonce")?,
+                ciphertext: row.try_get("ciphertext")?,
+            })
+        })
+        .transpose()
     }
 }

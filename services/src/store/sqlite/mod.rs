@@ -13,6 +13,7 @@ mod sessions;
 mod tenants;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use std::str::FromStr;
 use std::sync::Arc;

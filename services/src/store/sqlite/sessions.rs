@@ -175,4 +175,48 @@ impl SessionRepository for SqliteStore {
             })
             .collect()
     }
+
+    async fn delete_session(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND session_key = ? \
+             AND status IN ('running', 'awaiting_review')",
+        )
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if active > 0 {
+            return Err(StoreError::Conflict(format!(
+                "session {key} has a run in progress or awaiting a review; stop it first"
+            )));
+        }
+        // Children first: the foreign keys point from them to runs and sessions.
+        for sql in [
+            "DELETE FROM reviews WHERE tenant_id = ?1 AND run_id IN \
+             (SELECT run_id FROM runs WHERE tenant_id = ?1 AND session_key = ?2)",
+            "DELETE FROM tool_calls WHERE tenant_id = ?1 AND run_id IN \
+             (SELECT run_id FROM runs WHERE tenant_id = ?1 AND session_key = ?2)",
+            "DELETE FROM messages WHERE tenant_id = ? AND session_key = ?",
+            "DELETE FROM runs WHERE tenant_id = ? AND session_key = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(tenant.as_str())
+                .bind(key.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let deleted = sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND session_key = ?")
+            .bind(tenant.as_str())
+            .bind(key.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted.rows_affected() > 0)
+    }
 }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::{SqliteStore, now, parse_id, ts};
 use crate::domain::TenantId;
+use crate::domain::TenantSettings;
 use crate::store::{StoreError, TenantRepository};
 
 #[async_trait]
@@ -52,5 +53,41 @@ impl TenantRepository for SqliteStore {
             tenants.push(parse_id("tenant_id", &row)?);
         }
         Ok(tenants)
+    }
+
+    async fn tenant_settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError> {
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT settings FROM tenant_settings WHERE tenant_id = ?")
+                .bind(tenant.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        stored.map_or_else(
+            || Ok(TenantSettings::default()),
+            |text| {
+                serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("settings of tenant {tenant}: {e}")))
+            },
+        )
+    }
+
+    async fn put_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Corrupt(format!("settings of tenant {tenant}: {e}")))?;
+        let _writer = self.writer.lock().await;
+        sqlx::query(
+            "INSERT INTO tenant_settings (tenant_id, settings, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(tenant.as_str())
+        .bind(text)
+        .bind(ts(&now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

@@ -106,3 +106,25 @@ fn type_errors_name_the_key_path() {
         "{message}"
     );
 }
+
+#[test]
+fn tenant_rates_and_model_prices_are_keyed_by_user_names() {
+    let config = load(
+        r#"{
+          "limits": { "tenants": { "acme_corp": 120 }, "tokens_per_day": 5000 },
+          "pricing": { "openai/gpt-4o-mini": { "input_per_million": 0.15, "outputPerMillion": 0.6 } }
+        }"#,
+        &[("FACIO_LIMITS__TENANTS__GLOBEX", "30")],
+    )
+    .expect("loads");
+    assert_eq!(config.limits.tenants["acme_corp"], 120);
+    assert_eq!(config.limits.tenants["globex"], 30);
+    assert_eq!(config.limits.tokens_per_day, 5000);
+    let price = config.pricing["openai/gpt-4o-mini"];
+    assert_eq!(
+        (price.input_per_million, price.output_per_million),
+        (0.15, 0.6)
+    );
+    let e = load(r#"{ "pricing": { "m": { "inputPerMilion": 1 } } }"#, &[]).unwrap_err();
+    assert!(e.to_string().contains("pricing.m.inputPerMilion"), "{e}");
+}

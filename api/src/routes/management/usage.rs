@@ -1,0 +1,140 @@
+//! `GET /usage` (totals, groups and budgets over a window) and `/usage/runs/{runId}`
+//! (the model calls of one run): what the caller's tenant spent.
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use facio_services::auth::Role;
+use facio_services::domain::RunId;
+use facio_services::store::{UsageGrouping, UsageTotals, UsageWindow, day_start, month_start};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::audit::time;
+use super::{Caller, store_error};
+use crate::error::ApiError;
+use crate::routes::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/usage", get(summary))
+        .route("/usage/runs/{run_id}", get(run))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UsageQuery {
+    since: Option<String>,
+    until: Option<String>,
+    group_by: Option<String>,
+}
+
+/// Totals with the cost also in currency units (the rows keep exact micro-units).
+fn totals_json(totals: &UsageTotals) -> Value {
+    let mut value = serde_json::to_value(totals).unwrap_or_default();
+    value["cost"] = json!(totals.cost_micros as f64 / 1_000_000.0);
+    value
+}
+
+async fn summary(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<UsageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let grouping = match q.group_by.as_deref().unwrap_or("model") {
+        "model" => UsageGrouping::Model,
+        "day" => UsageGrouping::Day,
+        "session" => UsageGrouping::Session,
+        other => {
+            return Err(ApiError::invalid_request(
+                Some("groupBy"),
+                format!("groupBy must be model, day or session, not {other:?}"),
+            ));
+        }
+    };
+    let window = UsageWindow {
+        since: time("since", q.since)?,
+        until: time("until", q.until)?,
+    };
+    let store = state.runtime.store();
+    let tenant = caller.tenant();
+    let totals = store
+        .usage_totals(tenant, &window)
+        .await
+        .map_err(store_error)?;
+    let groups = store
+        .usage_groups(tenant, &window, grouping)
+        .await
+        .map_err(store_error)?;
+    let settings = store.tenant_settings(tenant).await.map_err(store_error)?;
+    let limits = &state.config.limits;
+    let now = chrono::Utc::now();
+    let mut budgets = serde_json::Map::new();
+    for (name, limit, since) in [
+        (
+            "day",
+            settings.tokens_per_day.unwrap_or(limits.tokens_per_day),
+            day_start(now),
+        ),
+        (
+            "month",
+            settings.tokens_per_month.unwrap_or(limits.tokens_per_month),
+            month_start(now),
+        ),
+    ] {
+        let used = store
+            .usage_totals(tenant, &UsageWindow::since(since))
+            .await
+            .map_err(store_error)?
+            .total_tokens;
+        budgets.insert(
+            name.to_owned(),
+            json!({"limitTokens": (limit > 0).then_some(limit), "usedTokens": used, "since": since}),
+        );
+    }
+    Ok(Json(json!({
+        "totals": totals_json(&totals),
+        "groupBy": q.group_by.as_deref().unwrap_or("model"),
+        "groups": groups.iter().map(|g| {
+            let mut value = totals_json(&g.totals);
+            value["key"] = json!(g.key);
+            value
+        }).collect::<Vec<_>>(),
+        "budgets": budgets,
+        "maxTokensPerRun": (limits.max_tokens_per_run > 0).then_some(limits.max_tokens_per_run),
+    })))
+}
+
+async fn run(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let not_found = || ApiError::not_found("run does not exist");
+    let run_id = RunId::new(run_id).map_err(|_| not_found())?;
+    let store = state.runtime.store();
+    let run = store
+        .get_run(caller.tenant(), &run_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(not_found)?;
+    let calls = store
+        .run_usage(caller.tenant(), &run_id)
+        .await
+        .map_err(store_error)?;
+    let cost_micros: u64 = calls.iter().map(|c| c.cost_micros).sum();
+    Ok(Json(json!({
+        "runId": run_id,
+        "sessionKey": run.session_key,
+        "usage": {
+            "promptTokens": run.usage.prompt_tokens,
+            "completionTokens": run.usage.completion_tokens,
+            "totalTokens": run.usage.total_tokens,
+            "costMicros": cost_micros,
+            "cost": cost_micros as f64 / 1_000_000.0,
+        },
+        "calls": calls,
+    })))
+}
