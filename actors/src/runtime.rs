@@ -192,6 +192,11 @@ impl Runtime {
         &self.deps.config
     }
 
+    /// Seals and opens credential values.
+    pub fn vault(&self) -> &facio_services::vault::Vault {
+        &self.deps.vault
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.deps.store
     }

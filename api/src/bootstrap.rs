@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use facio_actors::{Runtime, RuntimeDeps, RuntimeError};
 use facio_services::config::{Config, ConfigError};
+use facio_services::domain::TenantId;
 use facio_services::providers::{CallLimits, ProviderRegistry, ResolveError, RetryPolicy};
-use facio_services::store::{SqliteStore, StoreError};
+use facio_services::store::{CredentialRepository, SqliteStore, StoreError};
 use facio_services::tools::{ToolRegistry, Workspace, WorkspaceError};
+use facio_services::vault::{Secrets, Vault, resolve_providers};
 
 /// Why a node could not start; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,8 @@ pub enum BootError {
     Auth(#[from] facio_services::auth::AuthError),
     #[error("credential vault: {0}")]
     Vault(#[from] facio_services::vault::VaultError),
+    #[error("a provider's credential: {0}")]
+    ProviderCredential(String),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
 }
@@ -63,10 +67,19 @@ impl Node {
     }
 
     pub async fn start_with_config(
-        config: Config,
+        mut config: Config,
         recover: bool,
         require_provider: bool,
     ) -> Result<Node, BootError> {
+        let store_url = config.storage_url();
+        let store = SqliteStore::connect(&store_url)
+            .await
+            .map_err(|source| BootError::Store {
+                url: store_url.clone(),
+                source,
+            })?;
+        let vault = open_vault(&store, &config).await?;
+        provider_credentials(&store, &vault, &mut config).await?;
         let defaults = &config.agents.defaults;
         let limits = CallLimits {
             timeout: Duration::from_secs(defaults.request_timeout_s.max(1)),
@@ -80,16 +93,7 @@ impl Node {
             providers.resolve(&defaults.model, defaults.provider.as_deref())?;
         }
         let workspace = Workspace::new(config.workspace_dir(), config.tools.restrict_to_workspace)?;
-        let store_url = config.storage_url();
-        let store = SqliteStore::connect(&store_url)
-            .await
-            .map_err(|source| BootError::Store {
-                url: store_url.clone(),
-                source,
-            })?;
         let verifier = facio_services::auth::Verifier::from_config(&config.auth)?.map(Arc::new);
-        let master_key = std::env::var("FACIO_MASTER_KEY").ok();
-        let vault = facio_services::vault::Vault::open(master_key.as_deref(), &config.data_dir())?;
         let config = Arc::new(config);
         let runtime = Runtime::start(RuntimeDeps {
             config: config.clone(),
@@ -108,6 +112,44 @@ impl Node {
             verifier,
         })
     }
+}
+
+/// The vault, refusing a missing or wrong master key when credentials are stored.
+async fn open_vault(store: &SqliteStore, config: &Config) -> Result<Vault, BootError> {
+    let stored = store
+        .any_credential()
+        .await
+        .map_err(|source| BootError::Store {
+            url: config.storage_url(),
+            source,
+        })?;
+    let master_key = std::env::var("FACIO_MASTER_KEY").ok();
+    Ok(Vault::open(
+        master_key.as_deref(),
+        &config.data_dir(),
+        stored.as_ref(),
+    )?)
+}
+
+/// Resolves provider keys and headers from the default tenant's credentials.
+async fn provider_credentials(
+    store: &SqliteStore,
+    vault: &Vault,
+    config: &mut Config,
+) -> Result<(), BootError> {
+    let rows = store
+        .list_credentials(&TenantId::default_tenant())
+        .await
+        .map_err(|source| BootError::Store {
+            url: config.storage_url(),
+            source,
+        })?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        entries.push((row.key, vault.open_sealed(&row.sealed)?, row.exposed));
+    }
+    resolve_providers(config, &Secrets::new(entries))
+        .map_err(|e| BootError::ProviderCredential(e.to_string()))
 }
 
 fn absolute(path: &Path) -> PathBuf {

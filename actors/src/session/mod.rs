@@ -142,6 +142,7 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
         resume: input.resume,
         workspace: std::sync::OnceLock::new(),
         settings: tokio::sync::OnceCell::new(),
+        secrets: tokio::sync::OnceCell::new(),
     };
     state.running = Some(RunningTurn {
         run_id: input.run_id,

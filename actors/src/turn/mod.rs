@@ -4,6 +4,7 @@
 //! interrupted leaves a history the next turn can continue from.
 
 mod budget;
+mod credentials;
 mod events;
 mod hooks;
 mod record;
@@ -62,6 +63,8 @@ pub(crate) struct TurnTask {
     pub workspace: std::sync::OnceLock<Workspace>,
     /// The tenant's settings (model allow list, budgets), read on first use.
     pub settings: tokio::sync::OnceCell<facio_services::domain::TenantSettings>,
+    /// The tenant's credentials, opened from the vault on the first tool call.
+    pub secrets: tokio::sync::OnceCell<Arc<facio_services::vault::Secrets>>,
 }
 
 /// What the task reports to its session actor.

@@ -414,6 +414,10 @@ async fn execute(task: &TurnTask, ready: &Ready) -> Result<ToolOutput, ToolError
         },
         config: Arc::new(task.deps.config.tools.clone()),
         cancel: task.cancel.child_token(),
+        secrets: match task.secrets().await {
+            Ok(secrets) => secrets,
+            Err(e) => return Err(ToolError::new(ToolErrorKind::Failed, e.to_string())),
+        },
     };
     let timeout = Duration::from_secs(task.deps.config.tools.timeout_s.max(1));
     let Some(pool) = task.deps.refs.tools() else {
@@ -457,6 +461,17 @@ async fn settle(
         Ok(out) => (true, out.content.clone()),
         Err(e) => (false, e.to_model_content()),
     };
+    // Nothing a tool returns reaches the store, the audit log or the model unredacted.
+    let output = task.redact(output);
+    let named = facio_services::vault::placeholder_keys(&call.arguments);
+    if !named.is_empty() && status != ToolCallStatus::Denied {
+        recorder
+            .audit(
+                AuditEventKind::CredentialRead,
+                serde_json::json!({"keys": named, "tool": call.name, "callId": call.id}),
+            )
+            .await?;
+    }
     recorder.tool_finished(&call.id, status, &output).await?;
     let kind = if status == ToolCallStatus::Denied {
         AuditEventKind::ToolDenied

@@ -72,13 +72,19 @@ impl Tool for ExecTool {
                 .with_hint("this command is not allowed here; find another way or ask the user"));
             }
         }
+        // Credentials reach the command only through its environment: placeholders
+        // become variable references, and exposed credentials are always set.
+        let (script, secret_env) = ctx.secrets.for_command(&args.command).map_err(|e| {
+            ToolError::new(ToolErrorKind::InvalidArguments, e.to_string())
+                .with_hint("use only credentials that exist; ask the user to add a missing one")
+        })?;
         let limit = exec.timeout_s.max(1);
         let timeout = Duration::from_secs(args.timeout_s.unwrap_or(limit).clamp(1, limit));
         let root = ctx.workspace.root();
         let mut command = tokio::process::Command::new("sh");
         command
             .arg("-c")
-            .arg(&args.command)
+            .arg(&script)
             .current_dir(root)
             .env_clear()
             .env("HOME", root)
@@ -93,6 +99,7 @@ impl Tool for ExecTool {
                 command.env(name, value);
             }
         }
+        command.envs(secret_env);
         let mut child = command
             .spawn()
             .map_err(|e| ToolError::new(ToolErrorKind::Failed, format!("cannot start sh: {e}")))?;

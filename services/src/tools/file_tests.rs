@@ -14,6 +14,7 @@ fn setup() -> (tempfile::TempDir, ToolContext, ToolRegistry) {
         workspace: Workspace::new(dir.path(), true).unwrap(),
         config: Arc::new(ToolsConfig::default()),
         cancel: CancellationToken::new(),
+        secrets: Default::default(),
     };
     (dir, ctx, ToolRegistry::builtin())
 }

@@ -60,6 +60,9 @@ pub struct ToolContext {
     pub config: Arc<ToolsConfig>,
     /// Cancelled when the turn is cancelled or the node shuts down.
     pub cancel: CancellationToken,
+    /// The tenant's credentials, for `${credentials.KEY}` placeholders and exposed
+    /// environment variables.
+    pub secrets: Arc<crate::vault::Secrets>,
 }
 
 /// A successful tool result: text for the model.

@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::text_file::atomic_write;
-use super::{RiskTier, Tool, ToolContext, ToolError, ToolOutput, ToolSpec, parse_args};
+use super::{
+    RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSpec, parse_args,
+};
 
 pub struct WriteFileTool;
 
@@ -44,10 +46,16 @@ impl Tool for WriteFileTool {
     ) -> Result<ToolOutput, ToolError> {
         let args: Args = parse_args(args)?;
         let real = ctx.workspace.resolve(&args.path)?;
-        atomic_write(&real, &args.path, args.content.as_bytes()).await?;
+        // `${credentials.KEY}` is written as the value: a config file the agent writes
+        // for a program is where the credential is used.
+        let (content, _) = ctx.secrets.resolve(&args.content).map_err(|e| {
+            ToolError::new(ToolErrorKind::InvalidArguments, e.to_string())
+                .with_hint("use only credentials that exist; ask the user to add a missing one")
+        })?;
+        atomic_write(&real, &args.path, content.as_bytes()).await?;
         Ok(ToolOutput::text(format!(
             "wrote {} bytes to {}",
-            args.content.len(),
+            content.len(),
             ctx.workspace.display(&real)
         )))
     }

@@ -2,12 +2,18 @@
 //! comes from `FACIO_MASTER_KEY` (64 hex characters) or, on a single machine, from
 //! `<data dir>/master.key`, created with owner-only permissions on first use.
 
+mod providers;
+mod secrets;
+
 use std::path::Path;
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
 use aes_gcm::{Aes256Gcm, Nonce};
 
 use crate::review::SecretString;
+
+pub use providers::{provider_key, resolve_providers};
+pub use secrets::{Secrets, SecretsError, placeholder_keys, valid_key};
 
 /// Why the vault cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +26,16 @@ pub enum VaultError {
     KeyFile { path: String, reason: String },
     #[error("a stored credential cannot be decrypted (wrong master key or corrupt row)")]
     Decrypt,
+    #[error(
+        "credentials are stored but there is no master key: set FACIO_MASTER_KEY or restore \
+         {path}; a new key could not open them"
+    )]
+    MissingKey { path: String },
+    #[error(
+        "the master key does not open the stored credentials: is FACIO_MASTER_KEY (or \
+         {path}) the key they were stored with?"
+    )]
+    WrongKey { path: String },
     #[error("encryption failed")]
     Encrypt,
 }
@@ -45,17 +61,37 @@ impl std::fmt::Debug for Vault {
 
 impl Vault {
     /// The vault keyed by `FACIO_MASTER_KEY` when given, else by the key file in
-    /// `data_dir` (created when missing).
-    pub fn open(env_key: Option<&str>, data_dir: &Path) -> Result<Vault, VaultError> {
+    /// `data_dir`. A missing key file is created only when `stored` (any one stored
+    /// credential) is `None`; otherwise the key must exist and open it, so a node never
+    /// starts with a key that cannot read what is stored.
+    pub fn open(
+        env_key: Option<&str>,
+        data_dir: &Path,
+        stored: Option<&Sealed>,
+    ) -> Result<Vault, VaultError> {
+        let path = data_dir.join("master.key");
         let key = match env_key {
             Some(hex_key) => parse_key(hex_key)?,
-            None => key_file(&data_dir.join("master.key"))?,
+            None if stored.is_some() && !path.exists() => {
+                return Err(VaultError::MissingKey {
+                    path: path.display().to_string(),
+                });
+            }
+            None => key_file(&path)?,
         };
         if key.iter().all(|b| *b == key[0]) {
             return Err(VaultError::WeakKey);
         }
         let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| VaultError::BadKey)?;
-        Ok(Vault { cipher })
+        let vault = Vault { cipher };
+        if let Some(sealed) = stored
+            && vault.open_sealed(sealed).is_err()
+        {
+            return Err(VaultError::WrongKey {
+                path: path.display().to_string(),
+            });
+        }
+        Ok(vault)
     }
 
     pub fn seal(&self, secret: &SecretString) -> Result<Sealed, VaultError> {
@@ -128,30 +164,34 @@ mod tests {
     #[test]
     fn sealed_values_open_only_with_the_same_key() {
         let dir = tempfile::tempdir().unwrap();
-        let vault = Vault::open(None, dir.path()).unwrap();
+        let vault = Vault::open(None, dir.path(), None).unwrap();
         let sealed = vault.seal(&SecretString::new("hunter2-value")).unwrap();
         assert!(!sealed.ciphertext.contains("hunter2"));
         assert_eq!(
             vault.open_sealed(&sealed).unwrap().expose_secret(),
             "hunter2-value"
         );
-        let again = Vault::open(None, dir.path()).unwrap();
+        let again = Vault::open(None, dir.path(), None).unwrap();
         assert_eq!(
             again.open_sealed(&sealed).unwrap().expose_secret(),
             "hunter2-value"
         );
-        let other =
-            Vault::open(Some(&"ab".repeat(32).replacen("ab", "cd", 1)), dir.path()).unwrap();
+        let other = Vault::open(
+            Some(&"ab".repeat(32).replacen("ab", "cd", 1)),
+            dir.path(),
+            None,
+        )
+        .unwrap();
         assert!(matches!(
             other.open_sealed(&sealed),
             Err(VaultError::Decrypt)
         ));
         assert!(matches!(
-            Vault::open(Some("short"), dir.path()),
+            Vault::open(Some("short"), dir.path(), None),
             Err(VaultError::BadKey)
         ));
         assert!(matches!(
-            Vault::open(Some(&"00".repeat(32)), dir.path()),
+            Vault::open(Some(&"00".repeat(32)), dir.path(), None),
             Err(VaultError::WeakKey)
         ));
         let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -160,5 +200,29 @@ mod tests {
                 .permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_node_with_stored_credentials_needs_the_key_that_sealed_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(None, dir.path(), None).unwrap();
+        let sealed = vault.seal(&SecretString::new("stored-value")).unwrap();
+        assert!(Vault::open(None, dir.path(), Some(&sealed)).is_ok());
+        std::fs::remove_file(dir.path().join("master.key")).unwrap();
+        let missing = Vault::open(None, dir.path(), Some(&sealed)).unwrap_err();
+        assert!(
+            matches!(missing, VaultError::MissingKey { .. }),
+            "{missing}"
+        );
+        assert!(
+            !dir.path().join("master.key").exists(),
+            "no new key was made"
+        );
+        let wrong = Vault::open(
+            Some(&format!("{}34", "12".repeat(31))),
+            dir.path(),
+            Some(&sealed),
+        );
+        assert!(matches!(wrong, Err(VaultError::WrongKey { .. })));
     }
 }

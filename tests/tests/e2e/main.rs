@@ -12,6 +12,7 @@ mod hostile;
 mod interop;
 mod provider_errors;
 mod sdk;
+mod secrets;
 mod tenants;
 mod usage;
 mod workspace;

@@ -3,6 +3,7 @@
 //! and roles; every handler works inside the caller's tenant only.
 
 mod audit;
+mod credentials;
 mod json;
 mod policy;
 mod reviews;
@@ -31,6 +32,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(tenants::routes())
         .merge(sessions::routes())
         .merge(usage::routes())
+        .merge(credentials::routes())
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize))
 }

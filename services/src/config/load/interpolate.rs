@@ -1,6 +1,7 @@
 //! `${VAR}` in string values, so secrets stay in the environment rather than in the
 //! file. `${VAR:-default}` falls back when `VAR` is unset or empty (as in a shell);
-//! `$${` is a literal `${`. Substituted values are never logged; the loader keeps
+//! `$${` is a literal `${`. `${credentials.KEY}` is not a variable: it is kept for the
+//! node to resolve from the credential vault. Substituted values are never logged; the loader keeps
 //! them only to hide them from error messages.
 
 use std::collections::BTreeMap;
@@ -73,6 +74,11 @@ fn expand(
         if let Some(tail) = after.strip_prefix("$${") {
             out.push_str("${");
             rest = tail;
+        } else if let Some(tail) = after.strip_prefix(CREDENTIAL) {
+            // Vault references stay as written; the node resolves them where the value
+            // is used (provider headers), from the credential store.
+            out.push_str(CREDENTIAL);
+            rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
             let Some(close) = tail.find('}') else {
                 return Err(malformed(
@@ -110,6 +116,9 @@ fn expand(
     out.push_str(rest);
     Ok(Some((out, used_variable)))
 }
+
+/// How a `${credentials.KEY}` vault reference starts.
+const CREDENTIAL: &str = "${credentials.";
 
 fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();

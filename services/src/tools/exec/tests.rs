@@ -13,6 +13,7 @@ fn ctx(dir: &tempfile::TempDir, config: ToolsConfig) -> ToolContext {
         workspace: Workspace::new(dir.path(), true).unwrap(),
         config: Arc::new(config),
         cancel: CancellationToken::new(),
+        secrets: Default::default(),
     }
 }
 
@@ -120,4 +121,49 @@ async fn deny_patterns_env_scrub_truncation_and_cancel() {
         .await
         .unwrap_err();
     assert_eq!(cancelled.kind, ToolErrorKind::Cancelled);
+}
+
+#[tokio::test]
+async fn credentials_reach_the_command_only_through_its_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(&dir, ToolsConfig::default());
+    ctx.secrets = Arc::new(crate::vault::Secrets::new([
+        (
+            "NAMED".to_owned(),
+            crate::review::SecretString::new("named-value"),
+            false,
+        ),
+        (
+            "EXPOSED".to_owned(),
+            crate::review::SecretString::new("exposed-value"),
+            true,
+        ),
+        (
+            "HIDDEN".to_owned(),
+            crate::review::SecretString::new("hidden-value"),
+            false,
+        ),
+    ]));
+    let out = ExecTool
+        .execute(
+            &ctx,
+            json!({"command": "echo \"${credentials.NAMED}|$EXPOSED|${HIDDEN:-unset}\"; ps -o args= -p $$"}),
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.content.contains("named-value|exposed-value|unset"),
+        "{}",
+        out.content
+    );
+    assert!(
+        !out.content.contains("sh -c echo \"named-value"),
+        "the value is not in the command line: {}",
+        out.content
+    );
+    let e = ExecTool
+        .execute(&ctx, json!({"command": "echo ${credentials.MISSING}"}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no credential MISSING"), "{e}");
 }

@@ -56,6 +56,7 @@ fn ctx(allow: &[&str]) -> (tempfile::TempDir, ToolContext) {
         workspace: Workspace::new(dir.path(), true).unwrap(),
         config: Arc::new(config),
         cancel: CancellationToken::new(),
+        secrets: Default::default(),
     };
     (dir, ctx)
 }

@@ -90,3 +90,21 @@ fn interpolation_reaches_into_arrays() {
     .expect("loads");
     assert_eq!(config.tools.web.allow_private_hosts, ["wiki.corp"]);
 }
+
+#[test]
+fn credential_references_are_kept_for_the_vault() {
+    let config = super::load(
+        r#"{ "providers": { "p": { "apiKey": "${credentials.P_KEY}",
+             "extraHeaders": { "X-Org": "${ORG}-${credentials.ORG_ID}" } } } }"#,
+        &[("ORG", "acme")],
+    )
+    .expect("loads");
+    assert_eq!(
+        config.providers["p"].api_key.as_deref(),
+        Some("${credentials.P_KEY}")
+    );
+    assert_eq!(
+        config.providers["p"].extra_headers["X-Org"],
+        "acme-${credentials.ORG_ID}"
+    );
+}

@@ -1,0 +1,429 @@
+//! `/credentials`: the tenant's secrets, encrypted at rest. Values go in and never
+//! come out: listings and reads show a mask, and every read and change is audited by
+//! key alone. `/credentials/providers` holds the model providers' API keys (system
+//! tenant only), used from the next start.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use facio_services::auth::Role;
+use facio_services::domain::TenantId;
+use facio_services::review::SecretString;
+use facio_services::store::{AuditEventKind, CredentialRow, StoreError};
+use facio_services::vault::{provider_key, valid_key};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::json::Body;
+use super::{Caller, audit_change, store_error};
+use crate::error::ApiError;
+use crate::routes::AppState;
+
+/// Longest value accepted: credentials are keys and passwords, not documents.
+const MAX_VALUE_BYTES: usize = 16 * 1024;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/credentials", get(list).post(create))
+        .route(
+            "/credentials/providers",
+            get(list_providers).post(create_provider),
+        )
+        .route(
+            "/credentials/providers/{name}",
+            put(put_provider).delete(delete_provider),
+        )
+        .route("/credentials/{key}", get(show).put(replace).delete(remove))
+        .route("/credentials/{key}/exposed", put(set_exposed))
+}
+
+/// The last characters of long values, so an operator can tell keys apart; short
+/// values show nothing.
+fn mask(value: &SecretString) -> String {
+    let text = value.expose_secret();
+    let count = text.chars().count();
+    if count < 16 {
+        return "••••••••".to_owned();
+    }
+    let tail: String = text.chars().skip(count - 4).collect();
+    format!("••••••••{tail}")
+}
+
+fn entry(state: &AppState, row: &CredentialRow) -> Value {
+    let masked = state.runtime.vault().open_sealed(&row.sealed).map_or_else(
+        |_| "(cannot be opened with this master key)".to_owned(),
+        |v| mask(&v),
+    );
+    json!({"key": row.key, "masked": masked, "exposed": row.exposed, "updatedAt": row.updated_at})
+}
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    if valid_key(key) {
+        return Ok(());
+    }
+    Err(ApiError::unprocessable(
+        Some("key"),
+        "key must be letters, digits and _, not starting with a digit (it doubles as an \
+         environment variable name), at most 128 characters",
+    ))
+}
+
+fn check_value(param: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() || value.len() > MAX_VALUE_BYTES {
+        return Err(ApiError::unprocessable(
+            Some(param),
+            format!("{param} must be between 1 and {MAX_VALUE_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+async fn find(state: &AppState, tenant: &TenantId, key: &str) -> Result<CredentialRow, ApiError> {
+    let rows = state
+        .runtime
+        .store()
+        .list_credentials(tenant)
+        .await
+        .map_err(store_error)?;
+    rows.into_iter()
+        .find(|r| r.key == key)
+        .ok_or_else(|| ApiError::not_found(format!("credential {key} does not exist")))
+}
+
+async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let rows = state
+        .runtime
+        .store()
+        .list_credentials(caller.tenant())
+        .await
+        .map_err(store_error)?;
+    let credentials: Vec<Value> = rows
+        .iter()
+        .filter(|r| valid_key(&r.key))
+        .map(|r| entry(&state, r))
+        .collect();
+    Ok(Json(json!({"credentials": credentials})))
+}
+
+async fn show(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    if !valid_key(&key) {
+        return Err(ApiError::not_found(format!(
+            "credential {key} does not exist"
+        )));
+    }
+    let row = find(&state, caller.tenant(), &key).await?;
+    audit_change(
+        &state,
+        &caller,
+        caller.tenant(),
+        AuditEventKind::CredentialRead,
+        json!({"key": key, "source": "api"}),
+    )
+    .await?;
+    Ok(Json(entry(&state, &row)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCredential {
+    key: String,
+    value: String,
+    #[serde(default)]
+    exposed: bool,
+}
+
+async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    Body(body): Body<NewCredential>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(&[Role::Operator])?;
+    check_key(&body.key)?;
+    check_value("value", &body.value)?;
+    let sealed = seal(&state, body.value)?;
+    match state
+        .runtime
+        .store()
+        .create_credential(caller.tenant(), &body.key, &sealed, body.exposed)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict(message)) => {
+            return Err(ApiError::conflict("credential_exists", message));
+        }
+        Err(e) => return Err(store_error(e)),
+    }
+    changed(&state, &caller, &body.key, "created", Some(body.exposed)).await?;
+    let row = find(&state, caller.tenant(), &body.key).await?;
+    Ok((StatusCode::CREATED, Json(entry(&state, &row))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewValue {
+    value: String,
+    exposed: Option<bool>,
+}
+
+async fn replace(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Body(body): Body<NewValue>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    check_key(&key)?;
+    check_value("value", &body.value)?;
+    let store = state.runtime.store();
+    let before = store
+        .get_credential(caller.tenant(), &key)
+        .await
+        .map_err(store_error)?;
+    let exposed = body
+        .exposed
+        .unwrap_or_else(|| before.as_ref().is_some_and(|(_, e)| *e));
+    let sealed = seal(&state, body.value)?;
+    store
+        .put_credential(caller.tenant(), &key, &sealed, exposed)
+        .await
+        .map_err(store_error)?;
+    let action = if before.is_some() {
+        "updated"
+    } else {
+        "created"
+    };
+    changed(&state, &caller, &key, action, Some(exposed)).await?;
+    let row = find(&state, caller.tenant(), &key).await?;
+    Ok(Json(entry(&state, &row)))
+}
+
+async fn remove(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let deleted = valid_key(&key)
+        && state
+            .runtime
+            .store()
+            .delete_credential(caller.tenant(), &key)
+            .await
+            .map_err(store_error)?;
+    if !deleted {
+        return Err(ApiError::not_found(format!(
+            "credential {key} does not exist"
+        )));
+    }
+    changed(&state, &caller, &key, "deleted", None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Exposure {
+    exposed: bool,
+}
+
+async fn set_exposed(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Body(body): Body<Exposure>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let found = valid_key(&key)
+        && state
+            .runtime
+            .store()
+            .set_credential_exposed(caller.tenant(), &key, body.exposed)
+            .await
+            .map_err(store_error)?;
+    if !found {
+        return Err(ApiError::not_found(format!(
+            "credential {key} does not exist"
+        )));
+    }
+    changed(&state, &caller, &key, "exposed", Some(body.exposed)).await?;
+    let row = find(&state, caller.tenant(), &key).await?;
+    Ok(Json(entry(&state, &row)))
+}
+
+fn seal(state: &AppState, value: String) -> Result<facio_services::vault::Sealed, ApiError> {
+    state
+        .runtime
+        .vault()
+        .seal(&SecretString::new(value))
+        .map_err(|e| ApiError::internal(format!("credential vault: {e}")))
+}
+
+async fn changed(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    action: &str,
+    exposed: Option<bool>,
+) -> Result<(), ApiError> {
+    audit_change(
+        state,
+        caller,
+        caller.tenant(),
+        AuditEventKind::CredentialChanged,
+        json!({"key": key, "action": action, "exposed": exposed, "source": "api"}),
+    )
+    .await
+}
+
+/// Provider keys are the deployment's: only the system tenant manages them.
+fn system_operator(caller: &Caller) -> Result<(), ApiError> {
+    caller.require(&[Role::Operator])?;
+    if *caller.tenant() != TenantId::default_tenant() {
+        return Err(ApiError::forbidden(
+            "provider keys belong to the system tenant",
+        ));
+    }
+    Ok(())
+}
+
+fn configured(state: &AppState, name: &str) -> Result<(), ApiError> {
+    if state.config.providers.contains_key(name) {
+        return Ok(());
+    }
+    Err(ApiError::unprocessable(
+        Some("name"),
+        format!("no provider named {name} is configured (providers.{name} in config)"),
+    ))
+}
+
+async fn list_providers(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    system_operator(&caller)?;
+    let rows = state
+        .runtime
+        .store()
+        .list_credentials(caller.tenant())
+        .await
+        .map_err(store_error)?;
+    let providers: Vec<Value> = state
+        .config
+        .providers
+        .iter()
+        .map(|(name, provider)| {
+            let stored = rows.iter().find(|r| r.key == provider_key(name));
+            let source = match (stored, &provider.api_key) {
+                (Some(_), _) => "vault",
+                (None, Some(_)) => "config",
+                (None, None) => "none",
+            };
+            let mut value = json!({"name": name, "source": source});
+            if let Some(row) = stored {
+                value["masked"] = entry(&state, row)["masked"].clone();
+                value["updatedAt"] = json!(row.updated_at);
+            }
+            value
+        })
+        .collect();
+    Ok(Json(json!({"providers": providers})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewProviderKey {
+    name: String,
+    api_key: String,
+}
+
+async fn create_provider(
+    caller: Caller,
+    State(state): State<AppState>,
+    Body(body): Body<NewProviderKey>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    system_operator(&caller)?;
+    configured(&state, &body.name)?;
+    check_value("apiKey", &body.api_key)?;
+    let sealed = seal(&state, body.api_key)?;
+    let key = provider_key(&body.name);
+    match state
+        .runtime
+        .store()
+        .create_credential(caller.tenant(), &key, &sealed, false)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::conflict(
+                "credential_exists",
+                format!(
+                    "provider {} already has a stored key; PUT replaces it",
+                    body.name
+                ),
+            ));
+        }
+        Err(e) => return Err(store_error(e)),
+    }
+    changed(&state, &caller, &key, "created", None).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"name": body.name, "source": "vault", "restartRequired": true})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProviderKey {
+    api_key: String,
+}
+
+async fn put_provider(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Body(body): Body<ProviderKey>,
+) -> Result<Json<Value>, ApiError> {
+    system_operator(&caller)?;
+    configured(&state, &name)?;
+    check_value("apiKey", &body.api_key)?;
+    let sealed = seal(&state, body.api_key)?;
+    let key = provider_key(&name);
+    state
+        .runtime
+        .store()
+        .put_credential(caller.tenant(), &key, &sealed, false)
+        .await
+        .map_err(store_error)?;
+    changed(&state, &caller, &key, "updated", None).await?;
+    Ok(Json(
+        json!({"name": name, "source": "vault", "restartRequired": true}),
+    ))
+}
+
+async fn delete_provider(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    system_operator(&caller)?;
+    let key = provider_key(&name);
+    let deleted = state
+        .runtime
+        .store()
+        .delete_credential(caller.tenant(), &key)
+        .await
+        .map_err(store_error)?;
+    if !deleted {
+        return Err(ApiError::not_found(format!(
+            "provider {name} has no stored key"
+        )));
+    }
+    changed(&state, &caller, &key, "deleted", None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
