@@ -17,4 +17,7 @@ mod turn;
 
 pub use gate::Notice;
 pub use runtime::{ReviewDecision, ReviewError, Runtime, RuntimeDeps, RuntimeError, TurnRequest};
-pub use turn::{HookDecision, Origin, StopReason, ToolUse, TurnEvent, TurnHooks, TurnSummary};
+pub use session::ResetError;
+pub use turn::{
+    BudgetScope, HookDecision, Origin, StopReason, ToolUse, TurnEvent, TurnHooks, TurnSummary,
+};

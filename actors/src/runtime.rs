@@ -269,6 +269,30 @@ impl Runtime {
         }
     }
 
+    /// Deletes a session's history, runs and reviews (the audit log and usage stay),
+    /// unless a turn of it is running, queued or waiting for a review. Returns whether
+    /// the session existed.
+    pub async fn reset_session(
+        &self,
+        tenant: TenantId,
+        key: SessionKey,
+    ) -> Result<Result<bool, crate::session::ResetError>, RuntimeError> {
+        let result = self
+            .sessions()?
+            .call(
+                |reply| SupervisorMsg::Route((tenant, key), SessionMsg::Reset(reply)),
+                Some(Duration::from_secs(30)),
+            )
+            .await
+            .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        match result {
+            CallResult::Success(outcome) => Ok(outcome),
+            CallResult::Timeout | CallResult::SenderError => Err(RuntimeError::Unavailable(
+                "the session did not answer".into(),
+            )),
+        }
+    }
+
     /// Sessions currently held in memory (the rest are passivated in the store).
     pub async fn active_sessions(&self) -> Result<usize, RuntimeError> {
         let result = self

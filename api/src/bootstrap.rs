@@ -12,7 +12,7 @@ use facio_services::domain::TenantId;
 use facio_services::providers::{CallLimits, ProviderRegistry, ResolveError, RetryPolicy};
 use facio_services::store::{CredentialRepository, SqliteStore, StoreError};
 use facio_services::tools::{ToolRegistry, Workspace, WorkspaceError};
-use facio_services::vault::{Secrets, Vault, resolve_providers};
+use facio_services::vault::{Vault, resolve_providers, tenant_secrets};
 
 /// Why a node could not start; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -137,19 +137,10 @@ async fn provider_credentials(
     vault: &Vault,
     config: &mut Config,
 ) -> Result<(), BootError> {
-    let rows = store
-        .list_credentials(&TenantId::default_tenant())
+    let secrets = tenant_secrets(store, vault, &TenantId::default_tenant())
         .await
-        .map_err(|source| BootError::Store {
-            url: config.storage_url(),
-            source,
-        })?;
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in rows {
-        entries.push((row.key, vault.open_sealed(&row.sealed)?, row.exposed));
-    }
-    resolve_providers(config, &Secrets::new(entries))
-        .map_err(|e| BootError::ProviderCredential(e.to_string()))
+        .map_err(|e| BootError::ProviderCredential(e.to_string()))?;
+    resolve_providers(config, &secrets).map_err(|e| BootError::ProviderCredential(e.to_string()))
 }
 
 fn absolute(path: &Path) -> PathBuf {

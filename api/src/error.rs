@@ -119,6 +119,16 @@ impl ApiError {
     }
 
     /// 403: authenticated, but the role does not allow this.
+    /// 413: a body or file over the size the route accepts.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "too_large",
+            message,
+        )
+    }
+
     /// 403: the tenant's model allow list does not include `model`.
     pub fn model_not_allowed(model: &str) -> Self {
         Self::new(

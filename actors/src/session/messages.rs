@@ -30,12 +30,24 @@ pub enum SessionMsg {
     /// From the supervisor: cancel the running turn and drop queued ones. Replies
     /// whether anything was cancelled.
     Cancel(RpcReplyPort<bool>),
+    /// From the supervisor: delete the session's history, runs and reviews, unless a
+    /// turn is running, queued or waiting for a review. Replies whether it existed.
+    Reset(RpcReplyPort<Result<bool, ResetError>>),
     /// From the session's own turn task: the turn ended.
     TurnFinished(Box<TurnOutcome>),
     /// From a closed review: continue the run that waited for it.
     Resume { run_id: RunId, origin: Origin },
     /// From the session's own timer: passivate if still idle.
     IdleCheck,
+}
+
+/// Why a session could not be reset.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResetError {
+    #[error("the session has a turn running, queued or waiting for a review; stop it first")]
+    Busy,
+    #[error("the store failed: {0}")]
+    Store(String),
 }
 
 /// Messages to the [`super::SessionSupervisor`].

@@ -9,7 +9,7 @@ mod supervisor;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::sync::CancellationToken;
 
-pub use messages::{SessionMsg, SupervisorMsg, TurnInput};
+pub use messages::{ResetError, SessionMsg, SupervisorMsg, TurnInput};
 pub use state::SessionArgs;
 use state::{RunningTurn, SessionState};
 pub use supervisor::{SessionSupervisor, SupervisorArgs};
@@ -81,6 +81,28 @@ impl Actor for SessionActor {
                     cancelled = true;
                 }
                 let _ = reply.send(cancelled);
+            }
+            SessionMsg::Reset(reply) => {
+                state.received += 1;
+                let result = if state.running.is_some()
+                    || !state.queue.is_empty()
+                    || state.waiting.is_some()
+                {
+                    Err(ResetError::Busy)
+                } else {
+                    // Awaited here on purpose: no turn of this session may start until
+                    // the delete is done.
+                    let (tenant, key) = &state.args.address;
+                    state.history = None;
+                    match state.args.deps.store.delete_session(tenant, key).await {
+                        Ok(existed) => Ok(existed),
+                        Err(facio_services::store::StoreError::Conflict(_)) => {
+                            Err(ResetError::Busy)
+                        }
+                        Err(e) => Err(ResetError::Store(e.to_string())),
+                    }
+                };
+                let _ = reply.send(result);
             }
             SessionMsg::TurnFinished(outcome) => {
                 let finished_current = state

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use facio_services::vault::Secrets;
+use facio_services::vault::{Secrets, tenant_secrets};
 
 use super::{StopReason, TurnError, TurnTask};
 
@@ -13,18 +13,10 @@ impl TurnTask {
     pub(super) async fn secrets(&self) -> Result<Arc<Secrets>, TurnError> {
         self.secrets
             .get_or_try_init(|| async {
-                let rows = self.deps.store.list_credentials(&self.tenant).await?;
-                let mut entries = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let value = self.deps.vault.open_sealed(&row.sealed).map_err(|e| {
-                        TurnError::Stopped(StopReason::Internal(format!(
-                            "credential {}: {e}",
-                            row.key
-                        )))
-                    })?;
-                    entries.push((row.key, value, row.exposed));
-                }
-                Ok(Arc::new(Secrets::new(entries)))
+                tenant_secrets(self.deps.store.as_ref(), &self.deps.vault, &self.tenant)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| TurnError::Stopped(StopReason::Internal(e.to_string())))
             })
             .await
             .cloned()

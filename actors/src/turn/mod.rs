@@ -281,9 +281,7 @@ impl TurnTask {
         }
     }
 
-    /// The tenant's workspace: the configured one for the default tenant, and
-    /// `<data dir>/tenants/<tenant>/workspace` for every other, beside (not inside) the
-    /// default one, so no tenant's tools can reach another tenant's files.
+    /// The tenant's workspace (see [`Config::tenant_workspace_dir`]).
     fn workspace(&self) -> Result<Workspace, TurnError> {
         if let Some(workspace) = self.workspace.get() {
             return Ok(workspace.clone());
@@ -291,13 +289,7 @@ impl TurnTask {
         if self.tenant == TenantId::default_tenant() {
             return Ok(self.deps.workspace.clone());
         }
-        let root = self
-            .deps
-            .config
-            .data_dir()
-            .join("tenants")
-            .join(self.tenant.as_str())
-            .join("workspace");
+        let root = self.deps.config.tenant_workspace_dir(&self.tenant);
         let workspace = Workspace::new(root, self.deps.workspace.restricted()).map_err(|e| {
             TurnError::Stopped(StopReason::Internal(format!("the tenant's workspace: {e}")))
         })?;

@@ -35,6 +35,8 @@ pub enum AuditEventKind {
     SettingsChanged,
     /// A session and its history were deleted.
     SessionDeleted,
+    /// A workspace file was written or deleted through the management API.
+    WorkspaceChanged,
 }
 
 impl AuditEventKind {
@@ -56,6 +58,7 @@ impl AuditEventKind {
             Self::CredentialRead => "credential_read",
             Self::SettingsChanged => "settings_changed",
             Self::SessionDeleted => "session_deleted",
+            Self::WorkspaceChanged => "workspace_changed",
         }
     }
 
@@ -77,6 +80,7 @@ impl AuditEventKind {
             "credential_read" => Self::CredentialRead,
             "settings_changed" => Self::SettingsChanged,
             "session_deleted" => Self::SessionDeleted,
+            "workspace_changed" => Self::WorkspaceChanged,
             _ => return None,
         })
     }

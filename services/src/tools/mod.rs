@@ -27,6 +27,7 @@ use crate::config::ToolsConfig;
 
 pub use error::{ToolError, ToolErrorKind};
 pub use registry::ToolRegistry;
+pub use text_file::atomic_write;
 pub use workspace::{Workspace, WorkspaceError};
 
 /// How much a tool can affect the world; the policy decides by it.

@@ -60,11 +60,7 @@ pub(crate) async fn read_text(real: &Path, shown: &str) -> Result<String, ToolEr
 
 /// Writes via a temp file in the same directory and a rename, so a reader never sees
 /// half a file and a crash leaves the old content.
-pub(crate) async fn atomic_write(
-    real: &Path,
-    shown: &str,
-    content: &[u8],
-) -> Result<(), ToolError> {
+pub async fn atomic_write(real: &Path, shown: &str, content: &[u8]) -> Result<(), ToolError> {
     let parent = real
         .parent()
         .ok_or_else(|| {

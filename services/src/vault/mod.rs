@@ -13,7 +13,9 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use crate::review::SecretString;
 
 pub use providers::{provider_key, resolve_providers};
-pub use secrets::{Secrets, SecretsError, placeholder_keys, valid_key};
+pub use secrets::{
+    OpenSecretsError, Secrets, SecretsError, placeholder_keys, tenant_secrets, valid_key,
+};
 
 /// Why the vault cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -154,6 +154,41 @@ pub fn placeholder_keys(text: &str) -> Vec<String> {
     keys
 }
 
+/// Why a tenant's credentials could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenSecretsError {
+    #[error("the credential store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("credential {key}: {source}")]
+    Vault {
+        key: String,
+        source: super::VaultError,
+    },
+}
+
+/// Opens every credential of `tenant` (provider keys included, for redaction).
+pub async fn tenant_secrets<S>(
+    store: &S,
+    vault: &super::Vault,
+    tenant: &crate::domain::TenantId,
+) -> Result<Secrets, OpenSecretsError>
+where
+    S: crate::store::CredentialRepository + ?Sized,
+{
+    let rows = store.list_credentials(tenant).await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let value = vault
+            .open_sealed(&row.sealed)
+            .map_err(|source| OpenSecretsError::Vault {
+                key: row.key.clone(),
+                source,
+            })?;
+        entries.push((row.key, value, row.exposed));
+    }
+    Ok(Secrets::new(entries))
+}
+
 /// Whether `key` can name a credential: it doubles as an environment variable name.
 pub fn valid_key(key: &str) -> bool {
     let mut chars = key.chars();

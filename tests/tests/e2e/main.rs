@@ -10,6 +10,7 @@ mod gateway;
 mod hitl;
 mod hostile;
 mod interop;
+mod manage;
 mod provider_errors;
 mod sdk;
 mod secrets;

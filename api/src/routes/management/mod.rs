@@ -3,6 +3,7 @@
 //! and roles; every handler works inside the caller's tenant only.
 
 mod audit;
+mod commands;
 mod credentials;
 mod json;
 mod policy;
@@ -11,6 +12,7 @@ mod runs;
 mod sessions;
 mod tenants;
 mod usage;
+mod workspace;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -33,6 +35,8 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(sessions::routes())
         .merge(usage::routes())
         .merge(credentials::routes())
+        .merge(commands::routes())
+        .merge(workspace::routes())
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize))
 }

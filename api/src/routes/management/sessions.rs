@@ -1,14 +1,16 @@
-//! `/sessions` (list and full history) and `/health`, as Placet's dashboard reads them.
+//! `/sessions` (list, full history, delete) and `/health`, as Placet's dashboard reads
+//! them.
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use facio_services::auth::Role;
 use facio_services::domain::SessionKey;
+use facio_services::store::AuditEventKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Caller, store_error};
+use super::{Caller, audit_change, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
 
@@ -16,7 +18,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/sessions", get(list))
-        .route("/sessions/{key}", get(one))
+        .route("/sessions/{key}", get(one).delete(remove))
 }
 
 async fn health(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -71,4 +73,46 @@ async fn one(
         .await
         .map_err(store_error)?;
     Ok(Json(json!({"session": session, "messages": messages})))
+}
+
+async fn remove(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let key =
+        SessionKey::new(key).map_err(|e| ApiError::not_found(format!("no such session: {e}")))?;
+    if !reset(&state, &caller, key.clone()).await? {
+        return Err(ApiError::not_found(format!("session {key} does not exist")));
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Deletes a session's history (the audit log and usage stay) and audits it; 409 while
+/// a turn of it runs or waits. Returns whether it existed.
+pub(super) async fn reset(
+    state: &AppState,
+    caller: &Caller,
+    key: SessionKey,
+) -> Result<bool, ApiError> {
+    let outcome = state
+        .runtime
+        .reset_session(caller.tenant().clone(), key.clone())
+        .await?;
+    let existed = outcome.map_err(|e| match e {
+        facio_actors::ResetError::Busy => ApiError::conflict("session_busy", e.to_string()),
+        facio_actors::ResetError::Store(reason) => ApiError::internal(reason),
+    })?;
+    if existed {
+        audit_change(
+            state,
+            caller,
+            caller.tenant(),
+            AuditEventKind::SessionDeleted,
+            json!({"sessionKey": key}),
+        )
+        .await?;
+    }
+    Ok(existed)
 }

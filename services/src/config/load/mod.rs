@@ -123,6 +123,19 @@ impl Config {
             .unwrap_or_else(|| self.data_dir().join("workspace"))
     }
 
+    /// A tenant's workspace: [`Config::workspace_dir`] for the default tenant, and
+    /// `<data dir>/tenants/<tenant>/workspace` for every other, beside (not inside) the
+    /// default one, so no tenant's tools can reach another tenant's files.
+    pub fn tenant_workspace_dir(&self, tenant: &crate::domain::TenantId) -> PathBuf {
+        if *tenant == crate::domain::TenantId::default_tenant() {
+            return self.workspace_dir();
+        }
+        self.data_dir()
+            .join("tenants")
+            .join(tenant.as_str())
+            .join("workspace")
+    }
+
     /// The storage URL (`storage.url`, else `sqlite://<data dir>/facio.db`).
     pub fn storage_url(&self) -> String {
         self.storage

@@ -1,0 +1,250 @@
+//! `/workspace/tree` and `/workspace/file`: the caller's tenant's workspace, always
+//! confined to it whatever `tools.restrictToWorkspace` says. Paths are relative; `..`
+//! out of the root, absolute paths and symlinks leading out are refused. File
+//! contents are redacted like tool output: a file the agent wrote with a credential
+//! in it does not hand the credential to an API caller.
+
+use std::path::{Path, PathBuf};
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use facio_services::auth::Role;
+use facio_services::store::AuditEventKind;
+use facio_services::tools::Workspace;
+use facio_services::vault::tenant_secrets;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::json::Body;
+use super::{Caller, audit_change};
+use crate::error::ApiError;
+use crate::routes::AppState;
+
+/// Largest file served or written through the API.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Most entries one tree listing returns.
+const MAX_ENTRIES: usize = 5000;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/workspace/tree", get(tree))
+        .route("/workspace/file", get(read).put(write).delete(remove))
+}
+
+fn workspace(state: &AppState, caller: &Caller) -> Result<Workspace, ApiError> {
+    let root = state.config.tenant_workspace_dir(caller.tenant());
+    Workspace::new(root, true).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The real path of `path` inside the workspace, or a 400 naming why not.
+fn resolve(workspace: &Workspace, path: &str) -> Result<PathBuf, ApiError> {
+    let refuse = |why: &str| {
+        ApiError::invalid_request(Some("path"), format!("path {path:?} is refused: {why}"))
+    };
+    if path.is_empty() {
+        return Err(refuse("it is empty"));
+    }
+    if Path::new(path).is_absolute() {
+        return Err(refuse("paths are relative to the workspace"));
+    }
+    if path.contains('\0') {
+        return Err(refuse("it contains a NUL byte"));
+    }
+    workspace
+        .resolve(path)
+        .map_err(|_| refuse("it leads outside the workspace"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TreeQuery {
+    path: Option<String>,
+    depth: Option<u32>,
+}
+
+async fn tree(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<TreeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let workspace = workspace(&state, &caller)?;
+    let shown = q.path.unwrap_or_else(|| ".".to_owned());
+    let real = resolve(&workspace, &shown)?;
+    if !real.is_dir() {
+        return Err(ApiError::not_found(format!(
+            "directory {shown} does not exist"
+        )));
+    }
+    let depth = q.depth.unwrap_or(2).clamp(1, 10);
+    let root = workspace.root().to_path_buf();
+    let listing = tokio::task::spawn_blocking(move || {
+        let mut budget = MAX_ENTRIES;
+        let entries = list(&root, &real, depth, &mut budget);
+        (entries, budget == 0)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("listing failed: {e}")))?;
+    Ok(Json(
+        json!({"path": shown, "entries": listing.0, "truncated": listing.1}),
+    ))
+}
+
+/// Entries of `dir`, directories first, descending `depth - 1` more levels. Symlinks
+/// are reported, never followed.
+fn list(root: &Path, dir: &Path, depth: u32, budget: &mut usize) -> Vec<Value> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(bool, String, PathBuf, std::fs::Metadata)> = read
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let meta = std::fs::symlink_metadata(e.path()).ok()?;
+            Some((
+                !meta.is_dir(),
+                e.file_name().to_string_lossy().into_owned(),
+                e.path(),
+                meta,
+            ))
+        })
+        .collect();
+    found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut entries = Vec::new();
+    for (_, name, path, meta) in found {
+        if *budget == 0 {
+            break;
+        }
+        *budget -= 1;
+        let relative = path
+            .strip_prefix(root)
+            .map_or_else(|_| name.clone(), |p| p.display().to_string());
+        let kind = if meta.file_type().is_symlink() {
+            "symlink"
+        } else if meta.is_dir() {
+            "dir"
+        } else {
+            "file"
+        };
+        let mut entry = json!({"name": name, "path": relative, "type": kind});
+        if kind == "file" {
+            entry["size"] = json!(meta.len());
+        }
+        if kind == "dir" && depth > 1 {
+            entry["children"] = json!(list(root, &path, depth - 1, budget));
+        }
+        entries.push(entry);
+    }
+    entries
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileQuery {
+    path: String,
+}
+
+async fn read(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<FileQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let workspace = workspace(&state, &caller)?;
+    let real = resolve(&workspace, &q.path)?;
+    let missing = || ApiError::not_found(format!("file {} does not exist", q.path));
+    let meta = tokio::fs::metadata(&real).await.map_err(|_| missing())?;
+    if !meta.is_file() {
+        return Err(missing());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ApiError::too_large(format!(
+            "{} is {} bytes; the API serves files up to {MAX_FILE_BYTES} bytes",
+            q.path,
+            meta.len()
+        )));
+    }
+    let bytes = tokio::fs::read(&real).await.map_err(|_| missing())?;
+    let secrets = tenant_secrets(
+        state.runtime.store().as_ref(),
+        state.runtime.vault(),
+        caller.tenant(),
+    )
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let body = match String::from_utf8(bytes) {
+        Ok(text) => {
+            json!({"path": q.path, "encoding": "utf-8", "content": secrets.redact(&text), "size": meta.len()})
+        }
+        Err(_) => {
+            json!({"path": q.path, "encoding": "binary", "content": null, "size": meta.len()})
+        }
+    };
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewContent {
+    content: String,
+}
+
+async fn write(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<FileQuery>,
+    Body(body): Body<NewContent>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let workspace = workspace(&state, &caller)?;
+    let real = resolve(&workspace, &q.path)?;
+    if body.content.len() as u64 > MAX_FILE_BYTES {
+        return Err(ApiError::too_large(format!(
+            "the API writes files up to {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    facio_services::tools::atomic_write(&real, &q.path, body.content.as_bytes())
+        .await
+        .map_err(|e| ApiError::invalid_request(Some("path"), e.to_string()))?;
+    audit_change(
+        &state,
+        &caller,
+        caller.tenant(),
+        AuditEventKind::WorkspaceChanged,
+        json!({"path": q.path, "action": "written", "bytes": body.content.len()}),
+    )
+    .await?;
+    Ok(Json(json!({"path": q.path, "size": body.content.len()})))
+}
+
+async fn remove(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<FileQuery>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let workspace = workspace(&state, &caller)?;
+    let real = resolve(&workspace, &q.path)?;
+    let is_file = tokio::fs::symlink_metadata(&real)
+        .await
+        .is_ok_and(|m| m.is_file());
+    if !is_file {
+        return Err(ApiError::not_found(format!(
+            "file {} does not exist",
+            q.path
+        )));
+    }
+    tokio::fs::remove_file(&real)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot delete {}: {e}", q.path)))?;
+    audit_change(
+        &state,
+        &caller,
+        caller.tenant(),
+        AuditEventKind::WorkspaceChanged,
+        json!({"path": q.path, "action": "deleted"}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,217 @@
+//! The management API's operator routes: the workspace (confined whatever the path
+//! says), sessions deleted and started afresh, and the commands.
+
+use facio_tests::model::Reply;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Env, Gateway, management};
+
+const TOKEN: &str = "manage-management-token";
+
+async fn api(gateway: &Gateway, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    management(gateway, TOKEN, method, path, body).await
+}
+
+#[tokio::test]
+async fn the_workspace_api_reads_and_writes_inside_the_workspace_only() {
+    let mut env = Env::new(vec![]).await;
+    env.set("/api/managementToken", json!(TOKEN));
+    let outside = env.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), "outside the workspace").unwrap();
+    std::os::unix::fs::symlink(&outside, env.workspace().join("link")).unwrap();
+    let gateway = env.serve().await;
+
+    let (status, written) = api(
+        &gateway,
+        Method::PUT,
+        "/workspace/file?path=notes/plan.md",
+        Some(json!({"content": "# Plan\n"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{written}");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("notes/plan.md")).unwrap(),
+        "# Plan\n"
+    );
+    let (_, read) = api(
+        &gateway,
+        Method::GET,
+        "/workspace/file?path=notes/plan.md",
+        None,
+    )
+    .await;
+    assert_eq!(read["content"], "# Plan\n");
+    let (status, tree) = api(&gateway, Method::GET, "/workspace/tree?depth=2", None).await;
+    assert_eq!(status, 200);
+    let notes = tree["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "notes")
+        .unwrap_or_else(|| panic!("{tree}"));
+    assert_eq!(notes["type"], "dir");
+    assert_eq!(notes["children"][0]["path"], "notes/plan.md");
+    let link = tree["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "link")
+        .unwrap();
+    assert_eq!(link["type"], "symlink");
+    assert!(link.get("children").is_none(), "symlinks are not followed");
+
+    for path in [
+        "../outside/secret.txt",
+        "notes/../../outside/secret.txt",
+        "/etc/passwd",
+        &outside.join("secret.txt").display().to_string(),
+        "link/secret.txt",
+    ] {
+        let encoded: String = url_encode(path);
+        for method in [Method::GET, Method::PUT, Method::DELETE] {
+            let body = (method == Method::PUT).then(|| json!({"content": "overwritten"}));
+            let (status, error) = api(
+                &gateway,
+                method.clone(),
+                &format!("/workspace/file?path={encoded}"),
+                body,
+            )
+            .await;
+            assert_eq!(status, 400, "{method} {path}: {error}");
+            assert_eq!(error["error"]["param"], "path", "{error}");
+            let root = env.workspace().canonicalize().unwrap();
+            assert!(
+                !error.to_string().contains(root.to_str().unwrap()),
+                "the refusal does not reveal where the workspace lives: {error}"
+            );
+        }
+        let (status, _) = api(
+            &gateway,
+            Method::GET,
+            &format!("/workspace/tree?path={encoded}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 400, "tree {path}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(outside.join("secret.txt")).unwrap(),
+        "outside the workspace",
+        "nothing outside was changed"
+    );
+
+    assert_eq!(
+        api(
+            &gateway,
+            Method::DELETE,
+            "/workspace/file?path=notes/plan.md",
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        api(
+            &gateway,
+            Method::DELETE,
+            "/workspace/file?path=notes/plan.md",
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    let (_, audit) = api(&gateway, Method::GET, "/audit?type=workspace_changed", None).await;
+    assert_eq!(audit["events"].as_array().unwrap().len(), 2, "{audit}");
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sessions_are_deleted_or_started_afresh_but_not_while_a_turn_waits() {
+    let mut env = Env::new(vec![
+        Reply::text("First conversation."),
+        Reply::text("A fresh start."),
+        Reply::tool_call("exec", json!({"command": "echo gated"})),
+    ])
+    .await;
+    env.set("/api/managementToken", json!(TOKEN));
+    let gateway = env.serve().await;
+    let send = |session: &'static str, text: &'static str| {
+        let gateway = &gateway;
+        async move {
+            api(
+                gateway,
+                Method::POST,
+                &format!("/sessions/{session}/messages?wait=20"),
+                Some(json!({"content": text})),
+            )
+            .await
+        }
+    };
+    assert_eq!(send("m:1", "Hello.").await.0, 200);
+    let (status, stopped) = api(
+        &gateway,
+        Method::POST,
+        "/commands/stop",
+        Some(json!({"sessionKey": "m:1"})),
+    )
+    .await;
+    assert_eq!((status, &stopped["stopped"]), (200, &json!(false)));
+    let (status, fresh) = api(
+        &gateway,
+        Method::POST,
+        "/commands/new",
+        Some(json!({"sessionKey": "m:1"})),
+    )
+    .await;
+    assert_eq!((status, &fresh["cleared"]), (200, &json!(true)), "{fresh}");
+    assert_eq!(
+        api(&gateway, Method::GET, "/sessions/m:1", None).await.0,
+        404
+    );
+    let (_, again) = send("m:1", "Hello again.").await;
+    assert_eq!(again["content"], "A fresh start.");
+    let (_, history) = api(&gateway, Method::GET, "/sessions/m:1", None).await;
+    assert_eq!(
+        history["messages"].as_array().unwrap().len(),
+        2,
+        "{history}"
+    );
+    let second_request = &env.model.requests()[1];
+    assert!(
+        !crate::support::request_text(second_request).contains("First conversation"),
+        "the model does not see the deleted history"
+    );
+    assert_eq!(
+        api(&gateway, Method::DELETE, "/sessions/m:1", None).await.0,
+        204
+    );
+    assert_eq!(
+        api(&gateway, Method::DELETE, "/sessions/m:1", None).await.0,
+        404
+    );
+
+    let (_, waiting) = send("m:2", "Run it.").await;
+    assert_eq!(waiting["status"], "awaiting_review", "{waiting}");
+    let (status, busy) = api(&gateway, Method::DELETE, "/sessions/m:2", None).await;
+    assert_eq!(
+        (status, busy["error"]["code"].as_str()),
+        (409, Some("session_busy"))
+    );
+    let (_, status_view) = api(&gateway, Method::GET, "/commands/status", None).await;
+    assert_eq!(status_view["pendingReviews"], 1, "{status_view}");
+    assert_eq!(status_view["model"], "scripted-1");
+    let (_, audit) = api(&gateway, Method::GET, "/audit?type=session_deleted", None).await;
+    assert_eq!(audit["events"].as_array().unwrap().len(), 2, "{audit}");
+}
