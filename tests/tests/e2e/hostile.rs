@@ -106,6 +106,51 @@ async fn no_json_route_answers_5xx_to_garbage() {
             "/api/v1/policy/settings".to_owned(),
             json!({"enabled": true, "skipCron": false}),
         ),
+        (
+            "POST",
+            "/api/v1/credentials".to_owned(),
+            json!({"key": "FUZZ_KEY", "value": "fuzz-value", "exposed": false}),
+        ),
+        (
+            "PUT",
+            "/api/v1/credentials/FUZZ_KEY".to_owned(),
+            json!({"value": "fuzz-value", "exposed": true}),
+        ),
+        (
+            "PUT",
+            "/api/v1/credentials/FUZZ_KEY/exposed".to_owned(),
+            json!({"exposed": true}),
+        ),
+        (
+            "POST",
+            "/api/v1/credentials/providers".to_owned(),
+            json!({"name": "scripted", "apiKey": "sk-fuzz"}),
+        ),
+        (
+            "PUT",
+            "/api/v1/workspace/file?path=fuzz.txt".to_owned(),
+            json!({"content": "fuzz"}),
+        ),
+        (
+            "POST",
+            "/api/v1/commands/new".to_owned(),
+            json!({"sessionKey": "fuzz:three"}),
+        ),
+        (
+            "POST",
+            "/api/v1/commands/stop".to_owned(),
+            json!({"sessionKey": "fuzz:three"}),
+        ),
+        (
+            "PATCH",
+            "/api/v1/tenants/default".to_owned(),
+            json!({"models": ["m"], "tokensPerDay": 10, "tokensPerMonth": 100}),
+        ),
+        (
+            "POST",
+            "/api/v1/tenants".to_owned(),
+            json!({"name": "fuzzed"}),
+        ),
     ];
     let mut rng = XorShift(0x5eed_f00d_cafe_b0ba);
     let client = http();

@@ -11,6 +11,7 @@ mod hitl;
 mod hostile;
 mod interop;
 mod manage;
+mod matrix;
 mod provider_errors;
 mod sdk;
 mod secrets;

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use super::{Caller, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
-use facio_services::auth::Role;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -56,7 +55,6 @@ async fn list(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let filter = AuditFilter {
         run_id: q
             .run
@@ -109,7 +107,6 @@ async fn tail(
     State(state): State<AppState>,
     Query(q): Query<TailQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let filter = AuditFilter {
         limit: Some(q.limit.unwrap_or(50).min(1000)),
         ..AuditFilter::default()
@@ -119,7 +116,6 @@ async fn tail(
 }
 
 async fn stats(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let store = state.runtime.store();
     let events = events(&state, &caller, &AuditFilter::default()).await?;
     let mut by_type = std::collections::BTreeMap::<&str, u64>::new();
@@ -143,7 +139,6 @@ async fn run(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let run_id =
         RunId::new(run_id).map_err(|e| ApiError::not_found(format!("no such run: {e}")))?;
     let filter = AuditFilter {

@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use facio_services::auth::Role;
 use facio_services::domain::TenantId;
 use facio_services::review::SecretString;
 use facio_services::store::{AuditEventKind, CredentialRow, StoreError};
@@ -92,7 +91,6 @@ async fn find(state: &AppState, tenant: &TenantId, key: &str) -> Result<Credenti
 }
 
 async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let rows = state
         .runtime
         .store()
@@ -112,7 +110,6 @@ async fn show(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     if !valid_key(&key) {
         return Err(ApiError::not_found(format!(
             "credential {key} does not exist"
@@ -144,7 +141,6 @@ async fn create(
     State(state): State<AppState>,
     Body(body): Body<NewCredential>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(&[Role::Operator])?;
     check_key(&body.key)?;
     check_value("value", &body.value)?;
     let sealed = seal(&state, body.value)?;
@@ -178,7 +174,6 @@ async fn replace(
     Path(key): Path<String>,
     Body(body): Body<NewValue>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     check_key(&key)?;
     check_value("value", &body.value)?;
     let store = state.runtime.store();
@@ -209,7 +204,6 @@ async fn remove(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(&[Role::Operator])?;
     let deleted = valid_key(&key)
         && state
             .runtime
@@ -238,7 +232,6 @@ async fn set_exposed(
     Path(key): Path<String>,
     Body(body): Body<Exposure>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let found = valid_key(&key)
         && state
             .runtime
@@ -281,17 +274,6 @@ async fn changed(
     .await
 }
 
-/// Provider keys are the deployment's: only the system tenant manages them.
-fn system_operator(caller: &Caller) -> Result<(), ApiError> {
-    caller.require(&[Role::Operator])?;
-    if *caller.tenant() != TenantId::default_tenant() {
-        return Err(ApiError::forbidden(
-            "provider keys belong to the system tenant",
-        ));
-    }
-    Ok(())
-}
-
 fn configured(state: &AppState, name: &str) -> Result<(), ApiError> {
     if state.config.providers.contains_key(name) {
         return Ok(());
@@ -306,7 +288,6 @@ async fn list_providers(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    system_operator(&caller)?;
     let rows = state
         .runtime
         .store()
@@ -347,7 +328,6 @@ async fn create_provider(
     State(state): State<AppState>,
     Body(body): Body<NewProviderKey>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    system_operator(&caller)?;
     configured(&state, &body.name)?;
     check_value("apiKey", &body.api_key)?;
     let sealed = seal(&state, body.api_key)?;
@@ -389,7 +369,6 @@ async fn put_provider(
     Path(name): Path<String>,
     Body(body): Body<ProviderKey>,
 ) -> Result<Json<Value>, ApiError> {
-    system_operator(&caller)?;
     configured(&state, &name)?;
     check_value("apiKey", &body.api_key)?;
     let sealed = seal(&state, body.api_key)?;
@@ -411,7 +390,6 @@ async fn delete_provider(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    system_operator(&caller)?;
     let key = provider_key(&name);
     let deleted = state
         .runtime

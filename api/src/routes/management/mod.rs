@@ -3,6 +3,7 @@
 //! and roles; every handler works inside the caller's tenant only.
 
 mod audit;
+mod catalog;
 mod commands;
 mod credentials;
 mod json;
@@ -18,7 +19,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use facio_services::auth::{Identity, Role};
+use facio_services::auth::Identity;
 use facio_services::domain::TenantId;
 use facio_services::store::{AuditEventKind, NewAuditEvent, StoreError};
 
@@ -26,7 +27,7 @@ use super::AppState;
 use crate::error::ApiError;
 
 pub(crate) fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
+    let guarded = Router::new()
         .merge(runs::routes())
         .merge(reviews::routes())
         .merge(policy::routes())
@@ -37,8 +38,16 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(credentials::routes())
         .merge(commands::routes())
         .merge(workspace::routes())
+        .route_layer(axum::middleware::from_fn(check_roles))
         .fallback(|| async { ApiError::not_found("no such management route") })
-        .layer(axum::middleware::from_fn_with_state(state, authorize))
+        .layer(axum::middleware::from_fn_with_state(state, authorize));
+    // The document describes the API, not a tenant's data: readable without a token.
+    Router::new()
+        .route(
+            "/openapi.json",
+            axum::routing::get(|| async { axum::Json(catalog::openapi()) }),
+        )
+        .merge(guarded)
 }
 
 /// Resolves the caller: the static management token is the default tenant's admin;
@@ -55,6 +64,38 @@ async fn authorize(
     }
     let identity = crate::routes::identity::identify(&state, request.headers()).await?;
     request.extensions_mut().insert(identity);
+    Ok(next.run(request).await)
+}
+
+/// Admits the caller only with a role the route's catalog entry lists (admins hold
+/// every role), and to system-only routes only from the system tenant. A route with
+/// no entry admits nobody: documenting a route is how it is opened.
+async fn check_roles(
+    matched: axum::extract::MatchedPath,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let identity = request
+        .extensions()
+        .get::<Identity>()
+        .ok_or_else(|| ApiError::unauthorized("no verified caller"))?;
+    let path = matched.as_str();
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let doc = catalog::find(request.method().as_str(), path)
+        .ok_or_else(|| ApiError::forbidden("this route admits no role"))?;
+    if !identity.may(doc.roles) {
+        let mut names = vec!["admin"];
+        names.extend(doc.roles.iter().map(|r| r.as_str()));
+        return Err(ApiError::forbidden(format!(
+            "this needs the role {}",
+            names.join(" or ")
+        )));
+    }
+    if doc.system_only && identity.tenant != TenantId::default_tenant() {
+        return Err(ApiError::forbidden(
+            "only callers of the system tenant may use this route",
+        ));
+    }
     Ok(next.run(request).await)
 }
 
@@ -80,18 +121,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
 impl Caller {
     pub fn tenant(&self) -> &TenantId {
         &self.0.tenant
-    }
-
-    /// 403 unless the caller holds one of `roles` (admins hold all).
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if self.0.may(roles) {
-            return Ok(());
-        }
-        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(ApiError::forbidden(format!(
-            "this needs the role {}",
-            names.join(" or ")
-        )))
     }
 }
 

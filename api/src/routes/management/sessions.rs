@@ -4,7 +4,6 @@
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use facio_services::auth::Role;
 use facio_services::domain::SessionKey;
 use facio_services::store::AuditEventKind;
 use serde::Deserialize;
@@ -22,7 +21,6 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 async fn health(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator, Role::Reviewer, Role::Client])?;
     let active = state.runtime.active_sessions().await?;
     Ok(Json(json!({
         "status": "ok",
@@ -43,7 +41,6 @@ async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator, Role::Reviewer])?;
     let limit = query.limit.unwrap_or(100).min(1000);
     let sessions = state
         .runtime
@@ -59,7 +56,6 @@ async fn one(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator, Role::Reviewer])?;
     let key =
         SessionKey::new(key).map_err(|e| ApiError::not_found(format!("no such session: {e}")))?;
     let store = state.runtime.store();
@@ -80,7 +76,6 @@ async fn remove(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    caller.require(&[Role::Operator])?;
     let key =
         SessionKey::new(key).map_err(|e| ApiError::not_found(format!("no such session: {e}")))?;
     if !reset(&state, &caller, key.clone()).await? {

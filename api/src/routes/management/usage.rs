@@ -4,7 +4,6 @@
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use facio_services::auth::Role;
 use facio_services::domain::RunId;
 use facio_services::store::{UsageGrouping, UsageTotals, UsageWindow, day_start, month_start};
 use serde::Deserialize;
@@ -41,7 +40,6 @@ async fn summary(
     State(state): State<AppState>,
     Query(q): Query<UsageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let grouping = match q.group_by.as_deref().unwrap_or("model") {
         "model" => UsageGrouping::Model,
         "day" => UsageGrouping::Day,
@@ -111,7 +109,6 @@ async fn run(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let not_found = || ApiError::not_found("run does not exist");
     let run_id = RunId::new(run_id).map_err(|_| not_found())?;
     let store = state.runtime.store();

@@ -10,7 +10,6 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use facio_services::auth::Role;
 use facio_services::store::AuditEventKind;
 use facio_services::tools::Workspace;
 use facio_services::vault::tenant_secrets;
@@ -69,7 +68,6 @@ async fn tree(
     State(state): State<AppState>,
     Query(q): Query<TreeQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let workspace = workspace(&state, &caller)?;
     let shown = q.path.unwrap_or_else(|| ".".to_owned());
     let real = resolve(&workspace, &shown)?;
@@ -150,7 +148,6 @@ async fn read(
     State(state): State<AppState>,
     Query(q): Query<FileQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let workspace = workspace(&state, &caller)?;
     let real = resolve(&workspace, &q.path)?;
     let missing = || ApiError::not_found(format!("file {} does not exist", q.path));
@@ -196,7 +193,6 @@ async fn write(
     Query(q): Query<FileQuery>,
     Body(body): Body<NewContent>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Operator])?;
     let workspace = workspace(&state, &caller)?;
     let real = resolve(&workspace, &q.path)?;
     if body.content.len() as u64 > MAX_FILE_BYTES {
@@ -223,7 +219,6 @@ async fn remove(
     State(state): State<AppState>,
     Query(q): Query<FileQuery>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(&[Role::Operator])?;
     let workspace = workspace(&state, &caller)?;
     let real = resolve(&workspace, &q.path)?;
     let is_file = tokio::fs::symlink_metadata(&real)
