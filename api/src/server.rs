@@ -20,6 +20,20 @@ pub enum ServeError {
     },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error(
+        "the A2A token must differ from the management token: a peer holding it would \
+         administer the default tenant"
+    )]
+    SharedToken,
+}
+
+/// A bearer token from the environment variable `var`, else from config; blank is none.
+fn token(var: &str, configured: Option<&String>) -> Option<std::sync::Arc<str>> {
+    std::env::var(var)
+        .ok()
+        .or_else(|| configured.cloned())
+        .filter(|t| !t.trim().is_empty())
+        .map(Into::into)
 }
 
 /// Serves `node` until `shutdown` resolves, then stops taking requests, lets running
@@ -38,15 +52,20 @@ pub async fn serve(
             source,
         })?;
     let local: SocketAddr = listener.local_addr().map_err(ServeError::Serve)?;
+    let management_token = token(
+        "FACIO_MANAGEMENT_TOKEN",
+        node.config.api.management_token.as_ref(),
+    );
+    let a2a_token = token("FACIO_A2A_TOKEN", node.config.api.a2a_token.as_ref());
+    if a2a_token.is_some() && a2a_token == management_token {
+        return Err(ServeError::SharedToken);
+    }
     let state = AppState {
         runtime: node.runtime.clone(),
         config: node.config.clone(),
         started: chrono::Utc::now().timestamp(),
-        management_token: std::env::var("FACIO_MANAGEMENT_TOKEN")
-            .ok()
-            .or_else(|| node.config.api.management_token.clone())
-            .filter(|t| !t.trim().is_empty())
-            .map(Into::into),
+        management_token,
+        a2a_token,
         verifier: node.verifier.clone(),
         limits: std::sync::Arc::new(crate::routes::Limits::new(&node.config.limits)),
     };

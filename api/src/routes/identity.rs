@@ -17,6 +17,13 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
         .ok_or_else(|| {
             ApiError::unauthorized("missing bearer token (Authorization: Bearer ...)")
         })?;
+    if let Some(a2a) = &state.a2a_token
+        && same(given.as_bytes(), a2a.as_bytes())
+    {
+        return Err(ApiError::unauthorized(
+            "the A2A token is valid only at the A2A endpoint, not here",
+        ));
+    }
     if let Some(expected) = &state.management_token
         && same(given.as_bytes(), expected.as_bytes())
     {

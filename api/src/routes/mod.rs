@@ -30,6 +30,8 @@ pub(crate) struct AppState {
     pub started: i64,
     /// The management API's bearer token; none means the API refuses everyone.
     pub management_token: Option<Arc<str>>,
+    /// The token A2A peers present; valid only at the A2A endpoint.
+    pub a2a_token: Option<Arc<str>>,
     /// Verifies JWTs (tenants and roles); none when no keys are configured.
     pub verifier: Option<Arc<facio_services::auth::Verifier>>,
     /// Request rate limits per tenant and per token.

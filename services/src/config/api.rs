@@ -15,6 +15,10 @@ pub struct ApiConfig {
     /// Bearer token for the management API (`/api/v1`); `FACIO_MANAGEMENT_TOKEN`
     /// wins. Without one the management API refuses every request.
     pub management_token: Option<String>,
+    /// Bearer token A2A peers present at the A2A endpoint; `FACIO_A2A_TOKEN` wins. It
+    /// must differ from the management token (the node refuses to start otherwise)
+    /// and is refused everywhere else.
+    pub a2a_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -24,6 +28,7 @@ impl Default for ApiConfig {
             port: 8900,
             shutdown_grace_s: 30,
             management_token: None,
+            a2a_token: None,
         }
     }
 }

@@ -555,3 +555,46 @@ async fn sessions_and_health_are_served_per_tenant() {
         (200, Some("ok"), Some("acme"))
     );
 }
+
+#[tokio::test]
+async fn the_a2a_token_is_its_own_and_opens_nothing_else() {
+    let mut env = Env::new(vec![]).await;
+    env.set(
+        "/api",
+        json!({"host": "127.0.0.1", "port": 0, "managementToken": "shared-token-value", "a2aToken": "shared-token-value"}),
+    );
+    let refused = env.cli(&["serve", "--port", "0"]).await;
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("A2A token must differ"),
+        "{}",
+        stderr(&refused)
+    );
+
+    env.set("/api/a2aToken", json!("a2a-peer-token-value"));
+    let gateway = env.serve().await;
+    let (status, error) = call(
+        &gateway,
+        "a2a-peer-token-value",
+        reqwest::Method::GET,
+        "/health",
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("A2A endpoint")
+    );
+    let (status, _) = call(
+        &gateway,
+        "shared-token-value",
+        reqwest::Method::GET,
+        "/health",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+}
