@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use facio_services::domain::{ChatMessage, TenantSettings};
-use facio_services::store::{AuditEventKind, UsageWindow, day_start, month_start};
+use facio_services::store::{AuditEventKind, BudgetPeriod, UsageWindow, period_budgets};
 use serde::Serialize;
 
 use super::record::Recorder;
@@ -94,32 +94,26 @@ impl TurnTask {
             }));
         }
         let settings = self.settings().await?;
-        let now = Utc::now();
-        let periods = [
-            (
-                BudgetScope::Day,
-                settings.tokens_per_day.unwrap_or(limits.tokens_per_day),
-                day_start(now),
-            ),
-            (
-                BudgetScope::Month,
-                settings.tokens_per_month.unwrap_or(limits.tokens_per_month),
-                month_start(now),
-            ),
-        ];
-        for (scope, limit, since) in periods {
-            if limit == 0 {
+        for budget in period_budgets(settings, limits, Utc::now()) {
+            if budget.limit == 0 {
                 continue;
             }
-            let window = UsageWindow::since(since);
             let used = self
                 .deps
                 .store
-                .usage_totals(&self.tenant, &window)
+                .usage_totals(&self.tenant, &UsageWindow::since(budget.since))
                 .await?
                 .total_tokens;
-            if used >= limit {
-                return Ok(Some(Exhausted { scope, limit, used }));
+            if used >= budget.limit {
+                let scope = match budget.period {
+                    BudgetPeriod::Day => BudgetScope::Day,
+                    BudgetPeriod::Month => BudgetScope::Month,
+                };
+                return Ok(Some(Exhausted {
+                    scope,
+                    limit: budget.limit,
+                    used,
+                }));
             }
         }
         Ok(None)

@@ -27,8 +27,8 @@ pub use records::{
 pub use reviews::{NewReview, ReviewFilter, ReviewRecord, ReviewStatus};
 pub use sqlite::SqliteStore;
 pub use usage::{
-    NewUsage, UsageGroup, UsageGrouping, UsageRecord, UsageTotals, UsageWindow, day_start,
-    month_start,
+    BudgetPeriod, NewUsage, PeriodBudget, UsageGroup, UsageGrouping, UsageRecord, UsageTotals,
+    UsageWindow, period_budgets,
 };
 
 /// Sessions and their message history.

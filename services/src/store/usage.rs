@@ -3,7 +3,8 @@
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{RunId, SessionKey, Usage};
+use crate::config::LimitsConfig;
+use crate::domain::{RunId, SessionKey, TenantSettings, Usage};
 
 /// One model call's spend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,15 +77,62 @@ impl UsageWindow {
     }
 }
 
+/// A tenant's budget over a calendar period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodBudget {
+    pub period: BudgetPeriod,
+    /// Most tokens in the period; 0 means no budget.
+    pub limit: u64,
+    /// Where the current period started.
+    pub since: DateTime<Utc>,
+}
+
+/// Which calendar period a budget covers (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetPeriod {
+    Day,
+    Month,
+}
+
+impl BudgetPeriod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Month => "month",
+        }
+    }
+}
+
+/// The tenant's day and month budgets at `now`: its own settings, else the config's
+/// defaults.
+pub fn period_budgets(
+    settings: &TenantSettings,
+    limits: &LimitsConfig,
+    now: DateTime<Utc>,
+) -> [PeriodBudget; 2] {
+    [
+        PeriodBudget {
+            period: BudgetPeriod::Day,
+            limit: settings.tokens_per_day.unwrap_or(limits.tokens_per_day),
+            since: day_start(now),
+        },
+        PeriodBudget {
+            period: BudgetPeriod::Month,
+            limit: settings.tokens_per_month.unwrap_or(limits.tokens_per_month),
+            since: month_start(now),
+        },
+    ]
+}
+
 /// Midnight UTC of `now`'s day: where daily budgets start.
-pub fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
+fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
         .single()
         .unwrap_or(now)
 }
 
 /// Midnight UTC of the first of `now`'s month: where monthly budgets start.
-pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
         .single()
         .unwrap_or(now)

@@ -28,14 +28,15 @@ pub type SecretEnv = Vec<(String, String)>;
 struct Entry {
     value: SecretString,
     exposed: bool,
-    /// The value and its encodings, longest first.
-    forms: Vec<String>,
 }
 
 /// The credentials of one tenant, in memory for one turn.
 #[derive(Default)]
 pub struct Secrets {
     entries: BTreeMap<String, Entry>,
+    /// Every value and encoding with what replaces it, longest first across keys, so
+    /// a secret containing another is replaced whole. Built once, used per tool result.
+    forms: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -49,21 +50,21 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     /// From `(key, value, exposed)` triples.
     pub fn new(credentials: impl IntoIterator<Item = (String, SecretString, bool)>) -> Self {
-        let entries = credentials
+        let entries: BTreeMap<String, Entry> = credentials
             .into_iter()
-            .map(|(key, value, exposed)| {
-                let forms = forms(value.expose_secret());
-                (
-                    key,
-                    Entry {
-                        value,
-                        exposed,
-                        forms,
-                    },
-                )
+            .map(|(key, value, exposed)| (key, Entry { value, exposed }))
+            .collect();
+        let mut forms: Vec<(String, String)> = entries
+            .iter()
+            .flat_map(|(key, entry)| {
+                let replacement = format!("[REDACTED:{key}]");
+                forms(entry.value.expose_secret())
+                    .into_iter()
+                    .map(move |form| (form, replacement.clone()))
             })
             .collect();
-        Self { entries }
+        forms.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
+        Self { entries, forms }
     }
 
     /// The value stored under `key`, for the one place that uses it.
@@ -78,29 +79,12 @@ impl Secrets {
     /// `text` with every known value and encoding replaced by `[REDACTED:KEY]`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
-        // Longer forms first, across keys, so a secret containing another is replaced whole.
-        let mut all: Vec<(&str, &str)> = self
-            .entries
-            .iter()
-            .flat_map(|(key, entry)| entry.forms.iter().map(move |f| (f.as_str(), key.as_str())))
-            .collect();
-        all.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
-        for (form, key) in all {
-            if out.contains(form) {
-                out = out.replace(form, &format!("[REDACTED:{key}]"));
+        for (form, replacement) in &self.forms {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), replacement);
             }
         }
         out
-    }
-
-    /// Redacts every string inside a JSON value.
-    pub fn redact_json(&self, value: &mut serde_json::Value) {
-        match value {
-            serde_json::Value::String(text) => *text = self.redact(text),
-            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
-            serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.redact_json(v)),
-            _ => {}
-        }
     }
 
     /// Replaces every `${credentials.KEY}` in `text` with the value, for content that is
@@ -291,12 +275,6 @@ mod tests {
         }
         assert_eq!(s.redact("hunter2hunter2"), "[REDACTED:DB_PASS]");
         assert_eq!(s.redact("answer 42"), "answer 42", "too short to redact");
-        let mut json = serde_json::json!({"a": ["hunter2hunter2"], "b": {"c": "s3cr3t/v@lue+1"}});
-        s.redact_json(&mut json);
-        assert_eq!(
-            json,
-            serde_json::json!({"a": ["[REDACTED:DB_PASS]"], "b": {"c": "[REDACTED:API_TOKEN]"}})
-        );
     }
 
     #[test]

@@ -49,12 +49,16 @@ fn mask(value: &SecretString) -> String {
     format!("••••••••{tail}")
 }
 
-fn entry(state: &AppState, row: &CredentialRow) -> Value {
-    let masked = state.runtime.vault().open_sealed(&row.sealed).map_or_else(
+/// The stored value, masked.
+fn masked(state: &AppState, row: &CredentialRow) -> String {
+    state.runtime.vault().open_sealed(&row.sealed).map_or_else(
         |_| "(cannot be opened with this master key)".to_owned(),
         |v| mask(&v),
-    );
-    json!({"key": row.key, "masked": masked, "exposed": row.exposed, "updatedAt": row.updated_at})
+    )
+}
+
+fn entry(state: &AppState, row: &CredentialRow) -> Value {
+    json!({"key": row.key, "masked": masked(state, row), "exposed": row.exposed, "updatedAt": row.updated_at})
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {
@@ -307,7 +311,7 @@ async fn list_providers(
             };
             let mut value = json!({"name": name, "source": source});
             if let Some(row) = stored {
-                value["masked"] = entry(&state, row)["masked"].clone();
+                value["masked"] = json!(masked(&state, row));
                 value["updatedAt"] = json!(row.updated_at);
             }
             value

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use facio_services::domain::RunId;
-use facio_services::store::{UsageGrouping, UsageTotals, UsageWindow, day_start, month_start};
+use facio_services::store::{UsageGrouping, UsageTotals, UsageWindow, period_budgets};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -67,28 +67,16 @@ async fn summary(
         .map_err(store_error)?;
     let settings = store.tenant_settings(tenant).await.map_err(store_error)?;
     let limits = &state.config.limits;
-    let now = chrono::Utc::now();
     let mut budgets = serde_json::Map::new();
-    for (name, limit, since) in [
-        (
-            "day",
-            settings.tokens_per_day.unwrap_or(limits.tokens_per_day),
-            day_start(now),
-        ),
-        (
-            "month",
-            settings.tokens_per_month.unwrap_or(limits.tokens_per_month),
-            month_start(now),
-        ),
-    ] {
+    for budget in period_budgets(&settings, limits, chrono::Utc::now()) {
         let used = store
-            .usage_totals(tenant, &UsageWindow::since(since))
+            .usage_totals(tenant, &UsageWindow::since(budget.since))
             .await
             .map_err(store_error)?
             .total_tokens;
         budgets.insert(
-            name.to_owned(),
-            json!({"limitTokens": (limit > 0).then_some(limit), "usedTokens": used, "since": since}),
+            budget.period.as_str().to_owned(),
+            json!({"limitTokens": (budget.limit > 0).then_some(budget.limit), "usedTokens": used, "since": budget.since}),
         );
     }
     Ok(Json(json!({
