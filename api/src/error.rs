@@ -119,6 +119,16 @@ impl ApiError {
     }
 
     /// 403: authenticated, but the role does not allow this.
+    /// 408: the client stopped sending its request before it was complete.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            message,
+        )
+    }
+
     /// 413: a body or file over the size the route accepts.
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(

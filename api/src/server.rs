@@ -67,7 +67,12 @@ pub async fn serve(
         management_token,
         a2a_token,
         verifier: node.verifier.clone(),
-        limits: std::sync::Arc::new(crate::routes::Limits::new(&node.config.limits)),
+        limits: std::sync::Arc::default(),
+        config_at_start: std::sync::Arc::new(
+            facio_services::config::Config::load(node.config.config_file.as_deref())
+                .map(|files| crate::routes::masked_config(&files))
+                .unwrap_or_default(),
+        ),
     };
     {
         let mut out = std::io::stdout().lock();
@@ -92,8 +97,12 @@ pub async fn serve(
             stopping.cancel();
         }
     });
-    let server = axum::serve(listener, router(state))
-        .with_graceful_shutdown(stopping.clone().cancelled_owned());
+    let server = crate::connections::serve_connections(
+        listener,
+        router(state),
+        Duration::from_secs(node.config.api.header_read_timeout_s.max(1)),
+        stopping.clone(),
+    );
     let drain = async {
         stopping.cancelled().await;
         tracing::info!("shutting down: no new requests; draining running turns");
@@ -101,8 +110,8 @@ pub async fn serve(
             .shutdown(Duration::from_secs(node.config.api.shutdown_grace_s))
             .await;
     };
-    let (served, ()) = tokio::join!(async { server.await }, drain);
-    served.map_err(ServeError::Serve)
+    tokio::join!(server, drain);
+    Ok(())
 }
 
 /// Tells Placet (when configured with a `managementUrl`) where this agent's management

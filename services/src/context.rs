@@ -43,6 +43,16 @@ pub fn system_prompt(workspace: &Path, max_iterations: u32) -> String {
         prompt.push('\n');
         prompt.push_str(truncate_chars(text, MAX_FILE_CHARS));
     }
+    let skills = crate::skills::prompt_section(&crate::skills::list_skills(workspace));
+    let scripts = crate::scripts::prompt_section(&crate::scripts::list_scripts(workspace));
+    for section in [skills, scripts].into_iter().flatten() {
+        prompt.push_str(
+            "
+
+",
+        );
+        prompt.push_str(&section);
+    }
     prompt
 }
 

@@ -10,6 +10,8 @@ pub mod placet;
 pub mod policy;
 pub mod providers;
 pub mod review;
+pub mod scripts;
+pub mod skills;
 pub mod store;
 pub mod tools;
 pub mod vault;

@@ -84,17 +84,30 @@ impl TurnTask {
     }
 
     async fn exhausted(&self, progress: &Progress) -> Result<Option<Exhausted>, TurnError> {
-        let limits = &self.deps.config.limits;
-        let cap = limits.max_tokens_per_run;
-        if cap > 0 && progress.usage.total_tokens >= cap {
-            return Ok(Some(Exhausted {
-                scope: BudgetScope::Run,
-                limit: cap,
-                used: progress.usage.total_tokens,
-            }));
-        }
         let settings = self.settings().await?;
-        for budget in period_budgets(settings, limits, Utc::now()) {
+        let limits = self.deps.config.limits.for_tenant(&self.tenant, settings);
+        let cap = limits.tokens_per_run;
+        if cap > 0 {
+            // The whole run, not just this stage of it: a run resumed after a review
+            // has spent tokens before this task started.
+            let used = self
+                .deps
+                .store
+                .run_usage(&self.tenant, &self.run_id)
+                .await?
+                .iter()
+                .map(|call| call.total_tokens)
+                .sum::<u64>()
+                .max(progress.usage.total_tokens);
+            if used >= cap {
+                return Ok(Some(Exhausted {
+                    scope: BudgetScope::Run,
+                    limit: cap,
+                    used,
+                }));
+            }
+        }
+        for budget in period_budgets(&limits, Utc::now()) {
             if budget.limit == 0 {
                 continue;
             }

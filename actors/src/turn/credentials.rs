@@ -1,5 +1,5 @@
-//! The tenant's credentials during a turn: opened from the vault on the first tool
-//! call, handed to tools for `${credentials.KEY}` placeholders, and used to redact
+//! The tenant's credentials during a turn: opened from the vault when the turn starts
+//! (to redact its input), handed to tools for `${credentials.KEY}` placeholders, and used to redact
 //! every tool result before the model, the history or the audit log see it.
 
 use std::sync::Arc;

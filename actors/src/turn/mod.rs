@@ -174,7 +174,15 @@ impl TurnTask {
         progress: &mut Progress,
         cached: Option<Vec<ChatMessage>>,
     ) -> Result<(), TurnError> {
-        let user = ChatMessage::user(self.input.clone());
+        // A credential value typed into a message is redacted like one a tool printed:
+        // it reaches neither the history, the audit log nor the model.
+        let secrets = self.secrets().await?;
+        let input = if secrets.is_empty() {
+            self.input.clone()
+        } else {
+            secrets.redact(&self.input)
+        };
+        let user = ChatMessage::user(input);
         recorder.accept(&user).await?;
         progress.history = match cached {
             Some(mut history) => {

@@ -14,7 +14,6 @@ pub(super) struct Recorder {
     key: SessionKey,
     run_id: RunId,
     origin: Origin,
-    input: String,
     max_field_chars: usize,
 }
 
@@ -26,23 +25,24 @@ impl Recorder {
             key: task.key.clone(),
             run_id: task.run_id.clone(),
             origin: task.origin,
-            input: task.input.clone(),
             max_field_chars: task.deps.config.audit.max_field_chars,
         }
     }
 
-    /// Records that the turn was accepted: the run, the user's message and the audit event.
+    /// Records that the turn was accepted: the run, the user's message and the audit
+    /// event, each with the message as given (already redacted).
     pub async fn accept(&self, user: &ChatMessage) -> Result<(), StoreError> {
+        let input = user.content.as_deref().unwrap_or_default();
         self.store.ensure_session(&self.tenant, &self.key).await?;
         self.store
-            .create_run(&self.tenant, &self.key, &self.run_id, &self.input)
+            .create_run(&self.tenant, &self.key, &self.run_id, input)
             .await?;
         self.append(std::slice::from_ref(user)).await?;
         self.audit(
             AuditEventKind::TurnStarted,
             serde_json::json!({
                 "origin": self.origin.as_str(),
-                "input": self.clip(&self.input),
+                "input": self.clip(input),
             }),
         )
         .await

@@ -28,6 +28,15 @@ pub enum TenantsCommand {
         /// Tokens per UTC calendar month (0: no budget).
         #[arg(long)]
         tokens_per_month: Option<u64>,
+        /// Tokens one run may use (0: no cap).
+        #[arg(long)]
+        tokens_per_run: Option<u64>,
+        /// Requests per minute for the whole tenant.
+        #[arg(long)]
+        requests_per_minute: Option<u32>,
+        /// Requests per minute for each of the tenant's tokens.
+        #[arg(long)]
+        requests_per_minute_per_token: Option<u32>,
     },
 }
 
@@ -68,6 +77,9 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
             models,
             tokens_per_day,
             tokens_per_month,
+            tokens_per_run,
+            requests_per_minute,
+            requests_per_minute_per_token,
         } => {
             let tenant = TenantId::new(name).context("invalid tenant name")?;
             if !store.tenant_exists(&tenant).await? {
@@ -89,6 +101,9 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
                 models: None,
                 tokens_per_day,
                 tokens_per_month,
+                tokens_per_run,
+                requests_per_minute,
+                requests_per_minute_per_token,
             });
             store.put_tenant_settings(&tenant, &settings).await?;
             println!("{}", serde_json::to_string_pretty(&settings)?);

@@ -74,11 +74,13 @@ async fn completions(
         identity.tenant
     } else {
         let tenant = TenantId::default_tenant();
-        state.limits.admit(&tenant, None)?;
+        super::identity::admit(&state, &tenant, None).await?;
         tenant
     };
-    let Json(body) =
-        body.map_err(|rejection| ApiError::invalid_request(None, rejection.body_text()))?;
+    let Json(body) = body.map_err(|rejection| match super::slow_body::stalled(&rejection) {
+        Some(stalled) => ApiError::timeout(stalled.to_string()),
+        None => ApiError::invalid_request(None, rejection.body_text()),
+    })?;
     let input = newest_user_text(&body.messages)?;
     let settings = state
         .runtime

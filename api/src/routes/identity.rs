@@ -32,7 +32,7 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
             tenant: TenantId::default_tenant(),
             roles: vec![Role::Admin],
         };
-        state.limits.admit(&identity.tenant, Some(given))?;
+        admit(state, &identity.tenant, Some(given)).await?;
         return Ok(identity);
     }
     let verifier = state
@@ -53,8 +53,28 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
             "the bearer token is not valid: unknown tenant",
         ));
     }
-    state.limits.admit(&identity.tenant, Some(given))?;
+    admit(state, &identity.tenant, Some(given)).await?;
     Ok(identity)
+}
+
+/// Admits one request of `tenant` (made with `token`) under the tenant's current
+/// rate limits.
+pub(crate) async fn admit(
+    state: &AppState,
+    tenant: &TenantId,
+    token: Option<&str>,
+) -> Result<(), ApiError> {
+    let settings = state
+        .runtime
+        .store()
+        .tenant_settings(tenant)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    state.limits.admit(
+        tenant,
+        token,
+        &state.config.limits.for_tenant(tenant, &settings),
+    )
 }
 
 /// Compares without stopping at the first difference, so timing does not reveal how

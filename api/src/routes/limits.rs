@@ -1,24 +1,55 @@
-//! Rate limits: one GCRA limiter keyed by tenant and one keyed by token, so a single
-//! noisy token cannot starve its tenant's other callers and a tenant cannot starve
-//! the node. Over a limit: 429 with `Retry-After`.
+//! Rate limits: per tenant, one GCRA limiter for the whole tenant and one keyed by
+//! token, so a single noisy token cannot starve its tenant's other callers and a
+//! tenant cannot starve the node. Quotas come from the tenant's own settings (changed
+//! live through `/api/v1/tenants/{name}` or `/api/v1/settings`), else the config.
+//! Over a limit: 429 with `Retry-After`.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use facio_services::config::LimitsConfig;
+use facio_services::config::TenantLimits;
 use facio_services::domain::TenantId;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
+/// Token keys kept per tenant before the idle ones are dropped.
+const MAX_TRACKED_TOKENS: usize = 10_000;
+
+#[derive(Default)]
 pub(crate) struct Limits {
-    tenants: Vec<(TenantId, Arc<DefaultKeyedRateLimiter<String>>)>,
-    tenant_default: DefaultKeyedRateLimiter<String>,
-    tokens: DefaultKeyedRateLimiter<String>,
+    tenants: Mutex<HashMap<TenantId, Arc<TenantLimiter>>>,
     clock: DefaultClock,
+}
+
+/// One tenant's limiters and the quotas they were built with.
+struct TenantLimiter {
+    per_minute: u32,
+    per_token_per_minute: u32,
+    tenant: DefaultDirectRateLimiter,
+    tokens: DefaultKeyedRateLimiter<String>,
+}
+
+impl TenantLimiter {
+    fn new(limits: &TenantLimits) -> Self {
+        Self {
+            per_minute: limits.requests_per_minute,
+            per_token_per_minute: limits.requests_per_minute_per_token,
+            tenant: DefaultDirectRateLimiter::direct(per_minute(limits.requests_per_minute)),
+            tokens: DefaultKeyedRateLimiter::keyed(per_minute(
+                limits.requests_per_minute_per_token,
+            )),
+        }
+    }
+
+    fn matches(&self, limits: &TenantLimits) -> bool {
+        self.per_minute == limits.requests_per_minute
+            && self.per_token_per_minute == limits.requests_per_minute_per_token
+    }
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -26,45 +57,40 @@ fn per_minute(n: u32) -> Quota {
 }
 
 impl Limits {
-    pub fn new(config: &LimitsConfig) -> Limits {
-        let tenants = config
-            .tenants
-            .iter()
-            .filter_map(|(name, n)| {
-                let tenant = TenantId::new(name.clone()).ok()?;
-                Some((
-                    tenant,
-                    Arc::new(DefaultKeyedRateLimiter::keyed(per_minute(*n))),
-                ))
-            })
-            .collect();
-        Limits {
-            tenants,
-            tenant_default: DefaultKeyedRateLimiter::keyed(per_minute(
-                config.tenant_requests_per_minute,
-            )),
-            tokens: DefaultKeyedRateLimiter::keyed(per_minute(config.token_requests_per_minute)),
-            clock: DefaultClock::default(),
-        }
-    }
-
-    /// Admits one request of `tenant` made with `token` (hashed: no token is kept).
-    pub fn admit(&self, tenant: &TenantId, token: Option<&str>) -> Result<(), ApiError> {
-        let own = self
-            .tenants
-            .iter()
-            .find(|(t, _)| t == tenant)
-            .map(|(_, l)| l.as_ref());
-        let tenant_limiter = own.unwrap_or(&self.tenant_default);
-        if let Err(not_until) = tenant_limiter.check_key(&tenant.to_string()) {
+    /// Admits one request of `tenant` made with `token` (hashed: no token is kept),
+    /// under the quotas in `limits`. A changed quota starts its limiter afresh.
+    pub fn admit(
+        &self,
+        tenant: &TenantId,
+        token: Option<&str>,
+        limits: &TenantLimits,
+    ) -> Result<(), ApiError> {
+        let limiter = {
+            let mut tenants = self
+                .tenants
+                .lock()
+                .map_err(|_| ApiError::internal("the rate limiter is unavailable"))?;
+            match tenants.get(tenant) {
+                Some(limiter) if limiter.matches(limits) => limiter.clone(),
+                _ => {
+                    let limiter = Arc::new(TenantLimiter::new(limits));
+                    tenants.insert(tenant.clone(), limiter.clone());
+                    limiter
+                }
+            }
+        };
+        if let Err(not_until) = limiter.tenant.check() {
             return Err(too_many(
                 "the tenant",
                 not_until.wait_time_from(self.clock.now()),
             ));
         }
         if let Some(token) = token {
+            if limiter.tokens.len() > MAX_TRACKED_TOKENS {
+                limiter.tokens.retain_recent();
+            }
             let key = hex::encode(Sha256::digest(token.as_bytes()));
-            if let Err(not_until) = self.tokens.check_key(&key) {
+            if let Err(not_until) = limiter.tokens.check_key(&key) {
                 return Err(too_many(
                     "this token",
                     not_until.wait_time_from(self.clock.now()),

@@ -8,8 +8,10 @@ mod inbox;
 mod limits;
 mod management;
 mod models;
+mod slow_body;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -36,9 +38,13 @@ pub(crate) struct AppState {
     pub verifier: Option<Arc<facio_services::auth::Verifier>>,
     /// Request rate limits per tenant and per token.
     pub limits: Arc<limits::Limits>,
+    /// The config as its files said when the node started (secrets masked), against
+    /// which `/api/v1/settings` names the keys waiting for a restart.
+    pub config_at_start: Arc<serde_json::Value>,
 }
 
-pub(crate) use limits::Limits;
+/// The config as JSON with every secret masked.
+pub(crate) use management::masked_config;
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
@@ -49,5 +55,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .nest("/api/v1", management::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            Duration::from_secs(state.config.api.body_idle_timeout_s.max(1)),
+            slow_body::idle_deadline,
+        ))
         .with_state(state)
 }

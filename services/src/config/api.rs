@@ -19,6 +19,12 @@ pub struct ApiConfig {
     /// must differ from the management token (the node refuses to start otherwise)
     /// and is refused everywhere else.
     pub a2a_token: Option<String>,
+    /// Seconds a client has to send a request's headers once it starts; a slower
+    /// client's connection is closed. Default 10.
+    pub header_read_timeout_s: u64,
+    /// Seconds a request body may pause between pieces before the request is answered
+    /// 408. Default 30.
+    pub body_idle_timeout_s: u64,
 }
 
 impl Default for ApiConfig {
@@ -29,6 +35,8 @@ impl Default for ApiConfig {
             shutdown_grace_s: 30,
             management_token: None,
             a2a_token: None,
+            header_read_timeout_s: 10,
+            body_idle_timeout_s: 30,
         }
     }
 }

@@ -26,8 +26,11 @@ pub use api::ApiConfig;
 pub use audit::AuditConfig;
 pub use auth::AuthConfig;
 pub use channels::{ChannelsConfig, PlacetConfig};
-pub use limits::LimitsConfig;
-pub use load::{ConfigError, default_config_path, default_data_dir};
+pub use limits::{LimitsConfig, TenantLimits};
+pub use load::{
+    CHANGEABLE_AREAS, ConfigError, SETTINGS_FILE, SettingsError, default_config_path,
+    default_data_dir,
+};
 pub use logging::{LogFormat, LoggingConfig};
 pub use onboard::{OnboardError, OnboardReport, onboard};
 pub use pricing::{ModelPrice, PricingConfig, cost_micros};
@@ -67,4 +70,11 @@ pub struct Config {
     /// Directory the config file was loaded from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
+    /// The config file read, if any.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
+    /// Where settings changed through the API are kept (`settings.json` beside the
+    /// config file).
+    #[serde(skip)]
+    pub settings_file: Option<PathBuf>,
 }

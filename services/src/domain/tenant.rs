@@ -1,4 +1,5 @@
-//! A tenant's own settings: which models it may use and how many tokens it may spend.
+//! A tenant's own settings: which models it may use, how many tokens it may spend and
+//! how fast it may call.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,17 @@ pub struct TenantSettings {
     /// Most tokens per UTC calendar month; 0 means no budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_month: Option<u64>,
+    /// Most tokens one run may use; 0 means no cap. Overrides `limits.maxTokensPerRun`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_run: Option<u64>,
+    /// Requests per minute for the whole tenant (all its tokens). Overrides
+    /// `limits.tenants.<name>` and `limits.tenantRequestsPerMinute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    /// Requests per minute for each of the tenant's tokens. Overrides
+    /// `limits.tokenRequestsPerMinute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute_per_token: Option<u32>,
 }
 
 impl TenantSettings {
@@ -37,6 +49,15 @@ impl TenantSettings {
         }
         if patch.tokens_per_month.is_some() {
             self.tokens_per_month = patch.tokens_per_month;
+        }
+        if patch.tokens_per_run.is_some() {
+            self.tokens_per_run = patch.tokens_per_run;
+        }
+        if patch.requests_per_minute.is_some() {
+            self.requests_per_minute = patch.requests_per_minute;
+        }
+        if patch.requests_per_minute_per_token.is_some() {
+            self.requests_per_minute_per_token = patch.requests_per_minute_per_token;
         }
     }
 }

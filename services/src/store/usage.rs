@@ -3,8 +3,8 @@
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::LimitsConfig;
-use crate::domain::{RunId, SessionKey, TenantSettings, Usage};
+use crate::config::TenantLimits;
+use crate::domain::{RunId, SessionKey, Usage};
 
 /// One model call's spend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,22 +103,17 @@ impl BudgetPeriod {
     }
 }
 
-/// The tenant's day and month budgets at `now`: its own settings, else the config's
-/// defaults.
-pub fn period_budgets(
-    settings: &TenantSettings,
-    limits: &LimitsConfig,
-    now: DateTime<Utc>,
-) -> [PeriodBudget; 2] {
+/// The tenant's day and month budgets at `now`.
+pub fn period_budgets(limits: &TenantLimits, now: DateTime<Utc>) -> [PeriodBudget; 2] {
     [
         PeriodBudget {
             period: BudgetPeriod::Day,
-            limit: settings.tokens_per_day.unwrap_or(limits.tokens_per_day),
+            limit: limits.tokens_per_day,
             since: day_start(now),
         },
         PeriodBudget {
             period: BudgetPeriod::Month,
-            limit: settings.tokens_per_month.unwrap_or(limits.tokens_per_month),
+            limit: limits.tokens_per_month,
             since: month_start(now),
         },
     ]

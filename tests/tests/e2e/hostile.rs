@@ -151,6 +151,11 @@ async fn no_json_route_answers_5xx_to_garbage() {
             "/api/v1/tenants".to_owned(),
             json!({"name": "fuzzed"}),
         ),
+        (
+            "PATCH",
+            "/api/v1/settings".to_owned(),
+            json!({"tenant": {"tokensPerDay": 100000}, "node": {"agents": {"defaults": {"maxToolIterations": 5}}}}),
+        ),
     ];
     let mut rng = XorShift(0x5eed_f00d_cafe_b0ba);
     let client = http();
@@ -194,4 +199,112 @@ async fn no_json_route_answers_5xx_to_garbage() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200, "the gateway survived");
+}
+
+/// Reads what the server sends until it closes (or resets) the connection.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let read = async {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n @ 1..) = stream.read(&mut buffer).await {
+            answer.extend_from_slice(&buffer[..n]);
+        }
+    };
+    tokio::time::timeout(crate::support::PATIENCE, read)
+        .await
+        .expect("the server gave up on the slow client in time");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_others_are_still_served() {
+    use tokio::io::AsyncWriteExt;
+    let mut env = Env::new(vec![]).await;
+    env.set("/api/managementToken", json!(TOKEN));
+    env.set(
+        "/api",
+        json!({"host": "127.0.0.1", "port": 0, "managementToken": TOKEN,
+               "headerReadTimeoutS": 1, "bodyIdleTimeoutS": 1}),
+    );
+    let gateway = env.serve().await;
+    let address = gateway.url.trim_start_matches("http://").to_owned();
+
+    // Headers that never finish: the connection is closed, not held.
+    let mut trickle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    trickle
+        .write_all(b"GET /health HTTP/1.1\r\nHost: facio\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut trickle).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // A body that stops half way: 408 with a JSON reason.
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/policy HTTP/1.1\r\nHost: facio\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 200\r\nConnection: close\r\n\r\n\
+         {{\"action\": "
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut stalled).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(answer.contains("no part of the request body"), "{answer}");
+
+    // Headers far over the size a request may carry: refused, not buffered.
+    let mut huge = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "GET /health HTTP/1.1\r\nHost: facio\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(200 * 1024)
+    );
+    let _ = huge.write_all(head.as_bytes()).await;
+    let answer = read_until_closed(&mut huge).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+
+    let health = http()
+        .get(format!("{}/health", gateway.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "well-behaved clients are still served"
+    );
+}
+
+#[tokio::test]
+async fn bad_query_strings_get_json_errors_naming_the_problem() {
+    let mut env = Env::new(vec![]).await;
+    env.set("/api/managementToken", json!(TOKEN));
+    let gateway = env.serve().await;
+    for (path, named) in [
+        ("/audit?bogus=1", "bogus"),
+        ("/sessions?limit=many", "limit"),
+        ("/usage?since=yesterday", "since"),
+        ("/workspace/tree?depth=-1", "depth"),
+        ("/audit/tail?limit=lots", "limit"),
+    ] {
+        let response = http()
+            .get(format!("{}/api/v1{path}", gateway.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!((400..500).contains(&status), "{path}: {status} {text}");
+        let error: Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"));
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(named), "{path}: {message}");
+    }
 }

@@ -15,6 +15,7 @@ mod matrix;
 mod provider_errors;
 mod sdk;
 mod secrets;
+mod settings;
 mod tenants;
 mod usage;
 mod workspace;

@@ -215,3 +215,64 @@ async fn sessions_are_deleted_or_started_afresh_but_not_while_a_turn_waits() {
     let (_, audit) = api(&gateway, Method::GET, "/audit?type=session_deleted", None).await;
     assert_eq!(audit["events"].as_array().unwrap().len(), 2, "{audit}");
 }
+
+#[tokio::test]
+async fn skills_and_scripts_in_the_workspace_are_listed_and_offered_to_the_agent() {
+    let mut env = Env::new(vec![Reply::text("noted")]).await;
+    env.set("/api/managementToken", json!(TOKEN));
+    let skill = env.workspace().join("skills/release");
+    std::fs::create_dir_all(&skill).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: release\ndescription: Cut and publish a release\n---\n\nStep one: the body stays out of the prompt.\n",
+    )
+    .unwrap();
+    let scripts = env.workspace().join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    std::fs::write(
+        scripts.join("backup.sh"),
+        "#!/bin/sh\n# Back up the database\necho done\n",
+    )
+    .unwrap();
+    let gateway = env.serve().await;
+
+    let (status, skills) = api(&gateway, Method::GET, "/skills", None).await;
+    assert_eq!(status, 200, "{skills}");
+    assert_eq!(skills["skills"][0]["name"], "release");
+    assert_eq!(
+        skills["skills"][0]["description"],
+        "Cut and publish a release"
+    );
+    assert_eq!(skills["skills"][0]["path"], "skills/release/SKILL.md");
+    let (status, listed) = api(&gateway, Method::GET, "/scripts", None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["scripts"][0]["path"], "scripts/backup.sh");
+    assert_eq!(listed["scripts"][0]["description"], "Back up the database");
+    assert_eq!(listed["scripts"][0]["interpreter"], "sh");
+
+    let (status, run) = api(
+        &gateway,
+        Method::POST,
+        "/sessions/ops:1/messages?wait=20",
+        Some(json!({"content": "what can you do?"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    let requests = env.model.requests();
+    let system = requests[0].messages()[0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        system.contains("release (skills/release/SKILL.md): Cut and publish a release"),
+        "{system}"
+    );
+    assert!(
+        system.contains("scripts/backup.sh: Back up the database"),
+        "{system}"
+    );
+    assert!(
+        !system.contains("the body stays out of the prompt"),
+        "a skill's body is read on demand, not put in every prompt"
+    );
+}

@@ -78,11 +78,17 @@ async fn a_secret_planted_through_the_api_and_used_by_exec_never_leaks() {
         &gateway,
         Method::POST,
         "/sessions/ops:deploy/messages?wait=30",
-        Some(json!({"content": "Deploy with the token."})),
+        // A user pasting the value itself is redacted like a tool printing it.
+        Some(json!({"content": format!("Deploy with the token (it is {SECRET}).")})),
     )
     .await;
     assert_eq!(status, 200, "{run}");
     assert_eq!(run["content"], "Deployed.", "{run}");
+    assert!(
+        request_text(&env.model.requests()[0])
+            .contains("Deploy with the token (it is [REDACTED:DEPLOY_TOKEN])."),
+        "the model sees the message with the value redacted"
+    );
 
     // The value was used where it belongs: in the command's environment and the file.
     assert_eq!(

@@ -2,7 +2,7 @@
 //! events), `/audit/stats` (counts by type and whether the chain verifies) and
 //! `/audit/runs/{runId}`: the tenant's audit log, read-only.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -11,6 +11,7 @@ use facio_services::store::{AuditEvent, AuditEventKind, AuditFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::json::Params;
 use super::{Caller, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
@@ -53,7 +54,7 @@ pub(super) fn time(param: &str, value: Option<String>) -> Result<Option<DateTime
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    Params(q): Params<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = AuditFilter {
         run_id: q
@@ -105,7 +106,7 @@ struct TailQuery {
 async fn tail(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<TailQuery>,
+    Params(q): Params<TailQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = AuditFilter {
         limit: Some(q.limit.unwrap_or(50).min(1000)),

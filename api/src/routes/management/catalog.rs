@@ -249,6 +249,30 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         OPERATORS,
         "Version, model, active sessions, runs and reviews",
     ),
+    route(
+        "get",
+        "/skills",
+        OPERATORS,
+        "Skills in the tenant's workspace (skills/<name>/SKILL.md)",
+    ),
+    route(
+        "get",
+        "/scripts",
+        OPERATORS,
+        "Scripts in the tenant's workspace (scripts/)",
+    ),
+    route(
+        "get",
+        "/settings",
+        OPERATORS,
+        "The tenant's settings and limits in effect; for the system tenant, the node's config and the keys waiting for a restart",
+    ),
+    system(
+        "patch",
+        "/settings",
+        ADMINS,
+        "Change tenant settings (at once) and node settings (saved to settings.json, on restart)",
+    ),
     system("get", "/tenants", ADMINS, "Tenants"),
     system("post", "/tenants", ADMINS, "Create a tenant"),
     route(

@@ -14,7 +14,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
-            .map_err(|e| ApiError::invalid_request(None, format!("cannot read the body: {e}")))?;
+            .map_err(|e| match crate::routes::slow_body::stalled(&e) {
+                Some(stalled) => ApiError::timeout(stalled.to_string()),
+                None => ApiError::invalid_request(None, format!("cannot read the body: {e}")),
+            })?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::invalid_request(None, format!("the body is not valid JSON: {e}"))
         })?;
@@ -29,5 +32,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                     format!("{}: {e}", if path == "." { "body" } else { &path }),
                 )
             })
+    }
+}
+
+/// Like `axum::extract::Query`, but a bad query string answers 400 JSON naming the
+/// problem (axum's own rejection is plain text).
+pub(super) struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|query| Params(query.0))
+            .map_err(|rejection| ApiError::invalid_request(None, rejection.body_text()))
     }
 }

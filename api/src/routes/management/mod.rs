@@ -11,9 +11,13 @@ mod policy;
 mod reviews;
 mod runs;
 mod sessions;
+mod settings;
+mod skills;
 mod tenants;
 mod usage;
 mod workspace;
+
+pub(crate) use settings::masked as masked_config;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -38,6 +42,8 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(credentials::routes())
         .merge(commands::routes())
         .merge(workspace::routes())
+        .merge(settings::routes())
+        .merge(skills::routes())
         .route_layer(axum::middleware::from_fn(check_roles))
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize));

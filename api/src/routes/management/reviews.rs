@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use facio_actors::{Notice, ReviewDecision, ReviewError};
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Caller;
-use super::json::Body;
+use super::json::{Body, Params};
 use super::store_error;
 use crate::error::ApiError;
 use crate::routes::AppState;
@@ -113,7 +113,7 @@ struct ListQuery {
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Params(query): Params<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let status = match query.status.as_deref() {
         None | Some("") => None,
@@ -186,7 +186,7 @@ async fn wait(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<WaitQuery>,
+    Params(query): Params<WaitQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
     let mut notices = state.runtime.notices();

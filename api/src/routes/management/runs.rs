@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Caller;
-use super::json::Body;
+use super::json::{Body, Params};
 use super::store_error;
 use crate::error::ApiError;
 use crate::routes::AppState;
@@ -50,7 +50,7 @@ async fn post_message(
     caller: Caller,
     State(state): State<AppState>,
     Path(key): Path<String>,
-    Query(query): Query<WaitQuery>,
+    Params(query): Params<WaitQuery>,
     Body(body): Body<NewMessage>,
 ) -> Result<Response, ApiError> {
     let key =

@@ -1,7 +1,7 @@
 //! `/sessions` (list, full history, delete) and `/health`, as Placet's dashboard reads
 //! them.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use facio_services::domain::SessionKey;
@@ -9,6 +9,7 @@ use facio_services::store::AuditEventKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::json::Params;
 use super::{Caller, audit_change, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
@@ -39,7 +40,7 @@ struct ListQuery {
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Params(query): Params<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(100).min(1000);
     let sessions = state

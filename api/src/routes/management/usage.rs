@@ -1,7 +1,7 @@
 //! `GET /usage` (totals, groups and budgets over a window) and `/usage/runs/{runId}`
 //! (the model calls of one run): what the caller's tenant spent.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use facio_services::domain::RunId;
@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::audit::time;
+use super::json::Params;
 use super::{Caller, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
@@ -38,7 +39,7 @@ fn totals_json(totals: &UsageTotals) -> Value {
 async fn summary(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<UsageQuery>,
+    Params(q): Params<UsageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let grouping = match q.group_by.as_deref().unwrap_or("model") {
         "model" => UsageGrouping::Model,
@@ -66,9 +67,9 @@ async fn summary(
         .await
         .map_err(store_error)?;
     let settings = store.tenant_settings(tenant).await.map_err(store_error)?;
-    let limits = &state.config.limits;
+    let limits = state.config.limits.for_tenant(tenant, &settings);
     let mut budgets = serde_json::Map::new();
-    for budget in period_budgets(&settings, limits, chrono::Utc::now()) {
+    for budget in period_budgets(&limits, chrono::Utc::now()) {
         let used = store
             .usage_totals(tenant, &UsageWindow::since(budget.since))
             .await
@@ -88,7 +89,7 @@ async fn summary(
             value
         }).collect::<Vec<_>>(),
         "budgets": budgets,
-        "maxTokensPerRun": (limits.max_tokens_per_run > 0).then_some(limits.max_tokens_per_run),
+        "maxTokensPerRun": (limits.tokens_per_run > 0).then_some(limits.tokens_per_run),
     })))
 }
 

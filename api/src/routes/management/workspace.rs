@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,7 +16,7 @@ use facio_services::vault::tenant_secrets;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::json::Body;
+use super::json::{Body, Params};
 use super::{Caller, audit_change};
 use crate::error::ApiError;
 use crate::routes::AppState;
@@ -66,7 +66,7 @@ struct TreeQuery {
 async fn tree(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<TreeQuery>,
+    Params(q): Params<TreeQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let workspace = workspace(&state, &caller)?;
     let shown = q.path.unwrap_or_else(|| ".".to_owned());
@@ -146,7 +146,7 @@ struct FileQuery {
 async fn read(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<FileQuery>,
+    Params(q): Params<FileQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let workspace = workspace(&state, &caller)?;
     let real = resolve(&workspace, &q.path)?;
@@ -190,7 +190,7 @@ struct NewContent {
 async fn write(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<FileQuery>,
+    Params(q): Params<FileQuery>,
     Body(body): Body<NewContent>,
 ) -> Result<Json<Value>, ApiError> {
     let workspace = workspace(&state, &caller)?;
@@ -217,7 +217,7 @@ async fn write(
 async fn remove(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<FileQuery>,
+    Params(q): Params<FileQuery>,
 ) -> Result<StatusCode, ApiError> {
     let workspace = workspace(&state, &caller)?;
     let real = resolve(&workspace, &q.path)?;

@@ -11,6 +11,7 @@ mod keys;
 mod overrides;
 mod paths;
 mod schema;
+mod settings;
 mod validate;
 
 #[cfg(test)]
@@ -24,6 +25,7 @@ use serde_json::Value;
 pub use error::ConfigError;
 use interpolate::ExpandError;
 use schema::Schema;
+pub use settings::{CHANGEABLE_AREAS, SETTINGS_FILE, SettingsError};
 
 use super::Config;
 
@@ -99,8 +101,11 @@ impl Config {
                 });
             }
         };
+        let settings_file = settings::settings_path(&file);
+        let saved = settings::read(&settings_file)?;
         let loader = Loader {
             file: text.is_some().then_some(file),
+            settings: Some((settings_file, saved.unwrap_or(Value::Null))),
             ..Loader::default()
         };
         loader.load(text.as_deref(), env)
@@ -155,6 +160,10 @@ struct Loader {
     substituted: BTreeMap<String, String>,
     /// Key path → the `FACIO_*__*` variable that set it.
     overridden: BTreeMap<String, String>,
+    /// `settings.json` (its path, and its content or null when there is none).
+    settings: Option<(PathBuf, Value)>,
+    /// Key paths whose values came from `settings.json`.
+    from_settings: Vec<String>,
 }
 
 impl Loader {
@@ -173,6 +182,26 @@ impl Loader {
         schema
             .check(&value, &mut Vec::new())
             .map_err(|unknown| self.invalid(&unknown.key, unknown.reason))?;
+        let settings_file = self.settings.as_ref().map(|(path, _)| path.clone());
+        if let Some((path, saved)) = self.settings.take()
+            && !saved.is_null()
+        {
+            let in_settings = |key: String, reason: String| ConfigError::Invalid {
+                file: Some(path.clone()),
+                key,
+                reason: error::one_line(&reason),
+            };
+            let saved = keys::normalize(saved, &mut Vec::new())
+                .map_err(|dup| in_settings(dup.key, dup.reason))?;
+            if !saved.is_object() {
+                return Err(in_settings(String::new(), "must be a JSON object".into()));
+            }
+            schema
+                .check(&saved, &mut Vec::new())
+                .map_err(|unknown| in_settings(unknown.key, unknown.reason))?;
+            settings::lay_over(&mut value, saved, "", &mut self.from_settings);
+            self.settings = Some((path, Value::Null));
+        }
         interpolate::interpolate(&mut value, "", env, &mut self.substituted).map_err(|err| {
             match err {
                 ExpandError::Missing { key, var } => ConfigError::MissingVariable {
@@ -204,6 +233,8 @@ impl Loader {
         let home = non_empty(env.get("HOME").cloned()).map(PathBuf::from);
         paths::resolve(&mut config, base_dir.as_deref(), home.as_deref());
         config.base_dir = base_dir;
+        config.config_file = self.file.clone();
+        config.settings_file = settings_file;
         validate::validate(&config).map_err(|v| self.invalid(&v.key, v.reason))?;
         Ok(config)
     }
@@ -228,6 +259,11 @@ impl Loader {
             }
         }
         let key = if key.is_empty() { "(top level)" } else { key };
+        let settings_file = self.settings.as_ref().map(|(path, _)| path).filter(|_| {
+            self.from_settings
+                .iter()
+                .any(|taken| keypath::is_within(key, taken))
+        });
         match self
             .overridden
             .iter()
@@ -239,7 +275,7 @@ impl Loader {
                 reason,
             },
             None => ConfigError::Invalid {
-                file: self.file.clone(),
+                file: settings_file.or(self.file.as_ref()).cloned(),
                 key: key.to_owned(),
                 reason,
             },

@@ -33,8 +33,19 @@ fn a_missing_default_file_means_defaults() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().display().to_string();
     let config = Config::load_with_env(None, &env(&[("FACIO_DATA_DIR", &data)])).expect("loads");
-    // All defaults, and no file means no base directory.
-    assert_eq!(config, Config::default());
+    // All defaults, and no file means no base directory; API changes would be kept
+    // beside where the file would be.
+    assert_eq!(
+        config.settings_file.as_deref(),
+        Some(dir.path().join("settings.json").as_path())
+    );
+    assert_eq!(
+        Config {
+            settings_file: None,
+            ..config
+        },
+        Config::default()
+    );
 }
 
 #[test]

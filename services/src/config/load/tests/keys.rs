@@ -66,7 +66,7 @@ fn unknown_key_names_the_full_path_and_suggests() {
 fn unknown_key_far_from_any_field_lists_the_fields() {
     let message = load_err(r#"{ "api": { "bananas": 1 } }"#, &[]);
     assert!(
-        message.contains("api.bananas: unknown field, expected one of: a2aToken, host, managementToken, port, shutdownGraceS"),
+        message.contains("api.bananas: unknown field, expected one of: a2aToken, bodyIdleTimeoutS, headerReadTimeoutS, host, managementToken, port, shutdownGraceS"),
         "{message}"
     );
     let message = load_err(r#"{ "colour": "blue" }"#, &[]);

@@ -5,6 +5,7 @@ mod files;
 mod interpolation;
 mod keys;
 mod overrides;
+mod settings;
 mod syntax;
 mod validation;
 

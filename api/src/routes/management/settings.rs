@@ -1,0 +1,195 @@
+//! `/settings`: what this tenant is held to (its own settings and the limits in
+//! effect), and for the system tenant the node's configuration. Tenant settings apply
+//! at once; node settings are saved to `settings.json` and apply on restart, and the
+//! answer names every key still waiting for one.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use facio_services::config::{Config, SettingsError};
+use facio_services::domain::{TenantId, TenantSettings};
+use facio_services::store::AuditEventKind;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::json::Body;
+use super::{Caller, store_error};
+use crate::error::ApiError;
+use crate::routes::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/settings", get(show).patch(change))
+}
+
+async fn show(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&state, caller.tenant()).await?))
+}
+
+/// A partial change: tenant settings, node settings (config keys), or both.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Change {
+    #[serde(default)]
+    tenant: Option<TenantSettings>,
+    #[serde(default)]
+    node: Option<Value>,
+}
+
+async fn change(
+    caller: Caller,
+    State(state): State<AppState>,
+    Body(change): Body<Change>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = caller.tenant().clone();
+    let mut applied = Vec::new();
+    let mut saved = Vec::new();
+    // Node settings first: they are the ones that can be refused after checking.
+    if let Some(node) = change.node {
+        saved = state.config.change_settings(node).map_err(settings_error)?;
+    }
+    if let Some(patch) = change.tenant {
+        let store = state.runtime.store();
+        let mut settings = store.tenant_settings(&tenant).await.map_err(store_error)?;
+        applied = changed_keys(&patch);
+        settings.merge(patch);
+        store
+            .put_tenant_settings(&tenant, &settings)
+            .await
+            .map_err(store_error)?;
+    }
+    if !applied.is_empty() || !saved.is_empty() {
+        // Key names only: node values may name paths and hosts an auditor need not see.
+        super::audit_change(
+            &state,
+            &caller,
+            &tenant,
+            AuditEventKind::SettingsChanged,
+            json!({"tenant": applied, "node": saved}),
+        )
+        .await?;
+    }
+    let mut body = view(&state, &tenant).await?;
+    body["applied"] = json!(applied);
+    body["saved"] = json!(saved);
+    Ok(Json(body))
+}
+
+async fn view(state: &AppState, tenant: &TenantId) -> Result<Value, ApiError> {
+    let settings = state
+        .runtime
+        .store()
+        .tenant_settings(tenant)
+        .await
+        .map_err(store_error)?;
+    let limits = state.config.limits.for_tenant(tenant, &settings);
+    let mut body = json!({
+        "tenant": tenant,
+        "settings": settings,
+        "effective": {
+            "models": settings.models,
+            "limits": limits,
+        },
+    });
+    // The node's configuration is shared by every tenant: only the system tenant's
+    // callers see it.
+    if *tenant == TenantId::default_tenant() {
+        let running = masked(&state.config);
+        // What the files say now against what they said at start: command-line flags
+        // (--port, --workspace) apply to both, so only file changes show.
+        let next = Config::load(state.config.config_file.as_deref())
+            .map(|next| masked(&next))
+            .map_err(|e| ApiError::internal(format!("the saved config does not load: {e}")))?;
+        let mut pending = Vec::new();
+        differences(&state.config_at_start, &next, "", &mut pending);
+        body["node"] = json!({
+            "config": running,
+            "saved": state.config.saved_settings().map_err(|e| ApiError::internal(e.to_string()))?,
+            "settingsFile": state.config.settings_file(),
+            "changeable": facio_services::config::CHANGEABLE_AREAS,
+            "restartRequired": pending,
+        });
+    }
+    Ok(body)
+}
+
+/// The tenant keys a patch sets, as the API spells them.
+fn changed_keys(patch: &TenantSettings) -> Vec<String> {
+    match serde_json::to_value(patch) {
+        Ok(Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The config as JSON with every secret replaced by `"[set]"`.
+pub(crate) fn masked(config: &Config) -> Value {
+    let mut value = serde_json::to_value(config).unwrap_or(Value::Null);
+    let set = |v: &mut Value| {
+        if !v.is_null() {
+            *v = json!("[set]");
+        }
+    };
+    for path in [
+        "/api/managementToken",
+        "/api/a2aToken",
+        "/auth/hs256Secret",
+        "/channels/placet/apiKey",
+    ] {
+        if let Some(v) = value.pointer_mut(path) {
+            set(v);
+        }
+    }
+    if let Some(Value::Object(providers)) = value.pointer_mut("/providers") {
+        for provider in providers.values_mut() {
+            if let Some(v) = provider.get_mut("apiKey") {
+                set(v);
+            }
+            if let Some(Value::Object(headers)) = provider.get_mut("extraHeaders") {
+                headers.values_mut().for_each(set);
+            }
+        }
+    }
+    if let Some(url) = value.pointer_mut("/storage/url")
+        && let Some(text) = url.as_str()
+        && let Ok(mut parsed) = reqwest::Url::parse(text)
+        && parsed.password().is_some()
+        && parsed.set_password(Some("[set]")).is_ok()
+    {
+        *url = json!(parsed.to_string());
+    }
+    value
+}
+
+/// Key paths where `a` and `b` differ.
+fn differences(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                let null = Value::Null;
+                differences(
+                    a.get(key).unwrap_or(&null),
+                    b.get(key).unwrap_or(&null),
+                    &child,
+                    out,
+                );
+            }
+        }
+        (a, b) if a != b => out.push(path.to_owned()),
+        _ => {}
+    }
+}
+
+fn settings_error(e: SettingsError) -> ApiError {
+    match &e {
+        SettingsError::Write { .. } => ApiError::internal(e.to_string()),
+        _ => {
+            let param = e.key().map(|key| format!("node.{key}"));
+            ApiError::unprocessable(param.as_deref(), format!("node: {e}"))
+        }
+    }
+}

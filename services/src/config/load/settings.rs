@@ -1,0 +1,209 @@
+//! `settings.json`: node settings changed through the management API
+//! (`PATCH /api/v1/settings`), kept beside `config.json` rather than rewriting it, so
+//! the operator's file, its comments and its `${VAR}` references stay as written. The
+//! loader lays it over `config.json`; `FACIO_*__*` overrides still win over both. The
+//! node reads its config once at start, so every change here takes effect on restart.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::{ConfigError, Loader, keypath, keys, process_env};
+use crate::config::Config;
+
+/// The file's name, in the config file's directory.
+pub const SETTINGS_FILE: &str = "settings.json";
+
+/// The config areas the API may change. The rest hold secrets (`auth`, `providers`,
+/// `channels`, `api` tokens; those go through `/credentials`) or decide where state
+/// lives (`storage`), which a remote caller must not move.
+pub const CHANGEABLE_AREAS: [&str; 6] =
+    ["agents", "tools", "limits", "pricing", "audit", "logging"];
+
+/// Why a settings change was refused; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("the settings change must be a JSON object of config keys")]
+    NotAnObject,
+    #[error("{key}: not changeable here; the API may change {}", CHANGEABLE_AREAS.join(", "))]
+    NotChangeable { key: String },
+    #[error("{0}")]
+    Invalid(#[from] ConfigError),
+    #[error("cannot write {}: {reason}", .path.display())]
+    Write { path: PathBuf, reason: String },
+}
+
+impl SettingsError {
+    /// The key path the error is about, when there is one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Self::NotChangeable { key } => Some(key),
+            Self::Invalid(ConfigError::Invalid { key, .. }) => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// Where `settings.json` lives for a config file at `config_file`.
+pub(super) fn settings_path(config_file: &Path) -> PathBuf {
+    config_file.parent().map_or_else(
+        || PathBuf::from(SETTINGS_FILE),
+        |dir| dir.join(SETTINGS_FILE),
+    )
+}
+
+/// The saved settings at `path`, if the file exists.
+pub(super) fn read(path: &Path) -> Result<Option<Value>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => super::jsonc::parse(&text)
+            .map(Some)
+            .map_err(|err| ConfigError::Parse {
+                path: path.to_path_buf(),
+                line: err.line,
+                column: err.column,
+                reason: err.reason,
+            }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        }),
+    }
+}
+
+/// Lays `over` onto `base`: objects merge key by key, anything else replaces. Records
+/// the key path of every value taken from `over`.
+pub(super) fn lay_over(base: &mut Value, over: Value, path: &str, taken: &mut Vec<String>) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (key, value) in over {
+                let child = keypath::child(path, &key);
+                match base.get_mut(&key) {
+                    Some(existing) => lay_over(existing, value, &child, taken),
+                    None => {
+                        base.insert(key, value);
+                        taken.push(child);
+                    }
+                }
+            }
+        }
+        (base, over) => {
+            *base = over;
+            taken.push(path.to_owned());
+        }
+    }
+}
+
+/// RFC 7386 merge patch: `null` removes a key, objects merge, anything else replaces.
+fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(target) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                target.remove(&key);
+            } else {
+                merge_patch(target.entry(key).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+/// The key paths a patch sets or removes, at their deepest object level.
+fn leaves(value: &Value, path: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, child) in map {
+                leaves(child, &keypath::child(path, key), out);
+            }
+        }
+        _ => out.push(path.to_owned()),
+    }
+}
+
+impl Config {
+    /// Where settings changed through the API are kept.
+    pub fn settings_file(&self) -> PathBuf {
+        self.settings_file
+            .clone()
+            .unwrap_or_else(|| settings_path(&super::default_config_path()))
+    }
+
+    /// The node settings changed through the API so far (`settings.json`), empty
+    /// when there are none.
+    pub fn saved_settings(&self) -> Result<Value, ConfigError> {
+        Ok(read(&self.settings_file())?.unwrap_or_else(|| Value::Object(Map::new())))
+    }
+
+    /// Applies `patch` (a merge patch of config keys: `null` removes a saved value) to
+    /// `settings.json` after checking that the whole config, with it, still loads.
+    /// Returns the key paths changed; they take effect when the node restarts.
+    pub fn change_settings(&self, patch: Value) -> Result<Vec<String>, SettingsError> {
+        if !patch.is_object() {
+            return Err(SettingsError::NotAnObject);
+        }
+        let patch =
+            keys::normalize(patch, &mut Vec::new()).map_err(|dup| ConfigError::Invalid {
+                file: None,
+                key: dup.key,
+                reason: dup.reason,
+            })?;
+        let mut changed = Vec::new();
+        leaves(&patch, "", &mut changed);
+        if let Some(key) = changed.iter().find(|key| {
+            !CHANGEABLE_AREAS
+                .iter()
+                .any(|area| keypath::is_within(key, area))
+        }) {
+            return Err(SettingsError::NotChangeable { key: key.clone() });
+        }
+        // One change at a time: each reads, merges and writes the whole file.
+        static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _writing = WRITING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let path = self.settings_file();
+        let mut saved = read(&path)?.unwrap_or_else(|| Value::Object(Map::new()));
+        merge_patch(&mut saved, patch);
+        let text = match &self.config_file {
+            Some(file) => Some(
+                std::fs::read_to_string(file).map_err(|e| ConfigError::Read {
+                    path: file.clone(),
+                    reason: e.to_string(),
+                })?,
+            ),
+            None => None,
+        };
+        // The whole config must load with the change, exactly as the next start will.
+        let loader = Loader {
+            file: self.config_file.clone(),
+            settings: Some((path.clone(), saved.clone())),
+            ..Loader::default()
+        };
+        loader.load(text.as_deref(), &process_env())?;
+        write_atomically(&path, &saved)?;
+        Ok(changed)
+    }
+}
+
+fn write_atomically(path: &Path, value: &Value) -> Result<(), SettingsError> {
+    let fail = |e: std::io::Error| SettingsError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let text = serde_json::to_string_pretty(value).map_err(|e| SettingsError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let temporary = path.with_extension("json.tmp");
+    std::fs::write(&temporary, format!("{text}\n")).map_err(fail)?;
+    std::fs::rename(&temporary, path).map_err(fail)
+}

@@ -1,0 +1,100 @@
+use serde_json::json;
+
+use super::{env, fixture};
+use crate::config::{Config, ConfigError, SettingsError};
+
+#[test]
+fn settings_json_lies_over_config_json_and_the_environment_wins() {
+    let f =
+        fixture(r#"{ "agents": { "defaults": { "maxToolIterations": 7, "maxTokens": 100 } } }"#);
+    std::fs::write(
+        f.dir.path().join("settings.json"),
+        r#"{ "agents": { "defaults": { "max_tool_iterations": 3 } } }"#,
+    )
+    .unwrap();
+    let config = Config::load_with_env(Some(&f.path), &env(&[])).expect("loads");
+    assert_eq!(config.agents.defaults.max_tool_iterations, 3);
+    assert_eq!(
+        config.agents.defaults.max_tokens, 100,
+        "the rest of the file stays"
+    );
+    let config = Config::load_with_env(
+        Some(&f.path),
+        &env(&[("FACIO_AGENTS__DEFAULTS__MAX_TOOL_ITERATIONS", "9")]),
+    )
+    .expect("loads");
+    assert_eq!(config.agents.defaults.max_tool_iterations, 9);
+}
+
+#[test]
+fn a_bad_value_in_settings_json_is_blamed_on_it() {
+    let f = fixture("{}");
+    let settings = f.dir.path().join("settings.json");
+    std::fs::write(
+        &settings,
+        r#"{ "agents": { "defaults": { "maxTokens": "lots" } } }"#,
+    )
+    .unwrap();
+    let err = Config::load_with_env(Some(&f.path), &env(&[])).expect_err("invalid");
+    assert!(
+        matches!(&err, ConfigError::Invalid { file: Some(file), key, .. }
+            if file == &settings && key == "agents.defaults.maxTokens"),
+        "{err}"
+    );
+    std::fs::write(&settings, r#"{ "agents": { "bogus": 1 } }"#).unwrap();
+    let err = Config::load_with_env(Some(&f.path), &env(&[])).expect_err("unknown");
+    assert!(err.to_string().contains("settings.json"), "{err}");
+    assert!(err.to_string().contains("agents.bogus"), "{err}");
+}
+
+#[test]
+fn changes_are_checked_then_saved_beside_the_config_file() {
+    let text =
+        "// the operator's comment\n{ \"agents\": { \"defaults\": { \"maxTokens\": 100 } } }";
+    let f = fixture(text);
+    let config = Config::load(Some(&f.path)).expect("loads");
+    let settings = f.dir.path().join("settings.json");
+
+    let refused = config
+        .change_settings(json!({"storage": {"dataDir": "/"}}))
+        .expect_err("storage is not changeable");
+    assert!(matches!(&refused, SettingsError::NotChangeable { key } if key == "storage.dataDir"));
+    let refused = config
+        .change_settings(json!({"agents": {"defaults": {"maxTokens": 0}}}))
+        .expect_err("out of range");
+    assert_eq!(
+        refused.key(),
+        Some("agents.defaults.maxTokens"),
+        "{refused}"
+    );
+    assert!(matches!(
+        config.change_settings(json!([1])),
+        Err(SettingsError::NotAnObject)
+    ));
+    assert!(
+        !settings.exists(),
+        "nothing is written for a refused change"
+    );
+
+    let changed = config
+        .change_settings(json!({"agents": {"defaults": {"max_tokens": 200, "temperature": 0.5}}}))
+        .expect("a valid change");
+    assert_eq!(
+        changed,
+        ["agents.defaults.maxTokens", "agents.defaults.temperature"]
+    );
+    assert_eq!(std::fs::read_to_string(&f.path).unwrap(), text);
+    let reloaded = Config::load(Some(&f.path)).expect("loads");
+    assert_eq!(reloaded.agents.defaults.max_tokens, 200);
+    assert!((reloaded.agents.defaults.temperature - 0.5).abs() < f32::EPSILON);
+
+    config
+        .change_settings(json!({"agents": {"defaults": {"maxTokens": null}}}))
+        .expect("removing a saved value");
+    let reloaded = Config::load(Some(&f.path)).expect("loads");
+    assert_eq!(
+        reloaded.agents.defaults.max_tokens, 100,
+        "config.json applies again"
+    );
+    assert!((reloaded.agents.defaults.temperature - 0.5).abs() < f32::EPSILON);
+}
