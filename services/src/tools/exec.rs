@@ -131,8 +131,9 @@ impl Tool for ExecTool {
         if !err.is_empty() {
             text.push_str(&format!("\n--- stderr ---\n{err}"));
         }
+        // Redacted before it is cut, so a cut cannot split a secret past the redactor.
         Ok(ToolOutput::text(head_and_tail(
-            &text,
+            &ctx.secrets.redact(&text),
             exec.max_output_chars,
         )))
     }

@@ -51,6 +51,9 @@ impl Tool for ReadFileTool {
         let args: Args = parse_args(args)?;
         let real = ctx.workspace.resolve(&args.path)?;
         let text = read_text(&real, &args.path).await?;
+        // Redacted before long lines are cut, so a cut cannot split a secret past the
+        // redactor.
+        let text = ctx.secrets.redact(&text);
         let lines: Vec<&str> = text.lines().collect();
         let start = args.offset.unwrap_or(1).max(1);
         let limit = args.limit.unwrap_or(DEFAULT_LIMIT).max(1);

@@ -91,6 +91,8 @@ impl Tool for WebFetchTool {
                 .await
                 .map_err(|e| network(format!("reading {url}: {e}")))?;
             let text = if is_html { html::to_text(&body) } else { body };
+            // Redacted before it is cut, so a cut cannot split a secret past the redactor.
+            let text = ctx.secrets.redact(&text);
             let mut out = format!("URL: {url}\nStatus: {}\n\n", status.as_u16());
             let total = text.chars().count();
             if total > max_chars {

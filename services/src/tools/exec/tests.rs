@@ -152,13 +152,14 @@ async fn credentials_reach_the_command_only_through_its_environment() {
         .await
         .unwrap();
     assert!(
-        out.content.contains("named-value|exposed-value|unset"),
-        "{}",
+        out.content
+            .contains("[REDACTED:NAMED]|[REDACTED:EXPOSED]|unset"),
+        "the command saw the values and its output is redacted: {}",
         out.content
     );
     assert!(
-        !out.content.contains("sh -c echo \"named-value"),
-        "the value is not in the command line: {}",
+        out.content.contains("sh -c echo \"${NAMED}|"),
+        "the command line holds a variable reference, not the value: {}",
         out.content
     );
     let e = ExecTool
@@ -166,4 +167,32 @@ async fn credentials_reach_the_command_only_through_its_environment() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no credential MISSING"), "{e}");
+}
+
+#[tokio::test]
+async fn output_is_redacted_before_it_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ToolsConfig::default();
+    // "exit code: 0\n--- stdout ---\n" is 28 characters: the head keeps 7 more, which
+    // would be the first 7 of the secret if the cut came first.
+    config.exec.max_output_chars = 70;
+    let mut ctx = ctx(&dir, config);
+    ctx.secrets = Arc::new(crate::vault::Secrets::new([(
+        "NAMED".to_owned(),
+        crate::review::SecretString::new("named-value-0123456789"),
+        false,
+    )]));
+    let out = ExecTool
+        .execute(
+            &ctx,
+            json!({"command": "echo \"${credentials.NAMED}$(printf 'z%.0s' $(seq 1 200))\""}),
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.content.contains("characters omitted"),
+        "{}",
+        out.content
+    );
+    assert!(!out.content.contains("named-v"), "{}", out.content);
 }
