@@ -64,30 +64,30 @@ async fn completions(
 ) -> Result<Response, ApiError> {
     // With auth keys configured, `/v1` serves callers with a client or operator token
     // of their tenant; without them it is the single-tenant local endpoint.
-    let tenant = if state.verifier.is_some() {
+    let (tenant, settings) = if state.verifier.is_some() {
         let identity = super::identity::identify(&state, &headers).await?;
         if !identity.may(&[Role::Client, Role::Operator]) {
             return Err(ApiError::forbidden(
                 "this needs the role client or operator",
             ));
         }
-        identity.tenant
+        let settings = state
+            .runtime
+            .store()
+            .tenant_settings(&identity.tenant)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        (identity.tenant, settings)
     } else {
         let tenant = TenantId::default_tenant();
-        super::identity::admit(&state, &tenant, None).await?;
-        tenant
+        let settings = super::identity::admit(&state, &tenant, None).await?;
+        (tenant, settings)
     };
     let Json(body) = body.map_err(|rejection| match super::slow_body::stalled(&rejection) {
         Some(stalled) => ApiError::timeout(stalled.to_string()),
         None => ApiError::invalid_request(None, rejection.body_text()),
     })?;
     let input = newest_user_text(&body.messages)?;
-    let settings = state
-        .runtime
-        .store()
-        .tenant_settings(&tenant)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
     if !settings.allows_model(&body.model) {
         return Err(ApiError::model_not_allowed(&body.model));
     }

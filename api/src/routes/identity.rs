@@ -4,7 +4,7 @@
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use facio_services::auth::{Identity, Role};
-use facio_services::domain::TenantId;
+use facio_services::domain::{TenantId, TenantSettings};
 
 use super::AppState;
 use crate::error::ApiError;
@@ -58,12 +58,12 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
 }
 
 /// Admits one request of `tenant` (made with `token`) under the tenant's current
-/// rate limits.
+/// rate limits; returns the tenant's settings it read to know them.
 pub(crate) async fn admit(
     state: &AppState,
     tenant: &TenantId,
     token: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<TenantSettings, ApiError> {
     let settings = state
         .runtime
         .store()
@@ -74,7 +74,8 @@ pub(crate) async fn admit(
         tenant,
         token,
         &state.config.limits.for_tenant(tenant, &settings),
-    )
+    )?;
+    Ok(settings)
 }
 
 /// Compares without stopping at the first difference, so timing does not reveal how
