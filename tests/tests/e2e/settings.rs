@@ -37,6 +37,7 @@ async fn node_settings_are_checked_saved_and_wait_for_a_restart() {
     assert!(!shown.to_string().contains("sk-test-not-secret"));
     assert!(!shown.to_string().contains(TOKEN));
     assert_eq!(node["restartRequired"], json!([]));
+    assert_eq!(node["config"]["agents"]["defaults"]["temperature"], 0.1);
     assert_eq!(shown["effective"]["limits"]["requestsPerMinute"], 600);
 
     // A value of the wrong type is refused, naming the key; nothing is saved.

@@ -123,6 +123,10 @@ fn changed_keys(patch: &TenantSettings) -> Vec<String> {
 /// The config as JSON with every secret replaced by `"[set]"`.
 pub(crate) fn masked(config: &Config) -> Value {
     let mut value = serde_json::to_value(config).unwrap_or(Value::Null);
+    // An f32 widened to JSON's f64 shows as 0.10000000149011612; show what was written.
+    if let Some(t) = value.pointer_mut("/agents/defaults/temperature") {
+        *t = json!((f64::from(config.agents.defaults.temperature) * 1e6).round() / 1e6);
+    }
     let set = |v: &mut Value| {
         if !v.is_null() {
             *v = json!("[set]");
