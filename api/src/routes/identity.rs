@@ -9,6 +9,9 @@ use facio_services::domain::{TenantId, TenantSettings};
 use super::AppState;
 use crate::error::ApiError;
 
+/// The subject of callers holding the static management token.
+pub(crate) const MANAGEMENT_SUBJECT: &str = "management-token";
+
 pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let given = headers
         .get(AUTHORIZATION)
@@ -28,7 +31,7 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
         && same(given.as_bytes(), expected.as_bytes())
     {
         let identity = Identity {
-            subject: "management-token".to_owned(),
+            subject: MANAGEMENT_SUBJECT.to_owned(),
             tenant: TenantId::default_tenant(),
             roles: vec![Role::Admin],
         };

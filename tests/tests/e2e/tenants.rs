@@ -163,10 +163,14 @@ async fn tenants_see_only_their_own_and_roles_limit_what_they_do() {
         &acme_reviewer,
         reqwest::Method::POST,
         &format!("/reviews/{review_id}/decide"),
-        Some(json!({"response": {"selectedOption": "approve"}})),
+        Some(json!({"response": {"selectedOption": "approve"}, "reviewer": "the-ceo"})),
     )
     .await;
     assert_eq!(status, 200, "{decided}");
+    assert_eq!(
+        decided["decision"]["reviewer"], "acme:reviewer",
+        "a token's verified subject decides, not a name the request claims: {decided}"
+    );
     let events = http()
         .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
         .bearer_auth(&acme_client)

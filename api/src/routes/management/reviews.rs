@@ -211,6 +211,20 @@ async fn wait(
     }
 }
 
+/// Who decided, as the audit log keeps it: a JWT's verified subject, never a name the
+/// request merely claims. The shared management token (Placet, the CLI, the inbox)
+/// names no person, so the name it passes along is kept; whoever holds that token is
+/// the system's admin already, so the claim grants nothing.
+fn reviewer(caller: &Caller, claimed: Option<String>) -> String {
+    let claimed = claimed
+        .map(|name| name.trim().chars().take(200).collect::<String>())
+        .filter(|name| !name.is_empty());
+    match claimed {
+        Some(name) if caller.0.subject == super::super::identity::MANAGEMENT_SUBJECT => name,
+        _ => caller.0.subject.clone(),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Decide {
@@ -228,7 +242,7 @@ async fn decide(
     let id = parse_id(id)?;
     let decision = ReviewDecision {
         response: body.response,
-        reviewer: body.reviewer.filter(|r| !r.trim().is_empty()),
+        reviewer: Some(reviewer(&caller, body.reviewer)),
         comment: body.comment,
     };
     match state
