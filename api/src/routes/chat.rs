@@ -7,8 +7,8 @@
 
 use std::convert::Infallible;
 
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -59,9 +59,11 @@ struct StreamOptions {
 
 async fn completions(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Json<ChatBody>, JsonRejection>,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    // The caller is known (and admitted under its rate limits) before its body is
+    // read: an unauthenticated client cannot make the node buffer megabytes.
+    let headers = request.headers().clone();
     // With auth keys configured, `/v1` serves callers with a client or operator token
     // of their tenant; without them it is the single-tenant local endpoint.
     let (tenant, settings) = if state.verifier.is_some() {
@@ -83,6 +85,7 @@ async fn completions(
         let settings = super::identity::admit(&state, &tenant, None).await?;
         (tenant, settings)
     };
+    let body: Result<Json<ChatBody>, JsonRejection> = Json::from_request(request, &state).await;
     let Json(body) = body.map_err(|rejection| match super::slow_body::stalled(&rejection) {
         Some(stalled) => ApiError::timeout(stalled.to_string()),
         None => ApiError::invalid_request(None, rejection.body_text()),

@@ -288,6 +288,15 @@ async fn the_openai_endpoint_runs_each_tenant_in_its_own_sessions() {
         request.send()
     };
     assert_eq!(chat(None, "who am I?").await.unwrap().status(), 401);
+    // Who calls is settled before the body is read: garbage without a token is 401.
+    let garbage = http()
+        .post(format!("{}/v1/chat/completions", gateway.url))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 401);
     assert_eq!(
         chat(Some(reviewer), "who am I?").await.unwrap().status(),
         403
