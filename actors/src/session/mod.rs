@@ -14,6 +14,7 @@ pub use state::SessionArgs;
 use state::{RunningTurn, SessionState};
 pub use supervisor::{SessionSupervisor, SupervisorArgs};
 
+use facio_services::review::ReviewOutcome;
 use facio_services::store::{ReviewFilter, ReviewStatus};
 
 use crate::turn::{StopReason, TurnTask};
@@ -80,6 +81,12 @@ impl Actor for SessionActor {
                     running.cancel.cancel();
                     cancelled = true;
                 }
+                if let Some(run_id) = state.waiting.clone() {
+                    // The run waiting for a human is stopped too: its reviews are
+                    // withdrawn, and it resumes only to record that and end.
+                    let withdrawn = withdraw_reviews(&state.args, &run_id).await;
+                    cancelled |= withdrawn > 0;
+                }
                 let _ = reply.send(cancelled);
             }
             SessionMsg::Reset(reply) => {
@@ -135,6 +142,42 @@ impl Actor for SessionActor {
         }
         Ok(())
     }
+}
+
+/// Closes `run_id`'s pending reviews as cancelled (each close resumes the run, which
+/// then ends as cancelled). Returns how many were withdrawn.
+async fn withdraw_reviews(args: &SessionArgs, run_id: &facio_services::domain::RunId) -> usize {
+    let (tenant, _) = &args.address;
+    let filter = ReviewFilter {
+        status: Some(ReviewStatus::Pending),
+        run_id: Some(run_id.clone()),
+        ..ReviewFilter::default()
+    };
+    let pending = match args.deps.store.list_reviews(tenant, &filter).await {
+        Ok(pending) => pending,
+        Err(e) => {
+            tracing::error!(run = %run_id, error = %e, "cannot list the reviews to withdraw");
+            return 0;
+        }
+    };
+    let mut withdrawn = 0;
+    for review in pending {
+        match crate::gate::close_review(
+            &args.deps,
+            tenant,
+            &review.id,
+            ReviewOutcome::Cancelled,
+            Some("stop command"),
+        )
+        .await
+        {
+            Ok(_) => withdrawn += 1,
+            // Decided a moment ago: the run resumes with that answer instead.
+            Err(crate::gate::CloseError::Closed(_)) => {}
+            Err(e) => tracing::error!(review = %review.id, error = %e, "cannot withdraw a review"),
+        }
+    }
+    withdrawn
 }
 
 /// Starts the next queued turn as a task if none is running.

@@ -176,6 +176,7 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
             .and_then(|r| r.outcome),
     };
     if let Some(outcome) = reviewed {
+        stop_if_withdrawn(task, &outcome);
         let approved = matches!(&outcome, ReviewOutcome::Decided { response, .. }
             if response.get("selectedOption").and_then(|v| v.as_str()) == Some("approve"));
         return Ok(if approved {
@@ -251,6 +252,14 @@ fn approval_request(
     .unwrap_or_else(|_| fallback())
 }
 
+/// A review withdrawn by a stop command ends its run once the calls of this step have
+/// their results (so the history stays whole), instead of asking the model again.
+fn stop_if_withdrawn(task: &TurnTask, outcome: &ReviewOutcome) {
+    if matches!(outcome, ReviewOutcome::Cancelled) {
+        task.cancel.cancel();
+    }
+}
+
 /// What the model reads when a human said no, or nobody answered in time.
 fn refusal(outcome: &ReviewOutcome) -> ToolError {
     match outcome {
@@ -304,6 +313,9 @@ async fn prepare_hitl(task: &TurnTask, call: ToolCall) -> Result<Prepared, TurnE
     } else {
         None
     };
+    if let Some(outcome) = &answered {
+        stop_if_withdrawn(task, outcome);
+    }
     Ok(match answered {
         Some(outcome) => Prepared::Answered(call, tool_result_for(&outcome)),
         None => Prepared::Review(call, request, "the agent asked for human input".into()),

@@ -142,7 +142,8 @@ async fn sessions_are_deleted_or_started_afresh_but_not_while_a_turn_waits() {
     let mut env = Env::new(vec![
         Reply::text("First conversation."),
         Reply::text("A fresh start."),
-        Reply::tool_call("exec", json!({"command": "echo gated"})),
+        Reply::tool_call("exec", json!({"command": "echo gated > gated.txt"})),
+        Reply::text("Starting over."),
     ])
     .await;
     env.set("/api/managementToken", json!(TOKEN));
@@ -214,6 +215,54 @@ async fn sessions_are_deleted_or_started_afresh_but_not_while_a_turn_waits() {
     assert_eq!(status_view["model"], "scripted-1");
     let (_, audit) = api(&gateway, Method::GET, "/audit?type=session_deleted", None).await;
     assert_eq!(audit["events"].as_array().unwrap().len(), 2, "{audit}");
+
+    // Stop reaches a run waiting for a human: its review is withdrawn, the run ends
+    // cancelled without asking the model again, and the session is free.
+    let review = waiting["reviews"][0].as_str().unwrap().to_owned();
+    let run = waiting["runId"].as_str().unwrap().to_owned();
+    let (status, stopped) = api(
+        &gateway,
+        Method::POST,
+        "/commands/stop",
+        Some(json!({"sessionKey": "m:2"})),
+    )
+    .await;
+    assert_eq!((status, &stopped["stopped"]), (200, &json!(true)), "{stopped}");
+    let (_, withdrawn) = api(&gateway, Method::GET, &format!("/reviews/{review}"), None).await;
+    assert_eq!(withdrawn["status"], "cancelled", "{withdrawn}");
+    let ended = tokio::time::timeout(crate::support::PATIENCE, async {
+        loop {
+            let (_, view) = api(&gateway, Method::GET, &format!("/runs/{run}"), None).await;
+            if view["status"] != "awaiting_review" && view["status"] != "running" {
+                return view;
+            }
+            let events = crate::support::http()
+                .get(format!("{}/api/v1/runs/{run}/events", gateway.url))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            let _ = events.text().await;
+        }
+    })
+    .await
+    .expect("the stopped run ended");
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    assert!(!env.workspace().join("gated.txt").exists(), "the gated call never ran");
+    assert_eq!(env.model.requests().len(), 3, "no model call after the stop");
+    let (status, next) = send("m:2", "Never mind.").await;
+    assert_eq!((status, &next["content"]), (200, &json!("Starting over.")), "{next}");
+    let results = crate::support::tool_results(&env.model.requests()[3]);
+    assert!(
+        results.iter().any(|(_, text)| text.contains("withdrawn")),
+        "the call has its result in the history: {results:?}"
+    );
+    let (_, audit) = api(&gateway, Method::GET, "/audit?type=review_cancelled", None).await;
+    assert_eq!(audit["events"][0]["actor"], "stop command", "{audit}");
+    assert_eq!(
+        api(&gateway, Method::DELETE, "/sessions/m:2", None).await.0,
+        204
+    );
 }
 
 #[tokio::test]
