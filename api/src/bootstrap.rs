@@ -12,7 +12,7 @@ use facio_services::domain::TenantId;
 use facio_services::providers::{CallLimits, ProviderRegistry, ResolveError, RetryPolicy};
 use facio_services::store::{CredentialRepository, SqliteStore, StoreError};
 use facio_services::tools::{ToolRegistry, Workspace, WorkspaceError};
-use facio_services::vault::{Vault, resolve_providers, tenant_secrets};
+use facio_services::vault::{Vault, remember, resolve_providers, tenant_secrets};
 
 /// Why a node could not start; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +140,31 @@ async fn provider_credentials(
     let secrets = tenant_secrets(store, vault, &TenantId::default_tenant())
         .await
         .map_err(|e| BootError::ProviderCredential(e.to_string()))?;
-    resolve_providers(config, &secrets).map_err(|e| BootError::ProviderCredential(e.to_string()))
+    resolve_providers(config, &secrets)
+        .map_err(|e| BootError::ProviderCredential(e.to_string()))?;
+    remember_config_secrets(config);
+    Ok(())
+}
+
+/// Makes the config's keys and tokens known to the log redactor.
+fn remember_config_secrets(config: &Config) {
+    for provider in config.providers.values() {
+        provider.api_key.iter().for_each(|key| remember(key));
+        provider
+            .extra_headers
+            .values()
+            .for_each(|value| remember(value));
+    }
+    let tokens = [
+        &config.api.management_token,
+        &config.api.a2a_token,
+        &config.auth.hs256_secret,
+        &config.channels.placet.api_key,
+    ];
+    tokens
+        .into_iter()
+        .flatten()
+        .for_each(|token| remember(token));
 }
 
 fn absolute(path: &Path) -> PathBuf {

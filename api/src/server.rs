@@ -29,11 +29,12 @@ pub enum ServeError {
 
 /// A bearer token from the environment variable `var`, else from config; blank is none.
 fn token(var: &str, configured: Option<&String>) -> Option<std::sync::Arc<str>> {
-    std::env::var(var)
+    let token = std::env::var(var)
         .ok()
         .or_else(|| configured.cloned())
-        .filter(|t| !t.trim().is_empty())
-        .map(Into::into)
+        .filter(|t| !t.trim().is_empty())?;
+    facio_services::vault::remember(&token);
+    Some(token.into())
 }
 
 /// Serves `node` until `shutdown` resolves, then stops taking requests, lets running

@@ -1,4 +1,7 @@
-//! Log setup for the CLI: to stderr, so stdout carries only the command's output.
+//! Log setup for the CLI: to stderr, so stdout carries only the command's output, with
+//! every secret the process knows redacted from every line.
+
+use std::io::Write;
 
 use facio_services::config::{LogFormat, LoggingConfig};
 use tracing_subscriber::EnvFilter;
@@ -14,10 +17,52 @@ pub fn init(config: &LoggingConfig, quiet_default: Option<&str>) {
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| Redacting(std::io::stderr()));
     // A second init (tests running commands in-process) is harmless; ignore it.
     let _ = match config.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Writes log lines with known secrets replaced (see `facio_services::vault::remember`).
+/// The formatter hands over one whole event per write, so a secret is never split
+/// across two writes.
+struct Redacting<W>(W);
+
+impl<W: Write> Write for Redacting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let redacted = std::str::from_utf8(buf)
+            .ok()
+            .and_then(facio_services::vault::redact_known);
+        match redacted {
+            Some(clean) => {
+                self.0.write_all(clean.as_bytes())?;
+                Ok(buf.len())
+            }
+            None => self.0.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_secrets_never_reach_the_log_output() {
+        facio_services::vault::remember("log-writer-secret-987");
+        let mut out = Redacting(Vec::new());
+        out.write_all(b"calling with key log-writer-secret-987 now\n")
+            .unwrap();
+        out.write_all(b"an ordinary line\n").unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "calling with key [REDACTED] now\nan ordinary line\n"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! comes from `FACIO_MASTER_KEY` (64 hex characters) or, on a single machine, from
 //! `<data dir>/master.key`, created with owner-only permissions on first use.
 
+mod known;
 mod providers;
 mod secrets;
 
@@ -12,6 +13,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 
 use crate::review::SecretString;
 
+pub use known::{redact_known, remember};
 pub use providers::{provider_key, resolve_providers};
 pub use secrets::{
     OpenSecretsError, Secrets, SecretsError, placeholder_keys, tenant_secrets, valid_key,
@@ -97,6 +99,7 @@ impl Vault {
     }
 
     pub fn seal(&self, secret: &SecretString) -> Result<Sealed, VaultError> {
+        remember(secret.expose_secret());
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
@@ -116,9 +119,9 @@ impl Vault {
             .cipher
             .decrypt(&Nonce::from(nonce), ciphertext.as_ref())
             .map_err(|_| VaultError::Decrypt)?;
-        String::from_utf8(plain)
-            .map(SecretString::new)
-            .map_err(|_| VaultError::Decrypt)
+        let value = String::from_utf8(plain).map_err(|_| VaultError::Decrypt)?;
+        remember(&value);
+        Ok(SecretString::new(value))
     }
 }
 

@@ -209,7 +209,7 @@ fn replace_placeholders(
 }
 
 /// The value and the encodings it is commonly seen in, longest first.
-fn forms(value: &str) -> Vec<String> {
+pub(super) fn forms(value: &str) -> Vec<String> {
     let bytes = value.as_bytes();
     let mut forms = vec![
         value.to_owned(),

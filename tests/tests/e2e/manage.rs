@@ -227,7 +227,11 @@ async fn sessions_are_deleted_or_started_afresh_but_not_while_a_turn_waits() {
         Some(json!({"sessionKey": "m:2"})),
     )
     .await;
-    assert_eq!((status, &stopped["stopped"]), (200, &json!(true)), "{stopped}");
+    assert_eq!(
+        (status, &stopped["stopped"]),
+        (200, &json!(true)),
+        "{stopped}"
+    );
     let (_, withdrawn) = api(&gateway, Method::GET, &format!("/reviews/{review}"), None).await;
     assert_eq!(withdrawn["status"], "cancelled", "{withdrawn}");
     let ended = tokio::time::timeout(crate::support::PATIENCE, async {
@@ -248,10 +252,21 @@ async fn sessions_are_deleted_or_started_afresh_but_not_while_a_turn_waits() {
     .await
     .expect("the stopped run ended");
     assert_eq!(ended["status"], "cancelled", "{ended}");
-    assert!(!env.workspace().join("gated.txt").exists(), "the gated call never ran");
-    assert_eq!(env.model.requests().len(), 3, "no model call after the stop");
+    assert!(
+        !env.workspace().join("gated.txt").exists(),
+        "the gated call never ran"
+    );
+    assert_eq!(
+        env.model.requests().len(),
+        3,
+        "no model call after the stop"
+    );
     let (status, next) = send("m:2", "Never mind.").await;
-    assert_eq!((status, &next["content"]), (200, &json!("Starting over.")), "{next}");
+    assert_eq!(
+        (status, &next["content"]),
+        (200, &json!("Starting over.")),
+        "{next}"
+    );
     let results = crate::support::tool_results(&env.model.requests()[3]);
     assert!(
         results.iter().any(|(_, text)| text.contains("withdrawn")),
