@@ -122,6 +122,15 @@ impl TurnTask {
             }
             Err(TurnError::Store(e)) => StopReason::Internal(format!("the store failed: {e}")),
         };
+        let stop = match stop {
+            StopReason::Cancelled => {
+                match tools::settle_unanswered(&self, &recorder, &mut progress).await {
+                    Ok(()) => StopReason::Cancelled,
+                    Err(e) => StopReason::Internal(format!("closing the stopped calls: {e}")),
+                }
+            }
+            other => other,
+        };
         let consistent = recorder.finish(&stop, &progress).await.is_ok()
             && !matches!(stop, StopReason::Internal(_));
         let summary = TurnSummary {

@@ -46,6 +46,9 @@ pub(super) async fn run_calls(
     let policy = load_policy(task).await?;
     let mut batch: Vec<Ready> = Vec::new();
     for call in calls {
+        // A stop (or a withdrawn review) ends the step here: the calls left get their
+        // results from `settle_unanswered`, and none of them opens a review.
+        task.check_stopped()?;
         match prepare(task, &policy, call).await? {
             Prepared::Run(ready) if is_read_only(&ready) => batch.push(ready),
             Prepared::Run(ready) => {
@@ -97,6 +100,52 @@ pub(super) async fn run_calls(
         }
     }
     flush(task, recorder, progress, batch).await
+}
+
+/// Gives every call of the step that has no result yet one saying the run was stopped
+/// before it ran, so the history never holds a call without its result (providers
+/// refuse such a history on the next turn).
+pub(super) async fn settle_unanswered(
+    task: &TurnTask,
+    recorder: &Recorder,
+    progress: &mut Progress,
+) -> Result<(), TurnError> {
+    let unanswered = facio_services::context::unanswered_tool_calls(
+        progress.history.get(progress.start..).unwrap_or_default(),
+    );
+    if unanswered.is_empty() {
+        return Ok(());
+    }
+    let on_record: Vec<String> = task
+        .deps
+        .store
+        .tool_calls(&task.tenant, &task.run_id)
+        .await?
+        .into_iter()
+        .map(|c| c.call_id)
+        .collect();
+    for call in unanswered {
+        if !on_record.contains(&call.id) {
+            recorder
+                .tool_started(&call.id, &call.name, &call.arguments)
+                .await?;
+        }
+        let error = ToolError::new(
+            ToolErrorKind::Cancelled,
+            "the run was stopped before this call ran",
+        );
+        settle(
+            task,
+            recorder,
+            progress,
+            &call,
+            Err(error),
+            ToolCallStatus::Failed,
+            Duration::ZERO,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn is_read_only(ready: &Ready) -> bool {

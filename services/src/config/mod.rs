@@ -28,7 +28,7 @@ pub use auth::AuthConfig;
 pub use channels::{ChannelsConfig, PlacetConfig};
 pub use limits::{LimitsConfig, TenantLimits};
 pub use load::{
-    CHANGEABLE_AREAS, ConfigError, SETTINGS_FILE, SettingsError, default_config_path,
+    CHANGEABLE_KEYS, ConfigError, SETTINGS_FILE, SettingsError, default_config_path,
     default_data_dir,
 };
 pub use logging::{LogFormat, LoggingConfig};
@@ -77,4 +77,8 @@ pub struct Config {
     /// config file).
     #[serde(skip)]
     pub settings_file: Option<PathBuf>,
+    /// Key paths whose values came from the environment (`${VAR}` or `FACIO_*__*`),
+    /// which views of the config do not show.
+    #[serde(skip)]
+    pub from_environment: Vec<String>,
 }

@@ -18,6 +18,9 @@ pub enum Reply {
         arguments: Value,
         delay: Option<Duration>,
     },
+    /// Several tool calls in one answer (name, JSON arguments), as models ask for
+    /// parallel calls.
+    ToolCalls(Vec<(String, Value)>),
     /// A tool call whose arguments are sent verbatim (e.g. invalid JSON).
     RawToolCall { name: String, arguments: String },
     /// An HTTP error in OpenAI's error shape, optionally with `Retry-After`.

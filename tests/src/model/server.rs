@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::reply::Reply;
-use super::wire::{self, Answer};
+use super::wire::{self, Answer, Call};
 
 /// A request the scripted model received.
 #[derive(Debug, Clone)]
@@ -208,16 +208,27 @@ async fn completions(
         Reply::Text { content, .. } => Answer::Text(content),
         Reply::ToolCall {
             name, arguments, ..
-        } => Answer::Call {
+        } => Answer::Calls(vec![Call {
             id: format!("call_{n}"),
             name,
             arguments: arguments.to_string(),
-        },
-        Reply::RawToolCall { name, arguments } => Answer::Call {
+        }]),
+        Reply::ToolCalls(calls) => Answer::Calls(
+            calls
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, arguments))| Call {
+                    id: format!("call_{n}_{i}"),
+                    name,
+                    arguments: arguments.to_string(),
+                })
+                .collect(),
+        ),
+        Reply::RawToolCall { name, arguments } => Answer::Calls(vec![Call {
             id: format!("call_{n}"),
             name,
             arguments,
-        },
+        }]),
         Reply::Error {
             status,
             message,
@@ -248,7 +259,7 @@ async fn completions(
     }
     let finish = match answer {
         Answer::Text(_) => "stop",
-        Answer::Call { .. } => "tool_calls",
+        Answer::Calls(_) => "tool_calls",
     };
     let mut events = vec![sse(&wire::chunk(
         &id,

@@ -2,14 +2,17 @@
 
 use serde_json::{Value, json};
 
-/// An assistant answer: text or one tool call.
+/// An assistant answer: text or tool calls.
 pub(super) enum Answer {
     Text(String),
-    Call {
-        id: String,
-        name: String,
-        arguments: String,
-    },
+    Calls(Vec<Call>),
+}
+
+/// One tool call of an answer.
+pub(super) struct Call {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
 }
 
 fn now() -> u64 {
@@ -27,7 +30,7 @@ pub(super) fn usage(prompt: &Value, answer: &Answer) -> Value {
     let prompt_tokens = tokens(&prompt.to_string());
     let completion_tokens = match answer {
         Answer::Text(text) => tokens(text),
-        Answer::Call { arguments, .. } => tokens(arguments) + 5,
+        Answer::Calls(calls) => calls.iter().map(|c| tokens(&c.arguments) + 5).sum(),
     };
     json!({
         "prompt_tokens": prompt_tokens,
@@ -42,16 +45,15 @@ pub(super) fn completion(id: &str, model: &str, answer: &Answer, usage: Value) -
             json!({"role": "assistant", "content": text, "refusal": null}),
             "stop",
         ),
-        Answer::Call {
-            id,
-            name,
-            arguments,
-        } => (
+        Answer::Calls(calls) => (
             json!({
                 "role": "assistant",
                 "content": null,
                 "refusal": null,
-                "tool_calls": [{"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}],
+                "tool_calls": calls.iter().map(|c| json!({
+                    "id": c.id, "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                })).collect::<Vec<_>>(),
             }),
             "tool_calls",
         ),
@@ -95,18 +97,17 @@ pub(super) fn deltas(answer: &Answer) -> Vec<Value> {
             .into_iter()
             .map(|piece| json!({"content": piece}))
             .collect(),
-        Answer::Call {
-            id,
-            name,
-            arguments,
-        } => {
-            let mut out = vec![json!({"tool_calls": [{
-                "index": 0, "id": id, "type": "function",
-                "function": {"name": name, "arguments": ""}
-            }]})];
-            out.extend(split(arguments, 4).into_iter().map(
-                |piece| json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
-            ));
+        Answer::Calls(calls) => {
+            let mut out = Vec::new();
+            for (index, call) in calls.iter().enumerate() {
+                out.push(json!({"tool_calls": [{
+                    "index": index, "id": call.id, "type": "function",
+                    "function": {"name": call.name, "arguments": ""}
+                }]}));
+                out.extend(split(&call.arguments, 4).into_iter().map(|piece| {
+                    json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                }));
+            }
             out
         }
     }

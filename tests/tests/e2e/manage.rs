@@ -340,3 +340,77 @@ async fn skills_and_scripts_in_the_workspace_are_listed_and_offered_to_the_agent
         "a skill's body is read on demand, not put in every prompt"
     );
 }
+
+#[tokio::test]
+async fn stopping_a_step_of_several_calls_answers_each_and_opens_no_new_review() {
+    let mut env = Env::new(vec![
+        Reply::ToolCalls(vec![
+            ("exec".into(), json!({"command": "echo a > a.txt"})),
+            ("exec".into(), json!({"command": "echo b > b.txt"})),
+            ("read_file".into(), json!({"path": "AGENTS.md"})),
+        ]),
+        Reply::text("Fine, stopped."),
+    ])
+    .await;
+    env.set("/api/managementToken", json!(TOKEN));
+    let gateway = env.serve().await;
+    let (_, waiting) = api(
+        &gateway,
+        Method::POST,
+        "/sessions/multi:1/messages?wait=20",
+        Some(json!({"content": "Do both."})),
+    )
+    .await;
+    assert_eq!(waiting["status"], "awaiting_review", "{waiting}");
+    let run = waiting["runId"].as_str().unwrap().to_owned();
+    let (status, stopped) = api(
+        &gateway,
+        Method::POST,
+        "/commands/stop",
+        Some(json!({"sessionKey": "multi:1"})),
+    )
+    .await;
+    assert_eq!((status, &stopped["stopped"]), (200, &json!(true)));
+    let events = crate::support::http()
+        .get(format!("{}/api/v1/runs/{run}/events", gateway.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::timeout(crate::support::PATIENCE, events.text())
+        .await
+        .expect("the stopped run ended")
+        .unwrap();
+    let (_, view) = api(&gateway, Method::GET, &format!("/runs/{run}"), None).await;
+    assert_eq!(view["status"], "cancelled", "{view}");
+    let (_, reviews) = api(&gateway, Method::GET, "/reviews?session=multi:1", None).await;
+    let reviews = reviews["reviews"].as_array().unwrap().clone();
+    assert_eq!(reviews.len(), 1, "no second review was opened: {reviews:?}");
+    assert_eq!(reviews[0]["status"], "cancelled");
+    assert!(!env.workspace().join("a.txt").exists());
+    assert!(!env.workspace().join("b.txt").exists());
+
+    let (status, next) = api(
+        &gateway,
+        Method::POST,
+        "/sessions/multi:1/messages?wait=20",
+        Some(json!({"content": "OK, leave it."})),
+    )
+    .await;
+    assert_eq!(
+        (status, &next["content"]),
+        (200, &json!("Fine, stopped.")),
+        "{next}"
+    );
+    let results = crate::support::tool_results(&env.model.requests()[1]);
+    assert_eq!(results.len(), 3, "every call has its result: {results:?}");
+    assert!(results[0].1.contains("withdrawn"), "{results:?}");
+    assert!(
+        results[1].1.contains("stopped before this call ran"),
+        "{results:?}"
+    );
+    assert!(
+        results[2].1.contains("stopped before this call ran"),
+        "{results:?}"
+    );
+}

@@ -63,6 +63,18 @@ async fn node_settings_are_checked_saved_and_wait_for_a_restart() {
             "node.auth.hs256Secret",
         ),
         (json!({"agents": {"bogus": 1}}), "node.agents.bogus"),
+        (
+            json!({"agents": {"defaults": {"workspace": "/"}}}),
+            "node.agents.defaults.workspace",
+        ),
+        (
+            json!({"tools": {"restrictToWorkspace": false}}),
+            "node.tools.restrictToWorkspace",
+        ),
+        (
+            json!({"logging": {"level": "info=${FACIO_MASTER_KEY}"}}),
+            "node.logging.level",
+        ),
     ] {
         let (status, refused) = api(
             &gateway,

@@ -105,7 +105,7 @@ async fn view(state: &AppState, tenant: &TenantId) -> Result<Value, ApiError> {
             "config": running,
             "saved": state.config.saved_settings().map_err(|e| ApiError::internal(e.to_string()))?,
             "settingsFile": state.config.settings_file(),
-            "changeable": facio_services::config::CHANGEABLE_AREAS,
+            "changeable": facio_services::config::CHANGEABLE_KEYS,
             "restartRequired": pending,
         });
     }
@@ -142,6 +142,12 @@ pub(crate) fn masked(config: &Config) -> Value {
             set(v);
         }
     }
+    // Values taken from the environment may be anything the process was given.
+    for key in &config.from_environment {
+        if let Some(v) = value.pointer_mut(&pointer(key)) {
+            *v = json!("[from the environment]");
+        }
+    }
     if let Some(Value::Object(providers)) = value.pointer_mut("/providers") {
         for provider in providers.values_mut() {
             if let Some(v) = provider.get_mut("apiKey") {
@@ -161,6 +167,24 @@ pub(crate) fn masked(config: &Config) -> Value {
         *url = json!(parsed.to_string());
     }
     value
+}
+
+/// The JSON pointer of a key path (`tools.exec.denyPatterns[2]` →
+/// `/tools/exec/denyPatterns/2`).
+fn pointer(key: &str) -> String {
+    let mut out = String::new();
+    for segment in key.split('.') {
+        let mut parts = segment.split('[');
+        if let Some(name) = parts.next() {
+            out.push('/');
+            out.push_str(&name.replace('~', "~0").replace('/', "~1"));
+        }
+        for index in parts {
+            out.push('/');
+            out.push_str(index.trim_end_matches(']'));
+        }
+    }
+    out
 }
 
 /// Key paths where `a` and `b` differ.

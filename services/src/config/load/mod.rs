@@ -25,7 +25,7 @@ use serde_json::Value;
 pub use error::ConfigError;
 use interpolate::ExpandError;
 use schema::Schema;
-pub use settings::{CHANGEABLE_AREAS, SETTINGS_FILE, SettingsError};
+pub use settings::{CHANGEABLE_KEYS, SETTINGS_FILE, SettingsError};
 
 use super::Config;
 
@@ -182,6 +182,18 @@ impl Loader {
         schema
             .check(&value, &mut Vec::new())
             .map_err(|unknown| self.invalid(&unknown.key, unknown.reason))?;
+        interpolate::interpolate(&mut value, "", env, &mut self.substituted).map_err(|err| {
+            match err {
+                ExpandError::Missing { key, var } => ConfigError::MissingVariable {
+                    file: self.file.clone(),
+                    key,
+                    var,
+                },
+                ExpandError::Malformed { key, reason } => self.invalid(&key, reason),
+            }
+        })?;
+        // settings.json is laid over after `${VAR}` expansion: its values are taken
+        // literally, so a remote settings change cannot pull the process environment in.
         let settings_file = self.settings.as_ref().map(|(path, _)| path.clone());
         if let Some((path, saved)) = self.settings.take()
             && !saved.is_null()
@@ -202,16 +214,6 @@ impl Loader {
             settings::lay_over(&mut value, saved, "", &mut self.from_settings);
             self.settings = Some((path, Value::Null));
         }
-        interpolate::interpolate(&mut value, "", env, &mut self.substituted).map_err(|err| {
-            match err {
-                ExpandError::Missing { key, var } => ConfigError::MissingVariable {
-                    file: self.file.clone(),
-                    key,
-                    var,
-                },
-                ExpandError::Malformed { key, reason } => self.invalid(&key, reason),
-            }
-        })?;
         self.overridden =
             overrides::apply(&mut value, env, &schema).map_err(|err| ConfigError::Override {
                 var: err.var,
@@ -235,6 +237,12 @@ impl Loader {
         config.base_dir = base_dir;
         config.config_file = self.file.clone();
         config.settings_file = settings_file;
+        config.from_environment = self
+            .substituted
+            .keys()
+            .chain(self.overridden.keys())
+            .cloned()
+            .collect();
         validate::validate(&config).map_err(|v| self.invalid(&v.key, v.reason))?;
         Ok(config)
     }

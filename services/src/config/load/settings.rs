@@ -14,19 +14,44 @@ use crate::config::Config;
 /// The file's name, in the config file's directory.
 pub const SETTINGS_FILE: &str = "settings.json";
 
-/// The config areas the API may change. The rest hold secrets (`auth`, `providers`,
-/// `channels`, `api` tokens; those go through `/credentials`) or decide where state
-/// lives (`storage`), which a remote caller must not move.
-pub const CHANGEABLE_AREAS: [&str; 6] =
-    ["agents", "tools", "limits", "pricing", "audit", "logging"];
+/// The keys (and the subtrees under them) the API may change: how the agent thinks and
+/// what it may spend. Everything else stays file-only: secrets (`auth`, `providers`,
+/// `channels`, `api`; those go through `/credentials`), where state lives (`storage`,
+/// `agents.defaults.workspace`) and the tools' confinement (`restrictToWorkspace`,
+/// deny patterns, private hosts), which no remote caller may loosen for every tenant.
+pub const CHANGEABLE_KEYS: [&str; 18] = [
+    "agents.defaults.model",
+    "agents.defaults.provider",
+    "agents.defaults.maxToolIterations",
+    "agents.defaults.maxTokens",
+    "agents.defaults.temperature",
+    "agents.defaults.contextWindowTokens",
+    "agents.defaults.requestTimeoutS",
+    "agents.defaults.maxRetries",
+    "agents.defaults.idlePassivateS",
+    "tools.timeoutS",
+    "tools.exec.timeoutS",
+    "tools.exec.maxOutputChars",
+    "tools.web.fetchMaxChars",
+    "tools.web.timeoutS",
+    "limits",
+    "pricing",
+    "audit.maxFieldChars",
+    "logging",
+];
 
 /// Why a settings change was refused; nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("the settings change must be a JSON object of config keys")]
     NotAnObject,
-    #[error("{key}: not changeable here; the API may change {}", CHANGEABLE_AREAS.join(", "))]
+    #[error("{key}: not changeable through the API; it may change {}", CHANGEABLE_KEYS.join(", "))]
     NotChangeable { key: String },
+    #[error(
+        "{key}: settings changed through the API are taken literally; a ${{...}} reference \
+         belongs in config.json"
+    )]
+    Reference { key: String },
     #[error("{0}")]
     Invalid(#[from] ConfigError),
     #[error("cannot write {}: {reason}", .path.display())]
@@ -37,7 +62,7 @@ impl SettingsError {
     /// The key path the error is about, when there is one.
     pub fn key(&self) -> Option<&str> {
         match self {
-            Self::NotChangeable { key } => Some(key),
+            Self::NotChangeable { key } | Self::Reference { key } => Some(key),
             Self::Invalid(ConfigError::Invalid { key, .. }) => Some(key),
             _ => None,
         }
@@ -114,6 +139,21 @@ fn merge_patch(target: &mut Value, patch: Value) {
     }
 }
 
+/// The first key path whose string value holds a `${` reference.
+fn reference(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(text) if text.contains("${") => Some(path.to_owned()),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(key, child)| reference(child, &keypath::child(path, key))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, child)| reference(child, &keypath::index(path, i))),
+        _ => None,
+    }
+}
+
 /// The key paths a patch sets or removes, at their deepest object level.
 fn leaves(value: &Value, path: &str, out: &mut Vec<String>) {
     match value {
@@ -156,11 +196,14 @@ impl Config {
         let mut changed = Vec::new();
         leaves(&patch, "", &mut changed);
         if let Some(key) = changed.iter().find(|key| {
-            !CHANGEABLE_AREAS
+            !CHANGEABLE_KEYS
                 .iter()
-                .any(|area| keypath::is_within(key, area))
+                .any(|allowed| keypath::is_within(key, allowed))
         }) {
             return Err(SettingsError::NotChangeable { key: key.clone() });
+        }
+        if let Some(key) = reference(&patch, "") {
+            return Err(SettingsError::Reference { key });
         }
         // One change at a time: each reads, merges and writes the whole file.
         static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -27,6 +27,32 @@ fn settings_json_lies_over_config_json_and_the_environment_wins() {
 }
 
 #[test]
+fn settings_json_is_taken_literally() {
+    let f = fixture(r#"{ "agents": { "defaults": { "model": "${MODEL}" } } }"#);
+    std::fs::write(
+        f.dir.path().join("settings.json"),
+        r#"{ "agents": { "defaults": { "provider": "${SECRET_VAR}" } } }"#,
+    )
+    .unwrap();
+    let config = Config::load_with_env(
+        Some(&f.path),
+        &env(&[("MODEL", "gpt-x"), ("SECRET_VAR", "do-not-expand")]),
+    )
+    .expect("loads");
+    assert_eq!(config.agents.defaults.model, "gpt-x", "config.json expands");
+    assert_eq!(
+        config.agents.defaults.provider.as_deref(),
+        Some("${SECRET_VAR}"),
+        "settings.json does not"
+    );
+    assert!(
+        config
+            .from_environment
+            .contains(&"agents.defaults.model".to_owned())
+    );
+}
+
+#[test]
 fn a_bad_value_in_settings_json_is_blamed_on_it() {
     let f = fixture("{}");
     let settings = f.dir.path().join("settings.json");
@@ -71,6 +97,14 @@ fn changes_are_checked_then_saved_beside_the_config_file() {
         config.change_settings(json!([1])),
         Err(SettingsError::NotAnObject)
     ));
+    let refused = config
+        .change_settings(json!({"logging": {"level": "${HOME}"}}))
+        .expect_err("a reference");
+    assert!(matches!(&refused, SettingsError::Reference { key } if key == "logging.level"));
+    let refused = config
+        .change_settings(json!({"tools": {"exec": {"denyPatterns": []}}}))
+        .expect_err("confinement is file-only");
+    assert_eq!(refused.key(), Some("tools.exec.denyPatterns"));
     assert!(
         !settings.exists(),
         "nothing is written for a refused change"
