@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use facio_services::auth::{Claims, Role, issue_hs256};
 use facio_services::config::Config;
-use facio_services::domain::{TenantId, TenantSettings};
+use facio_services::domain::{TenantId, TenantSettingsPatch};
 use facio_services::store::{SqliteStore, TenantRepository};
 
 use super::Globals;
@@ -97,13 +97,13 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
                         .collect()
                 });
             }
-            settings.merge(TenantSettings {
+            settings.merge(TenantSettingsPatch {
                 models: None,
-                tokens_per_day,
-                tokens_per_month,
-                tokens_per_run,
-                requests_per_minute,
-                requests_per_minute_per_token,
+                tokens_per_day: tokens_per_day.map(Some),
+                tokens_per_month: tokens_per_month.map(Some),
+                tokens_per_run: tokens_per_run.map(Some),
+                requests_per_minute: requests_per_minute.map(Some),
+                requests_per_minute_per_token: requests_per_minute_per_token.map(Some),
             });
             store.put_tenant_settings(&tenant, &settings).await?;
             println!("{}", serde_json::to_string_pretty(&settings)?);

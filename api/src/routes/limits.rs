@@ -1,8 +1,8 @@
 //! Rate limits: per tenant, one GCRA limiter for the whole tenant and one keyed by
 //! token, so a single noisy token cannot starve its tenant's other callers and a
 //! tenant cannot starve the node. Quotas come from the tenant's own settings (changed
-//! live through `/api/v1/tenants/{name}` or `/api/v1/settings`), else the config.
-//! Over a limit: 429 with `Retry-After`.
+//! live through `/api/v1/tenants/{name}` or `/api/v1/settings`), else the config; 0
+//! means no limit. Over a limit: 429 with `Retry-After`.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -26,12 +26,13 @@ pub(crate) struct Limits {
     clock: DefaultClock,
 }
 
-/// One tenant's limiters and the quotas they were built with.
+/// One tenant's limiters (none where the quota is 0) and the quotas they were built
+/// with.
 struct TenantLimiter {
     per_minute: u32,
     per_token_per_minute: u32,
-    tenant: DefaultDirectRateLimiter,
-    tokens: DefaultKeyedRateLimiter<String>,
+    tenant: Option<DefaultDirectRateLimiter>,
+    tokens: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 impl TenantLimiter {
@@ -39,10 +40,9 @@ impl TenantLimiter {
         Self {
             per_minute: limits.requests_per_minute,
             per_token_per_minute: limits.requests_per_minute_per_token,
-            tenant: DefaultDirectRateLimiter::direct(per_minute(limits.requests_per_minute)),
-            tokens: DefaultKeyedRateLimiter::keyed(per_minute(
-                limits.requests_per_minute_per_token,
-            )),
+            tenant: per_minute(limits.requests_per_minute).map(DefaultDirectRateLimiter::direct),
+            tokens: per_minute(limits.requests_per_minute_per_token)
+                .map(DefaultKeyedRateLimiter::keyed),
         }
     }
 
@@ -52,8 +52,8 @@ impl TenantLimiter {
     }
 }
 
-fn per_minute(n: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
+fn per_minute(n: u32) -> Option<Quota> {
+    NonZeroU32::new(n).map(Quota::per_minute)
 }
 
 impl Limits {
@@ -79,23 +79,24 @@ impl Limits {
                 }
             }
         };
-        if let Err(not_until) = limiter.tenant.check() {
-            return Err(too_many(
-                "the tenant",
-                not_until.wait_time_from(self.clock.now()),
-            ));
-        }
-        if let Some(token) = token {
-            if limiter.tokens.len() > MAX_TRACKED_TOKENS {
-                limiter.tokens.retain_recent();
+        // The token first: a token over its own limit must not use up its tenant's.
+        if let (Some(token), Some(tokens)) = (token, &limiter.tokens) {
+            if tokens.len() > MAX_TRACKED_TOKENS {
+                tokens.retain_recent();
             }
             let key = hex::encode(Sha256::digest(token.as_bytes()));
-            if let Err(not_until) = limiter.tokens.check_key(&key) {
+            if let Err(not_until) = tokens.check_key(&key) {
                 return Err(too_many(
                     "this token",
                     not_until.wait_time_from(self.clock.now()),
                 ));
             }
+        }
+        if let Some(Err(not_until)) = limiter.tenant.as_ref().map(|t| t.check()) {
+            return Err(too_many(
+                "the tenant",
+                not_until.wait_time_from(self.clock.now()),
+            ));
         }
         Ok(())
     }

@@ -10,9 +10,10 @@ use crate::domain::{TenantId, TenantSettings};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Requests per minute for a whole tenant (all its tokens). Default 600.
+    /// Requests per minute for a whole tenant (all its tokens); 0 means no limit.
+    /// Default 600.
     pub tenant_requests_per_minute: u32,
-    /// Requests per minute for one token. Default 300.
+    /// Requests per minute for one token; 0 means no limit. Default 300.
     pub token_requests_per_minute: u32,
     /// Per-tenant overrides of `tenantRequestsPerMinute`, by tenant name.
     pub tenants: BTreeMap<String, u32>,

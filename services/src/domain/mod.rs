@@ -6,4 +6,4 @@ mod tenant;
 
 pub use ids::{IdError, RunId, SessionKey, TenantId, ToolCallId};
 pub use message::{ChatMessage, Role, ToolCall, Usage};
-pub use tenant::TenantSettings;
+pub use tenant::{TenantSettings, TenantSettingsPatch};

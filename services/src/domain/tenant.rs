@@ -1,7 +1,7 @@
 //! A tenant's own settings: which models it may use, how many tokens it may spend and
 //! how fast it may call.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Stored per tenant; absent fields fall back to the deployment's config
 /// (`limits.tokensPerDay`, `limits.tokensPerMonth`; every model allowed).
@@ -21,11 +21,12 @@ pub struct TenantSettings {
     /// Most tokens one run may use; 0 means no cap. Overrides `limits.maxTokensPerRun`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_run: Option<u64>,
-    /// Requests per minute for the whole tenant (all its tokens). Overrides
+    /// Requests per minute for the whole tenant (all its tokens); 0 means no limit.
+    /// Overrides
     /// `limits.tenants.<name>` and `limits.tenantRequestsPerMinute`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_minute: Option<u32>,
-    /// Requests per minute for each of the tenant's tokens. Overrides
+    /// Requests per minute for each of the tenant's tokens; 0 means no limit. Overrides
     /// `limits.tokenRequestsPerMinute`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_minute_per_token: Option<u32>,
@@ -39,25 +40,94 @@ impl TenantSettings {
             .is_none_or(|models| models.iter().any(|m| m == model || m == "*"))
     }
 
-    /// Applies a partial update: fields present in `patch` replace these.
-    pub fn merge(&mut self, patch: TenantSettings) {
-        if patch.models.is_some() {
-            self.models = patch.models;
+    /// Applies a partial update (see [`TenantSettingsPatch`]).
+    pub fn merge(&mut self, patch: TenantSettingsPatch) {
+        fn apply<T>(field: &mut Option<T>, change: Option<Option<T>>) {
+            if let Some(value) = change {
+                *field = value;
+            }
         }
-        if patch.tokens_per_day.is_some() {
-            self.tokens_per_day = patch.tokens_per_day;
-        }
-        if patch.tokens_per_month.is_some() {
-            self.tokens_per_month = patch.tokens_per_month;
-        }
-        if patch.tokens_per_run.is_some() {
-            self.tokens_per_run = patch.tokens_per_run;
-        }
-        if patch.requests_per_minute.is_some() {
-            self.requests_per_minute = patch.requests_per_minute;
-        }
-        if patch.requests_per_minute_per_token.is_some() {
-            self.requests_per_minute_per_token = patch.requests_per_minute_per_token;
-        }
+        apply(&mut self.models, patch.models);
+        apply(&mut self.tokens_per_day, patch.tokens_per_day);
+        apply(&mut self.tokens_per_month, patch.tokens_per_month);
+        apply(&mut self.tokens_per_run, patch.tokens_per_run);
+        apply(&mut self.requests_per_minute, patch.requests_per_minute);
+        apply(
+            &mut self.requests_per_minute_per_token,
+            patch.requests_per_minute_per_token,
+        );
+    }
+}
+
+/// A partial change of [`TenantSettings`]: an absent field stays as it is, `null`
+/// removes the tenant's own value (the config's applies again), a value replaces it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantSettingsPatch {
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub models: Option<Option<Vec<String>>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tokens_per_day: Option<Option<u64>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tokens_per_month: Option<Option<u64>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tokens_per_run: Option<Option<u64>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub requests_per_minute: Option<Option<u32>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub requests_per_minute_per_token: Option<Option<u32>>,
+}
+
+/// A field that is present, even as `null` (absent fields take the default, `None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_keeps_absent_fields_clears_nulls_and_sets_values() {
+        let mut settings = TenantSettings {
+            tokens_per_day: Some(10),
+            requests_per_minute: Some(5),
+            ..TenantSettings::default()
+        };
+        let patch: TenantSettingsPatch =
+            serde_json::from_str(r#"{"requestsPerMinute": null, "tokensPerRun": 7}"#).unwrap();
+        settings.merge(patch);
+        assert_eq!(settings.tokens_per_day, Some(10));
+        assert_eq!(settings.requests_per_minute, None);
+        assert_eq!(settings.tokens_per_run, Some(7));
+        assert!(serde_json::from_str::<TenantSettingsPatch>(r#"{"bogus": 1}"#).is_err());
     }
 }

@@ -213,4 +213,25 @@ async fn a_tenant_rate_limit_changed_through_the_api_bites_on_the_next_request()
     // The default tenant is not held to acme's limit.
     let (status, _) = api(&gateway, Method::GET, "/reviews", None).await;
     assert_eq!(status, 200);
+
+    // null removes acme's own value: the config's default applies again at once.
+    let (status, patched) = api(
+        &gateway,
+        Method::PATCH,
+        "/tenants/acme",
+        Some(json!({"requestsPerMinute": null})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert!(
+        patched["settings"].get("requestsPerMinute").is_none(),
+        "{patched}"
+    );
+    assert_eq!(
+        patched["settings"]["tokensPerRun"], 5000,
+        "other fields stay"
+    );
+    let (status, shown) = management(&gateway, &operator, Method::GET, "/settings", None).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["effective"]["limits"]["requestsPerMinute"], 600);
 }

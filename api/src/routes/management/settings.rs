@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use facio_services::config::{Config, SettingsError};
-use facio_services::domain::{TenantId, TenantSettings};
+use facio_services::domain::{TenantId, TenantSettingsPatch};
 use facio_services::store::AuditEventKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,7 +30,7 @@ async fn show(caller: Caller, State(state): State<AppState>) -> Result<Json<Valu
 #[serde(deny_unknown_fields)]
 struct Change {
     #[serde(default)]
-    tenant: Option<TenantSettings>,
+    tenant: Option<TenantSettingsPatch>,
     #[serde(default)]
     node: Option<Value>,
 }
@@ -113,7 +113,7 @@ async fn view(state: &AppState, tenant: &TenantId) -> Result<Value, ApiError> {
 }
 
 /// The tenant keys a patch sets, as the API spells them.
-fn changed_keys(patch: &TenantSettings) -> Vec<String> {
+fn changed_keys(patch: &TenantSettingsPatch) -> Vec<String> {
     match serde_json::to_value(patch) {
         Ok(Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),

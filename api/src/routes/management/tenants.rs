@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use facio_services::domain::{TenantId, TenantSettings};
+use facio_services::domain::{TenantId, TenantSettingsPatch};
 use facio_services::store::{AuditEventKind, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -90,7 +90,7 @@ async fn update(
     caller: Caller,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Body(patch): Body<TenantSettings>,
+    Body(patch): Body<TenantSettingsPatch>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = named(&state, &caller, name).await?;
     let store = state.runtime.store();
