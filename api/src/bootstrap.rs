@@ -165,6 +165,12 @@ fn remember_config_secrets(config: &Config) {
         .into_iter()
         .flatten()
         .for_each(|token| remember(token));
+    // Keys the process may take from its environment without a config entry.
+    for var in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "FACIO_MASTER_KEY"] {
+        if let Ok(value) = std::env::var(var) {
+            remember(&value);
+        }
+    }
 }
 
 fn absolute(path: &Path) -> PathBuf {

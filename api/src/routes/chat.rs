@@ -86,9 +86,8 @@ async fn completions(
         (tenant, settings)
     };
     let body: Result<Json<ChatBody>, JsonRejection> = Json::from_request(request, &state).await;
-    let Json(body) = body.map_err(|rejection| match super::slow_body::stalled(&rejection) {
-        Some(stalled) => ApiError::timeout(stalled.to_string()),
-        None => ApiError::invalid_request(None, rejection.body_text()),
+    let Json(body) = body.map_err(|rejection| {
+        super::slow_body::unreadable(&rejection, rejection.status(), rejection.body_text())
     })?;
     let input = newest_user_text(&body.messages)?;
     if !settings.allows_model(&body.model) {

@@ -46,3 +46,20 @@ pub(crate) fn stalled<'a>(error: &'a (dyn std::error::Error + 'static)) -> Optio
     }
     None
 }
+
+/// The error for a body that could not be read: 408 when the client stalled, 413 when
+/// it was over the size limit, else 400 with `message`.
+pub(crate) fn unreadable(
+    error: &(dyn std::error::Error + 'static),
+    status: axum::http::StatusCode,
+    message: String,
+) -> crate::error::ApiError {
+    use crate::error::ApiError;
+    if let Some(stalled) = stalled(error) {
+        return ApiError::timeout(stalled.to_string());
+    }
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::too_large(message);
+    }
+    ApiError::invalid_request(None, message)
+}

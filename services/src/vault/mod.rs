@@ -130,6 +130,7 @@ fn parse_key(text: &str) -> Result<Vec<u8>, VaultError> {
     if key.len() != 32 {
         return Err(VaultError::BadKey);
     }
+    remember(text.trim());
     Ok(key)
 }
 
@@ -154,8 +155,9 @@ fn key_file(path: &Path) -> Result<Vec<u8>, VaultError> {
                 .mode(0o600)
                 .open(path)
                 .map_err(failed)?;
-            file.write_all(hex::encode(key).as_bytes())
-                .map_err(failed)?;
+            let text = hex::encode(key);
+            remember(&text);
+            file.write_all(text.as_bytes()).map_err(failed)?;
             Ok(key.to_vec())
         }
         Err(e) => Err(failed(e)),

@@ -308,3 +308,26 @@ async fn bad_query_strings_get_json_errors_naming_the_problem() {
         assert!(message.contains(named), "{path}: {message}");
     }
 }
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_json() {
+    let mut env = Env::new(vec![]).await;
+    env.set("/api/managementToken", json!(TOKEN));
+    let gateway = env.serve().await;
+    let huge = format!("{{\"content\": \"{}\"}}", "x".repeat(5 * 1024 * 1024));
+    for path in ["/api/v1/sessions/big:1/messages", "/v1/chat/completions"] {
+        let response = http()
+            .post(format!("{}{path}", gateway.url))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(huge.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, 413, "{path}: {text}");
+        let error: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+        assert_eq!(error["error"]["code"], "too_large", "{text}");
+    }
+}

@@ -14,9 +14,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
-            .map_err(|e| match crate::routes::slow_body::stalled(&e) {
-                Some(stalled) => ApiError::timeout(stalled.to_string()),
-                None => ApiError::invalid_request(None, format!("cannot read the body: {e}")),
+            .map_err(|e| {
+                let message = format!("cannot read the body: {}", e.body_text());
+                crate::routes::slow_body::unreadable(&e, e.status(), message)
             })?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::invalid_request(None, format!("the body is not valid JSON: {e}"))
