@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::skills::{clip, read_head, real_dir};
+use crate::skills::{MAX_ENTRIES, clip, read_head, real_dir};
 
 /// The folder under the workspace that holds scripts.
 pub const SCRIPTS_DIR: &str = "scripts";
@@ -41,15 +41,21 @@ pub fn list_scripts(workspace: &Path) -> Vec<Script> {
     let Some(entries) = real_dir(&workspace.join(SCRIPTS_DIR)) else {
         return Vec::new();
     };
-    let mut scripts: Vec<Script> = entries
+    // Names first, cut to the listed number, so only those files are opened.
+    let mut files: Vec<(String, std::fs::DirEntry)> = entries
         .flatten()
-        .filter_map(|entry| {
+        .take(MAX_ENTRIES)
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry)))
+        .filter(|(name, _)| !name.starts_with('.'))
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files.truncate(MAX_SCRIPTS);
+    files
+        .into_iter()
+        .filter_map(|(name, entry)| {
             let meta = entry.metadata().ok()?;
-            let name = entry.file_name().into_string().ok()?;
-            if !entry.file_type().ok()?.is_file() || name.starts_with('.') {
-                return None;
-            }
-            let head = read_head(&entry.path()).unwrap_or_default();
+            let head = read_head(workspace, &entry.path())?;
             let (interpreter, description) = describe(&head);
             Some(Script {
                 path: format!("{SCRIPTS_DIR}/{name}"),
@@ -61,10 +67,7 @@ pub fn list_scripts(workspace: &Path) -> Vec<Script> {
                 updated_at: meta.modified().ok().map(DateTime::<Utc>::from),
             })
         })
-        .collect();
-    scripts.sort_by(|a, b| a.name.cmp(&b.name));
-    scripts.truncate(MAX_SCRIPTS);
-    scripts
+        .collect()
 }
 
 /// The shebang's interpreter and the first comment line (`#`, `//` or `--`).

@@ -12,6 +12,9 @@ use serde::Serialize;
 /// The folder under the workspace that holds skills.
 pub const SKILLS_DIR: &str = "skills";
 
+/// Most folder entries looked at, so a folder flooded with files costs little.
+pub(crate) const MAX_ENTRIES: usize = 2_000;
+
 /// Most skills listed (the rest are skipped, in name order).
 const MAX_SKILLS: usize = 100;
 
@@ -43,6 +46,7 @@ pub fn list_skills(workspace: &Path) -> Vec<Skill> {
     };
     let mut folders: Vec<String> = entries
         .flatten()
+        .take(MAX_ENTRIES)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|name| !name.starts_with('.'))
@@ -62,7 +66,7 @@ fn read_skill(workspace: &Path, folder: &str) -> Option<Skill> {
     if !meta.is_file() {
         return None;
     }
-    let head = read_head(&file)?;
+    let head = read_head(workspace, &file)?;
     let (name, description) = describe(&head);
     Some(Skill {
         name: name.unwrap_or_else(|| folder.to_owned()),
@@ -83,15 +87,28 @@ pub(crate) fn real_dir(dir: &Path) -> Option<std::fs::ReadDir> {
     std::fs::read_dir(dir).ok()
 }
 
-/// The start of a file as text (invalid UTF-8 replaced).
-pub(crate) fn read_head(file: &Path) -> Option<String> {
+/// The start of `file` as text (invalid UTF-8 replaced), if it is a regular file that
+/// really lies inside `workspace`. The file is opened without following a final
+/// symlink, and where the opened file really is is checked afterwards, so a folder on
+/// the way swapped for a symlink after listing cannot lead the read outside.
+pub(crate) fn read_head(workspace: &Path, file: &Path) -> Option<String> {
     use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .ok()?
-        .take(MAX_HEAD_BYTES)
-        .read_to_end(&mut bytes)
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(file)
         .ok()?;
+    if !opened.metadata().ok()?.is_file() {
+        return None;
+    }
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", opened.as_raw_fd())).ok()?;
+    if !real.starts_with(workspace.canonicalize().ok()?) {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    opened.take(MAX_HEAD_BYTES).read_to_end(&mut bytes).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -214,6 +231,19 @@ mod tests {
         )
         .unwrap();
         assert!(list_skills(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn reads_never_leave_the_workspace_through_a_symlinked_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        write(outside.path(), "SKILL.md", "outside");
+        write(dir.path(), "skills/real/SKILL.md", "inside");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("skills/swapped")).unwrap();
+        let inside = dir.path().join("skills/real/SKILL.md");
+        assert_eq!(read_head(dir.path(), &inside).as_deref(), Some("inside"));
+        let through_link = dir.path().join("skills/swapped/SKILL.md");
+        assert_eq!(read_head(dir.path(), &through_link), None);
     }
 
     #[test]

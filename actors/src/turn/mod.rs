@@ -356,7 +356,16 @@ impl TurnTask {
             return Err(TurnError::Stopped(StopReason::ModelNotAllowed(model)));
         }
         let specs = self.deps.specs.clone();
-        let system = context::system_prompt(self.workspace()?.root(), defaults.max_tool_iterations);
+        // It reads the workspace's files and folders: off the async threads.
+        let root = self.workspace()?.root().to_path_buf();
+        let iterations = defaults.max_tool_iterations;
+        let system = tokio::task::spawn_blocking(move || context::system_prompt(&root, iterations))
+            .await
+            .map_err(|e| {
+                TurnError::Stopped(StopReason::Internal(format!(
+                    "assembling the system prompt: {e}"
+                )))
+            })?;
         let messages = context::assemble(
             system,
             &progress.history,

@@ -28,8 +28,8 @@ pub use auth::AuthConfig;
 pub use channels::{ChannelsConfig, PlacetConfig};
 pub use limits::{LimitsConfig, TenantLimits};
 pub use load::{
-    CHANGEABLE_KEYS, ConfigError, SETTINGS_FILE, SettingsError, default_config_path,
-    default_data_dir,
+    CHANGEABLE_KEYS, ConfigError, SETTINGS_FILE, SettingsChange, SettingsError,
+    default_config_path, default_data_dir,
 };
 pub use logging::{LogFormat, LoggingConfig};
 pub use onboard::{OnboardError, OnboardReport, onboard};

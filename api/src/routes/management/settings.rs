@@ -41,23 +41,39 @@ async fn change(
     Body(change): Body<Change>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = caller.tenant().clone();
-    let mut applied = Vec::new();
-    let mut saved = Vec::new();
     // Node settings first: they are the ones that can be refused after checking.
-    if let Some(node) = change.node {
-        saved = state.config.change_settings(node).map_err(settings_error)?;
-    }
-    if let Some(patch) = change.tenant {
-        let store = state.runtime.store();
-        let mut settings = store.tenant_settings(&tenant).await.map_err(store_error)?;
-        applied = changed_keys(&patch);
-        settings.merge(patch);
-        store
-            .put_tenant_settings(&tenant, &settings)
-            .await
-            .map_err(store_error)?;
-    }
-    if !applied.is_empty() || !saved.is_empty() {
+    let node_change = match change.node {
+        Some(patch) => {
+            let config = state.config.clone();
+            Some(
+                blocking(move || config.change_settings(patch))
+                    .await?
+                    .map_err(settings_error)?,
+            )
+        }
+        None => None,
+    };
+    let saved = node_change
+        .as_ref()
+        .map(|c| c.keys.clone())
+        .unwrap_or_default();
+    let mut applied = Vec::new();
+    let mut previous = None;
+    let recorded = async {
+        if let Some(patch) = change.tenant {
+            let store = state.runtime.store();
+            let mut settings = store.tenant_settings(&tenant).await.map_err(store_error)?;
+            previous = Some(settings.clone());
+            applied = changed_keys(&patch);
+            settings.merge(patch);
+            store
+                .put_tenant_settings(&tenant, &settings)
+                .await
+                .map_err(store_error)?;
+        }
+        if applied.is_empty() && saved.is_empty() {
+            return Ok(());
+        }
         // Key names only: node values may name paths and hosts an auditor need not see.
         super::audit_change(
             &state,
@@ -66,12 +82,37 @@ async fn change(
             AuditEventKind::SettingsChanged,
             json!({"tenant": applied, "node": saved}),
         )
-        .await?;
+        .await
+    }
+    .await;
+    if let Err(e) = recorded {
+        // Nothing may change without its audit event: take back what was applied.
+        if let Some(change) = node_change {
+            let _ = blocking(move || change.undo()).await;
+        }
+        if let Some(previous) = previous {
+            let _ = state
+                .runtime
+                .store()
+                .put_tenant_settings(&tenant, &previous)
+                .await;
+        }
+        return Err(e);
     }
     let mut body = view(&state, &tenant).await?;
     body["applied"] = json!(applied);
     body["saved"] = json!(saved);
     Ok(Json(body))
+}
+
+/// Runs file work (reading and checking the config, writing settings.json) off the
+/// async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 async fn view(state: &AppState, tenant: &TenantId) -> Result<Value, ApiError> {
@@ -96,14 +137,20 @@ async fn view(state: &AppState, tenant: &TenantId) -> Result<Value, ApiError> {
         let running = masked(&state.config);
         // What the files say now against what they said at start: command-line flags
         // (--port, --workspace) apply to both, so only file changes show.
-        let next = Config::load(state.config.config_file.as_deref())
+        let file = state.config.config_file.clone();
+        let next = blocking(move || Config::load(file.as_deref()))
+            .await?
             .map(|next| masked(&next))
             .map_err(|e| ApiError::internal(format!("the saved config does not load: {e}")))?;
         let mut pending = Vec::new();
         differences(&state.config_at_start, &next, "", &mut pending);
+        let config = state.config.clone();
+        let saved = blocking(move || config.saved_settings())
+            .await?
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         body["node"] = json!({
             "config": running,
-            "saved": state.config.saved_settings().map_err(|e| ApiError::internal(e.to_string()))?,
+            "saved": saved,
             "settingsFile": state.config.settings_file(),
             "changeable": facio_services::config::CHANGEABLE_KEYS,
             "restartRequired": pending,

@@ -25,7 +25,7 @@ use serde_json::Value;
 pub use error::ConfigError;
 use interpolate::ExpandError;
 use schema::Schema;
-pub use settings::{CHANGEABLE_KEYS, SETTINGS_FILE, SettingsError};
+pub use settings::{CHANGEABLE_KEYS, SETTINGS_FILE, SettingsChange, SettingsError};
 
 use super::Config;
 

@@ -183,7 +183,7 @@ impl Config {
     /// Applies `patch` (a merge patch of config keys: `null` removes a saved value) to
     /// `settings.json` after checking that the whole config, with it, still loads.
     /// Returns the key paths changed; they take effect when the node restarts.
-    pub fn change_settings(&self, patch: Value) -> Result<Vec<String>, SettingsError> {
+    pub fn change_settings(&self, patch: Value) -> Result<SettingsChange, SettingsError> {
         if !patch.is_object() {
             return Err(SettingsError::NotAnObject);
         }
@@ -211,7 +211,8 @@ impl Config {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let path = self.settings_file();
-        let mut saved = read(&path)?.unwrap_or_else(|| Value::Object(Map::new()));
+        let before = read(&path)?;
+        let mut saved = before.clone().unwrap_or_else(|| Value::Object(Map::new()));
         merge_patch(&mut saved, patch);
         let text = match &self.config_file {
             Some(file) => Some(
@@ -230,7 +231,34 @@ impl Config {
         };
         loader.load(text.as_deref(), &process_env())?;
         write_atomically(&path, &saved)?;
-        Ok(changed)
+        Ok(SettingsChange {
+            keys: changed,
+            path,
+            before,
+        })
+    }
+}
+
+/// A change saved to `settings.json`, which can be taken back (when recording it
+/// failed, say).
+#[derive(Debug)]
+pub struct SettingsChange {
+    /// The key paths changed.
+    pub keys: Vec<String>,
+    path: PathBuf,
+    before: Option<Value>,
+}
+
+impl SettingsChange {
+    /// Puts `settings.json` back as it was before this change.
+    pub fn undo(self) -> Result<(), SettingsError> {
+        match &self.before {
+            Some(before) => write_atomically(&self.path, before),
+            None => std::fs::remove_file(&self.path).map_err(|e| SettingsError::Write {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            }),
+        }
     }
 }
 

@@ -114,7 +114,7 @@ fn changes_are_checked_then_saved_beside_the_config_file() {
         .change_settings(json!({"agents": {"defaults": {"max_tokens": 200, "temperature": 0.5}}}))
         .expect("a valid change");
     assert_eq!(
-        changed,
+        changed.keys,
         ["agents.defaults.maxTokens", "agents.defaults.temperature"]
     );
     assert_eq!(std::fs::read_to_string(&f.path).unwrap(), text);
@@ -122,7 +122,7 @@ fn changes_are_checked_then_saved_beside_the_config_file() {
     assert_eq!(reloaded.agents.defaults.max_tokens, 200);
     assert!((reloaded.agents.defaults.temperature - 0.5).abs() < f32::EPSILON);
 
-    config
+    let removed = config
         .change_settings(json!({"agents": {"defaults": {"maxTokens": null}}}))
         .expect("removing a saved value");
     let reloaded = Config::load(Some(&f.path)).expect("loads");
@@ -131,4 +131,10 @@ fn changes_are_checked_then_saved_beside_the_config_file() {
         "config.json applies again"
     );
     assert!((reloaded.agents.defaults.temperature - 0.5).abs() < f32::EPSILON);
+    removed.undo().expect("taken back");
+    let reloaded = Config::load(Some(&f.path)).expect("loads");
+    assert_eq!(
+        reloaded.agents.defaults.max_tokens, 200,
+        "the undone change is gone"
+    );
 }
