@@ -2,40 +2,45 @@
 //! opened, and the tokens and keys the config holds — kept as the forms the redactor
 //! matches, so the log writer can take them out of any line, whatever code wrote it.
 //! The tool-result redactor names the credential; this one, for logs, only says
-//! `[REDACTED]`.
+//! `[REDACTED]`. Matching is one pass of an Aho-Corasick automaton over the line,
+//! however many secrets there are; it is rebuilt only when a new value is seen.
 
-use std::sync::RwLock;
+use std::collections::HashSet;
+use std::sync::{LazyLock, RwLock};
 
-/// The forms of every known value, longest first (so a secret containing another is
-/// replaced whole).
-static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+use aho_corasick::{AhoCorasick, MatchKind};
 
-/// Most forms kept; a process that somehow handles more stops adding (and says so).
-const MAX_FORMS: usize = 100_000;
+#[derive(Default)]
+struct Known {
+    forms: HashSet<String>,
+    matcher: Option<AhoCorasick>,
+}
+
+static KNOWN: LazyLock<RwLock<Known>> = LazyLock::new(RwLock::default);
 
 /// Adds `value` (and its encodings) to the known secrets.
 pub fn remember(value: &str) {
     let forms = super::secrets::forms(value);
-    if forms.is_empty() {
-        return;
+    {
+        let known = KNOWN
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if forms.iter().all(|form| known.forms.contains(form)) {
+            return;
+        }
     }
     let mut known = KNOWN
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = known.len();
-    for form in forms {
-        if !known.contains(&form) {
-            known.push(form);
-        }
+    known.forms.extend(forms);
+    // Leftmost-longest: a secret that contains another is replaced whole.
+    match AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(&known.forms)
+    {
+        Ok(matcher) => known.matcher = Some(matcher),
+        Err(e) => tracing::error!(error = %e, "cannot build the log redactor; keeping the old one"),
     }
-    if known.len() == before {
-        return;
-    }
-    if known.len() > MAX_FORMS {
-        known.truncate(MAX_FORMS);
-        tracing::warn!("too many secrets to redact from logs; newer ones are not redacted");
-    }
-    known.sort_by_key(|form| std::cmp::Reverse(form.len()));
 }
 
 /// `text` with every known secret replaced by `[REDACTED]`, or `None` when it holds
@@ -44,13 +49,15 @@ pub fn redact_known(text: &str) -> Option<String> {
     let known = KNOWN
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let first = known.iter().position(|form| text.contains(form.as_str()))?;
-    let mut out = text.to_owned();
-    for form in &known[first..] {
-        if out.contains(form.as_str()) {
-            out = out.replace(form.as_str(), "[REDACTED]");
-        }
+    let matcher = known.matcher.as_ref()?;
+    if !matcher.is_match(text) {
+        return None;
     }
+    let mut out = String::with_capacity(text.len());
+    matcher.replace_all_with(text, &mut out, |_, _, out| {
+        out.push_str("[REDACTED]");
+        true
+    });
     Some(out)
 }
 
@@ -61,10 +68,12 @@ mod tests {
     #[test]
     fn remembered_values_and_their_encodings_are_redacted() {
         remember("log-secret-4242-value");
-        let line = "token=log-secret-4242-value b64=bG9nLXNlY3JldC00MjQyLXZhbHVl other";
+        remember("log-secret-4242-value-and-more");
+        let line = "token=log-secret-4242-value b64=bG9nLXNlY3JldC00MjQyLXZhbHVl \
+                    long=log-secret-4242-value-and-more other";
         assert_eq!(
             redact_known(line).as_deref(),
-            Some("token=[REDACTED] b64=[REDACTED] other")
+            Some("token=[REDACTED] b64=[REDACTED] long=[REDACTED] other")
         );
         assert_eq!(redact_known("nothing to see here"), None);
         remember("ab");
