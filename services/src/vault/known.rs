@@ -29,17 +29,26 @@ pub fn remember(value: &str) {
             return;
         }
     }
-    let mut known = KNOWN
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    known.forms.extend(forms);
-    // Leftmost-longest: a secret that contains another is replaced whole.
-    match AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostLongest)
-        .build(&known.forms)
-    {
-        Ok(matcher) => known.matcher = Some(matcher),
-        Err(e) => tracing::error!(error = %e, "cannot build the log redactor; keeping the old one"),
+    let failed = {
+        let mut known = KNOWN
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.forms.extend(forms);
+        // Leftmost-longest: a secret that contains another is replaced whole.
+        match AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&known.forms)
+        {
+            Ok(matcher) => {
+                known.matcher = Some(matcher);
+                None
+            }
+            Err(e) => Some(e),
+        }
+    };
+    // Logged only once the lock is released: the log writer itself reads it.
+    if let Some(e) = failed {
+        tracing::error!(error = %e, "cannot build the log redactor; keeping the old one");
     }
 }
 
