@@ -117,11 +117,19 @@ impl Actor for SessionActor {
                     .as_ref()
                     .is_some_and(|r| r.run_id == outcome.summary.run_id);
                 if finished_current {
-                    state.running = None;
+                    let stopped = state
+                        .running
+                        .take()
+                        .is_some_and(|r| r.cancel.is_cancelled());
                     state.history = outcome.history;
                     if matches!(outcome.summary.stop, StopReason::AwaitingReview { .. }) {
                         state.waiting = Some(outcome.summary.run_id.clone());
                         state.history = None;
+                        if stopped {
+                            // The stop came while the review was being opened: withdraw
+                            // it now, so the run still ends instead of waiting.
+                            withdraw_reviews(&state.args, &outcome.summary.run_id).await;
+                        }
                     }
                 }
                 start_next(&myself, state);
@@ -208,6 +216,7 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
         workspace: std::sync::OnceLock::new(),
         settings: tokio::sync::OnceCell::new(),
         secrets: tokio::sync::OnceCell::new(),
+        awaiting_answer: std::sync::Mutex::default(),
     };
     state.running = Some(RunningTurn {
         run_id: input.run_id,

@@ -17,7 +17,9 @@ use facio_services::config::Config;
 use facio_services::context;
 use facio_services::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
 use facio_services::providers::{ChatRequest, ChatResponse, ProviderRegistry, StreamDelta};
-use facio_services::store::{AuditEventKind, RunStatus, Store, StoreError};
+use facio_services::store::{
+    AuditEventKind, ReviewFilter, ReviewStatus, RunStatus, Store, StoreError,
+};
 use facio_services::tools::{ToolRegistry, Workspace};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -65,6 +67,10 @@ pub(crate) struct TurnTask {
     pub settings: tokio::sync::OnceCell<facio_services::domain::TenantSettings>,
     /// The tenant's credentials, opened from the vault on the first tool call.
     pub secrets: tokio::sync::OnceCell<Arc<facio_services::vault::Secrets>>,
+    /// Calls that were waiting when this run resumed: only these may take a human's
+    /// answer from the store, each once (a model may reuse a call id in a later step,
+    /// and an old approval must not pass a new call).
+    pub awaiting_answer: std::sync::Mutex<Vec<String>>,
 }
 
 /// What the task reports to its session actor.
@@ -242,7 +248,40 @@ impl TurnTask {
                 .count(),
         )
         .unwrap_or(u32::MAX);
+        let waiting = context::unanswered_tool_calls(&progress.history[progress.start..]);
+        if let Ok(mut awaiting) = self.awaiting_answer.lock() {
+            *awaiting = waiting.into_iter().map(|call| call.id).collect();
+        }
+        // A review withdrawn by a stop ends the run: its calls get results saying so
+        // (see `tools::settle_unanswered`) and the model is not asked again.
+        let withdrawn = ReviewFilter {
+            status: Some(ReviewStatus::Cancelled),
+            run_id: Some(self.run_id.clone()),
+            limit: Some(1),
+            ..ReviewFilter::default()
+        };
+        if !store
+            .list_reviews(&self.tenant, &withdrawn)
+            .await?
+            .is_empty()
+        {
+            self.cancel.cancel();
+        }
         Ok(())
+    }
+
+    /// Whether `call_id` was waiting for a human when this run resumed; true once.
+    pub(super) fn answered_call(&self, call_id: &str) -> bool {
+        let Ok(mut awaiting) = self.awaiting_answer.lock() else {
+            return false;
+        };
+        match awaiting.iter().position(|id| id == call_id) {
+            Some(index) => {
+                awaiting.swap_remove(index);
+                true
+            }
+            None => false,
+        }
     }
 
     async fn turn_loop(

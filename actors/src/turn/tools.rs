@@ -57,6 +57,8 @@ pub(super) async fn run_calls(
             }
             Prepared::Review(call, request, reason) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
+                // A stop that came while this call was prepared must not end in a review.
+                task.check_stopped()?;
                 return Err(open_review(task, progress, call, request, reason).await?);
             }
             Prepared::Answered(call, answer) => {
@@ -116,12 +118,15 @@ pub(super) async fn settle_unanswered(
     if unanswered.is_empty() {
         return Ok(());
     }
+    // Rows still `started` (a step cut short); an id a model reuses may also have a
+    // finished row from an earlier step, which must not count.
     let on_record: Vec<String> = task
         .deps
         .store
         .tool_calls(&task.tenant, &task.run_id)
         .await?
         .into_iter()
+        .filter(|c| c.status == ToolCallStatus::Started)
         .map(|c| c.call_id)
         .collect();
     for call in unanswered {
@@ -140,7 +145,7 @@ pub(super) async fn settle_unanswered(
             progress,
             &call,
             Err(error),
-            ToolCallStatus::Failed,
+            ToolCallStatus::Cancelled,
             Duration::ZERO,
         )
         .await?;
@@ -216,7 +221,7 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
     // Only a resumed run can hold such an answer: the lookup stays off fresh turns.
     let reviewed = match decision {
         Decision::Deny { .. } => None,
-        _ if !task.resume => None,
+        _ if !task.answered_call(&call.id) => None,
         _ => task
             .deps
             .store
@@ -225,7 +230,6 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
             .and_then(|r| r.outcome),
     };
     if let Some(outcome) = reviewed {
-        stop_if_withdrawn(task, &outcome);
         let approved = matches!(&outcome, ReviewOutcome::Decided { response, .. }
             if response.get("selectedOption").and_then(|v| v.as_str()) == Some("approve"));
         return Ok(if approved {
@@ -301,14 +305,6 @@ fn approval_request(
     .unwrap_or_else(|_| fallback())
 }
 
-/// A review withdrawn by a stop command ends its run once the calls of this step have
-/// their results (so the history stays whole), instead of asking the model again.
-fn stop_if_withdrawn(task: &TurnTask, outcome: &ReviewOutcome) {
-    if matches!(outcome, ReviewOutcome::Cancelled) {
-        task.cancel.cancel();
-    }
-}
-
 /// What the model reads when a human said no, or nobody answered in time.
 fn refusal(outcome: &ReviewOutcome) -> ToolError {
     match outcome {
@@ -353,7 +349,7 @@ async fn prepare_hitl(task: &TurnTask, call: ToolCall) -> Result<Prepared, TurnE
         Err(e) => return Ok(Prepared::Refused(call, ToolError::from(e))),
     };
     // Only a resumed run can hold the human's answer (see `prepare`).
-    let answered = if task.resume {
+    let answered = if task.answered_call(&call.id) {
         task.deps
             .store
             .review_for_call(&task.tenant, &task.run_id, &call.id)
@@ -362,9 +358,6 @@ async fn prepare_hitl(task: &TurnTask, call: ToolCall) -> Result<Prepared, TurnE
     } else {
         None
     };
-    if let Some(outcome) = &answered {
-        stop_if_withdrawn(task, outcome);
-    }
     Ok(match answered {
         Some(outcome) => Prepared::Answered(call, tool_result_for(&outcome)),
         None => Prepared::Review(call, request, "the agent asked for human input".into()),
@@ -525,7 +518,8 @@ async fn settle(
     // Nothing a tool returns reaches the store, the audit log or the model unredacted.
     let output = task.redact(output);
     let named = facio_services::vault::placeholder_keys(&call.arguments);
-    if !named.is_empty() && status != ToolCallStatus::Denied {
+    let ran = !matches!(status, ToolCallStatus::Denied | ToolCallStatus::Cancelled);
+    if !named.is_empty() && ran {
         recorder
             .audit(
                 AuditEventKind::CredentialRead,

@@ -88,6 +88,8 @@ pub enum ToolCallStatus {
     Succeeded,
     Failed,
     Denied,
+    /// Never ran: the run was stopped first.
+    Cancelled,
 }
 
 impl ToolCallStatus {
@@ -97,6 +99,7 @@ impl ToolCallStatus {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Denied => "denied",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -106,6 +109,7 @@ impl ToolCallStatus {
             "succeeded" => Self::Succeeded,
             "failed" => Self::Failed,
             "denied" => Self::Denied,
+            "cancelled" => Self::Cancelled,
             _ => return None,
         })
     }

@@ -21,6 +21,13 @@ pub enum Reply {
     /// Several tool calls in one answer (name, JSON arguments), as models ask for
     /// parallel calls.
     ToolCalls(Vec<(String, Value)>),
+    /// One tool call with the id given, as servers that number calls per answer
+    /// (`call_0`, ...) send them, so the same id comes back step after step.
+    ToolCallWithId {
+        id: String,
+        name: String,
+        arguments: Value,
+    },
     /// A tool call whose arguments are sent verbatim (e.g. invalid JSON).
     RawToolCall { name: String, arguments: String },
     /// An HTTP error in OpenAI's error shape, optionally with `Retry-After`.

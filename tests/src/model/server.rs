@@ -224,6 +224,15 @@ async fn completions(
                 })
                 .collect(),
         ),
+        Reply::ToolCallWithId {
+            id,
+            name,
+            arguments,
+        } => Answer::Calls(vec![Call {
+            id,
+            name,
+            arguments: arguments.to_string(),
+        }]),
         Reply::RawToolCall { name, arguments } => Answer::Calls(vec![Call {
             id: format!("call_{n}"),
             name,

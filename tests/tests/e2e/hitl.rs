@@ -1010,3 +1010,37 @@ async fn every_review_type_can_be_answered_in_the_inbox_page() {
     );
     assert!(answers[2].contains("Hello, 3.0 is out."), "{answers:?}");
 }
+
+#[tokio::test]
+async fn an_approval_does_not_pass_a_later_call_that_reuses_its_id() {
+    let call = |command: &str| Reply::ToolCallWithId {
+        id: "call_0".into(),
+        name: "exec".into(),
+        arguments: json!({"command": command}),
+    };
+    let env = gated_env(vec![call("echo one > one.txt"), call("echo two > two.txt")]).await;
+    let gateway = env.serve().await;
+    let run = ask(&gateway, "reuse:1", "Run both.").await;
+    assert_eq!(run["status"], "awaiting_review", "{run}");
+    let run_id = run["runId"].as_str().unwrap().to_owned();
+    let first = run["reviews"][0].as_str().unwrap().to_owned();
+    let (status, _) = api(
+        &gateway,
+        reqwest::Method::POST,
+        &format!("/reviews/{first}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The second call has the same id; the first approval must not run it.
+    let second = nth_review(&gateway, &run_id, 2).await;
+    assert_ne!(second, first);
+    assert!(
+        env.workspace().join("one.txt").exists(),
+        "the approved call ran"
+    );
+    assert!(
+        !env.workspace().join("two.txt").exists(),
+        "the new call waits for its own review"
+    );
+}

@@ -269,7 +269,9 @@ async fn sessions_are_deleted_or_started_afresh_but_not_while_a_turn_waits() {
     );
     let results = crate::support::tool_results(&env.model.requests()[3]);
     assert!(
-        results.iter().any(|(_, text)| text.contains("withdrawn")),
+        results
+            .iter()
+            .any(|(_, text)| text.contains("stopped before this call ran")),
         "the call has its result in the history: {results:?}"
     );
     let (_, audit) = api(&gateway, Method::GET, "/audit?type=review_cancelled", None).await;
@@ -404,7 +406,10 @@ async fn stopping_a_step_of_several_calls_answers_each_and_opens_no_new_review()
     );
     let results = crate::support::tool_results(&env.model.requests()[1]);
     assert_eq!(results.len(), 3, "every call has its result: {results:?}");
-    assert!(results[0].1.contains("withdrawn"), "{results:?}");
+    assert!(
+        results[0].1.contains("stopped before this call ran"),
+        "{results:?}"
+    );
     assert!(
         results[1].1.contains("stopped before this call ran"),
         "{results:?}"
