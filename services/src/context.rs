@@ -31,7 +31,11 @@ pub fn system_prompt(workspace: &Path, max_iterations: u32) -> String {
         chrono::Utc::now().format("%Y-%m-%d %H:%M")
     );
     for name in WORKSPACE_PROMPT_FILES {
-        let Ok(text) = std::fs::read_to_string(workspace.join(name)) else {
+        // Read like the skills: a symlink cannot bring a file from outside the
+        // workspace into every model request.
+        let max_bytes = u64::try_from(MAX_FILE_CHARS * 4).unwrap_or(u64::MAX);
+        let Some(text) = crate::skills::read_confined(workspace, &workspace.join(name), max_bytes)
+        else {
             continue;
         };
         let text = text.trim();
@@ -228,5 +232,19 @@ mod tests {
         assert!(prompt.contains("User likes tea."));
         assert!(prompt.contains("at most 7 model calls"));
         assert!(!prompt.contains("AGENTS.md"));
+    }
+
+    #[test]
+    fn a_prompt_file_symlinked_from_outside_the_workspace_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "outside notes").unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            dir.path().join("AGENTS.md"),
+        )
+        .unwrap();
+        let prompt = system_prompt(dir.path(), 7);
+        assert!(!prompt.contains("outside notes"), "{prompt}");
     }
 }

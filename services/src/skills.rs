@@ -92,6 +92,11 @@ pub(crate) fn real_dir(dir: &Path) -> Option<std::fs::ReadDir> {
 /// symlink, and where the opened file really is is checked afterwards, so a folder on
 /// the way swapped for a symlink after listing cannot lead the read outside.
 pub(crate) fn read_head(workspace: &Path, file: &Path) -> Option<String> {
+    read_confined(workspace, file, MAX_HEAD_BYTES)
+}
+
+/// Up to `max_bytes` of `file` as text, under the same rules as [`read_head`].
+pub(crate) fn read_confined(workspace: &Path, file: &Path, max_bytes: u64) -> Option<String> {
     use std::io::Read;
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
@@ -108,7 +113,7 @@ pub(crate) fn read_head(workspace: &Path, file: &Path) -> Option<String> {
         return None;
     }
     let mut bytes = Vec::new();
-    opened.take(MAX_HEAD_BYTES).read_to_end(&mut bytes).ok()?;
+    opened.take(max_bytes).read_to_end(&mut bytes).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -18,9 +18,17 @@ struct Known {
 
 static KNOWN: LazyLock<RwLock<Known>> = LazyLock::new(RwLock::default);
 
+/// Values shorter than this are not redacted from logs: a short credential (a PIN,
+/// a word like `error`) would otherwise take ordinary words out of every tenant's logs.
+const MIN_LOG_CHARS: usize = 8;
+
+/// Most forms kept; past it new values are not added (and that is logged).
+const MAX_FORMS: usize = 100_000;
+
 /// Adds `value` (and its encodings) to the known secrets.
 pub fn remember(value: &str) {
-    let forms = super::secrets::forms(value);
+    let mut forms = super::secrets::forms(value);
+    forms.retain(|form| form.chars().count() >= MIN_LOG_CHARS);
     {
         let known = KNOWN
             .read()
@@ -29,26 +37,38 @@ pub fn remember(value: &str) {
             return;
         }
     }
-    let failed = {
+    let snapshot = {
         let mut known = KNOWN
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        known.forms.extend(forms);
-        // Leftmost-longest: a secret that contains another is replaced whole.
-        match AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&known.forms)
-        {
-            Ok(matcher) => {
-                known.matcher = Some(matcher);
-                None
-            }
-            Err(e) => Some(e),
+        if known.forms.len() >= MAX_FORMS {
+            None
+        } else {
+            known.forms.extend(forms);
+            Some(known.forms.iter().cloned().collect::<Vec<_>>())
         }
     };
-    // Logged only once the lock is released: the log writer itself reads it.
-    if let Some(e) = failed {
-        tracing::error!(error = %e, "cannot build the log redactor; keeping the old one");
+    // Logged and built with the lock released: the log writer reads it, and building
+    // must not hold up every log line.
+    let Some(snapshot) = snapshot else {
+        tracing::warn!("too many secrets to redact from logs; a new one is not added");
+        return;
+    };
+    // Leftmost-longest: a secret that contains another is replaced whole.
+    let built = AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(&snapshot);
+    match built {
+        Ok(matcher) => {
+            let mut known = KNOWN
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A value added meanwhile is in a newer build; this one would miss it.
+            if known.forms.len() == snapshot.len() {
+                known.matcher = Some(matcher);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot build the log redactor; keeping the old one"),
     }
 }
 
@@ -85,7 +105,11 @@ mod tests {
             Some("token=[REDACTED] b64=[REDACTED] long=[REDACTED] other")
         );
         assert_eq!(redact_known("nothing to see here"), None);
-        remember("ab");
-        assert_eq!(redact_known("ab ab"), None, "too short to redact");
+        remember("error");
+        assert_eq!(
+            redact_known("an error here"),
+            None,
+            "too short to take out of logs"
+        );
     }
 }
