@@ -211,6 +211,11 @@ impl Loader {
             schema
                 .check(&saved, &mut Vec::new())
                 .map_err(|unknown| in_settings(unknown.key, unknown.reason))?;
+            // The file follows the API's rules, also when edited by hand.
+            settings::check(&saved).map_err(|e| {
+                let key = e.key().unwrap_or_default().to_owned();
+                in_settings(key, e.to_string())
+            })?;
             settings::lay_over(&mut value, saved, "", &mut self.from_settings);
             self.settings = Some((path, Value::Null));
         }
@@ -237,9 +242,17 @@ impl Loader {
         config.base_dir = base_dir;
         config.config_file = self.file.clone();
         config.settings_file = settings_file;
+        // settings.json replaced what it sets: those values are literal, not the
+        // environment's.
         config.from_environment = self
             .substituted
             .keys()
+            .filter(|key| {
+                !self
+                    .from_settings
+                    .iter()
+                    .any(|set| keypath::is_within(key, set))
+            })
             .chain(self.overridden.keys())
             .cloned()
             .collect();

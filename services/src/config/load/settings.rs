@@ -139,6 +139,35 @@ fn merge_patch(target: &mut Value, patch: Value) {
     }
 }
 
+/// Refuses a value outside [`CHANGEABLE_KEYS`] (a `null` may remove any key, so what
+/// an older rule let in can be taken out) and any `${` reference.
+pub(super) fn check(value: &Value) -> Result<(), SettingsError> {
+    if let Some(key) = not_changeable(value, "") {
+        return Err(SettingsError::NotChangeable { key });
+    }
+    if let Some(key) = reference(value, "") {
+        return Err(SettingsError::Reference { key });
+    }
+    Ok(())
+}
+
+/// The first key path that sets a value outside [`CHANGEABLE_KEYS`].
+fn not_changeable(value: &Value, path: &str) -> Option<String> {
+    let allowed = |key: &str| {
+        CHANGEABLE_KEYS
+            .iter()
+            .any(|allowed| keypath::is_within(key, allowed))
+    };
+    match value {
+        Value::Null => None,
+        _ if !path.is_empty() && allowed(path) => None,
+        Value::Object(map) if !map.is_empty() => map
+            .iter()
+            .find_map(|(key, child)| not_changeable(child, &keypath::child(path, key))),
+        _ => Some(path.to_owned()),
+    }
+}
+
 /// The first key path whose string value holds a `${` reference.
 fn reference(value: &Value, path: &str) -> Option<String> {
     match value {
@@ -195,16 +224,7 @@ impl Config {
             })?;
         let mut changed = Vec::new();
         leaves(&patch, "", &mut changed);
-        if let Some(key) = changed.iter().find(|key| {
-            !CHANGEABLE_KEYS
-                .iter()
-                .any(|allowed| keypath::is_within(key, allowed))
-        }) {
-            return Err(SettingsError::NotChangeable { key: key.clone() });
-        }
-        if let Some(key) = reference(&patch, "") {
-            return Err(SettingsError::Reference { key });
-        }
+        check(&patch)?;
         // One change at a time: each reads, merges and writes the whole file.
         static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _writing = WRITING

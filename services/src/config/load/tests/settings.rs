@@ -4,6 +4,23 @@ use super::{env, fixture};
 use crate::config::{Config, ConfigError, SettingsError};
 
 #[test]
+fn a_value_settings_json_sets_is_no_longer_from_the_environment() {
+    let f = fixture(r#"{ "agents": { "defaults": { "model": "${MODEL}" } } }"#);
+    std::fs::write(
+        f.dir.path().join("settings.json"),
+        r#"{ "agents": { "defaults": { "model": "gpt-literal" } } }"#,
+    )
+    .unwrap();
+    let config = Config::load_with_env(Some(&f.path), &env(&[("MODEL", "gpt-x")])).expect("loads");
+    assert_eq!(config.agents.defaults.model, "gpt-literal");
+    assert!(
+        config.from_environment.is_empty(),
+        "{:?}",
+        config.from_environment
+    );
+}
+
+#[test]
 fn settings_json_lies_over_config_json_and_the_environment_wins() {
     let f =
         fixture(r#"{ "agents": { "defaults": { "maxToolIterations": 7, "maxTokens": 100 } } }"#);
@@ -27,29 +44,35 @@ fn settings_json_lies_over_config_json_and_the_environment_wins() {
 }
 
 #[test]
-fn settings_json_is_taken_literally() {
+fn settings_json_follows_the_api_rules_also_when_edited_by_hand() {
     let f = fixture(r#"{ "agents": { "defaults": { "model": "${MODEL}" } } }"#);
-    std::fs::write(
-        f.dir.path().join("settings.json"),
-        r#"{ "agents": { "defaults": { "provider": "${SECRET_VAR}" } } }"#,
-    )
-    .unwrap();
-    let config = Config::load_with_env(
-        Some(&f.path),
-        &env(&[("MODEL", "gpt-x"), ("SECRET_VAR", "do-not-expand")]),
-    )
-    .expect("loads");
+    let settings = f.dir.path().join("settings.json");
+    let vars = env(&[("MODEL", "gpt-x"), ("SECRET_VAR", "do-not-expand")]);
+    let config = Config::load_with_env(Some(&f.path), &vars).expect("loads");
     assert_eq!(config.agents.defaults.model, "gpt-x", "config.json expands");
-    assert_eq!(
-        config.agents.defaults.provider.as_deref(),
-        Some("${SECRET_VAR}"),
-        "settings.json does not"
-    );
     assert!(
         config
             .from_environment
             .contains(&"agents.defaults.model".to_owned())
     );
+    for (text, key) in [
+        (
+            r#"{ "agents": { "defaults": { "provider": "${SECRET_VAR}" } } }"#,
+            "agents.defaults.provider",
+        ),
+        (
+            r#"{ "tools": { "restrictToWorkspace": false } }"#,
+            "tools.restrictToWorkspace",
+        ),
+    ] {
+        std::fs::write(&settings, text).unwrap();
+        let err = Config::load_with_env(Some(&f.path), &vars).expect_err("refused");
+        assert!(
+            matches!(&err, ConfigError::Invalid { file: Some(file), key: k, .. }
+                if file == &settings && k == key),
+            "{err}"
+        );
+    }
 }
 
 #[test]
