@@ -161,7 +161,8 @@ fn not_changeable(value: &Value, path: &str) -> Option<String> {
     match value {
         Value::Null => None,
         _ if !path.is_empty() && allowed(path) => None,
-        Value::Object(map) if !map.is_empty() => map
+        // An object sets nothing itself (an empty one is what a removal leaves).
+        Value::Object(map) => map
             .iter()
             .find_map(|(key, child)| not_changeable(child, &keypath::child(path, key))),
         _ => Some(path.to_owned()),
@@ -186,7 +187,8 @@ fn reference(value: &Value, path: &str) -> Option<String> {
 /// The key paths a patch sets or removes, at their deepest object level.
 fn leaves(value: &Value, path: &str, out: &mut Vec<String>) {
     match value {
-        Value::Object(map) if !map.is_empty() => {
+        // An empty object changes nothing, so names no key.
+        Value::Object(map) => {
             for (key, child) in map {
                 leaves(child, &keypath::child(path, key), out);
             }
