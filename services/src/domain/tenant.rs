@@ -102,6 +102,26 @@ pub struct TenantSettingsPatch {
     pub requests_per_minute_per_token: Option<Option<u32>>,
 }
 
+impl TenantSettingsPatch {
+    /// The patch that puts back, in `before`, what this one changes (and nothing else).
+    pub fn reverse(&self, before: &TenantSettings) -> TenantSettingsPatch {
+        fn back<T: Clone, U>(change: &Option<U>, old: &Option<T>) -> Option<Option<T>> {
+            change.as_ref().map(|_| old.clone())
+        }
+        TenantSettingsPatch {
+            models: back(&self.models, &before.models),
+            tokens_per_day: back(&self.tokens_per_day, &before.tokens_per_day),
+            tokens_per_month: back(&self.tokens_per_month, &before.tokens_per_month),
+            tokens_per_run: back(&self.tokens_per_run, &before.tokens_per_run),
+            requests_per_minute: back(&self.requests_per_minute, &before.requests_per_minute),
+            requests_per_minute_per_token: back(
+                &self.requests_per_minute_per_token,
+                &before.requests_per_minute_per_token,
+            ),
+        }
+    }
+}
+
 /// A field that is present, even as `null` (absent fields take the default, `None`).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -129,5 +149,19 @@ mod tests {
         assert_eq!(settings.requests_per_minute, None);
         assert_eq!(settings.tokens_per_run, Some(7));
         assert!(serde_json::from_str::<TenantSettingsPatch>(r#"{"bogus": 1}"#).is_err());
+        let before = settings.clone();
+        let patch: TenantSettingsPatch =
+            serde_json::from_str(r#"{"tokensPerDay": 99, "models": ["m"]}"#).unwrap();
+        let reverse = patch.reverse(&before);
+        settings.merge(patch);
+        settings.tokens_per_run = Some(8);
+        settings.merge(reverse);
+        assert_eq!(settings.tokens_per_day, Some(10));
+        assert_eq!(settings.models, None);
+        assert_eq!(
+            settings.tokens_per_run,
+            Some(8),
+            "a change made meanwhile stays"
+        );
     }
 }

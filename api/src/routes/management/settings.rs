@@ -40,6 +40,25 @@ async fn change(
     State(state): State<AppState>,
     Body(change): Body<Change>,
 ) -> Result<Json<Value>, ApiError> {
+    // In a task of its own: a client that hangs up mid-change cannot leave a change
+    // applied without its audit event.
+    let tenant = caller.tenant().clone();
+    let (applied, saved) = tokio::spawn(apply(state.clone(), caller, change))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let mut body = view(&state, &tenant).await?;
+    body["applied"] = json!(applied);
+    body["saved"] = json!(saved);
+    Ok(Json(body))
+}
+
+/// Applies a change and records it; anything applied is taken back when the audit
+/// event cannot be written. Returns the tenant keys applied and the node keys saved.
+async fn apply(
+    state: AppState,
+    caller: Caller,
+    change: Change,
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
     let tenant = caller.tenant().clone();
     // Node settings first: they are the ones that can be refused after checking.
     let node_change = match change.node {
@@ -58,12 +77,12 @@ async fn change(
         .map(|c| c.keys.clone())
         .unwrap_or_default();
     let mut applied = Vec::new();
-    let mut previous = None;
+    let mut undo_tenant = None;
     let recorded = async {
         if let Some(patch) = change.tenant {
             let store = state.runtime.store();
             let mut settings = store.tenant_settings(&tenant).await.map_err(store_error)?;
-            previous = Some(settings.clone());
+            undo_tenant = Some(patch.reverse(&settings));
             applied = changed_keys(&patch);
             settings.merge(patch);
             store
@@ -86,23 +105,21 @@ async fn change(
     }
     .await;
     if let Err(e) = recorded {
-        // Nothing may change without its audit event: take back what was applied.
+        // Nothing may change without its audit event: take back what was applied, and
+        // only that (a change made meanwhile to other keys stays).
         if let Some(change) = node_change {
             let _ = blocking(move || change.undo()).await;
         }
-        if let Some(previous) = previous {
-            let _ = state
-                .runtime
-                .store()
-                .put_tenant_settings(&tenant, &previous)
-                .await;
+        if let Some(undo) = undo_tenant {
+            let store = state.runtime.store();
+            if let Ok(mut settings) = store.tenant_settings(&tenant).await {
+                settings.merge(undo);
+                let _ = store.put_tenant_settings(&tenant, &settings).await;
+            }
         }
         return Err(e);
     }
-    let mut body = view(&state, &tenant).await?;
-    body["applied"] = json!(applied);
-    body["saved"] = json!(saved);
-    Ok(Json(body))
+    Ok((applied, saved))
 }
 
 /// Runs file work (reading and checking the config, writing settings.json) off the

@@ -227,14 +227,12 @@ impl Config {
         let mut changed = Vec::new();
         leaves(&patch, "", &mut changed);
         check(&patch)?;
-        // One change at a time: each reads, merges and writes the whole file.
-        static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _writing = WRITING
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let path = self.settings_file();
-        let before = read(&path)?;
-        let mut saved = before.clone().unwrap_or_else(|| Value::Object(Map::new()));
+        let mut saved = read(&path)?.unwrap_or_else(|| Value::Object(Map::new()));
+        let reverse = reverse_patch(&patch, &saved);
         merge_patch(&mut saved, patch);
         let text = match &self.config_file {
             Some(file) => Some(
@@ -256,10 +254,13 @@ impl Config {
         Ok(SettingsChange {
             keys: changed,
             path,
-            before,
+            reverse,
         })
     }
 }
+
+/// One change at a time: each reads, merges and writes the whole file.
+static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A change saved to `settings.json`, which can be taken back (when recording it
 /// failed, say).
@@ -268,20 +269,47 @@ pub struct SettingsChange {
     /// The key paths changed.
     pub keys: Vec<String>,
     path: PathBuf,
-    before: Option<Value>,
+    /// The merge patch that puts back what this change replaced, and nothing else.
+    reverse: Value,
 }
 
 impl SettingsChange {
-    /// Puts `settings.json` back as it was before this change.
+    /// Puts back the values this change replaced, leaving any later change to other
+    /// keys in place.
     pub fn undo(self) -> Result<(), SettingsError> {
-        match &self.before {
-            Some(before) => write_atomically(&self.path, before),
-            None => std::fs::remove_file(&self.path).map_err(|e| SettingsError::Write {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            }),
-        }
+        let _writing = WRITING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut saved = read(&self.path)?.unwrap_or_else(|| Value::Object(Map::new()));
+        merge_patch(&mut saved, self.reverse);
+        write_atomically(&self.path, &saved)
     }
+}
+
+/// The merge patch undoing `patch` applied to `before`: each key it touches gets its
+/// old value back (or `null`, removing it, when there was none).
+fn reverse_patch(patch: &Value, before: &Value) -> Value {
+    let Value::Object(patch) = patch else {
+        return before.clone();
+    };
+    let reverse = patch
+        .iter()
+        .map(|(key, change)| {
+            let old = before.get(key).cloned().unwrap_or(Value::Null);
+            let undo = match change {
+                // Key by key, so keys set beside these since are left alone.
+                Value::Object(inner) if !inner.is_empty() && old.is_object() => {
+                    reverse_patch(change, &old)
+                }
+                Value::Object(inner) if !inner.is_empty() && old.is_null() => {
+                    reverse_patch(change, &Value::Object(Map::new()))
+                }
+                _ => old,
+            };
+            (key.clone(), undo)
+        })
+        .collect();
+    Value::Object(reverse)
 }
 
 fn write_atomically(path: &Path, value: &Value) -> Result<(), SettingsError> {

@@ -161,3 +161,25 @@ fn changes_are_checked_then_saved_beside_the_config_file() {
         "the undone change is gone"
     );
 }
+
+#[test]
+fn undo_takes_back_only_its_own_keys() {
+    let f = fixture("{}");
+    let config = Config::load(Some(&f.path)).expect("loads");
+    let first = config
+        .change_settings(json!({"agents": {"defaults": {"maxTokens": 300}}}))
+        .expect("first");
+    config
+        .change_settings(json!({"agents": {"defaults": {"temperature": 0.3}}}))
+        .expect("second, made meanwhile");
+    first.undo().expect("undone");
+    let reloaded = Config::load(Some(&f.path)).expect("loads");
+    assert_eq!(
+        reloaded.agents.defaults.max_tokens, 4096,
+        "the first is gone"
+    );
+    assert!(
+        (reloaded.agents.defaults.temperature - 0.3).abs() < f32::EPSILON,
+        "the second stays"
+    );
+}
