@@ -63,20 +63,9 @@ pub(super) async fn run_calls(
             }
             Prepared::Answered(call, answer) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
-                recorder
-                    .tool_started(&call.id, &call.name, &call.arguments)
-                    .await?;
                 let result = Ok(ToolOutput::text(answer));
-                settle(
-                    task,
-                    recorder,
-                    progress,
-                    &call,
-                    result,
-                    ToolCallStatus::Succeeded,
-                    Duration::ZERO,
-                )
-                .await?;
+                let status = ToolCallStatus::Succeeded;
+                record_unrun(task, recorder, progress, &call, result, status, false).await?;
             }
             Prepared::Refused(call, error) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
@@ -85,19 +74,7 @@ pub(super) async fn run_calls(
                 } else {
                     ToolCallStatus::Failed
                 };
-                recorder
-                    .tool_started(&call.id, &call.name, &call.arguments)
-                    .await?;
-                settle(
-                    task,
-                    recorder,
-                    progress,
-                    &call,
-                    Err(error),
-                    status,
-                    Duration::ZERO,
-                )
-                .await?;
+                record_unrun(task, recorder, progress, &call, Err(error), status, false).await?;
             }
         }
     }
@@ -130,27 +107,43 @@ pub(super) async fn settle_unanswered(
         .map(|c| c.call_id)
         .collect();
     for call in unanswered {
-        if !on_record.contains(&call.id) {
-            recorder
-                .tool_started(&call.id, &call.name, &call.arguments)
-                .await?;
-        }
         let error = ToolError::new(
             ToolErrorKind::Cancelled,
             "the run was stopped before this call ran",
         );
-        settle(
-            task,
-            recorder,
-            progress,
-            &call,
-            Err(error),
-            ToolCallStatus::Cancelled,
-            Duration::ZERO,
-        )
-        .await?;
+        let started = on_record.contains(&call.id);
+        let status = ToolCallStatus::Cancelled;
+        record_unrun(task, recorder, progress, &call, Err(error), status, started).await?;
     }
     Ok(())
+}
+
+/// Records the result of a call that is not executed (refused, answered by a human,
+/// or stopped): on record as started unless it already is, then settled at once.
+async fn record_unrun(
+    task: &TurnTask,
+    recorder: &Recorder,
+    progress: &mut Progress,
+    call: &ToolCall,
+    result: Result<ToolOutput, ToolError>,
+    status: ToolCallStatus,
+    already_started: bool,
+) -> Result<(), TurnError> {
+    if !already_started {
+        recorder
+            .tool_started(&call.id, &call.name, &call.arguments)
+            .await?;
+    }
+    settle(
+        task,
+        recorder,
+        progress,
+        call,
+        result,
+        status,
+        Duration::ZERO,
+    )
+    .await
 }
 
 fn is_read_only(ready: &Ready) -> bool {

@@ -6,19 +6,9 @@ use facio_tests::model::Reply;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Env, Gateway, http, management, stderr, stdout};
+use crate::support::{Env, Gateway, http, management, token};
 
 const SECRET: &str = "matrix-test-secret-that-is-long-enough";
-
-async fn token(env: &Env, tenant: &str, role: &str) -> String {
-    let output = env
-        .cli(&[
-            "tokens", "create", "--tenant", tenant, "--role", role, "--ttl", "10m",
-        ])
-        .await;
-    assert!(output.status.success(), "{}", stderr(&output));
-    stdout(&output).trim().to_owned()
-}
 
 /// Calls a route and returns its status and, for JSON answers, the body. Event
 /// streams are not read: their status is the answer.

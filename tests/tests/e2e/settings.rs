@@ -172,11 +172,7 @@ async fn a_tenant_rate_limit_changed_through_the_api_bites_on_the_next_request()
             .status
             .success()
     );
-    let output = env
-        .cli(&["tokens", "create", "--tenant", "acme", "--role", "operator"])
-        .await;
-    assert!(output.status.success(), "{}", stderr(&output));
-    let operator = stdout(&output).trim().to_owned();
+    let operator = crate::support::token(&env, "acme", "operator").await;
     let gateway = env.serve().await;
 
     // Before the change the config's default applies.

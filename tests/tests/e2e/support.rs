@@ -237,3 +237,14 @@ pub fn tool_results(request: &facio_tests::model::RecordedRequest) -> Vec<(Strin
         })
         .collect()
 }
+
+/// A signed token for `tenant` with `role`, from `facio tokens create` (10 minutes).
+pub async fn token(env: &Env, tenant: &str, role: &str) -> String {
+    let output = env
+        .cli(&[
+            "tokens", "create", "--tenant", tenant, "--role", role, "--ttl", "10m",
+        ])
+        .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output).trim().to_owned()
+}

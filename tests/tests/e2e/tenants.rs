@@ -5,18 +5,12 @@ use facio_services::auth::{Claims, Role, issue_hs256};
 use facio_tests::model::Reply;
 use serde_json::{Value, json};
 
-use crate::support::{Env, http, management as call, stderr, stdout};
+use crate::support::{Env, http, management as call, stderr};
 
 const SECRET: &str = "tenant-test-secret-that-is-long-enough";
 
 async fn token(env: &Env, tenant: &str, role: &str) -> String {
-    let output = env
-        .cli(&[
-            "tokens", "create", "--tenant", tenant, "--role", role, "--ttl", "10m",
-        ])
-        .await;
-    assert!(output.status.success(), "{}", stderr(&output));
-    let token = stdout(&output).trim().to_owned();
+    let token = crate::support::token(env, tenant, role).await;
     assert_eq!(
         token.split('.').count(),
         3,
