@@ -1,15 +1,22 @@
-//! Matching rules against a call, hardened against small argument changes.
+//! Matching rules against a call, hardened against small argument changes. `exec`
+//! commands are matched word by word against what [`shell`] reads from the line.
 
+use globset::GlobMatcher;
 use serde_json::Value;
 
+use super::shell::{self, Reading, ShellWord};
 use super::{CallContext, PolicyRule, RuleAction};
 
-fn glob(pattern: &str, text: &str) -> bool {
+fn matcher(pattern: &str) -> Option<GlobMatcher> {
     globset::GlobBuilder::new(pattern)
         .literal_separator(false)
         .build()
-        .map(|g| g.compile_matcher().is_match(text))
-        .unwrap_or(false)
+        .ok()
+        .map(|g| g.compile_matcher())
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    matcher(pattern).is_some_and(|m| m.is_match(text))
 }
 
 /// Trimmed, whitespace runs collapsed.
@@ -21,105 +28,229 @@ fn tool_matches(rule: &PolicyRule, tool: &str) -> bool {
     rule.tool == tool || glob(&rule.tool, tool)
 }
 
-/// Whether every param pattern of the rule matches `args`, with `command` replaced by
-/// `segment` when given.
-fn params_match(rule: &PolicyRule, args: &Value, segment: Option<&str>) -> bool {
-    rule.params.iter().flatten().all(|(name, pattern)| {
-        let actual = match (name.as_str(), segment) {
-            ("command", Some(segment)) => Value::String(segment.to_owned()),
-            _ => args.get(name).cloned().unwrap_or(Value::Null),
-        };
-        match (pattern, &actual) {
-            (Value::String(p), Value::String(a)) => glob(&normalize(p), &normalize(a)),
-            (Value::String(p), other) if !other.is_null() => {
-                glob(&normalize(p), &other.to_string())
+/// Whether every param pattern of the rule, except `skip`, matches `args`.
+fn params_match(rule: &PolicyRule, args: &Value, skip: Option<&str>) -> bool {
+    rule.params
+        .iter()
+        .flatten()
+        .filter(|(name, _)| Some(name.as_str()) != skip)
+        .all(|(name, pattern)| {
+            let actual = args.get(name).cloned().unwrap_or(Value::Null);
+            match (pattern, &actual) {
+                (Value::String(p), Value::String(a)) => glob(&normalize(p), &normalize(a)),
+                (Value::String(p), other) if !other.is_null() => {
+                    glob(&normalize(p), &other.to_string())
+                }
+                (p, a) => p == a,
             }
-            (p, a) => p == a,
-        }
-    })
+        })
 }
 
-/// The command segments of an `exec` call (the whole command for other tools).
-fn segments(call: &CallContext<'_>) -> Option<Vec<String>> {
+/// The `command` glob of a rule, when it has one.
+fn command_pattern(rule: &PolicyRule) -> Option<&str> {
+    rule.params.as_ref()?.get("command")?.as_str()
+}
+
+/// The command line of an `exec` call, read once for every rule; `None` for other
+/// tools, for a call without a string `command`, and when no rule names a command.
+pub(super) fn exec_line(rules: &[PolicyRule], call: &CallContext<'_>) -> Option<Reading> {
     if call.tool != "exec" {
         return None;
     }
     let command = call.args.get("command")?.as_str()?;
-    Some(split_command(command))
+    rules
+        .iter()
+        .any(|r| command_pattern(r).is_some() && tool_matches(r, call.tool))
+        .then(|| shell::read(command))
 }
 
-pub(super) fn split_command(command: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    // Substitutions run too: their contents are segments of their own.
-    let mut rest = command.to_owned();
-    for (open, close) in [("$(", ")"), ("`", "`")] {
-        while let Some(start) = rest.find(open) {
-            let after = start + open.len();
-            let Some(len) = rest[after..].find(close) else {
-                break;
-            };
-            let inner = rest[after..after + len].to_owned();
-            parts.extend(split_command(&inner));
-            rest.replace_range(start..after + len + close.len(), " ");
-        }
-    }
-    let mut current = String::new();
-    let chars: Vec<char> = rest.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let two: String = chars[i..chars.len().min(i + 2)].iter().collect();
-        if two == "&&" || two == "||" {
-            parts.push(std::mem::take(&mut current));
-            i += 2;
+/// How a command pattern is read: a deny rule errs toward matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Allow,
+    Deny,
+}
+
+/// One word of a command pattern.
+enum PatternWord {
+    /// A glob on one word (`None`: a glob that does not compile, matching nothing).
+    Word(Option<GlobMatcher>),
+    /// Any number of words, none included.
+    AnyWords,
+}
+
+/// A command pattern split into words: a `*` word stands for any number of words; a
+/// final word ending in `*` (`status*`) stands for that word followed by any number
+/// of words (for a deny rule, also for any word it globs: `-r*` is `-rf` too); every
+/// other word is a glob on exactly one word.
+fn pattern_words(pattern: &str, side: Side) -> Vec<PatternWord> {
+    let words: Vec<&str> = pattern.split_whitespace().collect();
+    let mut items = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        if word.chars().all(|c| c == '*') {
+            items.push(PatternWord::AnyWords);
             continue;
         }
-        if matches!(c, ';' | '|' | '\n' | '&') {
-            parts.push(std::mem::take(&mut current));
-        } else {
-            current.push(c);
+        let last = i + 1 == words.len();
+        if last && word.ends_with('*') && !word.ends_with("\\*") {
+            let head = match side {
+                Side::Allow => word.trim_end_matches('*'),
+                Side::Deny => word,
+            };
+            items.push(PatternWord::Word(matcher(head)));
+            items.push(PatternWord::AnyWords);
+            continue;
         }
-        i += 1;
+        items.push(PatternWord::Word(matcher(word)));
     }
-    parts.push(current);
-    parts
-        .into_iter()
-        .map(|p| normalize(&p))
-        .filter(|p| !p.is_empty())
-        .collect()
+    items
 }
 
-pub(super) fn deny_matches(rule: &PolicyRule, call: &CallContext<'_>) -> bool {
-    if !tool_matches(rule, call.tool) {
-        return false;
+/// Whether `words` match `pattern`. An expanded word (deny side only) may stand for
+/// any number of words, so it matches any run of pattern words.
+fn words_match(pattern: &[PatternWord], words: &[ShellWord]) -> bool {
+    let (n, m) = (pattern.len(), words.len());
+    // done[i][j]: pattern[i..] matches words[j..].
+    let width = m + 1;
+    let mut done = vec![false; (n + 1) * width];
+    done[n * width + m] = true;
+    for i in (0..=n).rev() {
+        for j in (0..=m).rev() {
+            if i == n && j == m {
+                continue;
+            }
+            let at = |i: usize, j: usize| done[i * width + j];
+            let mut hit = false;
+            if let Some(PatternWord::AnyWords) = pattern.get(i) {
+                hit |= at(i + 1, j) || (j < m && at(i, j + 1));
+            }
+            if let Some(ShellWord::Expanded) = words.get(j) {
+                hit |= at(i, j + 1) || (i < n && at(i + 1, j));
+            }
+            if let (Some(PatternWord::Word(Some(glob))), Some(ShellWord::Literal(word))) =
+                (pattern.get(i), words.get(j))
+            {
+                hit |= glob.is_match(word) && at(i + 1, j + 1);
+            }
+            done[i * width + j] = hit;
+        }
     }
-    match segments(call) {
-        Some(segments)
-            if rule
-                .params
-                .as_ref()
-                .is_some_and(|p| p.contains_key("command")) =>
-        {
-            segments
+    done[0]
+}
+
+/// The command as deny rules see it: as written, and with the program's directory
+/// removed (`/usr/bin/touch x` is also `touch x`).
+fn deny_forms(words: &[ShellWord]) -> Vec<Vec<ShellWord>> {
+    let mut forms = vec![words.to_vec()];
+    if let Some(ShellWord::Literal(name)) = words.first() {
+        let base = shell::basename(name);
+        if base != name {
+            let mut short = words.to_vec();
+            short[0] = ShellWord::Literal(base.to_owned());
+            forms.push(short);
+        }
+    }
+    forms
+}
+
+fn shown(words: &[ShellWord]) -> String {
+    let text = words
+        .iter()
+        .map(|w| match w {
+            ShellWord::Literal(text) => text.as_str(),
+            ShellWord::Expanded => "…",
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let short: String = text.chars().take(80).collect();
+    if short.len() < text.len() {
+        format!("{short}…")
+    } else {
+        short
+    }
+}
+
+/// Whether a deny rule matches the call; `Some(detail)` says how (empty when the
+/// rule matches the arguments as a whole).
+pub(super) fn deny_matches(
+    rule: &PolicyRule,
+    call: &CallContext<'_>,
+    line: Option<&Reading>,
+) -> Option<String> {
+    if rule.action != RuleAction::Deny || !tool_matches(rule, call.tool) {
+        return None;
+    }
+    let (Some(reading), Some(pattern)) = (line, command_pattern(rule)) else {
+        return params_match(rule, call.args, None).then(String::new);
+    };
+    if !params_match(rule, call.args, Some("command")) {
+        return None;
+    }
+    if params_match(rule, call.args, None) {
+        return Some(String::new());
+    }
+    let pattern = pattern_words(pattern, Side::Deny);
+    let matched = reading.commands.iter().find(|words| {
+        matches!(words.first(), Some(ShellWord::Literal(_)))
+            && deny_forms(words)
                 .iter()
-                .any(|s| params_match(rule, call.args, Some(s)))
-                || params_match(rule, call.args, None)
-        }
-        _ => params_match(rule, call.args, None),
+                .any(|form| words_match(&pattern, form))
+    });
+    if let Some(words) = matched {
+        return Some(format!(": the command runs `{}`", shown(words)));
     }
+    // A program only known at run time always leaves the line unresolved.
+    reading
+        .unresolved
+        .as_ref()
+        .map(|why| format!(": the command could not be resolved ({why})"))
 }
 
-pub(super) fn allowed(rules: &[PolicyRule], call: &CallContext<'_>) -> bool {
+/// Whether allow rules cover the call: `Some(network)` when they do, with whether
+/// the covering rules grant network (always false for tools other than `exec`).
+pub(super) fn allowed(
+    rules: &[PolicyRule],
+    call: &CallContext<'_>,
+    line: Option<&Reading>,
+) -> Option<bool> {
     let allows: Vec<&PolicyRule> = rules
         .iter()
         .filter(|r| r.action == RuleAction::Allow && tool_matches(r, call.tool))
         .collect();
-    match segments(call) {
-        Some(segments) if !segments.is_empty() => segments.iter().all(|segment| {
-            allows
-                .iter()
-                .any(|r| params_match(r, call.args, Some(segment)))
-        }),
-        _ => allows.iter().any(|r| params_match(r, call.args, None)),
+    let exec = call.tool == "exec";
+    // A rule naming no command covers any command line its other params match.
+    let whole: Vec<&&PolicyRule> = allows
+        .iter()
+        .filter(|r| line.is_none() || command_pattern(r).is_none())
+        .filter(|r| params_match(r, call.args, None))
+        .collect();
+    if !whole.is_empty() {
+        return Some(exec && whole.iter().any(|r| r.network));
     }
+    let reading = line?;
+    if reading.unresolved.is_some() {
+        return None;
+    }
+    let commands = reading.plain.as_ref().ok()?;
+    let mut network = true;
+    for command in commands {
+        let words: Vec<ShellWord> = command
+            .iter()
+            .map(|w| ShellWord::Literal(w.clone()))
+            .collect();
+        let covering: Vec<&&PolicyRule> = allows
+            .iter()
+            .filter(|r| {
+                command_pattern(r).is_some_and(|p| {
+                    params_match(r, call.args, Some("command"))
+                        && words_match(&pattern_words(p, Side::Allow), &words)
+                })
+            })
+            .collect();
+        if covering.is_empty() {
+            return None;
+        }
+        network &= covering.iter().any(|r| r.network);
+    }
+    Some(network)
 }

@@ -4,14 +4,65 @@
 //! per call). Rules and flags are the Placet `/api/v1/policy` shapes.
 //!
 //! Arguments are matched in a normalized form (trimmed, whitespace runs collapsed),
-//! so `git  status` is `git status`. For `exec` commands, a deny rule matches when it
-//! matches any segment of a compound command (split on `;`, `&&`, `||`, `|`, newlines
-//! and the contents of `$(...)` and backticks), and an allow rule applies only when
-//! every segment is allowed: `git status; curl evil` is not covered by an allow on
-//! `git status*`.
+//! so `git  status` is `git status`; a rule's params are globs on the argument text.
+//!
+//! ## `exec` commands
+//! The `command` of an `exec` call is read with a shell grammar (the one `sh -c`
+//! follows), not split as text, and a rule's `command` glob is matched **word by
+//! word**: the pattern is split on whitespace; a word that is only `*` stands for any
+//! number of words (none included); a final word ending in `*` (`git status*`)
+//! stands for that word followed by any number of words, so `git status*` covers
+//! `git status` and `git status --short` but not `git statusx`; every other word is a
+//! glob on exactly one word (`*.rs`, `-[rf]`, `{main,dev}`).
+//!
+//! **What an allow rule trusts.** An allow rule with a `command` covers a line only
+//! when the line is nothing but simple commands joined by `;`, `&&`, `||`, `|`, `&`
+//! and newlines, and each of them is covered by some allow rule. Every word must be
+//! literal text after quote removal (`'a b'`, `"x"` and `\;` are fine); the words are
+//! compared as written, so `/usr/bin/git status` or `./git status` is not `git status`.
+//! Not covered, whatever the rules say, and so left to the tier decision (a human,
+//! when gates are on): any expansion or substitution (`$X`, `$(...)`, backticks,
+//! `<(...)`, `$((...))`, `~`, unquoted `*`, `?`, `[..]` or `{a,b}`), any redirection
+//! or here-document, an assignment (`X=1 cmd`), a subshell, brace group, function
+//! definition, `if`/`while`/`until`/`for`/`case`/`[[ ]]`/`(( ))` compound, and any
+//! program that runs text as commands: `eval`, `exec`, `source`, `.`, `builtin`,
+//! `command`, `trap`, `alias`, and a shell (`sh`, `bash`, ...) given `-c`, `-s` or no
+//! script. An empty line is not covered either. A rule with no `command` param
+//! covers every command line its other params match.
+//!
+//! **Network.** `network: true` on an allow rule lets the commands it covers reach
+//! the network: a call runs with network only when each of its simple commands is
+//! covered by at least one allow rule granting it (a deny rule cannot carry it).
+//!
+//! **What a deny rule catches.** A deny rule with a `command` is matched against
+//! every command the line can run, found recursively: each simple command of lists,
+//! pipelines, compound commands, function bodies, substitutions, process
+//! substitutions and here-documents; text another shell reads (`sh|bash|dash|zsh|...
+//! -c TEXT`, a here-document or here-string fed to a shell, `eval ARGS`, `trap`,
+//! `alias`, `env -S`, `su|runuser|script|flock -c`, `watch`, `find -exec ... ;`); and
+//! the command a wrapper runs, with the wrapper's options and operands skipped (`env`
+//! and its `NAME=value` words, `command`, `builtin`, `exec`, `nice`, `timeout`,
+//! `nohup`, `setsid`, `sudo`, `doas`, `stdbuf`, `time`, `busybox`, `chroot`,
+//! `ionice`, `taskset`, `chrt`, `xargs`, `strace`, `ltrace`, `fakeroot`, `unshare`,
+//! `numactl`, `flock`). Quotes and escapes are removed (`t''ouch`, `\touch` and
+//! `$'\x74ouch'` are `touch`), and the program is matched both as written and by its
+//! file name (`/usr/bin/touch` is `touch`). A word only known at run time (`$X`,
+//! `*.txt`, input `xargs` reads) may stand for any words, so it matches any part of
+//! a pattern: deny rules err toward matching. The whole line is also matched as one
+//! glob, as before. A line the grammar cannot read, a program name only known at run
+//! time (`$X y`, `$(echo touch) x`, `"${CMD}"`), a shell reading commands from a
+//! pipe, text nested more than 8 levels deep (`sh -c` in `sh -c` ...), more than 64
+//! open brackets or compounds, or a line over 64 KiB is **unresolved** and matches
+//! every deny rule on `exec` that has a `command`, with a reason saying so.
+//!
+//! A deny rule names programs; it is a tripwire, not a sandbox. It cannot see into a
+//! script file (`sh build.sh`, `source x`), a program's own configuration, or an
+//! interpreter doing the same work in its own language (`python -c`, `perl -e`,
+//! `awk 'BEGIN{system(...)}'`): the sandbox of `exec` is what confines those.
 
 mod matching;
 mod rules;
+mod shell;
 #[cfg(test)]
 mod tests;
 
@@ -77,6 +128,9 @@ pub struct CallContext<'a> {
 pub enum Decision {
     Run {
         reason: String,
+        /// Whether an `exec` call may reach the network (an allow rule with
+        /// `network: true` covers it). Always false for other reasons to run.
+        network: bool,
     },
     Deny {
         reason: String,
@@ -119,37 +173,43 @@ impl Policy {
     }
 
     pub fn decide(&self, call: &CallContext<'_>) -> Decision {
-        if let Some(rule) = self
+        let line = matching::exec_line(&self.rules, call);
+        if let Some((rule, detail)) = self
             .rules
             .iter()
-            .find(|r| r.action == RuleAction::Deny && matching::deny_matches(r, call))
+            .find_map(|r| matching::deny_matches(r, call, line.as_ref()).map(|detail| (r, detail)))
         {
             return Decision::Deny {
-                reason: format!("a deny rule for {} covers this call", rule.tool),
+                reason: format!("a deny rule for {} covers this call{detail}", rule.tool),
                 rule: Some(rule.clone()),
             };
         }
-        if matching::allowed(&self.rules, call) {
+        if let Some(network) = matching::allowed(&self.rules, call, line.as_ref()) {
             return Decision::Run {
                 reason: "an allow rule covers this call".into(),
+                network,
             };
         }
         if !self.settings.enabled {
             return Decision::Run {
                 reason: "approval gates are disabled".into(),
+                network: false,
             };
         }
         if self.settings.skip_cron && call.origin == CallOrigin::Cron {
             return Decision::Run {
                 reason: "scheduled turns skip approval gates".into(),
+                network: false,
             };
         }
         match call.risk {
             RiskTier::ReadOnly => Decision::Run {
                 reason: format!("{} only reads", call.tool),
+                network: false,
             },
             RiskTier::WorkspaceWrite => Decision::Run {
                 reason: format!("{} writes inside the workspace", call.tool),
+                network: false,
             },
             RiskTier::SystemEffect => Decision::Ask {
                 reason: format!(

@@ -12,7 +12,10 @@ pub enum RuleAction {
 }
 
 /// One rule. `tool` is a name or a glob (`mcp_*`); each `params` entry is a glob on
-/// that argument's text (string values) or an exact value (anything else).
+/// that argument's text (string values) or an exact value (anything else); an
+/// `exec` rule's `command` is matched word by word (see the module docs of
+/// `policy`). `network: true` on an allow rule lets the `exec` commands it covers
+/// reach the network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRule {
@@ -20,6 +23,9 @@ pub struct PolicyRule {
     pub tool: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Map<String, Value>>,
+    /// Allow rules only: the `exec` commands this rule covers may reach the network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub network: bool,
 }
 
 /// Why a rule cannot be used.
@@ -33,6 +39,8 @@ pub enum PolicyError {
         pattern: String,
         reason: String,
     },
+    #[error("network: only an allow rule can grant network access; remove it from this deny rule")]
+    NetworkOnDeny,
 }
 
 impl PolicyRule {
@@ -44,7 +52,16 @@ impl PolicyRule {
         for (name, value) in self.params.iter().flatten() {
             if let Value::String(pattern) = value {
                 check_glob(&format!("params.{name}"), pattern)?;
+                if name == "command" {
+                    // Commands are matched word by word: each word must be a glob too.
+                    for word in pattern.split_whitespace() {
+                        check_glob(&format!("params.{name}"), word)?;
+                    }
+                }
             }
+        }
+        if self.network && self.action == RuleAction::Deny {
+            return Err(PolicyError::NetworkOnDeny);
         }
         Ok(())
     }
