@@ -36,7 +36,7 @@ pub use onboard::{OnboardError, OnboardReport, onboard};
 pub use pricing::{ModelPrice, PricingConfig, cost_micros};
 pub use providers::{ProviderConfig, ProvidersConfig};
 pub use storage::StorageConfig;
-pub use tools::{ExecConfig, ToolsConfig, WebConfig};
+pub use tools::{ExecConfig, ExecSandbox, ToolsConfig, WebConfig};
 
 /// The whole `config.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

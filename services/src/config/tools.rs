@@ -36,6 +36,25 @@ pub struct ExecConfig {
     pub deny_patterns: Vec<String>,
     /// Characters of output kept (head and tail). Default 10000.
     pub max_output_chars: usize,
+    /// The OS sandbox commands run in. Default `auto`.
+    pub sandbox: ExecSandbox,
+}
+
+/// `tools.exec.sandbox`: whether commands run in the OS sandbox (Landlock keeps their
+/// writes in the workspace and a private temp dir; pid, mount and, unless the call is
+/// granted network, net namespaces end every process with its call and cut the network).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecSandbox {
+    /// Sandboxed; on a machine that cannot sandbox, `exec` refuses every command and
+    /// says what is missing. The node starts either way.
+    #[default]
+    Auto,
+    /// As `auto`, and the node refuses to start where the sandbox is unavailable.
+    On,
+    /// No sandbox: commands run unconfined in their own process group, which is killed
+    /// when the call ends. An explicit opt-out.
+    Off,
 }
 
 impl Default for ExecConfig {
@@ -51,6 +70,7 @@ impl Default for ExecConfig {
                 r">\s*/dev/sd[a-z]".to_owned(),
             ],
             max_output_chars: 10_000,
+            sandbox: ExecSandbox::Auto,
         }
     }
 }

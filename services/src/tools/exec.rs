@@ -1,9 +1,14 @@
 //! `exec`: a shell command in the workspace, with a timeout, deny patterns, a
-//! scrubbed environment and head+tail truncated output.
+//! hardened environment and head+tail truncated output.
 //!
-//! The command runs in its own process group. When it exits, times out or is
-//! cancelled, the whole group is killed: a tool call must not leave processes running
-//! behind the turn (they would outlive every budget and hold the output pipes open).
+//! By default (`tools.exec.sandbox` `auto`) the command runs in an OS sandbox
+//! ([`sandbox`]): its writes stay in the workspace and a private temp dir, it has no
+//! network unless the call was granted it, and no process it starts outlives the call
+//! or the node. With the sandbox `off` it runs in its own process group, which is
+//! killed when the call ends.
+
+mod env;
+mod sandbox;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,11 +21,15 @@ use tokio::io::AsyncReadExt;
 use super::{
     RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSpec, parse_args,
 };
+use crate::config::ExecSandbox;
 
-/// Environment variables a command inherits; everything else (API keys, tokens) stays out.
-const KEPT_ENV: [&str; 5] = ["PATH", "LANG", "LC_ALL", "TERM", "TZ"];
+pub use sandbox::{NamespaceMode, SandboxError, SandboxStatus, require_sandbox, sandbox_status};
+
 /// Bytes of each stream kept in memory; the model sees far less after truncation.
 const CAPTURE_LIMIT: usize = 4 * 1024 * 1024;
+/// How long the end of a call waits for its processes to be gone before killing the
+/// keeper outright.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 pub struct ExecTool;
 
@@ -81,28 +90,53 @@ impl Tool for ExecTool {
         let limit = exec.timeout_s.max(1);
         let timeout = Duration::from_secs(args.timeout_s.unwrap_or(limit).clamp(1, limit));
         let root = ctx.workspace.root();
+        let mut jail = match exec.sandbox {
+            ExecSandbox::Off => None,
+            mode => Some(
+                sandbox::Jail::prepare(
+                    root,
+                    ctx.config.restrict_to_workspace,
+                    ctx.grant.network,
+                    mode,
+                )
+                .map_err(|e| {
+                    ToolError::new(ToolErrorKind::Failed, e.to_string())
+                        .with_hint("commands cannot run on this node; tell the user")
+                })?,
+            ),
+        };
+        let tmp = jail
+            .as_ref()
+            .map_or_else(std::env::temp_dir, |j| j.tmp_dir().to_owned());
         let mut command = tokio::process::Command::new("sh");
         command
             .arg("-c")
             .arg(&script)
             .current_dir(root)
             .env_clear()
-            .env("HOME", root)
-            .env("TMPDIR", std::env::temp_dir())
+            .envs(env::command_env(root, &tmp))
+            .envs(secret_env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        for name in KEPT_ENV {
-            if let Some(value) = std::env::var_os(name) {
-                command.env(name, value);
-            }
+        if let Some(jail) = &jail {
+            jail.confine(&mut command)
+                .map_err(|e| ToolError::new(ToolErrorKind::Failed, e.to_string()))?;
         }
-        command.envs(secret_env);
-        let mut child = command
-            .spawn()
-            .map_err(|e| ToolError::new(ToolErrorKind::Failed, format!("cannot start sh: {e}")))?;
+        let spawned = command.spawn();
+        if let Some(jail) = &mut jail {
+            jail.spawned();
+        }
+        let mut child = spawned.map_err(|e| {
+            let what = if jail.is_some() {
+                "sh in its sandbox"
+            } else {
+                "sh"
+            };
+            ToolError::new(ToolErrorKind::Failed, format!("cannot start {what}: {e}"))
+        })?;
         let group = child.id();
         let stdout = child.stdout.take().map(|s| tokio::spawn(capture(s)));
         let stderr = child.stderr.take().map(|s| tokio::spawn(capture(s)));
@@ -115,11 +149,22 @@ impl Tool for ExecTool {
             ).with_hint("run long work in smaller steps or pass a larger timeout_s")),
             () = ctx.cancel.cancelled() => Err(ToolError::new(ToolErrorKind::Cancelled, "the turn was cancelled")),
         };
-        kill_group(group);
-        let _ = child.wait().await;
+        match &mut jail {
+            // The keeper exits once nothing of the namespace is left.
+            Some(jail) => jail.stop(),
+            None => kill_group(group),
+        }
+        if tokio::time::timeout(STOP_GRACE, child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
         let status = ended?.map_err(|e| ToolError::new(ToolErrorKind::Failed, e.to_string()))?;
         let out = join(stdout).await;
         let err = join(stderr).await;
+        drop(jail);
 
         let code = status
             .code()

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ToolsConfig;
 
 pub use error::{ToolError, ToolErrorKind};
+pub use exec::{NamespaceMode, SandboxError, SandboxStatus, require_sandbox, sandbox_status};
 pub use registry::ToolRegistry;
 pub use text_file::atomic_write;
 pub use workspace::{Workspace, WorkspaceError};

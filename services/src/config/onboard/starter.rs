@@ -56,6 +56,9 @@ const CONFIG_TEMPLATE: &str = r#"// Facio configuration (JSON with comments; tra
     "exec": {
       "timeoutS": 60,
       "maxOutputChars": 10000,
+      // "auto": commands run in an OS sandbox (writes only in the workspace, no
+      // network unless granted, no process outlives its call); "off" opts out.
+      "sandbox": "auto",
       // Regexes of refused commands. Setting this list replaces the built-in one,
       // which already refuses rm -rf /, mkfs, shutdown, fork bombs and the like.
       // "denyPatterns": ["\\bgit\\s+push\\b"],

@@ -14,6 +14,7 @@ fn ctx(dir: &tempfile::TempDir, config: ToolsConfig) -> ToolContext {
         config: Arc::new(config),
         cancel: CancellationToken::new(),
         secrets: Default::default(),
+        grant: Default::default(),
     }
 }
 
@@ -48,25 +49,35 @@ async fn a_timeout_stops_the_command_and_background_processes_die() {
         "the timeout did not stop the command"
     );
 
-    let out = ExecTool
-        .execute(&ctx, json!({"command": "sleep 300 & echo $!"}))
+    // In a pid namespace `$!` is not a pid the test can see: look for the process by
+    // its command line instead.
+    ExecTool
+        .execute(&ctx, json!({"command": "sleep 7301 & echo started"}))
         .await
         .unwrap();
-    let pid: i32 = out.content.lines().nth(2).unwrap().trim().parse().unwrap();
-    // SIGKILL lands asynchronously; give the kernel a moment, bounded.
-    let gone = || {
-        // SAFETY: signal 0 only checks whether the pid exists.
-        let alive = unsafe { libc::kill(pid, 0) } == 0;
-        !alive
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.contains(") Z"))
-                .unwrap_or(true)
-    };
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !gone() && Instant::now() < deadline {
+    while running("7301") && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(gone(), "background process {pid} survived the call");
+    assert!(!running("7301"), "the background sleep survived the call");
+}
+
+/// Whether a live (not zombie) process has `marker` in its command line.
+fn running(marker: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
+        let zombie = std::fs::read_to_string(path.join("stat"))
+            .map(|s| s.contains(") Z"))
+            .unwrap_or(true);
+        !zombie
+            && String::from_utf8_lossy(&cmdline)
+                .split('\0')
+                .any(|arg| arg.contains(marker))
+    })
 }
 
 #[tokio::test]
@@ -84,7 +95,8 @@ async fn deny_patterns_env_scrub_truncation_and_cancel() {
     let env = ExecTool
         .execute(
             &ctx,
-            json!({"command": "env | cut -d= -f1 | sort | tr '\\n' ' '"}),
+            // Git's own hardening variables are set by exec itself.
+            json!({"command": "env | cut -d= -f1 | grep -v '^GIT_' | sort | tr '\\n' ' '"}),
         )
         .await
         .unwrap();
@@ -98,7 +110,7 @@ async fn deny_patterns_env_scrub_truncation_and_cancel() {
         assert!(
             [
                 "PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TERM", "TZ", "PWD", "SHLVL", "_",
-                "OLDPWD"
+                "OLDPWD", "PAGER"
             ]
             .contains(&name),
             "{name} leaked"
@@ -195,4 +207,171 @@ async fn output_is_redacted_before_it_is_cut() {
         out.content
     );
     assert!(!out.content.contains("named-v"), "{}", out.content);
+}
+
+#[tokio::test]
+async fn the_sandbox_keeps_writes_in_the_workspace_and_ends_every_process() {
+    assert!(
+        sandbox_status().is_available(true),
+        "this machine cannot sandbox: {}",
+        sandbox_status()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let ctx = ctx(&dir, ToolsConfig::default());
+    let target = outside.path().join("outside");
+    let out = ExecTool
+        .execute(
+            &ctx,
+            json!({"command": format!(
+                "echo x > {}; echo in > inside; echo t > \"$TMPDIR/t\" && echo tmp-ok; \
+                 echo n > /dev/null && echo null-ok; echo \"tmp=$TMPDIR\"",
+                target.display()
+            )}),
+        )
+        .await
+        .unwrap();
+    assert!(!target.exists(), "a write outside the workspace landed");
+    assert!(out.content.contains("Permission denied"), "{}", out.content);
+    assert!(dir.path().join("inside").exists(), "{}", out.content);
+    assert!(
+        out.content.contains("tmp-ok") && out.content.contains("null-ok"),
+        "{}",
+        out.content
+    );
+    let tmp = out
+        .content
+        .lines()
+        .find_map(|l| l.strip_prefix("tmp="))
+        .unwrap();
+    assert!(tmp.contains("facio-exec-"), "{tmp}");
+    assert!(
+        !std::path::Path::new(tmp).exists(),
+        "the call's temp dir is removed"
+    );
+
+    // A process that leaves the shell's session and process group still dies with
+    // the call: the call returns when the shell exits, and `f` never appears.
+    let out = ExecTool
+        .execute(
+            &ctx,
+            json!({"command": "setsid sh -c 'sleep 1; echo late >> f' & echo started"}),
+        )
+        .await
+        .unwrap();
+    assert!(out.content.contains("started"), "{}", out.content);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        assert!(
+            !dir.path().join("f").exists(),
+            "a background process outlived its call"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_network_is_there_only_when_the_call_is_granted_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(&dir, ToolsConfig::default());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let command = format!("bash -c 'echo hi > /dev/tcp/127.0.0.1/{port}' && echo connected");
+    let cut = ExecTool
+        .execute(&ctx, json!({"command": command}))
+        .await
+        .unwrap();
+    assert!(!cut.content.contains("connected"), "{}", cut.content);
+
+    ctx.grant.network = true;
+    let granted = ExecTool
+        .execute(&ctx, json!({"command": command}))
+        .await
+        .unwrap();
+    assert!(granted.content.contains("connected"), "{}", granted.content);
+}
+
+#[tokio::test]
+async fn a_planted_git_config_or_path_entry_runs_no_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ctx(&dir, ToolsConfig::default());
+    let init = std::process::Command::new("git")
+        .args(["init", "-q", "."])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let config = dir.path().join(".git/config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[core]\n\tfsmonitor = \"touch PWNED\"\n");
+    std::fs::write(&config, text).unwrap();
+    std::fs::write(dir.path().join("a.txt"), "a\n").unwrap();
+    let out = ExecTool
+        .execute(&ctx, json!({"command": "git status --porcelain"}))
+        .await
+        .unwrap();
+    assert!(out.content.contains("a.txt"), "{}", out.content);
+    assert!(
+        !dir.path().join("PWNED").exists(),
+        "git ran the workspace's fsmonitor hook"
+    );
+
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let path = std::env::join_paths([
+        std::path::PathBuf::from("relative"),
+        std::path::PathBuf::new(),
+        bin.clone(),
+        std::path::PathBuf::from("/usr/bin"),
+        std::path::PathBuf::from("/does/not/exist"),
+    ])
+    .unwrap();
+    assert_eq!(env::safe_path(&path, dir.path()), "/usr/bin");
+}
+
+#[tokio::test]
+async fn with_the_sandbox_off_commands_run_unconfined() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let mut config = ToolsConfig::default();
+    config.exec.sandbox = ExecSandbox::Off;
+    let ctx = ctx(&dir, config);
+    let target = outside.path().join("outside");
+    let out = ExecTool
+        .execute(
+            &ctx,
+            json!({"command": format!("echo x > {} && echo written", target.display())}),
+        )
+        .await
+        .unwrap();
+    assert!(out.content.contains("written"), "{}", out.content);
+    assert!(target.exists());
+}
+
+#[test]
+fn an_unavailable_sandbox_names_what_is_missing_and_the_opt_out() {
+    let status = SandboxStatus {
+        landlock_abi: None,
+        landlock_missing: Some("the kernel has no Landlock".to_owned()),
+        namespaces: Some(NamespaceMode::Root),
+        namespaces_missing: None,
+    };
+    assert!(
+        status.is_available(false),
+        "Landlock is needed only to confine writes"
+    );
+    let missing = status.missing(true).unwrap();
+    let error = SandboxError::Unavailable {
+        mode: "auto",
+        missing,
+    };
+    assert_eq!(
+        error.to_string(),
+        "tools.exec.sandbox is \"auto\" but this machine cannot sandbox commands: the kernel \
+         has no Landlock. Set tools.exec.sandbox to \"off\" to run commands unconfined"
+    );
+    let mut config = ToolsConfig::default();
+    assert!(require_sandbox(&config).is_ok(), "{}", sandbox_status());
+    config.exec.sandbox = ExecSandbox::On;
+    assert!(require_sandbox(&config).is_ok(), "{}", sandbox_status());
 }
