@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::text_file::{atomic_write, read_text};
+use super::text_file::{read_view, write_view};
 use super::{
     RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSpec, parse_args,
 };
@@ -59,11 +59,17 @@ impl Tool for EditFileTool {
             .with_hint("use write_file to create a file"));
         }
         let real = ctx.workspace.resolve(&args.path)?;
-        let text = read_text(&real, &args.path).await?;
+        // The edit applies to the placeholder view and is resolved again on write, so it
+        // can move or drop a credential's placeholder but never change its value.
+        let view = read_view(ctx, &real, &args.path).await?;
+        let text = &view.text;
         let count = text.matches(&args.old_text).count();
         if count == 0 {
-            let hint = match closest_region(&text, &args.old_text) {
-                Some(region) => format!("the most similar text in the file is:\n{region}"),
+            let hint = match closest_region(text, &args.old_text) {
+                Some(region) => format!(
+                    "the most similar text in the file is:\n{}",
+                    ctx.secrets.redact(&region)
+                ),
                 None => "read_file shows the current content".to_owned(),
             };
             return Err(ToolError::new(
@@ -80,7 +86,7 @@ impl Tool for EditFileTool {
             .with_hint("add surrounding lines to make it unique, or set replace_all"));
         }
         let updated = text.replace(&args.old_text, &args.new_text);
-        atomic_write(&real, &args.path, updated.as_bytes()).await?;
+        write_view(ctx, "edit_file", &real, &args.path, &view, &updated).await?;
         Ok(ToolOutput::text(format!(
             "replaced {count} occurrence{} in {}",
             if count == 1 { "" } else { "s" },

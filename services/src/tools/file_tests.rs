@@ -223,3 +223,247 @@ async fn list_glob_and_grep_find_what_is_there() {
         .unwrap_err();
     assert_eq!(outside.kind, ToolErrorKind::OutsideWorkspace);
 }
+
+/// A value with dashes: an edit of `-` into `- ` would change it into something the
+/// redactor no longer recognises, were it visible to the file tools.
+const DBPASS: &str = "pg-Xk29-mm41-QQzv";
+
+fn setup_with(
+    scope: Option<crate::vault::CredentialScope>,
+) -> (
+    tempfile::TempDir,
+    tempfile::TempDir,
+    ToolContext,
+    ToolRegistry,
+) {
+    let (dir, mut ctx, reg) = setup();
+    let data = tempfile::tempdir().unwrap();
+    ctx.secrets = Arc::new(
+        crate::vault::Secrets::with_scopes([
+            (
+                "DBPASS".to_owned(),
+                crate::review::SecretString::new(DBPASS),
+                false,
+                scope,
+            ),
+            (
+                "API_TOKEN".to_owned(),
+                crate::review::SecretString::new("tok-1234567890"),
+                false,
+                None,
+            ),
+        ])
+        .tracking_files(data.path().join("credential-files.json")),
+    );
+    (dir, data, ctx, reg)
+}
+
+fn squeezed(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+#[tokio::test]
+async fn a_credential_edited_into_another_shape_is_never_read_back() {
+    let (dir, _data, ctx, reg) = setup_with(None);
+    call(
+        &reg,
+        &ctx,
+        "write_file",
+        json!({"path": "db.env", "content": "URL=postgres://app:${credentials.DBPASS}@db/app\nMODE=read-write\n"}),
+    )
+    .await
+    .unwrap();
+    let edited = call(
+        &reg,
+        &ctx,
+        "edit_file",
+        json!({"path": "db.env", "old_text": "-", "new_text": "- ", "replace_all": true}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        edited.contains("1 occurrence"),
+        "only MODE's dash: {edited}"
+    );
+    let read = call(&reg, &ctx, "read_file", json!({"path": "db.env"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        read,
+        "     1\tURL=postgres://app:${credentials.DBPASS}@db/app\n     2\tMODE=read- write\n"
+    );
+    assert!(!squeezed(&read).contains(&squeezed(DBPASS)), "{read}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("db.env")).unwrap(),
+        format!("URL=postgres://app:{DBPASS}@db/app\nMODE=read- write\n"),
+        "the file still holds the intact value"
+    );
+    for fragment in ["Xk29", "mm41", "Xk29- mm41", "pg-"] {
+        let found = call(&reg, &ctx, "grep", json!({"pattern": fragment}))
+            .await
+            .unwrap();
+        assert_eq!(found, format!("no matches for {fragment}"));
+    }
+    let found = call(
+        &reg,
+        &ctx,
+        "grep",
+        json!({"pattern": "credentials\\.DBPASS"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        found,
+        "db.env:1:URL=postgres://app:${credentials.DBPASS}@db/app"
+    );
+    let miss = call(
+        &reg,
+        &ctx,
+        "edit_file",
+        json!({"path": "db.env", "old_text": "URL=postgres://app:pg", "new_text": "x"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        !miss.hint.clone().unwrap_or_default().contains(DBPASS),
+        "the closest region is shown as the view: {miss:?}"
+    );
+    assert_eq!(
+        ctx.secrets.files_with_credentials(&ctx.workspace),
+        [crate::vault::CredentialFile {
+            path: "db.env".into(),
+            keys: vec!["DBPASS".into()]
+        }]
+    );
+
+    // Breaking a placeholder apart leaves literal text, never part of the value.
+    call(
+        &reg,
+        &ctx,
+        "edit_file",
+        json!({"path": "db.env", "old_text": "DBPASS}", "new_text": "DB PASS}"}),
+    )
+    .await
+    .unwrap();
+    let on_disk = std::fs::read_to_string(dir.path().join("db.env")).unwrap();
+    assert_eq!(
+        on_disk,
+        "URL=postgres://app:${credentials.DB PASS}@db/app\nMODE=read- write\n"
+    );
+    assert!(
+        ctx.secrets
+            .files_with_credentials(&ctx.workspace)
+            .is_empty(),
+        "a file without a value leaves the index"
+    );
+}
+
+#[tokio::test]
+async fn patches_apply_to_the_placeholder_view_of_any_file() {
+    let (dir, _data, ctx, reg) = setup_with(None);
+    // A value that arrived some other way than the file tools is shown as a placeholder too.
+    std::fs::write(
+        dir.path().join("app.ini"),
+        format!("[db]\npassword = {DBPASS}\nhost = db1\n"),
+    )
+    .unwrap();
+    let patch = "--- a/app.ini\n+++ b/app.ini\n@@ -1,3 +1,3 @@\n [db]\n password = ${credentials.DBPASS}\n-host = db1\n+host = db2\n--- /dev/null\n+++ b/token.txt\n@@ -0,0 +1 @@\n+${credentials.API_TOKEN}\n";
+    call(&reg, &ctx, "patch_file", json!({"patch": patch}))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("app.ini")).unwrap(),
+        format!("[db]\npassword = {DBPASS}\nhost = db2\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("token.txt")).unwrap(),
+        "tok-1234567890\n"
+    );
+    // A hunk that would rewrite the value itself cannot even be written: the view has
+    // no value to match.
+    let raw = format!(
+        "--- a/app.ini\n+++ b/app.ini\n@@ -2 +2 @@\n-password = {DBPASS}\n+password = {}\n",
+        DBPASS.replace('-', "- ")
+    );
+    let refused = call(&reg, &ctx, "patch_file", json!({"patch": raw}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, ToolErrorKind::NoMatch);
+    let mut listed = ctx.secrets.files_with_credentials(&ctx.workspace);
+    listed.sort_by(|a, b| a.path.cmp(&b.path));
+    assert_eq!(
+        listed,
+        [
+            crate::vault::CredentialFile {
+                path: "app.ini".into(),
+                keys: vec!["DBPASS".into()]
+            },
+            crate::vault::CredentialFile {
+                path: "token.txt".into(),
+                keys: vec!["API_TOKEN".into()]
+            }
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_scoped_credential_is_refused_outside_its_tools() {
+    let scope = crate::vault::CredentialScope {
+        tools: Some(vec!["exec".into()]),
+        commands: Some(vec!["psql *".into()]),
+    };
+    let (dir, _data, ctx, reg) = setup_with(Some(scope));
+    let refused = call(
+        &reg,
+        &ctx,
+        "write_file",
+        json!({"path": "leak.txt", "content": "${credentials.DBPASS}"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.kind, ToolErrorKind::InvalidArguments);
+    assert_eq!(
+        refused.message,
+        "credential DBPASS is scoped to tools [exec], commands [\"psql *\"]: it cannot be used in write_file"
+    );
+    assert!(!dir.path().join("leak.txt").exists());
+
+    // A file that already holds the value can be edited around it, and keeps it; an
+    // edit cannot add another copy.
+    std::fs::write(dir.path().join("pg.env"), format!("PW={DBPASS}\nA=1\n")).unwrap();
+    call(
+        &reg,
+        &ctx,
+        "edit_file",
+        json!({"path": "pg.env", "old_text": "A=1", "new_text": "A=2"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("pg.env")).unwrap(),
+        format!("PW={DBPASS}\nA=2\n")
+    );
+    let copy = call(
+        &reg,
+        &ctx,
+        "edit_file",
+        json!({"path": "pg.env", "old_text": "A=2", "new_text": "B=${credentials.DBPASS}"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        copy.message.contains("cannot be used in edit_file"),
+        "{}",
+        copy.message
+    );
+    let patch = "--- /dev/null\n+++ b/copy.env\n@@ -0,0 +1 @@\n+${credentials.DBPASS}\n";
+    let patched = call(&reg, &ctx, "patch_file", json!({"patch": patch}))
+        .await
+        .unwrap_err();
+    assert!(
+        patched.message.contains("patch_file"),
+        "{}",
+        patched.message
+    );
+    assert!(!dir.path().join("copy.env").exists());
+}

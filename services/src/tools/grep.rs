@@ -109,7 +109,16 @@ impl Tool for GrepTool {
             if bytes.iter().take(8192).any(|b| *b == 0) {
                 continue;
             }
-            let text = String::from_utf8_lossy(&bytes);
+            if ctx.secrets.is_index(entry.path()) {
+                continue;
+            }
+            // The search runs over what read_file shows: credential values as their
+            // placeholders and their encodings redacted, so no pattern can probe them.
+            let text = ctx.secrets.redact(
+                &ctx.secrets
+                    .placeholder_view(&String::from_utf8_lossy(&bytes))
+                    .text,
+            );
             let lines: Vec<&str> = text.lines().collect();
             let mut printed_until = 0;
             for (i, line) in lines.iter().enumerate() {

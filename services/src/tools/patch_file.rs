@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::text_file::{atomic_write, read_text};
+use super::text_file::{read_view, refuse_index, write_view};
 use super::{
     RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSpec, parse_args,
 };
+use crate::vault::PlaceholderView;
 
 pub struct PatchFileTool;
 
@@ -59,25 +60,32 @@ impl Tool for PatchFileTool {
                 .path
                 .ok_or_else(|| invalid("a +++ header names no file"))?;
             let real = ctx.workspace.resolve(&path)?;
+            refuse_index(ctx, &real, &path)?;
+            // Hunks apply to the placeholder view, as read_file shows it.
             let original = if section.text.starts_with("--- /dev/null") {
-                String::new()
+                PlaceholderView::default()
             } else {
-                read_text(&real, &path).await?
+                read_view(ctx, &real, &path).await?
             };
             let patch = diffy::Patch::from_str(&section.text)
                 .map_err(|e| invalid(&format!("cannot parse the diff for {path}: {e}")))?;
-            let updated = diffy::apply(&original, &patch).map_err(|e| {
+            let updated = diffy::apply(&original.text, &patch).map_err(|e| {
                 ToolError::new(
                     ToolErrorKind::NoMatch,
                     format!("the diff does not apply to {path}: {e}"),
                 )
                 .with_hint("read_file the current content and regenerate the hunk")
             })?;
-            results.push((real, path, updated));
+            // Resolved now, so a placeholder that cannot be written refuses the whole
+            // patch before any file changes.
+            ctx.secrets
+                .resolve_view("patch_file", &original, &updated)
+                .map_err(super::text_file::credential_error)?;
+            results.push((real, path, original, updated));
         }
         let mut done = Vec::new();
-        for (real, path, updated) in &results {
-            atomic_write(real, path, updated.as_bytes()).await?;
+        for (real, path, original, updated) in &results {
+            write_view(ctx, "patch_file", real, path, original, updated).await?;
             done.push(path.as_str());
         }
         Ok(ToolOutput::text(format!("patched {}", done.join(", "))))

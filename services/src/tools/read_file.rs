@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::text_file::read_text;
+use super::text_file::read_view;
 use super::{RiskTier, Tool, ToolContext, ToolError, ToolOutput, ToolSpec, parse_args};
 
 const DEFAULT_LIMIT: usize = 2000;
@@ -50,10 +50,12 @@ impl Tool for ReadFileTool {
     ) -> Result<ToolOutput, ToolError> {
         let args: Args = parse_args(args)?;
         let real = ctx.workspace.resolve(&args.path)?;
-        let text = read_text(&real, &args.path).await?;
-        // Redacted before long lines are cut, so a cut cannot split a secret past the
-        // redactor.
-        let text = ctx.secrets.redact(&text);
+        // Credential values are shown as their placeholders, and what else the redactor
+        // knows (their encodings) is redacted, both before long lines are cut, so a cut
+        // cannot split a secret past either.
+        let text = ctx
+            .secrets
+            .redact(&read_view(ctx, &real, &args.path).await?.text);
         let lines: Vec<&str> = text.lines().collect();
         let start = args.offset.unwrap_or(1).max(1);
         let limit = args.limit.unwrap_or(DEFAULT_LIMIT).max(1);

@@ -1,10 +1,13 @@
 //! Reading and writing workspace text files the way every file tool needs: clear
-//! errors for directories, binaries and huge files; atomic writes.
+//! errors for directories, binaries and huge files; atomic writes; and the
+//! placeholder view, in which every credential value is `${credentials.KEY}`, so the
+//! model can neither see a stored credential nor edit it into another shape.
 
 use std::io::Write;
 use std::path::Path;
 
-use super::{ToolError, ToolErrorKind};
+use super::{ToolContext, ToolError, ToolErrorKind};
+use crate::vault::{PlaceholderView, SecretsError};
 
 /// Largest file a tool reads whole.
 pub(crate) const MAX_TEXT_BYTES: u64 = 10 * 1024 * 1024;
@@ -93,4 +96,61 @@ pub async fn atomic_write(real: &Path, shown: &str, content: &[u8]) -> Result<()
     })
     .await
     .map_err(|e| ToolError::new(ToolErrorKind::Failed, format!("write task failed: {e}")))?
+}
+
+/// A text file as the file tools see it: every credential value a placeholder.
+pub(crate) async fn read_view(
+    ctx: &ToolContext,
+    real: &Path,
+    shown: &str,
+) -> Result<PlaceholderView, ToolError> {
+    refuse_index(ctx, real, shown)?;
+    let text = read_text(real, shown).await?;
+    Ok(ctx.secrets.placeholder_view(&text))
+}
+
+/// Resolves the placeholders of `edited` (the view `before`, changed by `tool`) and
+/// writes the result atomically, noting in the tenant's index which credential values
+/// the file now holds. Returns the bytes written.
+pub(crate) async fn write_view(
+    ctx: &ToolContext,
+    tool: &str,
+    real: &Path,
+    shown: &str,
+    before: &PlaceholderView,
+    edited: &str,
+) -> Result<usize, ToolError> {
+    refuse_index(ctx, real, shown)?;
+    let (content, _) = ctx
+        .secrets
+        .resolve_view(tool, before, edited)
+        .map_err(credential_error)?;
+    atomic_write(real, shown, content.as_bytes()).await?;
+    ctx.secrets.record_written(&ctx.workspace, real, &content);
+    Ok(content.len())
+}
+
+/// A placeholder that cannot be resolved, as the model sees it.
+pub(crate) fn credential_error(e: SecretsError) -> ToolError {
+    let hint = match &e {
+        SecretsError::Unknown(_) => {
+            "use only credentials that exist; ask the user to add a missing one"
+        }
+        SecretsError::OutOfScope { .. } | SecretsError::CommandOutOfScope { .. } => {
+            "use the credential only where its scope allows; an operator can change the \
+             scope with PUT /api/v1/credentials/KEY"
+        }
+    };
+    ToolError::new(ToolErrorKind::InvalidArguments, e.to_string()).with_hint(hint)
+}
+
+/// The tenant's credential file index is the runtime's, never a tool's.
+pub(crate) fn refuse_index(ctx: &ToolContext, real: &Path, shown: &str) -> Result<(), ToolError> {
+    if ctx.secrets.is_index(real) {
+        return Err(ToolError::new(
+            ToolErrorKind::Denied,
+            format!("{shown} is kept by the runtime and cannot be read or changed by a tool"),
+        ));
+    }
+    Ok(())
 }

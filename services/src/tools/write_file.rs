@@ -4,10 +4,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::text_file::atomic_write;
-use super::{
-    RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSpec, parse_args,
-};
+use super::text_file::write_view;
+use super::{RiskTier, Tool, ToolContext, ToolError, ToolOutput, ToolSpec, parse_args};
+use crate::vault::PlaceholderView;
 
 pub struct WriteFileTool;
 
@@ -47,15 +46,18 @@ impl Tool for WriteFileTool {
         let args: Args = parse_args(args)?;
         let real = ctx.workspace.resolve(&args.path)?;
         // `${credentials.KEY}` is written as the value: a config file the agent writes
-        // for a program is where the credential is used.
-        let (content, _) = ctx.secrets.resolve(&args.content).map_err(|e| {
-            ToolError::new(ToolErrorKind::InvalidArguments, e.to_string())
-                .with_hint("use only credentials that exist; ask the user to add a missing one")
-        })?;
-        atomic_write(&real, &args.path, content.as_bytes()).await?;
+        // for a program is where the credential is used (when its scope allows).
+        let written = write_view(
+            ctx,
+            "write_file",
+            &real,
+            &args.path,
+            &PlaceholderView::default(),
+            &args.content,
+        )
+        .await?;
         Ok(ToolOutput::text(format!(
-            "wrote {} bytes to {}",
-            content.len(),
+            "wrote {written} bytes to {}",
             ctx.workspace.display(&real)
         )))
     }

@@ -2,22 +2,41 @@
 //! comes from `FACIO_MASTER_KEY` (64 hex characters) or, on a single machine, from
 //! `<data dir>/master.key`, created with owner-only permissions on first use.
 
+mod files;
 mod known;
 mod providers;
+mod scope;
 mod secrets;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
 use aes_gcm::{Aes256Gcm, Nonce};
 
 use crate::review::SecretString;
 
+pub use files::CredentialFile;
 pub use known::{redact_known, remember};
 pub use providers::{provider_key, resolve_providers};
+pub use scope::{CREDENTIAL_TOOLS, CredentialScope, ScopeError};
 pub use secrets::{
-    OpenSecretsError, Secrets, SecretsError, placeholder_keys, tenant_secrets, valid_key,
+    OpenSecretsError, PlaceholderView, Secrets, SecretsError, placeholder_keys, tenant_secrets,
+    valid_key,
 };
+
+/// What a sealed credential holds when it carries more than its value (a scope). The
+/// NUL bytes keep it apart from any value (the API refuses values with NUL: they
+/// cannot be environment variables). Sealed, so the scope cannot be changed without
+/// the master key.
+const ENVELOPE: &str = "\0facio-credential-v1\0";
+
+/// A credential's value with its scope, as sealed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    value: String,
+    #[serde(default)]
+    scope: Option<CredentialScope>,
+}
 
 /// Why the vault cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +74,8 @@ pub struct Sealed {
 #[derive(Clone)]
 pub struct Vault {
     cipher: Aes256Gcm,
+    /// The data directory: the key file and the tenants' credential file indexes.
+    data_dir: PathBuf,
 }
 
 impl std::fmt::Debug for Vault {
@@ -87,7 +108,10 @@ impl Vault {
             return Err(VaultError::WeakKey);
         }
         let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| VaultError::BadKey)?;
-        let vault = Vault { cipher };
+        let vault = Vault {
+            cipher,
+            data_dir: data_dir.to_path_buf(),
+        };
         if let Some(sealed) = stored
             && vault.open_sealed(sealed).is_err()
         {
@@ -99,11 +123,31 @@ impl Vault {
     }
 
     pub fn seal(&self, secret: &SecretString) -> Result<Sealed, VaultError> {
+        self.seal_credential(secret, None)
+    }
+
+    /// Seals a value with its scope (none: usable in every tool).
+    pub fn seal_credential(
+        &self,
+        secret: &SecretString,
+        scope: Option<&CredentialScope>,
+    ) -> Result<Sealed, VaultError> {
         remember(secret.expose_secret());
+        let plain = match scope {
+            None => SecretString::new(secret.expose_secret()),
+            Some(scope) => {
+                let envelope = serde_json::to_string(&Envelope {
+                    value: secret.expose_secret().to_owned(),
+                    scope: Some(scope.clone()),
+                })
+                .map_err(|_| VaultError::Encrypt)?;
+                SecretString::new(format!("{ENVELOPE}{envelope}"))
+            }
+        };
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, secret.expose_secret().as_bytes())
+            .encrypt(&nonce, plain.expose_secret().as_bytes())
             .map_err(|_| VaultError::Encrypt)?;
         Ok(Sealed {
             nonce: hex::encode(nonce),
@@ -112,6 +156,14 @@ impl Vault {
     }
 
     pub fn open_sealed(&self, sealed: &Sealed) -> Result<SecretString, VaultError> {
+        self.open_credential(sealed).map(|(value, _)| value)
+    }
+
+    /// A sealed credential's value and scope.
+    pub fn open_credential(
+        &self,
+        sealed: &Sealed,
+    ) -> Result<(SecretString, Option<CredentialScope>), VaultError> {
         let nonce = hex::decode(&sealed.nonce).map_err(|_| VaultError::Decrypt)?;
         let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| VaultError::Decrypt)?;
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| VaultError::Decrypt)?;
@@ -119,9 +171,26 @@ impl Vault {
             .cipher
             .decrypt(&Nonce::from(nonce), ciphertext.as_ref())
             .map_err(|_| VaultError::Decrypt)?;
-        let value = String::from_utf8(plain).map_err(|_| VaultError::Decrypt)?;
-        remember(&value);
-        Ok(SecretString::new(value))
+        let plain = SecretString::new(String::from_utf8(plain).map_err(|_| VaultError::Decrypt)?);
+        let (value, scope) = match plain.expose_secret().strip_prefix(ENVELOPE) {
+            None => (plain, None),
+            Some(envelope) => {
+                let envelope: Envelope =
+                    serde_json::from_str(envelope).map_err(|_| VaultError::Decrypt)?;
+                (SecretString::new(envelope.value), envelope.scope)
+            }
+        };
+        remember(value.expose_secret());
+        Ok((value, scope))
+    }
+
+    /// Where `tenant`'s index of files written with credentials is kept: in the data
+    /// directory, outside every workspace.
+    pub fn credential_files_index(&self, tenant: &crate::domain::TenantId) -> PathBuf {
+        self.data_dir
+            .join("tenants")
+            .join(tenant.as_str())
+            .join("credential-files.json")
     }
 }
 
@@ -207,6 +276,33 @@ mod tests {
                 .permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_scope_is_sealed_with_its_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(None, dir.path(), None).unwrap();
+        let scope = CredentialScope {
+            tools: Some(vec!["exec".into()]),
+            commands: Some(vec!["psql *".into()]),
+        };
+        let sealed = vault
+            .seal_credential(&SecretString::new("scoped-value-1"), Some(&scope))
+            .unwrap();
+        let (value, opened) = vault.open_credential(&sealed).unwrap();
+        assert_eq!(value.expose_secret(), "scoped-value-1");
+        assert_eq!(opened, Some(scope));
+        assert_eq!(
+            vault.open_sealed(&sealed).unwrap().expose_secret(),
+            "scoped-value-1"
+        );
+        let plain = vault.seal(&SecretString::new("plain-value-1")).unwrap();
+        assert_eq!(vault.open_credential(&plain).unwrap().1, None);
+        assert!(
+            vault
+                .credential_files_index(&crate::domain::TenantId::default_tenant())
+                .starts_with(dir.path().join("tenants"))
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `/credentials`: the tenant's secrets, encrypted at rest. Values go in and never
 //! come out: listings and reads show a mask, and every read and change is audited by
-//! key alone. `/credentials/providers` holds the model providers' API keys (system
-//! tenant only), used from the next start.
+//! key alone. A credential may carry a `scope` (scoped access): the tools, and for
+//! `exec` the command globs, it resolves in; the scope is sealed with the value.
+//! `/credentials/providers` holds the model providers' API keys (system tenant only),
+//! used from the next start.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,8 +12,8 @@ use axum::{Json, Router};
 use facio_services::domain::TenantId;
 use facio_services::review::SecretString;
 use facio_services::store::{AuditEventKind, CredentialRow, StoreError};
-use facio_services::vault::{provider_key, valid_key};
-use serde::Deserialize;
+use facio_services::vault::{CredentialScope, provider_key, valid_key};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::json::Body;
@@ -51,14 +53,52 @@ fn mask(value: &SecretString) -> String {
 
 /// The stored value, masked.
 fn masked(state: &AppState, row: &CredentialRow) -> String {
-    state.runtime.vault().open_sealed(&row.sealed).map_or_else(
-        |_| "(cannot be opened with this master key)".to_owned(),
-        |v| mask(&v),
-    )
+    opened(state, row).0
+}
+
+/// The stored value masked, and its scope.
+fn opened(state: &AppState, row: &CredentialRow) -> (String, Option<CredentialScope>) {
+    state
+        .runtime
+        .vault()
+        .open_credential(&row.sealed)
+        .map_or_else(
+            |_| ("(cannot be opened with this master key)".to_owned(), None),
+            |(value, scope)| (mask(&value), scope),
+        )
 }
 
 fn entry(state: &AppState, row: &CredentialRow) -> Value {
-    json!({"key": row.key, "masked": masked(state, row), "exposed": row.exposed, "updatedAt": row.updated_at})
+    let (masked, scope) = opened(state, row);
+    json!({"key": row.key, "masked": masked, "exposed": row.exposed, "scope": scope, "updatedAt": row.updated_at})
+}
+
+/// A scope the runtime can apply; an exposed credential's scope must include `exec`
+/// (exposure is the environment of commands).
+fn check_scope(scope: Option<&CredentialScope>, exposed: bool) -> Result<(), ApiError> {
+    let Some(scope) = scope else {
+        return Ok(());
+    };
+    scope
+        .validate()
+        .map_err(|e| ApiError::unprocessable(Some("scope"), e.to_string()))?;
+    if exposed && !scope.allows_tool("exec") {
+        return Err(ApiError::unprocessable(
+            Some("scope"),
+            "an exposed credential is set in commands' environment, so its scope.tools must \
+             include exec",
+        ));
+    }
+    Ok(())
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {
@@ -77,6 +117,12 @@ fn check_value(param: &str, value: &str) -> Result<(), ApiError> {
         return Err(ApiError::unprocessable(
             Some(param),
             format!("{param} must be between 1 and {MAX_VALUE_BYTES} bytes"),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(ApiError::unprocessable(
+            Some(param),
+            format!("{param} must not contain NUL characters (no environment variable can)"),
         ));
     }
     Ok(())
@@ -138,6 +184,9 @@ struct NewCredential {
     value: String,
     #[serde(default)]
     exposed: bool,
+    /// Where it may be used; absent: every tool.
+    #[serde(default)]
+    scope: Option<CredentialScope>,
 }
 
 async fn create(
@@ -147,7 +196,8 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_key(&body.key)?;
     check_value("value", &body.value)?;
-    let sealed = seal(&state, body.value)?;
+    check_scope(body.scope.as_ref(), body.exposed)?;
+    let sealed = seal_scoped(&state, body.value, body.scope.as_ref())?;
     match state
         .runtime
         .store()
@@ -160,7 +210,15 @@ async fn create(
         }
         Err(e) => return Err(store_error(e)),
     }
-    changed(&state, &caller, &body.key, "created", Some(body.exposed)).await?;
+    changed(
+        &state,
+        &caller,
+        &body.key,
+        "created",
+        Some(body.exposed),
+        body.scope.as_ref(),
+    )
+    .await?;
     let row = find(&state, caller.tenant(), &body.key).await?;
     Ok((StatusCode::CREATED, Json(entry(&state, &row))))
 }
@@ -170,6 +228,9 @@ async fn create(
 struct NewValue {
     value: String,
     exposed: Option<bool>,
+    /// Absent: the scope stays; `null`: the credential is no longer scoped.
+    #[serde(default, deserialize_with = "present")]
+    scope: Option<Option<CredentialScope>>,
 }
 
 async fn replace(
@@ -188,7 +249,22 @@ async fn replace(
     let exposed = body
         .exposed
         .unwrap_or_else(|| before.as_ref().is_some_and(|(_, e)| *e));
-    let sealed = seal(&state, body.value)?;
+    let scope = match body.scope {
+        Some(scope) => scope,
+        None => match &before {
+            Some((sealed, _)) => {
+                state
+                    .runtime
+                    .vault()
+                    .open_credential(sealed)
+                    .map_err(|e| ApiError::internal(format!("credential vault: {e}")))?
+                    .1
+            }
+            None => None,
+        },
+    };
+    check_scope(scope.as_ref(), exposed)?;
+    let sealed = seal_scoped(&state, body.value, scope.as_ref())?;
     store
         .put_credential(caller.tenant(), &key, &sealed, exposed)
         .await
@@ -198,7 +274,7 @@ async fn replace(
     } else {
         "created"
     };
-    changed(&state, &caller, &key, action, Some(exposed)).await?;
+    changed(&state, &caller, &key, action, Some(exposed), scope.as_ref()).await?;
     let row = find(&state, caller.tenant(), &key).await?;
     Ok(Json(entry(&state, &row)))
 }
@@ -220,7 +296,7 @@ async fn remove(
             "credential {key} does not exist"
         )));
     }
-    changed(&state, &caller, &key, "deleted", None).await?;
+    changed(&state, &caller, &key, "deleted", None, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -236,6 +312,13 @@ async fn set_exposed(
     Path(key): Path<String>,
     Body(body): Body<Exposure>,
 ) -> Result<Json<Value>, ApiError> {
+    let scope = if valid_key(&key) {
+        let row = find(&state, caller.tenant(), &key).await?;
+        opened(&state, &row).1
+    } else {
+        None
+    };
+    check_scope(scope.as_ref(), body.exposed)?;
     let found = valid_key(&key)
         && state
             .runtime
@@ -248,32 +331,50 @@ async fn set_exposed(
             "credential {key} does not exist"
         )));
     }
-    changed(&state, &caller, &key, "exposed", Some(body.exposed)).await?;
+    changed(
+        &state,
+        &caller,
+        &key,
+        "exposed",
+        Some(body.exposed),
+        scope.as_ref(),
+    )
+    .await?;
     let row = find(&state, caller.tenant(), &key).await?;
     Ok(Json(entry(&state, &row)))
 }
 
 fn seal(state: &AppState, value: String) -> Result<facio_services::vault::Sealed, ApiError> {
+    seal_scoped(state, value, None)
+}
+
+fn seal_scoped(
+    state: &AppState,
+    value: String,
+    scope: Option<&CredentialScope>,
+) -> Result<facio_services::vault::Sealed, ApiError> {
     state
         .runtime
         .vault()
-        .seal(&SecretString::new(value))
+        .seal_credential(&SecretString::new(value), scope)
         .map_err(|e| ApiError::internal(format!("credential vault: {e}")))
 }
 
+/// Audits a change by key, with the exposure and scope it leaves (never the value).
 async fn changed(
     state: &AppState,
     caller: &Caller,
     key: &str,
     action: &str,
     exposed: Option<bool>,
+    scope: Option<&CredentialScope>,
 ) -> Result<(), ApiError> {
     audit_change(
         state,
         caller,
         caller.tenant(),
         AuditEventKind::CredentialChanged,
-        json!({"key": key, "action": action, "exposed": exposed, "source": "api"}),
+        json!({"key": key, "action": action, "exposed": exposed, "scope": scope, "source": "api"}),
     )
     .await
 }
@@ -354,7 +455,7 @@ async fn create_provider(
         }
         Err(e) => return Err(store_error(e)),
     }
-    changed(&state, &caller, &key, "created", None).await?;
+    changed(&state, &caller, &key, "created", None, None).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"name": body.name, "source": "vault", "restartRequired": true})),
@@ -383,7 +484,7 @@ async fn put_provider(
         .put_credential(caller.tenant(), &key, &sealed, false)
         .await
         .map_err(store_error)?;
-    changed(&state, &caller, &key, "updated", None).await?;
+    changed(&state, &caller, &key, "updated", None, None).await?;
     Ok(Json(
         json!({"name": name, "source": "vault", "restartRequired": true}),
     ))
@@ -406,6 +507,6 @@ async fn delete_provider(
             "provider {name} has no stored key"
         )));
     }
-    changed(&state, &caller, &key, "deleted", None).await?;
+    changed(&state, &caller, &key, "deleted", None, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
