@@ -33,6 +33,8 @@ pub enum BootError {
     ProviderCredential(String),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    DataDir(#[from] facio_services::store::DataDirLockError),
 }
 
 /// How to start a node.
@@ -55,6 +57,8 @@ pub struct Node {
     pub store_url: String,
     /// Verifies bearer JWTs; none when no auth keys are configured.
     pub verifier: Option<Arc<facio_services::auth::Verifier>>,
+    /// A serving node's hold on its data directory (one serving process per store).
+    pub data_lock: Option<Arc<facio_services::store::DataDirLock>>,
 }
 
 impl Node {
@@ -71,6 +75,14 @@ impl Node {
         recover: bool,
         require_provider: bool,
     ) -> Result<Node, BootError> {
+        // A node that recovers runs and re-arms reviews must be the store's only one.
+        let data_lock = if recover {
+            Some(Arc::new(facio_services::store::DataDirLock::acquire(
+                &config.data_dir(),
+            )?))
+        } else {
+            None
+        };
         let store_url = config.storage_url();
         let store = SqliteStore::connect(&store_url)
             .await
@@ -110,6 +122,7 @@ impl Node {
             runtime: Arc::new(runtime),
             store_url,
             verifier,
+            data_lock,
         })
     }
 }

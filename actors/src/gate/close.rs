@@ -54,7 +54,9 @@ pub(crate) async fn close_review(
             comment,
         } => (
             AuditEventKind::ReviewDecided,
-            serde_json::json!({"reviewId": id, "reviewer": reviewer, "response": response, "comment": comment, "latencyMs": latency_ms}),
+            serde_json::json!({"reviewId": id, "callId": closed.call_id, "tool": closed.tool,
+                "arguments": closed.context.get("arguments"), "reviewer": reviewer,
+                "response": response, "comment": comment, "latencyMs": latency_ms}),
         ),
         ReviewOutcome::TimedOut => (
             AuditEventKind::ReviewExpired,

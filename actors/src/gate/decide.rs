@@ -64,14 +64,19 @@ pub(crate) async fn decide(
     }
     let validated = validate_response(&review.request.payload, &decision.response)?;
     let reviewer = decision.reviewer.clone();
-    let (outcome, secrets) = ReviewOutcome::decided(validated, reviewer, decision.comment.clone());
+    let (mut outcome, secrets) =
+        ReviewOutcome::decided(validated, reviewer, decision.comment.clone());
     // Password answers go to the vault before anything else sees the decision; the
     // outcome (and so the agent, history and audit) only holds `${credentials.KEY}`.
-    for (key, secret) in &secrets {
+    // A form never replaces a credential the operator stored: a field named like an
+    // existing key is stored under the next free one (`KEY_2`, ...), and the answer
+    // the agent gets names that key.
+    for (wanted, secret) in &secrets {
         let sealed = deps.vault.seal(secret)?;
-        deps.store
-            .put_credential(tenant, key, &sealed, false)
-            .await?;
+        let key = create_free_key(deps, tenant, wanted, &sealed).await?;
+        if &key != wanted {
+            rename_placeholder(&mut outcome, wanted, &key);
+        }
         deps.store
             .append_audit(
                 tenant,
@@ -83,10 +88,60 @@ pub(crate) async fn decide(
                         .reviewer
                         .clone()
                         .unwrap_or_else(|| "reviewer".to_owned()),
-                    data: serde_json::json!({"key": key, "source": "review", "reviewId": id}),
+                    data: if &key == wanted {
+                        serde_json::json!({"key": key, "source": "review", "reviewId": id})
+                    } else {
+                        serde_json::json!({"key": key, "requestedKey": wanted, "source": "review",
+                            "reviewId": id, "note": "the requested key already held a credential; it was kept"})
+                    },
                 },
             )
             .await?;
     }
     Ok(close_review(deps, tenant, id, outcome, decision.reviewer.as_deref()).await?)
+}
+
+/// Stores a form's secret under `wanted`, or under the first of `wanted_2`,
+/// `wanted_3`, ... that is free; never over an existing credential.
+async fn create_free_key(
+    deps: &Arc<TurnDeps>,
+    tenant: &TenantId,
+    wanted: &str,
+    sealed: &facio_services::vault::Sealed,
+) -> Result<String, ReviewError> {
+    for n in 1..=1000u32 {
+        let key = if n == 1 {
+            wanted.to_owned()
+        } else {
+            format!("{wanted}_{n}")
+        };
+        match deps
+            .store
+            .create_credential(tenant, &key, sealed, false)
+            .await
+        {
+            Ok(()) => return Ok(key),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ReviewError::Store(StoreError::Conflict(format!(
+        "no free credential key like {wanted}"
+    ))))
+}
+
+/// Points the answer's `${credentials.WANTED}` at the key the secret was stored under.
+fn rename_placeholder(outcome: &mut ReviewOutcome, wanted: &str, key: &str) {
+    let ReviewOutcome::Decided { response, .. } = outcome else {
+        return;
+    };
+    let from = facio_services::review::credential_placeholder(wanted);
+    let to = facio_services::review::credential_placeholder(key);
+    if let Some(fields) = response.as_object_mut() {
+        for value in fields.values_mut() {
+            if value.as_str() == Some(from.as_str()) {
+                *value = serde_json::Value::String(to.clone());
+            }
+        }
+    }
 }

@@ -29,8 +29,7 @@ pub(crate) fn in_doubt_request(
     run: &facio_services::store::RunRecord,
     call: &facio_services::domain::ToolCall,
 ) -> GateRequest {
-    let arguments = serde_json::from_str::<serde_json::Value>(&call.arguments)
-        .unwrap_or_else(|_| call.arguments.clone().into());
+    let arguments = call.arguments_value();
     let reason = "the process stopped while this call was running, so it may or may not have \
                   taken effect; it will not run again unless you approve";
     let description = format!(

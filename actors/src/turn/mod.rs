@@ -100,6 +100,15 @@ enum TurnError {
     Stopped(StopReason),
 }
 
+/// Gives every call of one model step a fresh id of the runtime's. The model's own
+/// ids are not trusted: two calls sharing one (or having none) would share one review
+/// and one stored answer.
+fn assign_call_ids(calls: &mut [facio_services::domain::ToolCall]) {
+    for call in calls {
+        call.id = format!("call_{}", uuid::Uuid::now_v7().simple());
+    }
+}
+
 impl TurnTask {
     /// Runs the turn to its end and reports the outcome; never panics the caller.
     pub async fn run(self, cached: Option<Vec<ChatMessage>>) -> TurnOutcome {
@@ -320,7 +329,11 @@ impl TurnTask {
                 return Ok(stop);
             }
 
-            let response = self.call_model(recorder, progress).await?;
+            let mut response = self.call_model(recorder, progress).await?;
+            // The runtime names every call itself before anything decides on it: a
+            // model's ids may repeat or be missing, and a human's answer is bound to
+            // the runtime's id (and the exact call shown), never to the model's.
+            assign_call_ids(&mut response.tool_calls);
             let message = ChatMessage::assistant_tool_calls(
                 response.content.clone(),
                 response.tool_calls.clone(),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use facio_services::domain::{ChatMessage, ToolCall};
 use facio_services::store::{AuditEventKind, ToolCallStatus};
-use facio_services::tools::{RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
+use facio_services::tools::{CallGrant, RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
 use futures::future::join_all;
 use ractor::rpc::CallResult;
 
@@ -25,6 +25,7 @@ struct Ready {
     call: ToolCall,
     tool: Arc<dyn Tool>,
     args: serde_json::Value,
+    grant: CallGrant,
 }
 
 /// A call's fate before execution.
@@ -202,13 +203,32 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
         );
         return Ok(Prepared::Refused(call, error));
     }
-    let risk = tool.spec().risk;
-    let decision = policy.decide(&CallContext {
+    // A write to a file that makes programs run code (`.git/config`, hooks, rc files,
+    // build files) is infrastructure: an allowed `git status` must not run what the
+    // agent just wrote there.
+    let workspace = task.workspace()?;
+    let control = facio_services::tools::execution_control_writes(&call.name, &args, &workspace);
+    let risk = if control.is_empty() {
+        tool.spec().risk
+    } else {
+        tool.spec().risk.max(RiskTier::Infrastructure)
+    };
+    let decision = match policy.decide(&CallContext {
         tool: &call.name,
         risk,
         args: &args,
         origin: task.origin.call_origin(),
-    });
+    }) {
+        Decision::Ask { .. } if !control.is_empty() => Decision::Ask {
+            reason: format!(
+                "{} writes {}, which makes programs run code (an allowed command such as \
+                 `git status` would run what it holds), and no rule allows this write",
+                call.name,
+                control.join(", ")
+            ),
+        },
+        other => other,
+    };
     // Short of a deny rule, a human who already answered for this very call (its gate,
     // or an "in doubt" check after a crash) decides it, whatever the tier says now.
     // Only a resumed run can hold such an answer: the lookup stays off fresh turns.
@@ -220,19 +240,36 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
             .store
             .review_for_call(&task.tenant, &task.run_id, &call.id)
             .await?
-            .and_then(|r| r.outcome),
+            .and_then(|r| bound_outcome(r, &call, &args)),
     };
     if let Some(outcome) = reviewed {
         let approved = matches!(&outcome, ReviewOutcome::Decided { response, .. }
             if response.get("selectedOption").and_then(|v| v.as_str()) == Some("approve"));
         return Ok(if approved {
-            Prepared::Run(Ready { call, tool, args })
+            let grant = CallGrant {
+                human_approved: true,
+                network: true,
+            };
+            Prepared::Run(Ready {
+                call,
+                tool,
+                args,
+                grant,
+            })
         } else {
             Prepared::Refused(call, refusal(&outcome))
         });
     }
     match decision {
-        Decision::Run { .. } => Ok(Prepared::Run(Ready { call, tool, args })),
+        Decision::Run { network, .. } => Ok(Prepared::Run(Ready {
+            call,
+            tool,
+            args,
+            grant: CallGrant {
+                human_approved: false,
+                network,
+            },
+        })),
         Decision::Deny { reason, .. } => Ok(Prepared::Refused(
             call,
             ToolError::new(
@@ -246,6 +283,26 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
             Ok(Prepared::Review(call, request, reason))
         }
     }
+}
+
+/// A review's outcome, only when the review showed exactly this call: the same tool
+/// and the same arguments. Anything else (a row for another call that shares the id)
+/// answers nothing, and the call asks a human afresh.
+fn bound_outcome(
+    review: facio_services::store::ReviewRecord,
+    call: &ToolCall,
+    args: &serde_json::Value,
+) -> Option<ReviewOutcome> {
+    let shown = review.context.get("arguments");
+    if review.tool != call.name || shown != Some(args) {
+        tracing::warn!(
+            review = %review.id,
+            call = %call.id,
+            "a stored answer was for a different call; it is not applied"
+        );
+        return None;
+    }
+    review.outcome
 }
 
 async fn load_policy(task: &TurnTask) -> Result<Policy, TurnError> {
@@ -347,7 +404,7 @@ async fn prepare_hitl(task: &TurnTask, call: ToolCall) -> Result<Prepared, TurnE
             .store
             .review_for_call(&task.tenant, &task.run_id, &call.id)
             .await?
-            .and_then(|r| r.outcome)
+            .and_then(|r| bound_outcome(r, &call, &call.arguments_value()))
     } else {
         None
     };
@@ -376,8 +433,7 @@ async fn open_review(
         .into_iter()
         .rev()
         .collect();
-    let arguments = serde_json::from_str::<serde_json::Value>(&call.arguments)
-        .unwrap_or_else(|_| call.arguments.clone().into());
+    let arguments = call.arguments_value();
     let title = request.title.clone();
     let review_id = open_gate(
         &task.deps,
@@ -465,6 +521,7 @@ async fn execute(task: &TurnTask, ready: &Ready) -> Result<ToolOutput, ToolError
             Ok(secrets) => secrets,
             Err(e) => return Err(ToolError::new(ToolErrorKind::Failed, e.to_string())),
         },
+        grant: ready.grant,
     };
     let timeout = Duration::from_secs(task.deps.config.tools.timeout_s.max(1));
     let Some(pool) = task.deps.refs.tools() else {

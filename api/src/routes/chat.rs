@@ -64,9 +64,11 @@ async fn completions(
     // The caller is known (and admitted under its rate limits) before its body is
     // read: an unauthenticated client cannot make the node buffer megabytes.
     let headers = request.headers().clone();
-    // With auth keys configured, `/v1` serves callers with a client or operator token
-    // of their tenant; without them it is the single-tenant local endpoint.
-    let (tenant, settings) = if state.verifier.is_some() {
+    // Once any auth is configured (JWT keys or a management token), `/v1` serves only
+    // callers with a client or operator token of their tenant (or the management
+    // token); with none at all it is the single-tenant local endpoint, and only on a
+    // loopback bind.
+    let (tenant, settings) = if state.verifier.is_some() || state.management_token.is_some() {
         let identity = super::identity::identify(&state, &headers).await?;
         if !identity.may(&[Role::Client, Role::Operator]) {
             return Err(ApiError::forbidden(
@@ -81,6 +83,12 @@ async fn completions(
             .map_err(|e| ApiError::internal(e.to_string()))?;
         (identity.tenant, settings)
     } else {
+        if !super::identity::loopback(&state.config.api.host) {
+            return Err(ApiError::unauthorized(format!(
+                "no auth is configured and the node listens on {}, not loopback: set                  api.managementToken or auth keys before serving /v1 beyond this machine",
+                state.config.api.host
+            )));
+        }
         let tenant = TenantId::default_tenant();
         let settings = super::identity::admit(&state, &tenant, None).await?;
         (tenant, settings)

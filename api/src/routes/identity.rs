@@ -86,3 +86,25 @@ pub(crate) async fn admit(
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// Whether a configured bind host is reachable only from this machine.
+pub(crate) fn loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_hosts_count_as_local() {
+        for host in ["127.0.0.1", "127.3.2.1", "localhost", "::1", "[::1]"] {
+            assert!(super::loopback(host), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "10.0.0.5", "example.com", ""] {
+            assert!(!super::loopback(host), "{host}");
+        }
+    }
+}

@@ -15,6 +15,12 @@ pub enum IdError {
     ControlCharacter { kind: &'static str },
     #[error("{kind} contains whitespace")]
     Whitespace { kind: &'static str },
+    #[error("{kind} {value:?} is not valid: {rule}")]
+    Form {
+        kind: &'static str,
+        value: String,
+        rule: &'static str,
+    },
 }
 
 fn validate(kind: &'static str, value: &str, max: usize) -> Result<(), IdError> {
@@ -34,8 +40,30 @@ fn validate(kind: &'static str, value: &str, max: usize) -> Result<(), IdError> 
     Ok(())
 }
 
+/// What a name may look like, beyond [`validate`]; every id but the tenant takes any.
+fn any_form(_: &str) -> Result<(), &'static str> {
+    Ok(())
+}
+
+/// A tenant's name is part of paths (`<data>/tenants/<name>`), URLs and log fields:
+/// lower-case letters, digits and `-`, 1 to 63 characters, starting with a letter or
+/// digit. `alpha/`, `./alpha`, `..` and the like cannot be tenants.
+fn tenant_form(value: &str) -> Result<(), &'static str> {
+    const RULE: &str =
+        "use 1 to 63 lower-case letters, digits and '-', starting with a letter or digit";
+    let ok = (1..=63).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-');
+    if ok { Ok(()) } else { Err(RULE) }
+}
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr) => {
+        string_id!($(#[$doc])* $name, $kind, $max, any_form);
+    };
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $form:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -46,6 +74,11 @@ macro_rules! string_id {
             pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
                 let value = value.into();
                 validate($kind, &value, $max)?;
+                $form(&value).map_err(|rule| IdError::Form {
+                    kind: $kind,
+                    value: value.chars().take(80).collect(),
+                    rule,
+                })?;
                 Ok(Self(value))
             }
 
@@ -90,7 +123,7 @@ macro_rules! string_id {
 
 string_id!(
     /// A tenant: every stored row belongs to exactly one.
-    TenantId, "tenant id", 64
+    TenantId, "tenant id", 63, tenant_form
 );
 string_id!(
     /// A conversation's key, e.g. `api:default`, `cli:direct`, `sdk:summary`.
@@ -122,6 +155,23 @@ impl RunId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_names_cannot_be_paths() {
+        for bad in [
+            "alpha/", "./alpha", "x/../alpha", "..", "../../..", ".", "Alpha", "al_pha", "-a",
+            "a b", "",
+        ] {
+            assert!(TenantId::new(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(TenantId::new("a".repeat(64)).is_err());
+        for good in ["alpha", "acme-2", "default", "7", &"a".repeat(63)] {
+            assert!(TenantId::new(good).is_ok(), "{good:?}");
+        }
+        let text = TenantId::new("alpha/").unwrap_err().to_string();
+        assert!(text.contains("lower-case letters"), "{text}");
+        assert!(serde_json::from_str::<TenantId>("\"../x\"").is_err());
+    }
 
     #[test]
     fn rejects_empty_and_control_characters() {

@@ -21,6 +21,18 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
+impl ToolCall {
+    /// The arguments as the runtime reads them: an empty string is `{}`, text that is
+    /// not JSON stays a string. Reviews show, and bind their answer to, this value.
+    pub fn arguments_value(&self) -> serde_json::Value {
+        if self.arguments.trim().is_empty() {
+            return serde_json::Value::Object(serde_json::Map::new());
+        }
+        serde_json::from_str(&self.arguments)
+            .unwrap_or_else(|_| serde_json::Value::String(self.arguments.clone()))
+    }
+}
+
 /// One message of a conversation, in the OpenAI chat shape the runtime uses internally.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {

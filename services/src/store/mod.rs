@@ -5,6 +5,7 @@
 
 mod audit;
 mod error;
+mod lock;
 mod records;
 mod reviews;
 mod sqlite;
@@ -21,6 +22,7 @@ pub use audit::{
     chain_hash,
 };
 pub use error::StoreError;
+pub use lock::{DataDirLock, DataDirLockError};
 pub use records::{
     RunRecord, RunStatus, SessionRecord, StoredMessage, ToolCallRecord, ToolCallStatus,
 };

@@ -1,6 +1,7 @@
 //! Tools the model may call. One tool per file, each declaring its spec (name,
 //! description, JSON schema, risk tier) beside its `execute`; the registry composes them.
 
+mod control_files;
 mod edit_file;
 mod error;
 mod exec;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ToolsConfig;
 
+pub use control_files::execution_control_writes;
 pub use error::{ToolError, ToolErrorKind};
 pub use exec::{NamespaceMode, SandboxError, SandboxStatus, require_sandbox, sandbox_status};
 pub use registry::ToolRegistry;
@@ -65,6 +67,18 @@ pub struct ToolContext {
     /// The tenant's credentials, for `${credentials.KEY}` placeholders and exposed
     /// environment variables.
     pub secrets: Arc<crate::vault::Secrets>,
+    /// What the runtime decided about this very call beyond letting it run.
+    pub grant: CallGrant,
+}
+
+/// What the runtime granted one call, decided before it runs (never by the model).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallGrant {
+    /// A human approved this exact call (tool name and arguments as the review showed).
+    pub human_approved: bool,
+    /// The call may reach the network: a human approved it, or an allow rule that
+    /// grants network covers it. Without it `exec` runs with no network.
+    pub network: bool,
 }
 
 /// A successful tool result: text for the model.

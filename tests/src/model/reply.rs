@@ -28,6 +28,9 @@ pub enum Reply {
         name: String,
         arguments: Value,
     },
+    /// Several tool calls in one answer with the ids given (id, name, JSON arguments),
+    /// as a hostile model sends them: repeated, empty or reused from an earlier step.
+    ToolCallsWithIds(Vec<(String, String, Value)>),
     /// A tool call whose arguments are sent verbatim (e.g. invalid JSON).
     RawToolCall { name: String, arguments: String },
     /// An HTTP error in OpenAI's error shape, optionally with `Retry-After`.

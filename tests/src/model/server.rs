@@ -233,6 +233,16 @@ async fn completions(
             name,
             arguments: arguments.to_string(),
         }]),
+        Reply::ToolCallsWithIds(calls) => Answer::Calls(
+            calls
+                .into_iter()
+                .map(|(id, name, arguments)| Call {
+                    id,
+                    name,
+                    arguments: arguments.to_string(),
+                })
+                .collect(),
+        ),
         Reply::RawToolCall { name, arguments } => Answer::Calls(vec![Call {
             id: format!("call_{n}"),
             name,

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Env, Gateway, PATIENCE, http, request_text, tool_results};
 
-const TOKEN: &str = "mgmt-test-token";
+pub(crate) const TOKEN: &str = "mgmt-test-token";
 
 async fn gated_env(replies: Vec<Reply>) -> Env {
     let mut env = Env::new(replies).await;
@@ -36,7 +36,7 @@ async fn ask(gateway: &Gateway, session: &str, content: &str) -> Value {
 }
 
 /// Follows the run's SSE events until it ends and returns its final state.
-async fn finished(gateway: &Gateway, run_id: &str) -> Value {
+pub(crate) async fn finished(gateway: &Gateway, run_id: &str) -> Value {
     let response = http()
         .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
         .bearer_auth(TOKEN)
@@ -56,7 +56,7 @@ async fn finished(gateway: &Gateway, run_id: &str) -> Value {
 }
 
 /// Follows the run's SSE events until it waits on its `n`th review; returns that id.
-async fn nth_review(gateway: &Gateway, run_id: &str, n: usize) -> String {
+pub(crate) async fn nth_review(gateway: &Gateway, run_id: &str, n: usize) -> String {
     let mut response = http()
         .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
         .bearer_auth(TOKEN)
@@ -699,7 +699,7 @@ async fn gates_reach_placet_and_its_answer_resumes_the_run() {
 }
 
 #[tokio::test]
-async fn selections_and_forms_round_trip_and_cron_can_skip_gates() {
+async fn selections_and_forms_round_trip_and_a_caller_cannot_claim_to_be_cron() {
     let env = gated_env(vec![
         Reply::tool_call("ask_selection", json!({"title": "Which region?", "mode": "multi",
             "items": [{"id": "eu", "label": "Europe"}, {"id": "us", "label": "United States"}, {"id": "ap", "label": "Asia"}]})),
@@ -709,7 +709,6 @@ async fn selections_and_forms_round_trip_and_cron_can_skip_gates() {
             {"name": "notify", "type": "checkbox", "label": "Notify users"}]})),
         Reply::text("Releasing 2.1 to eu and ap."),
         Reply::tool_call("exec", json!({"command": "echo nightly > cron.txt"})),
-        Reply::text("Nightly job done."),
     ])
     .await;
     let gateway = env.serve().await;
@@ -785,6 +784,8 @@ async fn selections_and_forms_round_trip_and_cron_can_skip_gates() {
         Some(json!({"skipCron": true})),
     )
     .await;
+    // A caller cannot claim to be the scheduler: the body's origin is refused and
+    // nothing runs.
     let (status, cron) = api(
         &gateway,
         reqwest::Method::POST,
@@ -792,15 +793,9 @@ async fn selections_and_forms_round_trip_and_cron_can_skip_gates() {
         Some(json!({"content": "Run the nightly job.", "origin": "cron"})),
     )
     .await;
-    assert_eq!(status, 200, "{cron}");
-    assert_eq!(
-        cron["status"], "completed",
-        "a cron turn skips the gate: {cron}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(env.workspace().join("cron.txt")).unwrap(),
-        "nightly\n"
-    );
+    assert_eq!(status, 422, "{cron}");
+    assert_eq!(cron["error"]["param"], "origin", "{cron}");
+    assert!(!env.workspace().join("cron.txt").exists());
 }
 
 #[tokio::test]

@@ -9,10 +9,10 @@ use crate::support::{Env, http};
 const TOKEN: &str = "hostile-test-token";
 
 /// A small deterministic generator, so a failure can be replayed.
-struct XorShift(u64);
+pub(crate) struct XorShift(pub(crate) u64);
 
 impl XorShift {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

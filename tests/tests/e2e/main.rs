@@ -6,6 +6,11 @@ mod support;
 
 mod audit;
 mod cli;
+mod gate;
+mod gate_property;
+mod gate_sandbox;
+mod gate_secrets;
+mod gate_shell;
 mod gateway;
 mod hitl;
 mod hostile;

@@ -139,7 +139,16 @@ impl Env {
                     .to_owned()
             })
             .expect("address in the listening line");
-        Gateway { process, url }
+        let token = self
+            .config
+            .pointer("/api/managementToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Gateway {
+            process,
+            url,
+            token,
+        }
     }
 }
 
@@ -148,6 +157,9 @@ pub struct Gateway {
     pub process: FacioProcess,
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    /// The management token of its config, if any: once auth is configured `/v1`
+    /// takes a token too.
+    pub token: Option<String>,
 }
 
 impl Gateway {
@@ -155,6 +167,9 @@ impl Gateway {
         let mut request = http()
             .post(format!("{}/v1/chat/completions", self.url))
             .json(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         if let Some(session) = session {
             request = request.header("X-Session-Key", session);
         }
@@ -247,4 +262,9 @@ pub async fn token(env: &Env, tenant: &str, role: &str) -> String {
         .await;
     assert!(output.status.success(), "{}", stderr(&output));
     stdout(&output).trim().to_owned()
+}
+
+/// A free loopback port, as a command-line argument.
+pub fn free_port_string() -> String {
+    free_port().expect("free port").to_string()
 }

@@ -36,9 +36,10 @@ pub(super) fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 struct NewMessage {
     content: String,
-    /// Who is asking: `interactive` (default), `api`, `sdk`, `cron` or `a2a`. The
-    /// policy's `skipCron` acts on `cron`.
-    origin: Option<String>,
+    /// Refused when present: the runtime sets a turn's origin from the surface that
+    /// received it (this route is `interactive`), so a caller cannot claim `cron` and
+    /// skip the gates with the policy's `skipCron`.
+    origin: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -61,15 +62,18 @@ async fn post_message(
             "content: must not be empty",
         ));
     }
-    let origin = match body.origin.as_deref() {
-        None => Origin::Interactive,
-        Some(name) => Origin::parse(name).ok_or_else(|| {
-            ApiError::unprocessable(
-                Some("origin"),
-                format!("origin: must be interactive, api, sdk, cron or a2a, not {name:?}"),
-            )
-        })?,
-    };
+    if body.origin.is_some() {
+        tracing::warn!(
+            tenant = %caller.tenant(),
+            session = %key,
+            "a message tried to choose its own origin; refused"
+        );
+        return Err(ApiError::unprocessable(
+            Some("origin"),
+            "origin: is set by the runtime from the surface that received the message              (this route is interactive); a request cannot choose it",
+        ));
+    }
+    let origin = Origin::Interactive;
     let mut notices = state.runtime.notices();
     let (run_id, _events) = state.runtime.submit(TurnRequest {
         tenant: caller.tenant().clone(),

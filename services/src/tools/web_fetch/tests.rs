@@ -57,6 +57,7 @@ fn ctx(allow: &[&str]) -> (tempfile::TempDir, ToolContext) {
         config: Arc::new(config),
         cancel: CancellationToken::new(),
         secrets: Default::default(),
+        grant: Default::default(),
     };
     (dir, ctx)
 }

@@ -1,0 +1,222 @@
+//! Execution-control files: files that make an otherwise harmless program run code.
+//! `git status` runs `core.fsmonitor` from `.git/config`, `make` runs the `Makefile`,
+//! `npm` runs `package.json` scripts, Python runs `sitecustomize.py` and `.pth` files,
+//! a shell runs its rc files. An allow rule on such a program trusts these files, so
+//! the agent's file tools may not change them on their own: a write to one is
+//! infrastructure tier (a human reviews it unless a rule allows that very write).
+
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+
+use super::Workspace;
+
+/// Folders whose every file controls execution (anywhere in the workspace).
+const CONTROL_DIRS: [&str; 6] = [".git", ".githooks", ".husky", ".hg", ".cargo", ".devcontainer"];
+
+/// File names that control execution wherever they are.
+const CONTROL_NAMES: [&str; 37] = [
+    ".gitmodules",
+    ".gitattributes",
+    ".pre-commit-config.yaml",
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".zlogin",
+    ".kshrc",
+    ".envrc",
+    ".npmrc",
+    ".yarnrc",
+    ".yarnrc.yml",
+    ".pnpmfile.cjs",
+    "makefile",
+    "gnumakefile",
+    "package.json",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "sitecustomize.py",
+    "usercustomize.py",
+    "conftest.py",
+    "pytest.ini",
+    "tox.ini",
+    "cargo.toml",
+    "build.rs",
+    "rust-toolchain",
+    "rust-toolchain.toml",
+    "justfile",
+    "rakefile",
+    "gemfile",
+    ".gdbinit",
+];
+
+/// Extensions of files that control execution (`*.mk` makefiles, `*.pth` Python path
+/// hooks).
+const CONTROL_EXTENSIONS: [&str; 2] = ["mk", "pth"];
+
+/// The tools that write files, and where their target paths are.
+fn written_paths(tool: &str, args: &Value) -> Vec<String> {
+    match tool {
+        "write_file" | "edit_file" => args
+            .get("path")
+            .and_then(Value::as_str)
+            .map(|p| vec![p.to_owned()])
+            .unwrap_or_default(),
+        "patch_file" => args
+            .get("patch")
+            .and_then(Value::as_str)
+            .map(patch_paths)
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every path a unified or git diff names, read generously: a header line the patch
+/// tool might take as a target counts.
+fn patch_paths(patch: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for line in patch.lines() {
+        let rest = ["--- ", "+++ ", "diff --git ", "rename to ", "rename from ", "copy to ", "copy from "]
+            .iter()
+            .find_map(|prefix| line.strip_prefix(prefix));
+        let Some(rest) = rest else {
+            continue;
+        };
+        for word in rest.split_whitespace() {
+            let word = word.trim_matches('"');
+            let word = word
+                .strip_prefix("a/")
+                .or_else(|| word.strip_prefix("b/"))
+                .unwrap_or(word);
+            if !word.is_empty() && word != "/dev/null" {
+                paths.push(word.to_owned());
+            }
+        }
+    }
+    paths
+}
+
+/// Whether `path` (relative to the workspace or absolute) names an execution-control
+/// file, by its components alone.
+fn is_control(path: &Path) -> bool {
+    let mut names: Vec<String> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => names.push(name.to_string_lossy().to_lowercase()),
+            Component::ParentDir => {
+                names.pop();
+            }
+            _ => {}
+        }
+    }
+    let Some(last) = names.last() else {
+        return false;
+    };
+    if names.iter().any(|n| CONTROL_DIRS.contains(&n.as_str())) {
+        return true;
+    }
+    if CONTROL_NAMES.contains(&last.as_str()) {
+        return true;
+    }
+    Path::new(last)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| CONTROL_EXTENSIONS.contains(&e))
+}
+
+/// Where `path` really lands: symlinks followed as far as the file or its nearest
+/// existing folder exists, relative to the workspace root when inside it.
+fn resolved(workspace: &Workspace, path: &str) -> Option<PathBuf> {
+    let target = workspace.root().join(path);
+    let mut existing = target.as_path();
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            let mut full = real;
+            for part in tail.iter().rev() {
+                full.push(part);
+            }
+            let root = workspace
+                .root()
+                .canonicalize()
+                .unwrap_or_else(|_| workspace.root().to_path_buf());
+            return Some(full.strip_prefix(&root).map(Path::to_path_buf).unwrap_or(full));
+        }
+        tail.push(existing.file_name()?.to_os_string());
+        existing = existing.parent()?;
+    }
+}
+
+/// The execution-control files a call would write, as the model named them; empty
+/// for calls that write none (and for tools that do not write files).
+pub fn execution_control_writes(tool: &str, args: &Value, workspace: &Workspace) -> Vec<String> {
+    written_paths(tool, args)
+        .into_iter()
+        .filter(|path| {
+            is_control(Path::new(path))
+                || resolved(workspace, path).is_some_and(|real| is_control(&real))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn git_internals_hooks_rc_and_build_files_are_control_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(dir.path(), true).unwrap();
+        let write = |path: &str| {
+            execution_control_writes("write_file", &json!({"path": path, "content": "x"}), &ws)
+        };
+        for path in [
+            ".git/config",
+            "./.git/hooks/pre-commit",
+            "src/../.git/config",
+            "sub/.GIT/config",
+            ".git",
+            "Makefile",
+            "rules.mk",
+            "web/package.json",
+            "lib/site.pth",
+            ".bashrc",
+            ".husky/pre-commit",
+            ".cargo/config.toml",
+            "sitecustomize.py",
+        ] {
+            assert_eq!(write(path), [path], "{path}");
+        }
+        for path in ["src/main.rs", "README.md", "git/config", "notes/.gitx", "Makefile.txt"] {
+            assert!(write(path).is_empty(), "{path}");
+        }
+        assert!(
+            execution_control_writes("read_file", &json!({"path": ".git/config"}), &ws).is_empty()
+        );
+    }
+
+    #[test]
+    fn a_symlink_into_git_and_every_file_of_a_patch_count() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join(".git"), dir.path().join("innocent")).unwrap();
+        let ws = Workspace::new(dir.path(), true).unwrap();
+        let args = json!({"path": "innocent/config", "content": "[core]"});
+        assert_eq!(
+            execution_control_writes("edit_file", &args, &ws),
+            ["innocent/config"]
+        );
+        let patch = "--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -1 +1 @@\n-a\n+b\n\
+                     --- a/.git/config\n+++ b/.git/config\n@@ -1 +1 @@\n-a\n+b\n";
+        let found = execution_control_writes("patch_file", &json!({"patch": patch}), &ws);
+        assert!(found.contains(&".git/config".to_owned()), "{found:?}");
+        assert!(!found.contains(&"src/lib.rs".to_owned()));
+    }
+}
