@@ -467,3 +467,52 @@ async fn a_scoped_credential_is_refused_outside_its_tools() {
     );
     assert!(!dir.path().join("copy.env").exists());
 }
+
+#[tokio::test]
+async fn an_encoded_value_is_redacted_in_the_view_and_kept_as_it_was() {
+    use base64::Engine;
+    let (dir, _data, ctx, reg) = setup_with(None);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(DBPASS);
+    std::fs::write(
+        dir.path().join("k8s.yaml"),
+        format!("data:\n  password: {encoded}\n  note: [REDACTED:DBPASS] was here\n"),
+    )
+    .unwrap();
+    let read = call(&reg, &ctx, "read_file", json!({"path": "k8s.yaml"}))
+        .await
+        .unwrap();
+    assert!(read.contains("password: [REDACTED:DBPASS]"), "{read}");
+    // A blind edit of every letter cannot reach the encoding, and the literal marker
+    // stays literal.
+    call(
+        &reg,
+        &ctx,
+        "edit_file",
+        json!({"path": "k8s.yaml", "old_text": "a", "new_text": "a ", "replace_all": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("k8s.yaml")).unwrap(),
+        format!("da ta :\n  pa ssword: {encoded}\n  note: [REDACTED:DBPASS] wa s here\n")
+    );
+    let dropped = call(
+        &reg,
+        &ctx,
+        "edit_file",
+        json!({"path": "k8s.yaml", "old_text": "  pa ssword: [REDACTED:DBPASS]\n", "new_text": ""}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        dropped
+            .message
+            .contains("cannot be added, copied or removed"),
+        "{}",
+        dropped.message
+    );
+    let found = call(&reg, &ctx, "grep", json!({"pattern": &encoded[..6]}))
+        .await
+        .unwrap();
+    assert!(found.starts_with("no matches"), "{found}");
+}

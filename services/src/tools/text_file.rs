@@ -136,6 +136,10 @@ pub(crate) fn credential_error(e: SecretsError) -> ToolError {
         SecretsError::Unknown(_) => {
             "use only credentials that exist; ask the user to add a missing one"
         }
+        SecretsError::Unrestorable => "change it with exec, or ask the user",
+        SecretsError::RedactedChanged { .. } => {
+            "edit around [REDACTED:...] markers; read_file shows where they are"
+        }
         SecretsError::OutOfScope { .. } | SecretsError::CommandOutOfScope { .. } => {
             "use the credential only where its scope allows; an operator can change the \
              scope with PUT /api/v1/credentials/KEY"

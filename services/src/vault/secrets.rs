@@ -7,7 +7,9 @@
 //! `${credentials.KEY}`. Edits apply to that view and are resolved again on write, so
 //! a file tool can neither show a value nor transform it into something the redactor
 //! would no longer recognise; an edit that breaks a placeholder apart leaves literal
-//! text, never part of a value.
+//! text, never part of a value. What else the redactor knows (a value's encodings,
+//! provider keys) is `[REDACTED:KEY]` in the view, and an edit must leave each of
+//! those where it was: it is put back as it was, by order, when the file is written.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,6 +47,17 @@ pub enum SecretsError {
          one simple command, no ;, &&, |, redirection or $(...), matching a glob word by word)"
     )]
     CommandOutOfScope { key: String, scope: String },
+    #[error(
+        "the file holds {before} [REDACTED:{key}] and the edit leaves {after}: a redacted \
+         value cannot be added, copied or removed by editing; keep each [REDACTED:{key}] as it is"
+    )]
+    RedactedChanged {
+        key: String,
+        before: usize,
+        after: usize,
+    },
+    #[error("the file holds redacted values that cannot be put back; it cannot be edited here")]
+    Unrestorable,
 }
 
 /// Environment variables holding credential values.
@@ -64,6 +77,11 @@ pub struct PlaceholderView {
     pub text: String,
     /// How many placeholders of each key stand for a value that was in the file.
     from_values: BTreeMap<String, usize>,
+    /// Per key, what each `[REDACTED:KEY]` of the view stands for, in order: an
+    /// encoding of the value, or `None` for that text itself.
+    redacted: BTreeMap<String, Vec<Option<String>>>,
+    /// Something was redacted that cannot be put back: the view must not be written.
+    lossy: bool,
 }
 
 /// The credentials of one tenant, in memory for one turn.
@@ -77,6 +95,9 @@ pub struct Secrets {
     values: Vec<(String, String)>,
     /// One leftmost-longest pass over `values`.
     view: Option<AhoCorasick>,
+    /// What the view shows as `[REDACTED:KEY]`: every other form the redactor knows,
+    /// and that text itself; each pattern with its key.
+    hidden: Option<(AhoCorasick, Vec<String>)>,
     /// The tenant's index of files written with credentials, when it has one.
     files: Option<CredentialFiles>,
 }
@@ -146,11 +167,34 @@ impl Secrets {
                     .ok()
             })
             .flatten();
+        let mut hidden_patterns: Vec<(String, String)> = forms
+            .iter()
+            .filter(|(form, _)| !values.iter().any(|(v, _)| v == form))
+            .map(|(form, replacement)| (form.clone(), replacement.clone()))
+            .collect();
+        for key in entries.keys() {
+            let token = format!("[REDACTED:{key}]");
+            if !hidden_patterns.iter().any(|(form, _)| *form == token) {
+                hidden_patterns.push((token.clone(), token));
+            }
+        }
+        let hidden = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(hidden_patterns.iter().map(|(form, _)| form.as_str()))
+            .ok()
+            .map(|matcher| {
+                let keys = hidden_patterns
+                    .iter()
+                    .map(|(_, token)| token["[REDACTED:".len()..token.len() - 1].to_owned())
+                    .collect();
+                (matcher, keys)
+            });
         Self {
             entries,
             forms,
             values,
             view,
+            hidden,
             files: None,
         }
     }
@@ -217,17 +261,100 @@ impl Secrets {
     pub fn placeholder_view(&self, text: &str) -> PlaceholderView {
         let mut view = PlaceholderView {
             text: String::with_capacity(text.len()),
-            from_values: BTreeMap::new(),
+            ..PlaceholderView::default()
         };
         let mut last = 0;
         for (start, end, key) in self.value_matches(text) {
-            view.text.push_str(&text[last..start]);
+            self.hide_redacted(&text[last..start], &mut view);
             view.text.push_str(&format!("${{credentials.{key}}}"));
             *view.from_values.entry(key.to_owned()).or_default() += 1;
             last = end;
         }
-        view.text.push_str(&text[last..]);
+        self.hide_redacted(&text[last..], &mut view);
         view
+    }
+
+    /// Appends `text` to the view with every other known form as `[REDACTED:KEY]`.
+    fn hide_redacted(&self, text: &str, view: &mut PlaceholderView) {
+        let Some((matcher, keys)) = &self.hidden else {
+            // Without the matcher (it could not be built) the view is plain redaction,
+            // and nothing redacted can be put back: such a view cannot be written.
+            let redacted = self.redact(text);
+            view.lossy |= redacted != text;
+            view.text.push_str(&redacted);
+            return;
+        };
+        let mut last = 0;
+        for m in matcher.find_iter(text) {
+            let key = &keys[m.pattern().as_usize()];
+            let token = format!("[REDACTED:{key}]");
+            let found = &text[m.start()..m.end()];
+            view.text.push_str(&text[last..m.start()]);
+            view.redacted
+                .entry(key.clone())
+                .or_default()
+                .push((found != token).then(|| found.to_owned()));
+            view.text.push_str(&token);
+            last = m.end();
+        }
+        view.text.push_str(&text[last..]);
+    }
+
+    /// `edited` with each `[REDACTED:KEY]` put back as what it stood for in `before`,
+    /// in order. A key whose count changed is refused; one `before` did not hide stays
+    /// literal text.
+    fn restore_redacted(
+        &self,
+        before: &PlaceholderView,
+        edited: &str,
+    ) -> Result<String, SecretsError> {
+        if before.lossy {
+            return Err(SecretsError::Unrestorable);
+        }
+        if before.redacted.is_empty() {
+            return Ok(edited.to_owned());
+        }
+        const OPEN: &str = "[REDACTED:";
+        let mut found: Vec<(usize, usize, &str)> = Vec::new();
+        let mut at = 0;
+        while let Some(start) = edited[at..].find(OPEN).map(|i| at + i) {
+            let after = start + OPEN.len();
+            match edited[after..].find(']') {
+                Some(len) if before.redacted.contains_key(&edited[after..after + len]) => {
+                    found.push((start, after + len + 1, &edited[after..after + len]));
+                    at = after + len + 1;
+                }
+                _ => at = after,
+            }
+        }
+        for (key, hidden) in &before.redacted {
+            let after = found.iter().filter(|(_, _, k)| k == key).count();
+            if after != hidden.len() {
+                return Err(SecretsError::RedactedChanged {
+                    key: key.clone(),
+                    before: hidden.len(),
+                    after,
+                });
+            }
+        }
+        let mut next: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut out = String::with_capacity(edited.len());
+        let mut last = 0;
+        for (start, end, key) in found {
+            let index = next.entry(key).or_default();
+            let original = before
+                .redacted
+                .get(key)
+                .and_then(|hidden| hidden.get(*index))
+                .cloned()
+                .flatten();
+            *index += 1;
+            out.push_str(&edited[last..start]);
+            out.push_str(original.as_deref().unwrap_or(&edited[start..end]));
+            last = end;
+        }
+        out.push_str(&edited[last..]);
+        Ok(out)
     }
 
     /// `edited` (a placeholder view after an edit by `tool`) with its placeholders
@@ -240,9 +367,10 @@ impl Secrets {
         before: &PlaceholderView,
         edited: &str,
     ) -> Result<(String, Vec<String>), SecretsError> {
+        let edited = self.restore_redacted(before, edited)?;
         let mut used: Vec<String> = Vec::new();
         let mut scoped_seen: BTreeMap<String, usize> = BTreeMap::new();
-        let resolved = replace_placeholders(edited, |key| {
+        let resolved = replace_placeholders(&edited, |key| {
             let entry = self
                 .entries
                 .get(key)
