@@ -81,6 +81,17 @@ async fn a_credential_written_then_edited_with_spaces_never_reaches_the_model() 
     );
     let grep_result = tool_results(&requests[4]).last().unwrap().1.clone();
     assert!(grep_result.contains("no matches"), "{grep_result}");
+    // The runtime keeps, outside the workspace, which files it wrote credentials into.
+    let index: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            env.dir
+                .path()
+                .join("data/tenants/default/credential-files.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(index, json!({"db.env": ["DBPASS"]}));
 
     let (_, history) = api(&gateway, Method::GET, "/sessions/ops:attack", None).await;
     let (_, audit) = api(&gateway, Method::GET, "/audit?limit=5000", None).await;
