@@ -47,7 +47,9 @@ impl Tool for ExecTool {
             name: "exec".into(),
             description: "Run a shell command (sh -c) in the workspace directory and return its \
                 exit code and output. Long output keeps its beginning and end. Commands are \
-                stopped at the timeout, and background processes do not survive the call."
+                stopped at the timeout, and background processes do not survive the call. \
+                Usually sandboxed: writes outside the workspace and $TMPDIR fail, and there \
+                is no network unless the call was approved for it."
                 .into(),
             parameters: json!({
                 "type": "object",
