@@ -38,27 +38,33 @@
 //! every command the line can run, found recursively: each simple command of lists,
 //! pipelines, compound commands, function bodies, substitutions, process
 //! substitutions and here-documents; text another shell reads (`sh|bash|dash|zsh|...
-//! -c TEXT`, a here-document or here-string fed to a shell, `eval ARGS`, `trap`,
-//! `alias`, `env -S`, `su|runuser|script|flock -c`, `watch`, `find -exec ... ;`); and
-//! the command a wrapper runs, with the wrapper's options and operands skipped (`env`
-//! and its `NAME=value` words, `command`, `builtin`, `exec`, `nice`, `timeout`,
-//! `nohup`, `setsid`, `sudo`, `doas`, `stdbuf`, `time`, `busybox`, `chroot`,
-//! `ionice`, `taskset`, `chrt`, `xargs`, `strace`, `ltrace`, `fakeroot`, `unshare`,
-//! `numactl`, `flock`). Quotes and escapes are removed (`t''ouch`, `\touch` and
+//! -c TEXT`, a here-document or here-string fed to a shell or sourced from
+//! `/dev/stdin`, `eval ARGS`, `trap`, `alias`, `env -S`, `su|runuser|script|flock|sg
+//! -c`, `watch`, `ssh HOST ...`, `sg GROUP ...`, `parallel ... :::`, `find -exec ... ;`);
+//! and the command a wrapper runs, with the wrapper's options and operands skipped
+//! (`env` and its `NAME=value` words, `command` (not `command -v`), `builtin`,
+//! `exec`, `nice`, `timeout`, `nohup`, `setsid`, `sudo`, `doas`, `stdbuf`, `time`,
+//! `busybox`, `chroot`, `ionice`, `taskset`, `chrt`, `xargs`, `strace`, `ltrace`,
+//! `fakeroot`, `unshare`, `numactl`, `flock`, `systemd-run`). Each layer counts: `sudo
+//! touch x` is matched as `sudo touch x` and as `touch x`. Quotes and escapes are
+//! removed (`t''ouch`, `\touch` and
 //! `$'\x74ouch'` are `touch`), and the program is matched both as written and by its
 //! file name (`/usr/bin/touch` is `touch`). A word only known at run time (`$X`,
 //! `*.txt`, input `xargs` reads) may stand for any words, so it matches any part of
 //! a pattern: deny rules err toward matching. The whole line is also matched as one
 //! glob, as before. A line the grammar cannot read, a program name only known at run
 //! time (`$X y`, `$(echo touch) x`, `"${CMD}"`), a shell reading commands from a
-//! pipe, text nested more than 8 levels deep (`sh -c` in `sh -c` ...), more than 64
+//! pipe or from a script only known at run time (`bash <(...)`), `hash -p`, text nested more than 8 levels deep (`sh -c` in `sh -c` ...), more than 64
 //! open brackets or compounds, or a line over 64 KiB is **unresolved** and matches
 //! every deny rule on `exec` that has a `command`, with a reason saying so.
 //!
 //! A deny rule names programs; it is a tripwire, not a sandbox. It cannot see into a
-//! script file (`sh build.sh`, `source x`), a program's own configuration, or an
-//! interpreter doing the same work in its own language (`python -c`, `perl -e`,
-//! `awk 'BEGIN{system(...)}'`): the sandbox of `exec` is what confines those.
+//! script file (`sh build.sh`, `source x`), a copy or link of a program under another
+//! name, a wrapper it does not know, a program's own configuration (git aliases and
+//! hooks, a Makefile), or an interpreter doing the same work in its own language
+//! (`python -c`, `perl -e`, `awk 'BEGIN{system(...)}'`). Likewise an allow rule
+//! trusts the program it names with its arguments: `git status` still reads the
+//! repository's configuration. The sandbox of `exec` is what confines those.
 
 mod matching;
 mod rules;

@@ -31,7 +31,7 @@ const MAX_NESTING: usize = 64;
 const MAX_OPEN: usize = 2 * MAX_NESTING;
 /// Bytes of a command line the grammar reads; a longer line is unresolved.
 pub(super) const MAX_LEN: usize = 64 * 1024;
-/// Digits in a row the grammar is given (it cannot hold larger numbers).
+/// Digits in a row the grammar can hold as a number.
 const MAX_DIGITS: usize = 18;
 
 /// One word of a simple command as the policy sees it before the line runs.
@@ -114,14 +114,33 @@ fn nesting(text: &str) -> usize {
     deepest.max(depth)
 }
 
-fn longest_digit_run(text: &str) -> usize {
-    let mut run = 0;
-    let mut longest = 0;
-    for c in text.chars() {
-        run = if c.is_ascii_digit() { run + 1 } else { 0 };
-        longest = longest.max(run);
+/// Whether the text has a number the grammar cannot hold where it reads one: a file
+/// descriptor before a redirection (`99999999999999999999>x`) or a directory-stack
+/// tilde (`~+99999999999999999999`).
+fn has_huge_number(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        if !bytes[start].is_ascii_digit() {
+            start += 1;
+            continue;
+        }
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .map_or(bytes.len(), |n| start + n);
+        if end - start > MAX_DIGITS {
+            let before = &bytes[..start];
+            let tilde =
+                before.ends_with(b"~") || before.ends_with(b"~+") || before.ends_with(b"~-");
+            let redirect = matches!(bytes.get(end), Some(b'<' | b'>'));
+            if tilde || redirect {
+                return true;
+            }
+        }
+        start = end;
     }
-    longest
+    false
 }
 
 /// Runs a grammar function, turning a panic inside it into `None`.
@@ -130,7 +149,7 @@ fn guarded<T>(read: impl FnOnce() -> Option<T>) -> Option<T> {
 }
 
 fn parse_word(text: &str) -> Option<Vec<WordPieceWithSource>> {
-    if longest_digit_run(text) > MAX_DIGITS {
+    if has_huge_number(text) {
         return None;
     }
     guarded(|| word::parse(text, &options()).ok())
@@ -183,9 +202,9 @@ impl Reader {
             ));
             return None;
         }
-        if longest_digit_run(text) > MAX_DIGITS {
+        if has_huge_number(text) {
             self.fail(format!(
-                "the command has a number of more than {MAX_DIGITS} digits"
+                "the command has a file descriptor or directory-stack number of more than {MAX_DIGITS} digits"
             ));
             return None;
         }
@@ -393,7 +412,7 @@ impl Reader {
     /// Walks the substitutions of an expanding here-document; its text when it has
     /// no expansion at all.
     fn heredoc(&mut self, body: &str, depth: usize) -> Option<String> {
-        if longest_digit_run(body) > MAX_DIGITS {
+        if has_huge_number(body) {
             self.fail("a here-document cannot be read");
             return None;
         }
@@ -543,7 +562,9 @@ impl Reader {
         let program = basename(name).to_owned();
         let rest = &words[1..];
         self.commands.push(words.clone());
-        if let Some(shape) = wrapper(&program) {
+        if program == "command" && looks_up_only(rest) {
+            // `command -v NAME` prints where NAME is; it runs nothing.
+        } else if let Some(shape) = wrapper(&program) {
             self.wrapped(&shape, rest, input, depth, layer);
         } else if SHELLS.contains(&program.as_str()) {
             self.shell(rest, input, depth);
@@ -570,6 +591,20 @@ impl Reader {
                 }
                 "find" => self.find(rest, input, depth, layer),
                 "watch" => self.watch(rest, depth),
+                "source" | "." => {
+                    if let Some(file) = rest.first() {
+                        self.script_file(file, input, depth);
+                    }
+                }
+                "hash" => {
+                    let renames = rest.iter().any(|w| match w {
+                        ShellWord::Literal(w) => w.starts_with('-') && w.contains('p'),
+                        ShellWord::Expanded => true,
+                    });
+                    if renames {
+                        self.fail("hash -p makes a name run another program");
+                    }
+                }
                 _ => {}
             }
         }
@@ -639,6 +674,19 @@ impl Reader {
         if shape.no_command || i >= rest.len() {
             return;
         }
+        if shape.joined {
+            let words = rest[i..]
+                .iter()
+                .take_while(|w| !matches!(w, ShellWord::Literal(w) if w.starts_with(":::")));
+            match literal_words(&words.cloned().collect::<Vec<_>>()) {
+                Some(words) => self.script(&words.join(" "), depth + 1),
+                None => self.fail(format!(
+                    "{} is given a command only known when it runs",
+                    shape.name
+                )),
+            }
+            return;
+        }
         let mut inner = rest[i..].to_vec();
         if shape.name == "xargs" {
             inner.push(ShellWord::Expanded);
@@ -656,7 +704,8 @@ impl Reader {
             ShellInvocation::Command(Some(ShellWord::Expanded)) => {
                 self.fail("a shell is given a command only known when it runs");
             }
-            ShellInvocation::Command(None) | ShellInvocation::Script => {}
+            ShellInvocation::Command(None) => {}
+            ShellInvocation::Script(file) => self.script_file(&file, input, depth),
             ShellInvocation::Stdin => match input {
                 Input::Text(text) => self.script(text, depth + 1),
                 Input::Other | Input::Unknown => {
@@ -666,6 +715,24 @@ impl Reader {
             ShellInvocation::Unknown => {
                 self.fail("a shell is given options only known when it runs");
             }
+        }
+    }
+
+    /// A script file a shell runs: unknown unless it is the standard input.
+    fn script_file(&mut self, file: &ShellWord, input: &Input, depth: usize) {
+        match file {
+            ShellWord::Expanded => {
+                self.fail("a shell runs a script only known when the command runs");
+            }
+            ShellWord::Literal(path) if path.starts_with("/dev/") || path.starts_with("/proc/") => {
+                match input {
+                    Input::Text(text) => self.script(text, depth + 1),
+                    Input::Other | Input::Unknown => {
+                        self.fail("a shell reads commands from its input");
+                    }
+                }
+            }
+            ShellWord::Literal(_) => {}
         }
     }
 
@@ -727,6 +794,22 @@ impl Reader {
             None => self.fail("watch is given a command only known when it runs"),
         }
     }
+}
+
+/// Whether `command` is given `-v` or `-V` before its operand.
+fn looks_up_only(rest: &[ShellWord]) -> bool {
+    for word in rest {
+        match word {
+            ShellWord::Literal(w) if w == "--" => return false,
+            ShellWord::Literal(w) if w.starts_with('-') => {
+                if w.contains(['v', 'V']) {
+                    return true;
+                }
+            }
+            _ => return false,
+        }
+    }
+    false
 }
 
 fn is_stdin(fd: Option<&ast::IoFd>) -> bool {
@@ -878,8 +961,9 @@ fn is_assignment(word: &str) -> bool {
 }
 
 /// Programs that read their arguments (or input) as shell commands.
-const SHELLS: [&str; 10] = [
-    "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "yash", "posh", "rbash",
+const SHELLS: [&str; 13] = [
+    "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "yash", "posh", "rbash", "fish", "csh",
+    "tcsh",
 ];
 
 /// Builtins that run text as commands or change what a later word means; a line
@@ -894,7 +978,7 @@ pub(super) enum ShellInvocation {
     /// `-c TEXT` (the text, when given).
     Command(Option<ShellWord>),
     /// A script file operand.
-    Script,
+    Script(ShellWord),
     /// No `-c` and no script: commands come from standard input.
     Stdin,
     /// An option word only known when the line runs.
@@ -937,10 +1021,10 @@ pub(super) fn shell_invocation(rest: &[ShellWord]) -> ShellInvocation {
     if command {
         return ShellInvocation::Command(rest.get(i).cloned());
     }
-    if stdin || i >= rest.len() {
-        return ShellInvocation::Stdin;
+    match rest.get(i) {
+        Some(file) if !stdin => ShellInvocation::Script(file.clone()),
+        _ => ShellInvocation::Stdin,
     }
-    ShellInvocation::Script
 }
 
 /// The option grammar of a program that runs another program.
@@ -956,6 +1040,9 @@ struct Wrapper {
     assignments: bool,
     /// Runs no command of its own words (`su`, `flock -c`): only options matter.
     no_command: bool,
+    /// Joins the command's words into one text a shell reads (`ssh`, `sg`,
+    /// `parallel`), up to a `:::` word.
+    joined: bool,
 }
 
 enum OptionArg {
@@ -1012,6 +1099,11 @@ fn wrapper(program: &str) -> Option<Wrapper> {
         operands,
         assignments,
         no_command,
+        joined: false,
+    };
+    let joined = |name, with_value, with_script, operands| Wrapper {
+        joined: true,
+        ..shape(name, with_value, with_script, operands, false, false)
     };
     Some(match program {
         "env" => shape(
@@ -1232,6 +1324,66 @@ fn wrapper(program: &str) -> Option<Wrapper> {
             false,
             true,
         ),
+        "ssh" => joined(
+            "ssh",
+            &[
+                "-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o",
+                "-p", "-Q", "-R", "-S", "-W", "-w", "-B",
+            ],
+            &[],
+            1,
+        ),
+        "sg" => joined("sg", &[], &["-c"], 1),
+        "parallel" => joined(
+            "parallel",
+            &[
+                "-j",
+                "--jobs",
+                "-a",
+                "--arg-file",
+                "-S",
+                "--sshlogin",
+                "-n",
+                "--max-args",
+                "-I",
+                "--colsep",
+                "-d",
+                "--delimiter",
+                "--joblog",
+                "--results",
+                "--tmpdir",
+                "--delay",
+                "-E",
+            ],
+            &[],
+            0,
+        ),
+        "systemd-run" => shape(
+            "systemd-run",
+            &[
+                "-p",
+                "--property",
+                "-u",
+                "--unit",
+                "-E",
+                "--setenv",
+                "--uid",
+                "--gid",
+                "-M",
+                "--machine",
+                "-H",
+                "--host",
+                "--slice",
+                "--description",
+                "--working-directory",
+                "--on-calendar",
+                "--on-active",
+            ],
+            &[],
+            0,
+            false,
+            false,
+        ),
         _ => return None,
     })
 }
@@ -1297,7 +1449,7 @@ fn plain_command(command: &ast::Command) -> Result<Vec<String>, String> {
             .iter()
             .map(|w| ShellWord::Literal(w.clone()))
             .collect();
-        if shell_invocation(&rest) != ShellInvocation::Script {
+        if !matches!(shell_invocation(&rest), ShellInvocation::Script(_)) {
             return Err(format!("{program} runs text as commands"));
         }
     }

