@@ -35,6 +35,8 @@ pub enum BootError {
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     DataDir(#[from] facio_services::store::DataDirLockError),
+    #[error(transparent)]
+    Sandbox(#[from] facio_services::tools::SandboxError),
 }
 
 /// How to start a node.
@@ -105,6 +107,7 @@ impl Node {
             providers.resolve(&defaults.model, defaults.provider.as_deref())?;
         }
         let workspace = Workspace::new(config.workspace_dir(), config.tools.restrict_to_workspace)?;
+        announce_sandbox(&config.tools)?;
         let verifier = facio_services::auth::Verifier::from_config(&config.auth)?.map(Arc::new);
         let config = Arc::new(config);
         let runtime = Runtime::start(RuntimeDeps {
@@ -125,6 +128,27 @@ impl Node {
             data_lock,
         })
     }
+}
+
+/// Says how `exec` is confined here; with `tools.exec.sandbox: "on"` a machine that
+/// cannot sandbox refuses to start.
+fn announce_sandbox(tools: &facio_services::config::ToolsConfig) -> Result<(), BootError> {
+    let status = facio_services::tools::require_sandbox(tools)?;
+    match (
+        tools.exec.sandbox,
+        status.missing(tools.restrict_to_workspace),
+    ) {
+        (facio_services::config::ExecSandbox::Off, _) => tracing::warn!(
+            "exec runs unsandboxed (tools.exec.sandbox is \"off\"): commands can write outside \
+             the workspace, reach the network and leave processes behind"
+        ),
+        (_, Some(missing)) => tracing::warn!(
+            "exec cannot be sandboxed here ({missing}); every command is refused until the \
+             machine allows it, or tools.exec.sandbox is set to \"off\""
+        ),
+        (_, None) => tracing::info!(sandbox = %status, "exec runs sandboxed"),
+    }
+    Ok(())
 }
 
 /// The vault, refusing a missing or wrong master key when credentials are stored.

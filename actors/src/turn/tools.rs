@@ -279,6 +279,10 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
             .with_hint("this action is not allowed; do not retry it with other arguments"),
         )),
         Decision::Ask { reason } => {
+            let reason = match readable_credentials(task, &call).await? {
+                Some(files) => format!("{reason}. {files}"),
+                None => reason,
+            };
             let request = approval_request(&call, &args, &reason, policy.review_timeout_s);
             Ok(Prepared::Review(call, request, reason))
         }
@@ -303,6 +307,37 @@ fn bound_outcome(
         return None;
     }
     review.outcome
+}
+
+/// For an `exec` the reviewer is about to approve: which workspace files hold stored
+/// credentials, since an approved command can read them (the file tools cannot).
+async fn readable_credentials(task: &TurnTask, call: &ToolCall) -> Result<Option<String>, TurnError> {
+    if call.name != "exec" {
+        return Ok(None);
+    }
+    let secrets = task.secrets().await?;
+    if secrets.is_empty() {
+        return Ok(None);
+    }
+    let workspace = task.workspace()?;
+    let files = tokio::task::spawn_blocking(move || secrets.files_with_credentials(&workspace))
+        .await
+        .unwrap_or_default();
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut keys: Vec<&str> = files
+        .iter()
+        .flat_map(|f| f.keys.iter().map(String::as_str))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).take(10).collect();
+    Ok(Some(format!(
+        "This command can read files that contain {} ({})",
+        keys.join(", "),
+        paths.join(", ")
+    )))
 }
 
 async fn load_policy(task: &TurnTask) -> Result<Policy, TurnError> {
@@ -568,7 +603,12 @@ async fn settle(
     // Nothing a tool returns reaches the store, the audit log or the model unredacted.
     let output = task.redact(output);
     let named = facio_services::vault::placeholder_keys(&call.arguments);
-    let ran = !matches!(status, ToolCallStatus::Denied | ToolCallStatus::Cancelled);
+    // A call refused before it ran (denied, stopped, or its arguments refused, as a
+    // credential used outside its scope is) read no credential.
+    let refused_arguments =
+        matches!(&result, Err(e) if e.kind == ToolErrorKind::InvalidArguments);
+    let ran = !matches!(status, ToolCallStatus::Denied | ToolCallStatus::Cancelled)
+        && !refused_arguments;
     if !named.is_empty() && ran {
         recorder
             .audit(

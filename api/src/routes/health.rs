@@ -5,6 +5,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use facio_services::config::ExecSandbox;
+use facio_services::tools::{SandboxStatus, sandbox_status};
+
 use super::AppState;
 use crate::error::ApiError;
 
@@ -14,6 +17,22 @@ struct Health {
     status: &'static str,
     version: &'static str,
     active_sessions: usize,
+    sandbox: Sandbox,
+}
+
+/// How `exec` commands are confined on this node.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Sandbox {
+    /// `tools.exec.sandbox`: `auto`, `on` or `off`.
+    mode: ExecSandbox,
+    /// Whether commands run sandboxed now.
+    active: bool,
+    /// What this machine lacks, when commands cannot be sandboxed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing: Option<String>,
+    #[serde(flatten)]
+    status: &'static SandboxStatus,
 }
 
 pub(super) fn routes() -> Router<AppState> {
@@ -30,9 +49,19 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
         .active_sessions()
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let tools = &state.config.tools;
+    let status = sandbox_status();
+    let missing = status.missing(tools.restrict_to_workspace);
+    let mode = tools.exec.sandbox;
     Ok(Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         active_sessions,
+        sandbox: Sandbox {
+            mode,
+            active: mode != ExecSandbox::Off && missing.is_none(),
+            missing,
+            status,
+        },
     }))
 }

@@ -15,6 +15,7 @@ fn setup() -> (tempfile::TempDir, ToolContext, ToolRegistry) {
         config: Arc::new(ToolsConfig::default()),
         cancel: CancellationToken::new(),
         secrets: Default::default(),
+        grant: Default::default(),
     };
     (dir, ctx, ToolRegistry::builtin())
 }

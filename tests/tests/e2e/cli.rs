@@ -10,7 +10,7 @@ async fn agent_one_shot_answers_using_a_tool_and_sessions_show_it() {
     let mut env = Env::new(vec![
         Reply::tool_call(
             "exec",
-            json!({"command": "echo built > artifact.txt && cat artifact.txt"}),
+            json!({"command": "echo built | tee artifact.txt"}),
         ),
         Reply::text("The artifact is built."),
     ])
@@ -20,7 +20,7 @@ async fn agent_one_shot_answers_using_a_tool_and_sessions_show_it() {
         "/policy",
         json!({"rules": [
             {"action": "allow", "tool": "exec", "params": {"command": "echo built*"}},
-            {"action": "allow", "tool": "exec", "params": {"command": "cat artifact.txt"}}
+            {"action": "allow", "tool": "exec", "params": {"command": "tee artifact.txt"}}
         ]}),
     );
 

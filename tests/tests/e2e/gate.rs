@@ -352,3 +352,43 @@ async fn once_auth_is_configured_v1_needs_a_token_and_without_auth_only_loopback
     assert!(text.contains("not loopback"), "{text}");
     assert!(open.model.requests().is_empty());
 }
+
+#[tokio::test]
+async fn an_exec_review_says_which_files_hold_credentials_the_command_could_read() {
+    let env = gated_env(vec![
+        Reply::tool_call(
+            "write_file",
+            json!({"path": "db.env", "content": "PASS=${credentials.DBPASS}\n"}),
+        ),
+        Reply::tool_call("exec", json!({"command": "cat db.env"})),
+        Reply::text("Not read."),
+    ])
+    .await;
+    let gateway = env.serve().await;
+    let (status, created) = api(
+        &gateway,
+        Method::POST,
+        "/credentials",
+        Some(json!({"key": "DBPASS", "value": "s3cr3t-db-pass-1-2-3"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let run = start(&gateway, "gate:card", "Set up the database.").await;
+    let id = nth_review(&gateway, &run, 1).await;
+    let card = review(&gateway, &id).await;
+    let reason = card["context"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("This command can read files that contain DBPASS (db.env)"),
+        "{card}"
+    );
+    assert!(
+        card["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("DBPASS"),
+        "{card}"
+    );
+    decide(&gateway, &id, "reject").await;
+    let done = finished(&gateway, &run).await;
+    assert_eq!(done["status"], "completed", "{done}");
+}

@@ -112,7 +112,7 @@ async fn a_secret_planted_through_the_api_and_used_by_exec_never_leaks() {
     );
     let read_result = tool_results(&requests[3]).last().unwrap().1.clone();
     assert!(
-        read_result.contains("TOKEN=[REDACTED:DEPLOY_TOKEN]"),
+        read_result.contains("TOKEN=${credentials.DEPLOY_TOKEN}"),
         "{read_result}"
     );
 
