@@ -38,6 +38,11 @@ pub struct ExecConfig {
     pub max_output_chars: usize,
     /// The OS sandbox commands run in. Default `auto`.
     pub sandbox: ExecSandbox,
+    /// Files and directories sandboxed commands cannot see: a directory appears empty
+    /// and read-only, a file empty (as `/dev/null`). Relative to the config file; `~/`
+    /// is the home directory. For the node's own secrets, e.g. the master key, the
+    /// store and `config.json`. Default none; ignored with the sandbox `off`.
+    pub hide_paths: Vec<std::path::PathBuf>,
 }
 
 /// `tools.exec.sandbox`: whether commands run in the OS sandbox (Landlock keeps their
@@ -71,6 +76,7 @@ impl Default for ExecConfig {
             ],
             max_output_chars: 10_000,
             sandbox: ExecSandbox::Auto,
+            hide_paths: Vec::new(),
         }
     }
 }

@@ -94,14 +94,8 @@ impl Tool for ExecTool {
         let root = ctx.workspace.root();
         let mut jail = match exec.sandbox {
             ExecSandbox::Off => None,
-            mode => Some(
-                sandbox::Jail::prepare(
-                    root,
-                    ctx.config.restrict_to_workspace,
-                    ctx.grant.network,
-                    mode,
-                )
-                .map_err(|e| {
+            ExecSandbox::Auto | ExecSandbox::On => Some(
+                sandbox::Jail::prepare(root, &ctx.config, ctx.grant.network).map_err(|e| {
                     ToolError::new(ToolErrorKind::Failed, e.to_string())
                         .with_hint("commands cannot run on this node; tell the user")
                 })?,

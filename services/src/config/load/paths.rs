@@ -5,8 +5,9 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::config::Config;
 
-/// Resolves `agents.defaults.workspace` and `storage.dataDir` against `base_dir` (the
-/// config file's directory, when there is one) and `~` against `home`.
+/// Resolves `agents.defaults.workspace`, `storage.dataDir` and `tools.exec.hidePaths`
+/// against `base_dir` (the config file's directory, when there is one) and `~` against
+/// `home`.
 pub(super) fn resolve(config: &mut Config, base_dir: Option<&Path>, home: Option<&Path>) {
     for path in [
         &mut config.agents.defaults.workspace,
@@ -14,6 +15,7 @@ pub(super) fn resolve(config: &mut Config, base_dir: Option<&Path>, home: Option
     ]
     .into_iter()
     .flatten()
+    .chain(config.tools.exec.hide_paths.iter_mut())
     {
         *path = resolve_one(path, base_dir, home);
     }

@@ -6,7 +6,9 @@
 //!   cannot reach processes outside the sandbox (Landlock ABI 6 and later).
 //! - A pid namespace whose first process (pid 1) is the shell: when it exits, or is
 //!   killed, the kernel kills every process left in the namespace, `setsid` or not.
-//! - A mount namespace with a private `/proc` showing only the call's own processes.
+//! - A mount namespace with a private `/proc` showing only the call's own processes,
+//!   and `tools.exec.hidePaths` covered (an empty read-only tmpfs over a directory,
+//!   `/dev/null` over a file).
 //! - A net namespace with only a loopback that is down, unless the call was granted
 //!   network.
 //! - As root, the capability bounding set keeps only Docker's default set (no module
@@ -26,9 +28,10 @@
 //! Everything the forked processes use is prepared in the node before spawning; they
 //! run only system calls (no allocation, no locks).
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -265,6 +268,7 @@ fn trial(mode: NamespaceMode) -> Result<(), String> {
 /// One call's sandbox, prepared in the node before the command is spawned.
 pub(super) struct Jail {
     tmp: tempfile::TempDir,
+    hidden: Vec<Hidden>,
     mode: NamespaceMode,
     network: bool,
     ruleset: Option<OwnedFd>,
@@ -277,10 +281,11 @@ impl Jail {
     /// ruleset (when `restrict_writes`) and stop pipe.
     pub(super) fn prepare(
         root: &Path,
-        restrict_writes: bool,
+        config: &ToolsConfig,
         network: bool,
-        mode: ExecSandbox,
     ) -> Result<Self, SandboxError> {
+        let restrict_writes = config.restrict_to_workspace;
+        let mode = config.exec.sandbox;
         let status = sandbox_status();
         let (Some(namespaces), None) = (status.namespaces, status.missing(restrict_writes)) else {
             return Err(SandboxError::Unavailable {
@@ -292,6 +297,7 @@ impl Jail {
                 missing: status.missing(restrict_writes).unwrap_or_default(),
             });
         };
+        let hidden = hidden_paths(root, &config.exec.hide_paths)?;
         let tmp = tempfile::Builder::new()
             .prefix("facio-exec-")
             .tempdir()
@@ -305,6 +311,7 @@ impl Jail {
             io::pipe().map_err(|e| SandboxError::Prepare(format!("cannot create a pipe: {e}")))?;
         Ok(Self {
             tmp,
+            hidden,
             mode: namespaces,
             network,
             ruleset,
@@ -328,13 +335,14 @@ impl Jail {
                 "the sandbox was already used".to_owned(),
             ));
         };
-        let plan = Plan::new(
+        let mut plan = Plan::new(
             self.mode,
             self.network,
             reader.as_raw_fd(),
             writer.as_raw_fd(),
             self.ruleset.as_ref().map(AsRawFd::as_raw_fd),
         );
+        plan.hidden = self.hidden.clone();
         // SAFETY: `Plan::enter` runs only async-signal-safe system calls on memory the
         // plan owns (see there).
         unsafe {
@@ -354,6 +362,41 @@ impl Jail {
     pub(super) fn stop(&mut self) {
         self.stop_writer = None;
     }
+}
+
+/// A path to cover in the call's mount namespace.
+#[derive(Debug, Clone)]
+struct Hidden {
+    path: CString,
+    directory: bool,
+}
+
+/// `tools.exec.hidePaths` as they exist now (symlinks resolved); one that holds the
+/// workspace is refused, since hiding it would hide the workspace too.
+fn hidden_paths(root: &Path, paths: &[std::path::PathBuf]) -> Result<Vec<Hidden>, SandboxError> {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+    let mut hidden = Vec::new();
+    for path in paths {
+        // Nothing to hide where nothing exists.
+        let Ok(real) = path.canonicalize() else {
+            continue;
+        };
+        if root.starts_with(&real) {
+            return Err(SandboxError::Prepare(format!(
+                "tools.exec.hidePaths: {} holds the workspace and cannot be hidden",
+                path.display()
+            )));
+        }
+        let directory = real.is_dir();
+        let path = CString::new(real.as_os_str().as_bytes()).map_err(|_| {
+            SandboxError::Prepare(format!(
+                "tools.exec.hidePaths: {} has a NUL byte",
+                path.display()
+            ))
+        })?;
+        hidden.push(Hidden { path, directory });
+    }
+    Ok(hidden)
 }
 
 fn write_ruleset(writable: &[&Path]) -> Result<OwnedFd, SandboxError> {
@@ -382,6 +425,7 @@ struct Plan {
     stop_reader: RawFd,
     stop_writer: RawFd,
     ruleset: Option<RawFd>,
+    hidden: Vec<Hidden>,
 }
 
 impl Plan {
@@ -418,6 +462,7 @@ impl Plan {
             stop_reader,
             stop_writer,
             ruleset,
+            hidden: Vec::new(),
         }
     }
 
@@ -488,6 +533,30 @@ impl Plan {
                 libc::_exit(PARENT_GONE);
             }
             libc::close(alive[0]);
+            // Hidden paths are required: without private mounts the command does not run.
+            if !self.hidden.is_empty() && !private {
+                return Err(io::Error::from_raw_os_error(libc::EPERM));
+            }
+            for hidden in &self.hidden {
+                let covered = if hidden.directory {
+                    libc::mount(
+                        c"tmpfs".as_ptr(),
+                        hidden.path.as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                        c"mode=0555,size=4k".as_ptr().cast(),
+                    )
+                } else {
+                    libc::mount(
+                        c"/dev/null".as_ptr(),
+                        hidden.path.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND,
+                        std::ptr::null(),
+                    )
+                };
+                check(covered)?;
+            }
             if private {
                 // Best effort: a private /proc shows only the call's own processes.
                 libc::mount(

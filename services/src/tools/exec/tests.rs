@@ -375,3 +375,52 @@ fn an_unavailable_sandbox_names_what_is_missing_and_the_opt_out() {
     config.exec.sandbox = ExecSandbox::On;
     assert!(require_sandbox(&config).is_ok(), "{}", sandbox_status());
 }
+
+#[tokio::test]
+async fn hidden_paths_look_empty_to_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(secrets.path().join("master.key"), "master-key-bytes").unwrap();
+    let single = other.path().join("config.json");
+    std::fs::write(&single, "provider-api-key").unwrap();
+    let mut config = ToolsConfig::default();
+    config.exec.hide_paths = vec![secrets.path().to_owned(), single.clone()];
+    let ctx = ctx(&dir, config);
+    let out = ExecTool
+        .execute(
+            &ctx,
+            json!({"command": format!(
+                "cat {}/master.key; cat {}; echo \"entries=$(ls -A {} | wc -l)\"",
+                secrets.path().display(),
+                single.display(),
+                secrets.path().display()
+            )}),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !out.content.contains("master-key-bytes") && !out.content.contains("provider-api-key"),
+        "{}",
+        out.content
+    );
+    assert!(out.content.contains("entries=0"), "{}", out.content);
+    assert_eq!(
+        std::fs::read_to_string(&single).unwrap(),
+        "provider-api-key",
+        "only the command's view changes"
+    );
+
+    let mut config = ToolsConfig::default();
+    config.exec.hide_paths = vec![dir.path().parent().unwrap().to_owned()];
+    let ctx = self::ctx(&dir, config);
+    let refused = ExecTool
+        .execute(&ctx, json!({"command": "true"}))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message.contains("holds the workspace"),
+        "{}",
+        refused.message
+    );
+}

@@ -65,9 +65,14 @@ fn the_default_file_is_read_from_the_data_dir() {
 #[test]
 fn relative_paths_resolve_next_to_the_config_file() {
     let f = fixture(
-        r#"{ "agents": { "defaults": { "workspace": "./ws" } }, "storage": { "dataDir": "state" } }"#,
+        r#"{ "agents": { "defaults": { "workspace": "./ws" } }, "storage": { "dataDir": "state" },
+             "tools": { "exec": { "hidePaths": ["state/master.key", "/etc/facio"] } } }"#,
     );
     let config = Config::load_with_env(Some(&f.path), &env(&[])).expect("loads");
+    assert_eq!(
+        config.tools.exec.hide_paths,
+        [f.dir.path().join("state/master.key"), "/etc/facio".into()]
+    );
     assert_eq!(config.base_dir.as_deref(), Some(f.dir.path()));
     assert_eq!(config.workspace_dir(), f.dir.path().join("ws"));
     assert_eq!(config.data_dir(), f.dir.path().join("state"));
