@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use facio_services::domain::{ChatMessage, ToolCall};
 use facio_services::store::{AuditEventKind, ToolCallStatus};
-use facio_services::tools::{CallGrant, RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
+use facio_services::tools::{
+    CallGrant, RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput,
+};
 use futures::future::join_all;
 use ractor::rpc::CallResult;
 
@@ -207,7 +209,12 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
     // build files) is infrastructure: an allowed `git status` must not run what the
     // agent just wrote there.
     let workspace = task.workspace()?;
-    let control = facio_services::tools::execution_control_writes(&call.name, &args, &workspace);
+    let control = facio_services::tools::execution_control_writes(
+        &call.name,
+        &args,
+        &workspace,
+        &files_run_by_allow_rules(policy),
+    );
     let risk = if control.is_empty() {
         tool.spec().risk
     } else {
@@ -309,9 +316,24 @@ fn bound_outcome(
     review.outcome
 }
 
+/// The workspace files that the policy's `exec` allow rules run by name (a script an
+/// allowed command executes is trusted as it is, so writing it needs a review).
+fn files_run_by_allow_rules(policy: &Policy) -> Vec<String> {
+    let commands: Vec<&str> = policy
+        .rules
+        .iter()
+        .filter(|r| r.action == facio_services::policy::RuleAction::Allow)
+        .filter_map(|r| r.params.as_ref()?.get("command")?.as_str())
+        .collect();
+    facio_services::tools::files_run_by(&commands)
+}
+
 /// For an `exec` the reviewer is about to approve: which workspace files hold stored
 /// credentials, since an approved command can read them (the file tools cannot).
-async fn readable_credentials(task: &TurnTask, call: &ToolCall) -> Result<Option<String>, TurnError> {
+async fn readable_credentials(
+    task: &TurnTask,
+    call: &ToolCall,
+) -> Result<Option<String>, TurnError> {
     if call.name != "exec" {
         return Ok(None);
     }
@@ -605,10 +627,9 @@ async fn settle(
     let named = facio_services::vault::placeholder_keys(&call.arguments);
     // A call refused before it ran (denied, stopped, or its arguments refused, as a
     // credential used outside its scope is) read no credential.
-    let refused_arguments =
-        matches!(&result, Err(e) if e.kind == ToolErrorKind::InvalidArguments);
-    let ran = !matches!(status, ToolCallStatus::Denied | ToolCallStatus::Cancelled)
-        && !refused_arguments;
+    let refused_arguments = matches!(&result, Err(e) if e.kind == ToolErrorKind::InvalidArguments);
+    let ran =
+        !matches!(status, ToolCallStatus::Denied | ToolCallStatus::Cancelled) && !refused_arguments;
     if !named.is_empty() && ran {
         recorder
             .audit(

@@ -159,8 +159,17 @@ mod tests {
     #[test]
     fn tenant_names_cannot_be_paths() {
         for bad in [
-            "alpha/", "./alpha", "x/../alpha", "..", "../../..", ".", "Alpha", "al_pha", "-a",
-            "a b", "",
+            "alpha/",
+            "./alpha",
+            "x/../alpha",
+            "..",
+            "../../..",
+            ".",
+            "Alpha",
+            "al_pha",
+            "-a",
+            "a b",
+            "",
         ] {
             assert!(TenantId::new(bad).is_err(), "{bad:?} must be refused");
         }

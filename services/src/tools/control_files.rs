@@ -12,7 +12,14 @@ use serde_json::Value;
 use super::Workspace;
 
 /// Folders whose every file controls execution (anywhere in the workspace).
-const CONTROL_DIRS: [&str; 6] = [".git", ".githooks", ".husky", ".hg", ".cargo", ".devcontainer"];
+const CONTROL_DIRS: [&str; 6] = [
+    ".git",
+    ".githooks",
+    ".husky",
+    ".hg",
+    ".cargo",
+    ".devcontainer",
+];
 
 /// File names that control execution wherever they are.
 const CONTROL_NAMES: [&str; 37] = [
@@ -81,9 +88,17 @@ fn written_paths(tool: &str, args: &Value) -> Vec<String> {
 fn patch_paths(patch: &str) -> Vec<String> {
     let mut paths = Vec::new();
     for line in patch.lines() {
-        let rest = ["--- ", "+++ ", "diff --git ", "rename to ", "rename from ", "copy to ", "copy from "]
-            .iter()
-            .find_map(|prefix| line.strip_prefix(prefix));
+        let rest = [
+            "--- ",
+            "+++ ",
+            "diff --git ",
+            "rename to ",
+            "rename from ",
+            "copy to ",
+            "copy from ",
+        ]
+        .iter()
+        .find_map(|prefix| line.strip_prefix(prefix));
         let Some(rest) = rest else {
             continue;
         };
@@ -145,21 +160,91 @@ fn resolved(workspace: &Workspace, path: &str) -> Option<PathBuf> {
                 .root()
                 .canonicalize()
                 .unwrap_or_else(|_| workspace.root().to_path_buf());
-            return Some(full.strip_prefix(&root).map(Path::to_path_buf).unwrap_or(full));
+            return Some(
+                full.strip_prefix(&root)
+                    .map(Path::to_path_buf)
+                    .unwrap_or(full),
+            );
         }
         tail.push(existing.file_name()?.to_os_string());
         existing = existing.parent()?;
     }
 }
 
-/// The execution-control files a call would write, as the model named them; empty
-/// for calls that write none (and for tools that do not write files).
-pub fn execution_control_writes(tool: &str, args: &Value, workspace: &Workspace) -> Vec<String> {
+/// Extensions of scripts an allowed command may name as its program or argument.
+const SCRIPT_EXTENSIONS: [&str; 12] = [
+    "sh", "bash", "zsh", "py", "js", "mjs", "cjs", "ts", "rb", "pl", "php", "lua",
+];
+
+/// The workspace files that allowed commands run by name: every word of an `exec`
+/// allow rule's command pattern that is a path (`./scripts/deploy.sh`, `tools/*.py`)
+/// or a script (`check.py`). An allow on `./deploy.sh` trusts what `deploy.sh` holds,
+/// so the agent may not rewrite it on its own. Returned as globs relative to the
+/// workspace.
+pub fn files_run_by(command_patterns: &[&str]) -> Vec<String> {
+    let mut files = Vec::new();
+    for pattern in command_patterns {
+        for word in pattern.split_whitespace() {
+            let word = word.trim_matches(|c| c == '"' || c == '\'');
+            let word = word.strip_prefix("./").unwrap_or(word);
+            let scriptish = Path::new(word)
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| SCRIPT_EXTENSIONS.contains(&e.trim_end_matches('*')));
+            let pathish = word.contains('/') && !word.starts_with('/') && !word.starts_with('-');
+            if (scriptish || pathish) && !word.starts_with("..") {
+                files.push(word.to_owned());
+            }
+        }
+    }
+    files
+}
+
+/// Whether `path` (relative to the workspace) is one of `globs`.
+fn named_by(globs: &[String], path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    let text = text.strip_prefix("./").unwrap_or(&text);
+    globs.iter().any(|g| {
+        globset::GlobBuilder::new(g)
+            .literal_separator(true)
+            .build()
+            .map(|g| g.compile_matcher().is_match(text))
+            .unwrap_or(true)
+    })
+}
+
+/// `path` with `.` and `..` worked out, as the workspace would place it.
+fn lexical(path: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(name) => out.push(name),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The execution-control files a call would write, as the model named them: the
+/// fixed list above plus `run_by` (see [`files_run_by`]). Empty for calls that write
+/// none (and for tools that do not write files).
+pub fn execution_control_writes(
+    tool: &str,
+    args: &Value,
+    workspace: &Workspace,
+    run_by: &[String],
+) -> Vec<String> {
     written_paths(tool, args)
         .into_iter()
         .filter(|path| {
+            let real = resolved(workspace, path);
             is_control(Path::new(path))
-                || resolved(workspace, path).is_some_and(|real| is_control(&real))
+                || real.as_deref().is_some_and(is_control)
+                || named_by(run_by, &lexical(path))
+                || real.as_deref().is_some_and(|r| named_by(run_by, r))
         })
         .collect()
 }
@@ -175,7 +260,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::new(dir.path(), true).unwrap();
         let write = |path: &str| {
-            execution_control_writes("write_file", &json!({"path": path, "content": "x"}), &ws)
+            execution_control_writes(
+                "write_file",
+                &json!({"path": path, "content": "x"}),
+                &ws,
+                &[],
+            )
         };
         for path in [
             ".git/config",
@@ -194,11 +284,18 @@ mod tests {
         ] {
             assert_eq!(write(path), [path], "{path}");
         }
-        for path in ["src/main.rs", "README.md", "git/config", "notes/.gitx", "Makefile.txt"] {
+        for path in [
+            "src/main.rs",
+            "README.md",
+            "git/config",
+            "notes/.gitx",
+            "Makefile.txt",
+        ] {
             assert!(write(path).is_empty(), "{path}");
         }
         assert!(
-            execution_control_writes("read_file", &json!({"path": ".git/config"}), &ws).is_empty()
+            execution_control_writes("read_file", &json!({"path": ".git/config"}), &ws, &[])
+                .is_empty()
         );
     }
 
@@ -210,13 +307,45 @@ mod tests {
         let ws = Workspace::new(dir.path(), true).unwrap();
         let args = json!({"path": "innocent/config", "content": "[core]"});
         assert_eq!(
-            execution_control_writes("edit_file", &args, &ws),
+            execution_control_writes("edit_file", &args, &ws, &[]),
             ["innocent/config"]
         );
         let patch = "--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -1 +1 @@\n-a\n+b\n\
                      --- a/.git/config\n+++ b/.git/config\n@@ -1 +1 @@\n-a\n+b\n";
-        let found = execution_control_writes("patch_file", &json!({"patch": patch}), &ws);
+        let found = execution_control_writes("patch_file", &json!({"patch": patch}), &ws, &[]);
         assert!(found.contains(&".git/config".to_owned()), "{found:?}");
         assert!(!found.contains(&"src/lib.rs".to_owned()));
+    }
+
+    #[test]
+    fn scripts_an_allow_rule_runs_by_name_are_control_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(dir.path(), true).unwrap();
+        let run_by = files_run_by(&[
+            "./scripts/report.sh*",
+            "python3 check.py *",
+            "bash tools/*.sh",
+            "git status*",
+        ]);
+        assert_eq!(run_by, ["scripts/report.sh*", "check.py", "tools/*.sh"]);
+        let write = |path: &str| {
+            execution_control_writes(
+                "write_file",
+                &json!({"path": path, "content": "touch PWNED"}),
+                &ws,
+                &run_by,
+            )
+        };
+        for path in ["scripts/report.sh", "./check.py", "x/../tools/a.sh"] {
+            assert_eq!(write(path), [path], "{path}");
+        }
+        for path in [
+            "scripts/other.sh",
+            "tools/sub/a.sh",
+            "check.py.bak",
+            "status",
+        ] {
+            assert!(write(path).is_empty(), "{path}");
+        }
     }
 }

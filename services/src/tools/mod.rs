@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ToolsConfig;
 
-pub use control_files::execution_control_writes;
+pub use control_files::{execution_control_writes, files_run_by};
 pub use error::{ToolError, ToolErrorKind};
 pub use exec::{NamespaceMode, SandboxError, SandboxStatus, require_sandbox, sandbox_status};
 pub use registry::ToolRegistry;

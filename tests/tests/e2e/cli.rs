@@ -8,10 +8,7 @@ use crate::support::{Env, facio_bin, stderr, stdout};
 #[tokio::test]
 async fn agent_one_shot_answers_using_a_tool_and_sessions_show_it() {
     let mut env = Env::new(vec![
-        Reply::tool_call(
-            "exec",
-            json!({"command": "echo built | tee artifact.txt"}),
-        ),
+        Reply::tool_call("exec", json!({"command": "echo built | tee artifact.txt"})),
         Reply::text("The artifact is built."),
     ])
     .await;

@@ -123,7 +123,10 @@ async fn calls_sharing_a_model_id_each_get_their_own_review_and_answer() {
         call_id(&review(&gateway, &first).await),
         call_id(&review(&gateway, &second).await),
     );
-    assert!(!a.is_empty() && a != b, "the runtime names each call: {a} {b}");
+    assert!(
+        !a.is_empty() && a != b,
+        "the runtime names each call: {a} {b}"
+    );
     decide(&gateway, &second, "approve").await;
     let done = finished(&gateway, &run).await;
     assert_eq!(done["status"], "completed", "{done}");
@@ -200,7 +203,8 @@ async fn an_allowed_git_status_cannot_be_made_to_run_a_planted_fsmonitor() {
     assert!(!workspace.join("PWNED").exists() && !workspace.join("whoami.txt").exists());
     let (_, audit) = api(&gateway, Method::GET, &format!("/audit?run={run}"), None).await;
     let ran_git = audit["events"].as_array().unwrap().iter().any(|e| {
-        e["kind"] == "tool_call" && e["data"]["arguments"].as_str() == Some(r#"{"command":"git status"}"#)
+        e["kind"] == "tool_call"
+            && e["data"]["arguments"].as_str() == Some(r#"{"command":"git status"}"#)
     });
     assert!(ran_git, "the allowed command itself still runs: {audit}");
 }
@@ -242,7 +246,15 @@ async fn a_second_node_on_one_data_directory_refuses_to_start_naming_the_holder(
 async fn tenant_names_that_are_paths_are_refused() {
     let env = gated_env(vec![Reply::text("unused")]).await;
     let gateway = env.serve().await;
-    for name in ["alpha/", "./alpha", "x/../alpha", "..", "../../..", "Alpha", "a_b"] {
+    for name in [
+        "alpha/",
+        "./alpha",
+        "x/../alpha",
+        "..",
+        "../../..",
+        "Alpha",
+        "a_b",
+    ] {
         let (status, body) = api(
             &gateway,
             Method::POST,
@@ -267,7 +279,9 @@ async fn tenant_names_that_are_paths_are_refused() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        outside.iter().all(|n| ["config.json", "workspace", "data"].contains(&n.as_str())),
+        outside
+            .iter()
+            .all(|n| ["config.json", "workspace", "data"].contains(&n.as_str())),
         "nothing was created beside the data dir: {outside:?}"
     );
     assert!(data.exists());
@@ -313,7 +327,8 @@ async fn a_form_cannot_overwrite_an_operators_credential() {
     assert_eq!(new["masked"], "••••••••NEWV", "{new}");
     let seen = crate::support::tool_results(env.model.requests().last().unwrap());
     assert!(
-        seen.iter().any(|(_, r)| r.contains("${credentials.API_TOKEN_2}")),
+        seen.iter()
+            .any(|(_, r)| r.contains("${credentials.API_TOKEN_2}")),
         "the agent is told the key it got: {seen:?}"
     );
 }
@@ -391,4 +406,42 @@ async fn an_exec_review_says_which_files_hold_credentials_the_command_could_read
     decide(&gateway, &id, "reject").await;
     let done = finished(&gateway, &run).await;
     assert_eq!(done["status"], "completed", "{done}");
+}
+
+#[tokio::test]
+async fn a_script_an_allow_rule_runs_cannot_be_rewritten_without_a_review() {
+    let mut env = gated_env(vec![
+        Reply::tool_call(
+            "write_file",
+            json!({"path": "scripts/report.sh", "content": "#!/bin/sh\ntouch PWNED\n"}),
+        ),
+        Reply::tool_call("exec", json!({"command": "sh ./scripts/report.sh"})),
+        Reply::text("Reported."),
+    ])
+    .await;
+    env.set(
+        "/policy",
+        json!({"rules": [{"action": "allow", "tool": "exec", "params": {"command": "sh ./scripts/report.sh*"}}]}),
+    );
+    let scripts = env.workspace().join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    std::fs::write(scripts.join("report.sh"), "#!/bin/sh\necho report\n").unwrap();
+    let gateway = env.serve().await;
+    let run = start(&gateway, "gate:script", "Write the report.").await;
+    let id = nth_review(&gateway, &run, 1).await;
+    let card = review(&gateway, &id).await;
+    assert_eq!(card["tool"], "write_file", "{card}");
+    decide(&gateway, &id, "reject").await;
+    let done = finished(&gateway, &run).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(!env.workspace().join("PWNED").exists());
+    assert_eq!(
+        std::fs::read_to_string(scripts.join("report.sh")).unwrap(),
+        "#!/bin/sh\necho report\n"
+    );
+    let seen = crate::support::tool_results(env.model.requests().last().unwrap());
+    assert!(
+        seen.iter().any(|(_, r)| r.contains("report")),
+        "the allowed script ran as the operator left it: {seen:?}"
+    );
 }

@@ -30,7 +30,7 @@ fn script(seed: u64, rng: &mut XorShift) -> Vec<Reply> {
         let calls = (0..count)
             .map(|i| {
                 let id = ids[(rng.next() % 3) as usize].to_owned();
-                if rng.next() % 4 == 0 {
+                if rng.next().is_multiple_of(4) {
                     let title = format!("May I go on with step {step}?");
                     let description = "Nothing runs on this answer.";
                     let args = json!({"title": title, "description": description});
