@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use facio_tests::model::Reply;
 use serde_json::json;
 
-use crate::support::{Env, PATIENCE, management};
+use crate::support::{Env, PATIENCE, management, tool_results};
 
 const TOKEN: &str = "sandbox-test-token";
 
@@ -65,5 +65,64 @@ async fn no_process_of_a_command_outlives_a_node_killed_with_sigkill() {
         !left.status.success(),
         "processes of the command are still running: {}",
         String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+#[tokio::test]
+async fn a_command_reaches_the_network_only_when_its_allow_rule_grants_it() {
+    // A local HTTP server answering 204 to anything.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    let curl = |label: &str| {
+        format!(
+            "curl -w '{label}-%{{http_code}}' --max-time 5 -sS -o /dev/null http://127.0.0.1:{port}/"
+        )
+    };
+    let mut env = Env::new(vec![
+        Reply::tool_call("exec", json!({"command": curl("granted")})),
+        Reply::tool_call("exec", json!({"command": curl("cut")})),
+        Reply::text("Both tried."),
+    ])
+    .await;
+    env.set("/api/managementToken", json!(TOKEN));
+    env.set(
+        "/policy",
+        json!({"rules": [
+            {"action": "allow", "tool": "exec", "params": {"command": "curl -w granted-* *"}, "network": true},
+            {"action": "allow", "tool": "exec", "params": {"command": "curl -w cut-* *"}}
+        ]}),
+    );
+    let gateway = env.serve().await;
+    let (status, run) = management(
+        &gateway,
+        TOKEN,
+        reqwest::Method::POST,
+        "/sessions/sandbox:net/messages?wait=20",
+        Some(json!({"content": "Try the server twice."})),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["content"], "Both tried.", "{run}");
+    let results = tool_results(&env.model.requests()[2]);
+    let text = |i: usize| results.get(i).map(|r| r.1.clone()).unwrap_or_default();
+    assert!(
+        text(0).contains("granted-204"),
+        "the granted call reached the server: {}",
+        text(0)
+    );
+    assert!(
+        text(1).contains("cut-000") && !text(1).contains("cut-204"),
+        "the call without a grant had no network: {}",
+        text(1)
     );
 }
