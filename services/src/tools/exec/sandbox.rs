@@ -372,19 +372,21 @@ struct Hidden {
 }
 
 /// `tools.exec.hidePaths` as they exist now (symlinks resolved); one that holds the
-/// workspace is refused, since hiding it would hide the workspace too.
+/// workspace or the temp directory is refused, since those would be hidden too.
 fn hidden_paths(root: &Path, paths: &[std::path::PathBuf]) -> Result<Vec<Hidden>, SandboxError> {
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+    let needed = [root.to_owned(), std::env::temp_dir()].map(|p| p.canonicalize().unwrap_or(p));
     let mut hidden = Vec::new();
     for path in paths {
         // Nothing to hide where nothing exists.
         let Ok(real) = path.canonicalize() else {
             continue;
         };
-        if root.starts_with(&real) {
+        if let Some(held) = needed.iter().find(|p| p.starts_with(&real)) {
             return Err(SandboxError::Prepare(format!(
-                "tools.exec.hidePaths: {} holds the workspace and cannot be hidden",
-                path.display()
+                "tools.exec.hidePaths: {} holds {} (the workspace or the temp directory) and \
+                 cannot be hidden",
+                path.display(),
+                held.display()
             )));
         }
         let directory = real.is_dir();
@@ -533,6 +535,8 @@ impl Plan {
                 libc::_exit(PARENT_GONE);
             }
             libc::close(alive[0]);
+            // No controlling terminal: nothing can be typed into the node's terminal.
+            check(libc::setsid())?;
             // Hidden paths are required: without private mounts the command does not run.
             if !self.hidden.is_empty() && !private {
                 return Err(io::Error::from_raw_os_error(libc::EPERM));

@@ -419,7 +419,7 @@ async fn hidden_paths_look_empty_to_commands() {
         .await
         .unwrap_err();
     assert!(
-        refused.message.contains("holds the workspace"),
+        refused.message.contains("cannot be hidden"),
         "{}",
         refused.message
     );
