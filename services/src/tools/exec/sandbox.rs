@@ -3,7 +3,8 @@
 //! - Landlock: writes (create, remove, rename, truncate, device ioctls) only beneath the
 //!   workspace, the call's private temp dir and a few devices (`/dev/null`, ...);
 //!   reading and executing stay allowed everywhere. Signals and abstract UNIX sockets
-//!   cannot reach processes outside the sandbox (Landlock ABI 6 and later).
+//!   cannot reach processes outside the sandbox (Landlock ABI 6 and later), nor, without
+//!   network, UNIX sockets outside the workspace (ABI 9 and later).
 //! - A pid namespace whose first process (pid 1) is the shell: when it exits, or is
 //!   killed, the kernel kills every process left in the namespace, `setsid` or not.
 //! - A mount namespace with a private `/proc` showing only the call's own processes,
@@ -43,8 +44,11 @@ use serde::Serialize;
 
 use crate::config::{ExecSandbox, ToolsConfig};
 
-/// The Landlock rights asked for; an older kernel enforces those it knows.
-const TARGET_ABI: ABI = ABI::V8;
+/// The Landlock rights asked for; an older kernel enforces those it knows. Without
+/// network, ABI 9 rights also keep commands from connecting to UNIX sockets outside the
+/// workspace (a daemon's socket is a way out); with network they may.
+const TARGET_ABI: ABI = ABI::V9;
+const NETWORK_ABI: ABI = ABI::V8;
 
 /// Devices ordinary programs write to.
 const DEVICES: [&str; 6] = [
@@ -303,7 +307,8 @@ impl Jail {
             .tempdir()
             .map_err(|e| SandboxError::Prepare(format!("cannot create a temp dir: {e}")))?;
         let ruleset = if restrict_writes {
-            Some(write_ruleset(&[root, tmp.path()])?)
+            let abi = if network { NETWORK_ABI } else { TARGET_ABI };
+            Some(write_ruleset(&[root, tmp.path()], abi)?)
         } else {
             None
         };
@@ -401,8 +406,7 @@ fn hidden_paths(root: &Path, paths: &[std::path::PathBuf]) -> Result<Vec<Hidden>
     Ok(hidden)
 }
 
-fn write_ruleset(writable: &[&Path]) -> Result<OwnedFd, SandboxError> {
-    let abi = TARGET_ABI;
+fn write_ruleset(writable: &[&Path], abi: ABI) -> Result<OwnedFd, SandboxError> {
     let created = Ruleset::default()
         .handle_access(AccessFs::from_write(abi))
         .and_then(|r| r.scope(Scope::from_all(abi)))
