@@ -107,6 +107,7 @@ impl Node {
             providers.resolve(&defaults.model, defaults.provider.as_deref())?;
         }
         let workspace = Workspace::new(config.workspace_dir(), config.tools.restrict_to_workspace)?;
+        hide_node_secrets(&mut config);
         announce_sandbox(&config.tools)?;
         let verifier = facio_services::auth::Verifier::from_config(&config.auth)?.map(Arc::new);
         let config = Arc::new(config);
@@ -127,6 +128,31 @@ impl Node {
             verifier,
             data_lock,
         })
+    }
+}
+
+/// Sandboxed commands cannot see the node's own secrets: the master key, the store,
+/// the config and settings files (the data directory itself holds the workspace, so
+/// its files are hidden one by one).
+fn hide_node_secrets(config: &mut Config) {
+    let data = config.data_dir();
+    let files = [
+        "master.key",
+        "facio.db",
+        "facio.db-wal",
+        "facio.db-shm",
+        "facio.lock",
+    ]
+    .map(|name| data.join(name))
+    .into_iter()
+    .chain(config.config_file.clone())
+    .chain(config.settings_file.clone())
+    .filter(|path| path.exists())
+    .map(|path| absolute(&path));
+    for path in files {
+        if !config.tools.exec.hide_paths.contains(&path) {
+            config.tools.exec.hide_paths.push(path);
+        }
     }
 }
 

@@ -445,3 +445,28 @@ async fn a_script_an_allow_rule_runs_cannot_be_rewritten_without_a_review() {
         "the allowed script ran as the operator left it: {seen:?}"
     );
 }
+
+#[tokio::test]
+async fn an_approved_command_cannot_read_the_nodes_master_key_or_store() {
+    // The workspace is `<dir>/workspace`, beside `<dir>/data` and `<dir>/config.json`.
+    let command = "wc -c < ../data/master.key; wc -c < ../data/facio.db; wc -c < ../config.json";
+    let env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": command})),
+        Reply::text("Looked."),
+    ])
+    .await;
+    let data = env.dir.path().join("data");
+    let gateway = env.serve().await;
+    assert!(data.join("master.key").exists() && data.join("facio.db").exists());
+    let run = start(&gateway, "gate:key", "Look around.").await;
+    let id = nth_review(&gateway, &run, 1).await;
+    decide(&gateway, &id, "approve").await;
+    let done = finished(&gateway, &run).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let seen = crate::support::tool_results(env.model.requests().last().unwrap());
+    let output = &seen.last().unwrap().1;
+    assert!(
+        output.contains("exit code: 0") && output.matches("\n0").count() >= 3,
+        "the node's key, store and config look empty to a command: {output}"
+    );
+}
