@@ -143,6 +143,74 @@ fn has_huge_number(text: &str) -> bool {
     false
 }
 
+/// Whether the text may hold a here-document whose end tag is not a plain word
+/// (`EOF`, `'EOF'`, `"EOF"`, `\EOF`, `END_2`). The grammar loops without end on some
+/// odd tags (an empty `''` tag, a carriage return, `$(`, followed by a blank at the
+/// end of the text), so such text is never given to it. Quotes are not followed (so
+/// `echo "a << $b"` counts): an overestimate only makes a line unresolved.
+fn has_odd_here_tag(text: &str) -> bool {
+    // Line continuations are removed before the shell sees operators: `<\<newline>` is `<<`.
+    let text = text.replace("\\\n", "");
+    let bytes = text.as_bytes();
+    for at in 0..bytes.len().saturating_sub(1) {
+        if bytes[at] != b'<' || bytes[at + 1] != b'<' {
+            continue;
+        }
+        if bytes.get(at + 2) == Some(&b'<') {
+            // The start of a here-string `<<<`; the `<<` after this `<` is checked next.
+            continue;
+        }
+        if at > 0 && bytes[at - 1] == b'<' {
+            // The end of a here-string `<<<`: a here-document only when its first `<`
+            // may be literal or taken by an operator before it.
+            let before = at.checked_sub(2).map(|b| bytes[b]);
+            if !matches!(
+                before,
+                Some(b'\\' | b'<' | b'>' | b'&' | b'|' | b'\'' | b'"')
+            ) {
+                continue;
+            }
+        }
+        let mut tag = at + 2;
+        if bytes.get(tag) == Some(&b'-') {
+            tag += 1;
+        }
+        while matches!(bytes.get(tag), Some(b' ' | b'\t')) {
+            tag += 1;
+        }
+        let end = bytes[tag..]
+            .iter()
+            .position(|b| {
+                matches!(
+                    b,
+                    b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b'(' | b')'
+                )
+            })
+            .map_or(bytes.len(), |n| tag + n);
+        if !plain_here_tag(&bytes[tag..end]) {
+            return true;
+        }
+    }
+    false
+}
+
+/// A here-document tag made of letters, digits and `_ . - = + : , / @ %`, quoted or
+/// escaped in any way.
+fn plain_here_tag(tag: &[u8]) -> bool {
+    let mut core = tag
+        .iter()
+        .filter(|b| !matches!(b, b'\'' | b'"' | b'\\'))
+        .peekable();
+    core.peek().is_some()
+        && core.all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'_' | b'.' | b'-' | b'=' | b'+' | b':' | b',' | b'/' | b'@' | b'%'
+                )
+        })
+}
+
 /// Runs a grammar function, turning a panic inside it into `None`.
 fn guarded<T>(read: impl FnOnce() -> Option<T>) -> Option<T> {
     catch_unwind(AssertUnwindSafe(read)).ok().flatten()
@@ -200,6 +268,10 @@ impl Reader {
             self.fail(format!(
                 "the command nests more than {MAX_NESTING} brackets or compound commands"
             ));
+            return None;
+        }
+        if has_odd_here_tag(text) {
+            self.fail("a here-document has an end tag that is not a plain word");
             return None;
         }
         if has_huge_number(text) {

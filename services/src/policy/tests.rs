@@ -627,6 +627,19 @@ fn odd_inputs_never_panic_and_stay_fast() {
         "echo ${#x[@]}",
         "\u{feff}touch x",
         "touch\u{a0}x",
+        "cat <<'' ",
+        "cat <<\"\" ",
+        "<<\r ",
+        "<<\u{c} ",
+        "cat <<''\nx\n\n",
+        "cat <<$'' ",
+        "echo $((1<<2))",
+        "cat <<'\"' ",
+        "cat <<$( ",
+        "cat <<\r x ",
+        "cat <\\\n<'' ",
+        "a\\<<<'' ",
+        "cat <<\\\n\r ",
     ]
     .iter()
     .map(|s| s.to_string())
