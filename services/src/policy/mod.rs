@@ -1,70 +1,77 @@
-//! The tool-call policy: before any tool call runs, the runtime (not the model)
-//! decides run, deny or ask a human, from the tool's risk tier and the operator's
-//! rules. Deny wins over allow; a call no rule covers asks a human once (one review
-//! per call). Rules and flags are the Placet `/api/v1/policy` shapes.
+//! The tool-call policy: before any tool call runs, the runtime (not the model) decides
+//! run, deny or ask a human, from the tool's risk tier and the operator's rules. Deny
+//! wins over allow; a call no rule covers asks a human once (one review per call).
+//! Rules and flags are the Placet `/api/v1/policy` shapes.
 //!
-//! Arguments are matched in a normalized form (trimmed, whitespace runs collapsed),
-//! so `git  status` is `git status`; a rule's params are globs on the argument text.
+//! Arguments are matched in a normalized form (trimmed, whitespace runs collapsed), so
+//! `git  status` is `git status`; a rule's params are globs on the argument text.
 //!
 //! ## `exec` commands
-//! The `command` of an `exec` call is read with a shell grammar (the one `sh -c`
-//! follows), not split as text, and a rule's `command` glob is matched **word by
-//! word**: the pattern is split on whitespace; a word that is only `*` stands for any
-//! number of words (none included); a final word ending in `*` (`git status*`)
-//! stands for that word followed by any number of words, so `git status*` covers
-//! `git status` and `git status --short` but not `git statusx`; every other word is a
-//! glob on exactly one word (`*.rs`, `-[rf]`, `{main,dev}`).
+//! The `command` of an `exec` call is read with a shell grammar, not split as text:
+//! with the POSIX `sh` grammar `exec` runs it with, and with the `bash` grammar, so a
+//! construct the two read differently (`((touch x))`, `[[ a || touch x ]]`) is seen
+//! both ways; text handed to `bash -c` is read as bash, to `sh -c` as sh. A rule's
+//! `command` glob is matched **word by word**: the pattern is split on whitespace; a
+//! word that is only `*` stands for any number of words (none included); a final word
+//! ending in `*` (`git status*`) stands for that word followed by any number of words,
+//! so `git status*` covers `git status` and `git status --short` but not `git statusx`;
+//! every other word is a glob on exactly one word (`*.rs`, `-[rf]`, `{main,dev}`). For
+//! a deny rule that final `*` also globs within its word, so `rm -r*` catches `rm -rf
+//! /` too: deny rules err toward matching.
 //!
 //! **What an allow rule trusts.** An allow rule with a `command` covers a line only
-//! when the line is nothing but simple commands joined by `;`, `&&`, `||`, `|`, `&`
-//! and newlines, and each of them is covered by some allow rule. Every word must be
-//! literal text after quote removal (`'a b'`, `"x"` and `\;` are fine); the words are
-//! compared as written, so `/usr/bin/git status` or `./git status` is not `git status`.
-//! Not covered, whatever the rules say, and so left to the tier decision (a human,
-//! when gates are on): any expansion or substitution (`$X`, `$(...)`, backticks,
-//! `<(...)`, `$((...))`, `~`, unquoted `*`, `?`, `[..]` or `{a,b}`), any redirection
-//! or here-document, an assignment (`X=1 cmd`), a subshell, brace group, function
-//! definition, `if`/`while`/`until`/`for`/`case`/`[[ ]]`/`(( ))` compound, and any
-//! program that runs text as commands: `eval`, `exec`, `source`, `.`, `builtin`,
-//! `command`, `trap`, `alias`, and a shell (`sh`, `bash`, ...) given `-c`, `-s` or no
-//! script. An empty line is not covered either. A rule with no `command` param
-//! covers every command line its other params match.
+//! when both grammars read the line as the same simple commands, nothing but simple
+//! commands joined by `;`, `&&`, `||`, `|`, `&` and newlines, and each of them is
+//! covered by some allow rule. Every word must be literal text after quote removal (`'a
+//! b'`, `"x"` and `\;` are fine); the words are compared as written, so `/usr/bin/git
+//! status` or `./git status` is not `git status`. Not covered, whatever the rules say,
+//! and so left to the tier decision (a human, when gates are on): any expansion or
+//! substitution (`$X`, `$(...)`, backticks, `<(...)`, `$((...))`, `~`, unquoted `*`,
+//! `?`, `[..]` or `{a,b}`), any redirection or here-document, an assignment (`X=1
+//! cmd`), a subshell, brace group, function definition,
+//! `if`/`while`/`until`/`for`/`case`/`[[ ]]`/`(( ))` compound, and any program that
+//! runs text as commands: `eval`, `exec`, `source`, `.`, `builtin`, `command`, `trap`,
+//! `alias`, and a shell (`sh`, `bash`, ...) given `-c`, `-s` or no script. An empty
+//! line is not covered either. A rule with no `command` param covers every command line
+//! its other params match.
 //!
-//! **Network.** `network: true` on an allow rule lets the commands it covers reach
-//! the network: a call runs with network only when each of its simple commands is
-//! covered by at least one allow rule granting it (a deny rule cannot carry it).
+//! **Network.** `network: true` on an allow rule lets the commands it covers reach the
+//! network: a call runs with network only when each of its simple commands is covered
+//! by at least one allow rule granting it (a deny rule cannot carry it).
 //!
-//! **What a deny rule catches.** A deny rule with a `command` is matched against
-//! every command the line can run, found recursively: each simple command of lists,
-//! pipelines, compound commands, function bodies, substitutions, process
-//! substitutions and here-documents; text another shell reads (`sh|bash|dash|zsh|...
-//! -c TEXT`, a here-document or here-string fed to a shell or sourced from
-//! `/dev/stdin`, `eval ARGS`, `trap`, `alias`, `env -S`, `su|runuser|script|flock|sg
-//! -c`, `watch`, `ssh HOST ...`, `sg GROUP ...`, `parallel ... :::`, `find -exec ... ;`);
-//! and the command a wrapper runs, with the wrapper's options and operands skipped
-//! (`env` and its `NAME=value` words, `command` (not `command -v`), `builtin`,
-//! `exec`, `nice`, `timeout`, `nohup`, `setsid`, `sudo`, `doas`, `stdbuf`, `time`,
-//! `busybox`, `chroot`, `ionice`, `taskset`, `chrt`, `xargs`, `strace`, `ltrace`,
-//! `fakeroot`, `unshare`, `numactl`, `flock`, `systemd-run`). Each layer counts: `sudo
-//! touch x` is matched as `sudo touch x` and as `touch x`. Quotes and escapes are
-//! removed (`t''ouch`, `\touch` and
-//! `$'\x74ouch'` are `touch`), and the program is matched both as written and by its
-//! file name (`/usr/bin/touch` is `touch`). A word only known at run time (`$X`,
-//! `*.txt`, input `xargs` reads) may stand for any words, so it matches any part of
-//! a pattern: deny rules err toward matching. The whole line is also matched as one
-//! glob, as before. A line the grammar cannot read, a program name only known at run
-//! time (`$X y`, `$(echo touch) x`, `"${CMD}"`), a shell reading commands from a
-//! pipe or from a script only known at run time (`bash <(...)`), `hash -p`, text nested more than 8 levels deep (`sh -c` in `sh -c` ...), more than 64
-//! open brackets or compounds, or a line over 64 KiB is **unresolved** and matches
-//! every deny rule on `exec` that has a `command`, with a reason saying so.
+//! **What a deny rule catches.** A deny rule with a `command` is matched against every
+//! command the line can run, found recursively: each simple command of lists,
+//! pipelines, compound commands, function bodies, substitutions, process substitutions
+//! and here-documents; text another shell reads (`sh|bash|dash|zsh|... -c TEXT`, a
+//! here-document or here-string fed to a shell or sourced from `/dev/stdin`, `eval
+//! ARGS`, `trap`, `alias`, `env -S`, `su|runuser|script|flock|sg -c`, `watch`, `ssh
+//! HOST ...`, `sg GROUP ...`, `parallel ... :::`, `find -exec ... ;`); and the command
+//! a wrapper runs, with the wrapper's options and operands skipped (`env` and its
+//! `NAME=value` words, `command` (not `command -v`), `builtin`, `exec`, `nice`,
+//! `timeout`, `nohup`, `setsid`, `sudo`, `doas`, `stdbuf`, `time`, `busybox`, `chroot`,
+//! `ionice`, `taskset`, `chrt`, `xargs`, `strace`, `ltrace`, `fakeroot`, `unshare`,
+//! `numactl`, `flock`, `systemd-run`). Each layer counts: `sudo touch x` is matched as
+//! `sudo touch x` and as `touch x`. Quotes and escapes are removed (`t''ouch`, `\touch`
+//! and `$'\x74ouch'` are `touch`), and the program is matched both as written and by
+//! its file name (`/usr/bin/touch` is `touch`). A word only known at run time (`$X`,
+//! `*.txt`, input `xargs` reads) may stand for any words, so it matches any part of a
+//! pattern: deny rules err toward matching. The whole line is also matched as one glob,
+//! as before. A line the grammar cannot read, a program name only known at run time
+//! (`$X y`, `$(echo touch) x`, `"${CMD}"`), a shell reading commands from a pipe or
+//! from a script only known at run time (`bash <(...)`), `hash -p`, text nested more
+//! than 8 levels deep (`sh -c` in `sh -c` ...), more than 64 open brackets or
+//! compounds, a line over 64 KiB (or over 1 MiB of nested text to read), a
+//! here-document tag that is not a plain word, or a here-string (`<<<`, not sh syntax)
+//! read as sh is **unresolved** and matches every deny rule on `exec` that has a
+//! `command`, with a reason saying so.
 //!
 //! A deny rule names programs; it is a tripwire, not a sandbox. It cannot see into a
 //! script file (`sh build.sh`, `source x`), a copy or link of a program under another
 //! name, a wrapper it does not know, a program's own configuration (git aliases and
 //! hooks, a Makefile), or an interpreter doing the same work in its own language
-//! (`python -c`, `perl -e`, `awk 'BEGIN{system(...)}'`). Likewise an allow rule
-//! trusts the program it names with its arguments: `git status` still reads the
-//! repository's configuration. The sandbox of `exec` is what confines those.
+//! (`python -c`, `perl -e`, `awk 'BEGIN{system(...)}'`). Likewise an allow rule trusts
+//! the program it names with its arguments: `git status` still reads the repository's
+//! configuration. The sandbox of `exec` is what confines those.
 
 mod matching;
 mod rules;

@@ -13,6 +13,7 @@
 //! - for allow rules, the line's simple commands when the line is nothing more than
 //!   literal simple commands joined by `;`, `&&`, `||`, `|`, `&` and newlines.
 
+use std::collections::HashSet;
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -31,11 +32,14 @@ const MAX_NESTING: usize = 64;
 const MAX_OPEN: usize = 2 * MAX_NESTING;
 /// Bytes of a command line the grammar reads; a longer line is unresolved.
 pub(super) const MAX_LEN: usize = 64 * 1024;
+/// Bytes read as commands for one line, nested texts included (each read in up to
+/// two grammars); more is unresolved.
+const MAX_WORK: usize = 16 * MAX_LEN;
 /// Digits in a row the grammar can hold as a number.
 const MAX_DIGITS: usize = 18;
 
 /// One word of a simple command as the policy sees it before the line runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum ShellWord {
     /// Text fixed before the line runs, quotes and escapes removed.
     Literal(String),
@@ -57,29 +61,70 @@ pub(super) struct Reading {
     pub plain: Result<Vec<Vec<String>>, String>,
 }
 
-/// Reads `line` as `sh -c` would.
+/// Reads `line` as `sh -c` would, in both grammars: the `sh` one (what `exec`
+/// runs) and the `bash` one (so a construct the two read differently is seen both
+/// ways). Deny rules see the commands of both readings; an allow rule needs both
+/// readings to be the same literal simple commands.
 pub(super) fn read(line: &str) -> Reading {
     let mut reader = Reader::default();
-    let plain = match reader.parse(line, 0) {
-        Some((program, nested)) => {
-            reader.open = nested;
-            reader.program(&program, 0);
-            plain_commands(&program)
-        }
-        None => Err(reader
-            .unresolved
-            .clone()
-            .unwrap_or_else(|| "the command line cannot be read".into())),
-    };
+    let mut plain: Option<Result<Vec<Vec<String>>, String>> = None;
+    for grammar in [Grammar::Sh, Grammar::Bash] {
+        reader.grammar = grammar;
+        let this = match reader.parse(line, 0) {
+            Some((program, nested)) => {
+                reader.open = nested;
+                reader.program(&program, 0);
+                reader.open = 0;
+                plain_commands(&program, grammar)
+            }
+            None => Err(reader
+                .unresolved
+                .clone()
+                .unwrap_or_else(|| "the command line cannot be read".into())),
+        };
+        plain = Some(match (plain, this) {
+            (None, this) => this,
+            (Some(Err(e)), _) | (Some(Ok(_)), Err(e)) => Err(e),
+            (Some(Ok(a)), Ok(b)) if a == b => Ok(a),
+            (Some(Ok(_)), Ok(_)) => Err("sh and bash read the line differently".into()),
+        });
+    }
+    let mut seen = HashSet::new();
+    let commands = reader
+        .commands
+        .into_iter()
+        .filter(|c| seen.insert(c.clone()))
+        .collect();
     Reading {
-        commands: reader.commands,
+        commands,
         unresolved: reader.unresolved,
-        plain,
+        plain: plain.unwrap_or_else(|| Err("the command line cannot be read".into())),
     }
 }
 
-fn options() -> ParserOptions {
-    ParserOptions::default()
+/// The grammar a shell reads its commands with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Grammar {
+    /// POSIX `sh` (`dash`, `ash`): no `[[ ]]`, `(( ))`, `<(...)`, `<<<`, arrays.
+    #[default]
+    Sh,
+    /// `bash` and shells close to it.
+    Bash,
+}
+
+fn options(grammar: Grammar) -> ParserOptions {
+    ParserOptions {
+        sh_mode: grammar == Grammar::Sh,
+        ..ParserOptions::default()
+    }
+}
+
+/// The grammar of the commands a shell program reads.
+fn grammar_of(shell: &str) -> Grammar {
+    match shell {
+        "sh" | "dash" | "ash" | "posh" => Grammar::Sh,
+        _ => Grammar::Bash,
+    }
 }
 
 /// The largest number of brackets and compound keywords open at once, counted
@@ -216,11 +261,11 @@ fn guarded<T>(read: impl FnOnce() -> Option<T>) -> Option<T> {
     catch_unwind(AssertUnwindSafe(read)).ok().flatten()
 }
 
-fn parse_word(text: &str) -> Option<Vec<WordPieceWithSource>> {
+fn parse_word(text: &str, grammar: Grammar) -> Option<Vec<WordPieceWithSource>> {
     if has_huge_number(text) {
         return None;
     }
-    guarded(|| word::parse(text, &options()).ok())
+    guarded(|| word::parse(text, &options(grammar)).ok())
 }
 
 #[derive(Default)]
@@ -229,6 +274,10 @@ struct Reader {
     unresolved: Option<String>,
     /// Brackets and compound keywords open in the texts being read.
     open: usize,
+    /// The grammar of the text being read.
+    grammar: Grammar,
+    /// Bytes given to the grammar so far.
+    parsed: usize,
 }
 
 /// Where a simple command's standard input comes from, as far as it matters to a
@@ -263,6 +312,18 @@ impl Reader {
             ));
             return None;
         }
+        self.parsed += text.len();
+        if self.parsed > MAX_WORK {
+            self.fail(format!(
+                "the command holds more than {} KiB of text to read as commands",
+                MAX_WORK / 1024
+            ));
+            return None;
+        }
+        if self.grammar == Grammar::Sh && text.contains("<<<") {
+            self.fail("a here-string `<<<` is not sh syntax");
+            return None;
+        }
         let nested = nesting(text);
         if nested > MAX_NESTING || self.open + nested > MAX_OPEN {
             self.fail(format!(
@@ -280,8 +341,9 @@ impl Reader {
             ));
             return None;
         }
+        let options = options(self.grammar);
         let parsed =
-            guarded(|| Some(Parser::new(Cursor::new(text.as_bytes()), &options()).parse_program()));
+            guarded(|| Some(Parser::new(Cursor::new(text.as_bytes()), &options).parse_program()));
         match parsed {
             Some(Ok(program)) => Some((program, nested)),
             Some(Err(e)) => {
@@ -293,6 +355,16 @@ impl Reader {
                 None
             }
         }
+    }
+
+    /// Reads text another shell reads as commands, in each of `grammars`.
+    fn script_as(&mut self, text: &str, depth: usize, grammars: &[Grammar]) {
+        let current = self.grammar;
+        for grammar in grammars {
+            self.grammar = *grammar;
+            self.script(text, depth);
+        }
+        self.grammar = current;
     }
 
     /// Reads text the shell will itself read as commands.
@@ -488,7 +560,8 @@ impl Reader {
             self.fail("a here-document cannot be read");
             return None;
         }
-        let Some(pieces) = guarded(|| word::parse_heredoc(body, &options()).ok()) else {
+        let options = options(self.grammar);
+        let Some(pieces) = guarded(|| word::parse_heredoc(body, &options).ok()) else {
             self.fail("a here-document cannot be read");
             return None;
         };
@@ -503,7 +576,7 @@ impl Reader {
     /// One word: its nested commands are read, and its text returned when it is
     /// fixed before the line runs.
     fn word(&mut self, text: &str, depth: usize) -> ShellWord {
-        let Some(pieces) = parse_word(text) else {
+        let Some(pieces) = parse_word(text, self.grammar) else {
             self.fail(format!("the word {} cannot be read", shorten(text)));
             return ShellWord::Expanded;
         };
@@ -639,7 +712,7 @@ impl Reader {
         } else if let Some(shape) = wrapper(&program) {
             self.wrapped(&shape, rest, input, depth, layer);
         } else if SHELLS.contains(&program.as_str()) {
-            self.shell(rest, input, depth);
+            self.shell(rest, input, depth, grammar_of(&program));
         } else {
             match program.as_str() {
                 "eval" => match literal_words(rest) {
@@ -665,7 +738,7 @@ impl Reader {
                 "watch" => self.watch(rest, depth),
                 "source" | "." => {
                     if let Some(file) = rest.first() {
-                        self.script_file(file, input, depth);
+                        self.script_file(file, input, depth, self.grammar);
                     }
                 }
                 "hash" => {
@@ -710,7 +783,9 @@ impl Reader {
                     OptionArg::Next { script } => {
                         if script {
                             match rest.get(i + 1) {
-                                Some(ShellWord::Literal(text)) => self.script(text, depth + 1),
+                                Some(ShellWord::Literal(text)) => {
+                                    self.script_as(text, depth + 1, shape.grammars(self.grammar));
+                                }
                                 Some(ShellWord::Expanded) => self.fail(format!(
                                     "{} is given a command only known when it runs",
                                     shape.name
@@ -722,7 +797,7 @@ impl Reader {
                     }
                     OptionArg::Glued { script, value } => {
                         if script {
-                            self.script(&value, depth + 1);
+                            self.script_as(&value, depth + 1, shape.grammars(self.grammar));
                         }
                         i += 1;
                     }
@@ -751,7 +826,9 @@ impl Reader {
                 .iter()
                 .take_while(|w| !matches!(w, ShellWord::Literal(w) if w.starts_with(":::")));
             match literal_words(&words.cloned().collect::<Vec<_>>()) {
-                Some(words) => self.script(&words.join(" "), depth + 1),
+                Some(words) => {
+                    self.script_as(&words.join(" "), depth + 1, shape.grammars(self.grammar));
+                }
                 None => self.fail(format!(
                     "{} is given a command only known when it runs",
                     shape.name
@@ -768,18 +845,18 @@ impl Reader {
 
     /// `sh`, `bash`, ...: `-c TEXT` is read; with no script file, commands come from
     /// standard input.
-    fn shell(&mut self, rest: &[ShellWord], input: &Input, depth: usize) {
+    fn shell(&mut self, rest: &[ShellWord], input: &Input, depth: usize, grammar: Grammar) {
         match shell_invocation(rest) {
             ShellInvocation::Command(Some(ShellWord::Literal(text))) => {
-                self.script(&text, depth + 1);
+                self.script_as(&text, depth + 1, &[grammar]);
             }
             ShellInvocation::Command(Some(ShellWord::Expanded)) => {
                 self.fail("a shell is given a command only known when it runs");
             }
             ShellInvocation::Command(None) => {}
-            ShellInvocation::Script(file) => self.script_file(&file, input, depth),
+            ShellInvocation::Script(file) => self.script_file(&file, input, depth, grammar),
             ShellInvocation::Stdin => match input {
-                Input::Text(text) => self.script(text, depth + 1),
+                Input::Text(text) => self.script_as(text, depth + 1, &[grammar]),
                 Input::Other | Input::Unknown => {
                     self.fail("a shell reads commands from its input");
                 }
@@ -791,14 +868,14 @@ impl Reader {
     }
 
     /// A script file a shell runs: unknown unless it is the standard input.
-    fn script_file(&mut self, file: &ShellWord, input: &Input, depth: usize) {
+    fn script_file(&mut self, file: &ShellWord, input: &Input, depth: usize, grammar: Grammar) {
         match file {
             ShellWord::Expanded => {
                 self.fail("a shell runs a script only known when the command runs");
             }
             ShellWord::Literal(path) if path.starts_with("/dev/") || path.starts_with("/proc/") => {
                 match input {
-                    Input::Text(text) => self.script(text, depth + 1),
+                    Input::Text(text) => self.script_as(text, depth + 1, &[grammar]),
                     Input::Other | Input::Unknown => {
                         self.fail("a shell reads commands from its input");
                     }
@@ -862,7 +939,7 @@ impl Reader {
             return;
         }
         match literal_words(&rest[i..]) {
-            Some(words) => self.script(&words.join(" "), depth + 1),
+            Some(words) => self.script_as(&words.join(" "), depth + 1, &[Grammar::Sh]),
             None => self.fail("watch is given a command only known when it runs"),
         }
     }
@@ -1115,6 +1192,8 @@ struct Wrapper {
     /// Joins the command's words into one text a shell reads (`ssh`, `sg`,
     /// `parallel`), up to a `:::` word.
     joined: bool,
+    /// The grammars of the shell reading its command text (empty: the current one).
+    reads_as: &'static [Grammar],
 }
 
 enum OptionArg {
@@ -1124,6 +1203,14 @@ enum OptionArg {
 }
 
 impl Wrapper {
+    fn grammars(&self, current: Grammar) -> &'static [Grammar] {
+        match (self.reads_as, current) {
+            ([], Grammar::Sh) => &[Grammar::Sh],
+            ([], Grammar::Bash) => &[Grammar::Bash],
+            (grammars, _) => grammars,
+        }
+    }
+
     fn option(&self, word: &str) -> OptionArg {
         let takes = |name: &str| {
             let script = self.with_script.contains(&name);
@@ -1163,6 +1250,11 @@ impl Wrapper {
     }
 }
 
+/// Programs that hand their command text to `/bin/sh`.
+const SH: &[Grammar] = &[Grammar::Sh];
+/// Programs that hand their command text to a shell that may be either.
+const SH_AND_BASH: &[Grammar] = &[Grammar::Sh, Grammar::Bash];
+
 fn wrapper(program: &str) -> Option<Wrapper> {
     let shape = |name, with_value, with_script, operands, assignments, no_command| Wrapper {
         name,
@@ -1172,9 +1264,11 @@ fn wrapper(program: &str) -> Option<Wrapper> {
         assignments,
         no_command,
         joined: false,
+        reads_as: &[],
     };
-    let joined = |name, with_value, with_script, operands| Wrapper {
+    let joined = |name, with_value, with_script, operands, reads_as| Wrapper {
         joined: true,
+        reads_as,
         ..shape(name, with_value, with_script, operands, false, false)
     };
     Some(match program {
@@ -1350,52 +1444,61 @@ fn wrapper(program: &str) -> Option<Wrapper> {
             false,
             false,
         ),
-        "flock" => shape(
-            "flock",
-            &["-w", "--timeout", "-E", "--conflict-exit-code"],
-            &["-c", "--command"],
-            1,
-            false,
-            false,
-        ),
-        "su" | "runuser" => shape(
-            "su",
-            &[
-                "-g",
-                "--group",
-                "-G",
-                "--supp-group",
-                "-s",
-                "--shell",
-                "-w",
-                "--whitelist-environment",
-            ],
-            &["-c", "--command"],
-            0,
-            false,
-            true,
-        ),
-        "script" => shape(
-            "script",
-            &[
-                "-E",
-                "--echo",
-                "-I",
-                "--log-in",
-                "-O",
-                "--log-out",
-                "-B",
-                "--log-io",
-                "-T",
-                "--log-timing",
-                "-m",
-                "--logging-format",
-            ],
-            &["-c", "--command"],
-            0,
-            false,
-            true,
-        ),
+        "flock" => Wrapper {
+            reads_as: SH,
+            ..shape(
+                "flock",
+                &["-w", "--timeout", "-E", "--conflict-exit-code"],
+                &["-c", "--command"],
+                1,
+                false,
+                false,
+            )
+        },
+        "su" | "runuser" => Wrapper {
+            reads_as: SH_AND_BASH,
+            ..shape(
+                "su",
+                &[
+                    "-g",
+                    "--group",
+                    "-G",
+                    "--supp-group",
+                    "-s",
+                    "--shell",
+                    "-w",
+                    "--whitelist-environment",
+                ],
+                &["-c", "--command"],
+                0,
+                false,
+                true,
+            )
+        },
+        "script" => Wrapper {
+            reads_as: SH_AND_BASH,
+            ..shape(
+                "script",
+                &[
+                    "-E",
+                    "--echo",
+                    "-I",
+                    "--log-in",
+                    "-O",
+                    "--log-out",
+                    "-B",
+                    "--log-io",
+                    "-T",
+                    "--log-timing",
+                    "-m",
+                    "--logging-format",
+                ],
+                &["-c", "--command"],
+                0,
+                false,
+                true,
+            )
+        },
         "ssh" => joined(
             "ssh",
             &[
@@ -1404,8 +1507,9 @@ fn wrapper(program: &str) -> Option<Wrapper> {
             ],
             &[],
             1,
+            SH_AND_BASH,
         ),
-        "sg" => joined("sg", &[], &["-c"], 1),
+        "sg" => joined("sg", &[], &["-c"], 1, SH),
         "parallel" => joined(
             "parallel",
             &[
@@ -1429,6 +1533,7 @@ fn wrapper(program: &str) -> Option<Wrapper> {
             ],
             &[],
             0,
+            SH_AND_BASH,
         ),
         "systemd-run" => shape(
             "systemd-run",
@@ -1462,7 +1567,7 @@ fn wrapper(program: &str) -> Option<Wrapper> {
 
 /// The line's simple commands as literal words, when the line is only literal
 /// simple commands in lists and pipelines.
-fn plain_commands(program: &ast::Program) -> Result<Vec<Vec<String>>, String> {
+fn plain_commands(program: &ast::Program, grammar: Grammar) -> Result<Vec<Vec<String>>, String> {
     let mut commands = Vec::new();
     for list in &program.complete_commands {
         for ast::CompoundListItem(and_or, _) in &list.0 {
@@ -1473,7 +1578,7 @@ fn plain_commands(program: &ast::Program) -> Result<Vec<Vec<String>>, String> {
             ));
             for pipeline in pipelines {
                 for command in &pipeline.seq {
-                    commands.push(plain_command(command)?);
+                    commands.push(plain_command(command, grammar)?);
                 }
             }
         }
@@ -1484,7 +1589,7 @@ fn plain_commands(program: &ast::Program) -> Result<Vec<Vec<String>>, String> {
     Ok(commands)
 }
 
-fn plain_command(command: &ast::Command) -> Result<Vec<String>, String> {
+fn plain_command(command: &ast::Command, grammar: Grammar) -> Result<Vec<String>, String> {
     let ast::Command::Simple(simple) = command else {
         return Err(
             "the line has a compound command, function or test (only simple commands are trusted)"
@@ -1497,10 +1602,12 @@ fn plain_command(command: &ast::Command) -> Result<Vec<String>, String> {
     let Some(name) = &simple.word_or_name else {
         return Err("the line has a command without a name".into());
     };
-    let mut words = vec![plain_word(&name.value)?];
+    let mut words = vec![plain_word(&name.value, grammar)?];
     for item in simple.suffix.iter().flat_map(|s| &s.0) {
         match item {
-            ast::CommandPrefixOrSuffixItem::Word(w) => words.push(plain_word(&w.value)?),
+            ast::CommandPrefixOrSuffixItem::Word(w) => {
+                words.push(plain_word(&w.value, grammar)?);
+            }
             ast::CommandPrefixOrSuffixItem::IoRedirect(_) => {
                 return Err("the line has a redirection".into());
             }
@@ -1530,14 +1637,14 @@ fn plain_command(command: &ast::Command) -> Result<Vec<String>, String> {
 
 /// A word made only of literal text, single quotes, double quotes around literal
 /// text and escapes.
-fn plain_word(text: &str) -> Result<String, String> {
+fn plain_word(text: &str, grammar: Grammar) -> Result<String, String> {
     let not_plain = || {
         format!(
             "the word {} is only known when the line runs",
             shorten(text)
         )
     };
-    let pieces = parse_word(text).ok_or_else(not_plain)?;
+    let pieces = parse_word(text, grammar).ok_or_else(not_plain)?;
     let mut out = String::new();
     for piece in &pieces {
         if !plain_piece(&piece.piece, false, &mut out) {

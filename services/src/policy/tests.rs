@@ -380,6 +380,12 @@ fn deny_rules_see_through_quotes_wrappers_and_nested_shells() {
         "bash <(echo touch x)",
         ". <(echo touch x)",
         "hash -p /usr/bin/touch ls; ls x",
+        "( ( touch x ) )",
+        "((touch x))",
+        "[[ a || touch x ]]",
+        "[[ a ]] || touch x",
+        "bash -c '[[ a ]] || touch x'",
+        "sh -c '((touch x))'",
         "ls # comment\ntouch x",
         "ls; \\\n touch x",
     ] {
@@ -398,6 +404,8 @@ fn deny_rules_see_through_quotes_wrappers_and_nested_shells() {
         "command -v touch",
         "ls # $(touch x)",
         "echo 12345678901234567890123",
+        "echo \"a << b\"",
+        "bash -c '[[ touch ]] && ((touch))'",
         "ls \\\ntouch x",
     ] {
         assert!(
