@@ -28,8 +28,7 @@ use brush_parser::{Parser, ParserOptions};
 use guards::{has_huge_number, has_odd_here_tag, nesting};
 use plain::plain_commands;
 use programs::{
-    OptionArg, SHELLS, ShellInvocation, Wrapper, is_assignment, looks_up_only, shell_invocation,
-    wrapper,
+    OptionArg, SHELLS, ShellInvocation, Wrapper, looks_up_only, shell_invocation, wrapper,
 };
 use words::{ansi_c, has_substitution, may_expand, unbackquote, unescape};
 
@@ -665,7 +664,12 @@ impl Reader {
                 i += 1;
                 break;
             }
-            if word.starts_with('-') && word.len() > 1 {
+            if word == "-" {
+                // `env -` is `env -i`.
+                i += 1;
+                continue;
+            }
+            if word.starts_with('-') {
                 match shape.option(word) {
                     OptionArg::None => i += 1,
                     OptionArg::Next { script } => {
@@ -692,7 +696,7 @@ impl Reader {
                 }
                 continue;
             }
-            if shape.assignments && is_assignment(word) {
+            if shape.assignments && word.contains('=') {
                 i += 1;
                 continue;
             }

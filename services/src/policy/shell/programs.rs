@@ -19,17 +19,6 @@ pub(super) fn looks_up_only(rest: &[ShellWord]) -> bool {
     false
 }
 
-pub(super) fn is_assignment(word: &str) -> bool {
-    match word.split_once('=') {
-        Some((name, _)) => {
-            !name.is_empty()
-                && !name.starts_with(|c: char| c.is_ascii_digit())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        }
-        None => false,
-    }
-}
-
 /// Programs that read their arguments (or input) as shell commands.
 pub(super) const SHELLS: [&str; 13] = [
     "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "yash", "posh", "rbash", "fish", "csh",
@@ -106,7 +95,8 @@ pub(super) struct Wrapper {
     pub(super) with_script: &'static [&'static str],
     /// Operands before the command (`timeout DURATION`, `chroot DIR`).
     pub(super) operands: usize,
-    /// `NAME=value` words may come before the command (`env`, `sudo`).
+    /// `NAME=value` words may come before the command (`env`, `sudo`): any word
+    /// with a `=` is one, as `env` reads them.
     pub(super) assignments: bool,
     /// Runs no command of its own words (`su`, `flock -c`): only options matter.
     pub(super) no_command: bool,
