@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use facio_services::config::Config;
 use facio_services::domain::TenantId;
-use facio_services::store::{AuditRepository, SqliteStore};
+use facio_services::store::{AuditRepository, SqliteStore, TenantRepository};
 
 use super::Globals;
 
@@ -23,19 +23,30 @@ pub async fn run(globals: &Globals, command: AuditCommand) -> anyhow::Result<Exi
     let config = Config::load(globals.config.as_deref())?;
     let store = SqliteStore::connect(&config.storage_url()).await?;
     let tenants = match tenant {
-        Some(name) => vec![TenantId::new(name)?],
+        Some(name) => {
+            // A typo must not verify: an unknown tenant is an error, not "0 events".
+            let tenant = TenantId::new(name.clone())?;
+            if !store.tenant_exists(&tenant).await? {
+                eprintln!("error: no such tenant {name}");
+                return Ok(ExitCode::from(2));
+            }
+            vec![tenant]
+        }
         None => store.audit_tenants().await?,
     };
     if tenants.is_empty() {
-        println!("no audit events yet");
+        println!("no events to verify");
         return Ok(ExitCode::SUCCESS);
     }
     let mut intact = true;
     for tenant in tenants {
         let report = store.verify_audit(&tenant).await?;
         match report.first_broken {
+            None if report.events_checked == 0 => {
+                println!("tenant {tenant}: no events to verify");
+            }
             None => println!(
-                "tenant {tenant}: {} events, chain intact",
+                "tenant {tenant}: {} events checked in 1 chain, intact",
                 report.events_checked
             ),
             Some((seq, reason)) => {

@@ -31,10 +31,22 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named() {
         stderr(&verify)
     );
     assert!(
-        stdout(&verify).contains("chain intact"),
+        stdout(&verify).contains("events checked in 1 chain, intact"),
         "{}",
         stdout(&verify)
     );
+
+    // A typo verifies nothing: an unknown tenant is an error, exit 2.
+    let typo = env
+        .cli(&["audit", "verify", "--tenant", "no-such-tenant"])
+        .await;
+    assert_eq!(typo.status.code(), Some(2), "{}", stdout(&typo));
+    assert!(
+        stderr(&typo).contains("no such tenant no-such-tenant"),
+        "{}",
+        stderr(&typo)
+    );
+    assert!(!stdout(&typo).contains("intact"));
 
     let url = format!("sqlite://{}", env.database().display());
     let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();

@@ -148,3 +148,43 @@ async fn onboard_writes_a_config_and_workspace_that_load() {
         stderr(&check)
     );
 }
+
+#[tokio::test]
+async fn start_up_errors_name_each_cause_once() {
+    let env = Env::new(vec![Reply::text("unused")]).await;
+    let first = env.serve().await;
+    let port = first.url.rsplit(':').next().unwrap().to_owned();
+    // Another node (its own data dir) on a port that is taken.
+    let other = Env::new(vec![Reply::text("unused")]).await;
+    let config = other.config_path();
+    let taken = tokio::process::Command::new(facio_bin())
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--port",
+            &port,
+        ])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(!taken.status.success());
+    let text = stderr(&taken);
+    assert!(text.contains("cannot listen on"), "{text}");
+    let cause = "Address already in use";
+    assert_eq!(text.matches(cause).count(), 1, "{text}");
+
+    let bad_key = tokio::process::Command::new(facio_bin())
+        .args(["serve", "--config", config.to_str().unwrap(), "--port", "0"])
+        .env("FACIO_MASTER_KEY", "not-hex")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad_key.status.success());
+    let text = stderr(&bad_key);
+    let cause = "must be 64 hex characters";
+    assert_eq!(text.matches(cause).count(), 1, "{text}");
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+}
