@@ -103,8 +103,12 @@ impl Node {
             },
         };
         let providers = ProviderRegistry::from_config(&config, limits)?;
-        if require_provider {
-            providers.resolve(&defaults.model, defaults.provider.as_deref())?;
+        match providers.resolve(&defaults.model, defaults.provider.as_deref()) {
+            Err(e) if require_provider => return Err(e.into()),
+            // A gateway starts without a model (the management API and reviews work),
+            // but says at once what is missing instead of failing every turn later.
+            Err(e) => tracing::warn!("turns cannot call a model yet: {e}"),
+            Ok(_) => {}
         }
         let workspace = Workspace::new(config.workspace_dir(), config.tools.restrict_to_workspace)?;
         hide_node_secrets(&mut config);

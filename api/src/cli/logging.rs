@@ -15,8 +15,12 @@ pub fn init(config: &LoggingConfig, quiet_default: Option<&str>) {
         (None, None) => config.level.clone(),
     };
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: a file, a pipe or a log
+    // collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(|| Redacting(std::io::stderr()));
     // A second init (tests running commands in-process) is harmless; ignore it.
     let _ = match config.format {

@@ -26,6 +26,13 @@ pub fn run(globals: &Globals, args: OnboardArgs) -> anyhow::Result<ExitCode> {
     for path in &report.kept {
         println!("kept  {} (exists; --force to overwrite)", path.display());
     }
+    if let Some(token) = &report.management_token {
+        println!("management token: {token}");
+        println!(
+            "inbox: http://127.0.0.1:8900/inbox (sign in with the management token; `facio serve` \
+             must be running)"
+        );
+    }
     println!(
         "next: set a provider key (e.g. export OPENAI_API_KEY=...), then `facio agent -m \"hello\"` or `facio serve`"
     );

@@ -44,7 +44,8 @@ pub enum ReviewsCommand {
         option: String,
         #[arg(long)]
         comment: Option<String>,
-        /// Recorded as the reviewer (default: $USER).
+        /// Recorded as the reviewer (default: $USER, else $LOGNAME; with a JWT the
+        /// gateway records the token's verified subject instead).
         #[arg(long)]
         reviewer: Option<String>,
         #[command(flatten)]
@@ -120,19 +121,24 @@ impl Api {
     }
 }
 
-fn reviewer(given: Option<String>) -> String {
+/// Who is recorded as deciding: `--reviewer`, else `$USER`, else `$LOGNAME`. With
+/// neither the decision is refused rather than made under a made-up name. (A JWT's
+/// verified subject wins over all of them on the gateway.)
+fn reviewer(given: Option<String>) -> anyhow::Result<String> {
     given
         .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "cli".to_owned())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|name| !name.trim().is_empty())
+        .ok_or_else(|| anyhow::anyhow!("say who decides: pass --reviewer NAME (or set $USER)"))
 }
 
 /// The decide body of an approval answer.
-fn approval(option: &str, comment: Option<String>, who: Option<String>) -> Value {
+fn approval(option: &str, comment: Option<String>, who: Option<String>) -> anyhow::Result<Value> {
     let mut response = json!({"selectedOption": option});
     if let Some(comment) = comment {
         response["comment"] = json!(comment);
     }
-    json!({"response": response, "reviewer": reviewer(who)})
+    Ok(json!({"response": response, "reviewer": reviewer(who)?}))
 }
 
 pub async fn run(globals: &Globals, command: ReviewsCommand) -> anyhow::Result<ExitCode> {
@@ -187,13 +193,13 @@ pub async fn run(globals: &Globals, command: ReviewsCommand) -> anyhow::Result<E
             comment,
             reviewer: who,
             connection,
-        } => (connection, id, approval(&option, comment, who)),
+        } => (connection, id, approval(&option, comment, who)?),
         ReviewsCommand::Reject {
             id,
             comment,
             reviewer: who,
             connection,
-        } => (connection, id, approval("reject", comment, who)),
+        } => (connection, id, approval("reject", comment, who)?),
         ReviewsCommand::Answer {
             id,
             response,
@@ -205,7 +211,7 @@ pub async fn run(globals: &Globals, command: ReviewsCommand) -> anyhow::Result<E
             (
                 connection,
                 id,
-                json!({"response": response, "reviewer": reviewer(who)}),
+                json!({"response": response, "reviewer": reviewer(who)?}),
             )
         }
     };

@@ -15,6 +15,8 @@ pub enum ResolveError {
     UnknownProvider(String),
     #[error("provider {name:?} is misconfigured: {reason}")]
     Invalid { name: String, reason: String },
+    #[error("provider {name:?} has no API key: {hint}")]
+    MissingKey { name: String, hint: String },
 }
 
 /// The configured providers.
@@ -24,6 +26,9 @@ pub struct ProviderRegistry {
     /// Providers given a key or an address of their own: the candidates when neither
     /// the request nor the model id names one.
     reachable: BTreeSet<String>,
+    /// Providers pointing at a hosted service that needs a key they lack, with how to
+    /// give one: calling them could only fail (after retries), so they are refused.
+    keyless: BTreeMap<String, String>,
 }
 
 /// Where well-known OpenAI-compatible services live, so configuring a key is enough.
@@ -35,6 +40,47 @@ fn default_base(name: &str) -> Option<&'static str> {
         "groq" => Some("https://api.groq.com/openai/v1"),
         _ => None,
     }
+}
+
+/// Hosted services that answer only with a key (local servers need none).
+const KEYED_HOSTS: [&str; 5] = [
+    "api.openai.com",
+    "openrouter.ai",
+    "api.deepseek.com",
+    "api.groq.com",
+    "api.anthropic.com",
+];
+
+/// How to give provider `name` its key, when it lacks one its service needs.
+fn missing_key_hint(name: &str, cfg: &ProviderConfig) -> Option<String> {
+    if cfg.api_key.as_deref().is_some_and(|k| !k.trim().is_empty()) {
+        return None;
+    }
+    let anthropic = name == "anthropic" || cfg.kind.as_deref() == Some("anthropic");
+    let base = cfg
+        .api_base
+        .as_deref()
+        .filter(|b| !b.trim().is_empty())
+        .or(default_base(name))
+        .or(anthropic.then_some("https://api.anthropic.com"))?;
+    let host = reqwest::Url::parse(base)
+        .ok()?
+        .host_str()?
+        .to_ascii_lowercase();
+    if !KEYED_HOSTS.contains(&host.as_str()) {
+        return None;
+    }
+    let variable = match name {
+        "openai" => Some("OPENAI_API_KEY"),
+        "anthropic" => Some("ANTHROPIC_API_KEY"),
+        _ => None,
+    };
+    Some(match variable {
+        Some(var) => {
+            format!("{host} needs one: set {var}, or providers.{name}.apiKey in config.json")
+        }
+        None => format!("{host} needs one: set providers.{name}.apiKey in config.json"),
+    })
 }
 
 /// The provider a bare model id belongs to by its family name.
@@ -100,7 +146,9 @@ impl ProviderRegistry {
                     .as_deref()
                     .is_some_and(|value| !value.trim().is_empty())
             };
-            if has_own(&cfg.api_key) || has_own(&cfg.api_base) {
+            if let Some(hint) = missing_key_hint(name, cfg) {
+                registry.keyless.insert(name.clone(), hint);
+            } else if has_own(&cfg.api_key) || has_own(&cfg.api_base) {
                 registry.reachable.insert(name.clone());
             }
             registry.providers.insert(name.clone(), provider);
@@ -123,7 +171,29 @@ impl ProviderRegistry {
 
     /// Picks the provider for `model` (explicit name, then model prefix, then model
     /// family, then the one provider with a key) and returns it with the model id to send.
+    /// A provider that lacks the key its hosted service needs is refused, naming what
+    /// to set, instead of being called.
     pub fn resolve(
+        &self,
+        model: &str,
+        explicit: Option<&str>,
+    ) -> Result<(Arc<dyn Provider>, String), ResolveError> {
+        let (provider, model) = self.pick(model, explicit)?;
+        if let Some(hint) = self.keyless.get(provider.name()) {
+            return Err(ResolveError::MissingKey {
+                name: provider.name().to_owned(),
+                hint: hint.clone(),
+            });
+        }
+        Ok((provider, model))
+    }
+
+    /// The providers that lack the key their service needs, with how to give one.
+    pub fn missing_keys(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.keyless.iter().map(|(n, h)| (n.as_str(), h.as_str()))
+    }
+
+    fn pick(
         &self,
         model: &str,
         explicit: Option<&str>,
@@ -163,7 +233,13 @@ impl ProviderRegistry {
                 Some(provider) => Ok((provider.clone(), model.to_owned())),
                 None => Err(self.no_provider(model)),
             },
-            [] => Err(self.no_provider(model)),
+            [] => match self.keyless.iter().collect::<Vec<_>>().as_slice() {
+                [(name, hint)] => Err(ResolveError::MissingKey {
+                    name: (*name).clone(),
+                    hint: (*hint).clone(),
+                }),
+                _ => Err(self.no_provider(model)),
+            },
             several @ [first, ..] => Err(ResolveError::NoProvider {
                 model: model.to_owned(),
                 hint: format!(

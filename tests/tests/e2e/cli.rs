@@ -147,6 +147,59 @@ async fn onboard_writes_a_config_and_workspace_that_load() {
         "the onboarded config does not load: {}",
         stderr(&check)
     );
+
+    // The first run explains itself: the token and the inbox are printed, and the
+    // config holds that token.
+    let printed = stdout(&first);
+    let token = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("management token: "))
+        .unwrap_or_else(|| panic!("no token printed: {printed}"))
+        .to_owned();
+    assert!(printed.contains("/inbox"), "{printed}");
+    assert!(text.contains(&token), "the printed token is the config's");
+
+    // No key anywhere: `agent` says in one line what to set, without calling the
+    // default host and retrying, and its log has no colour codes.
+    let agent = tokio::process::Command::new(facio_bin())
+        .args(["agent", "-m", "hello", "--config"])
+        .arg(&config)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("FACIO_DATA_DIR", dir.path().join("data"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!agent.status.success());
+    let said = stderr(&agent);
+    assert_eq!(said.trim().lines().count(), 1, "{said}");
+    assert!(said.contains("OPENAI_API_KEY"), "{said}");
+    assert!(
+        !said.contains("retrying") && !said.contains('\u{1b}'),
+        "{said}"
+    );
+
+    // `serve` starts (the inbox and the API work without a model) and says the same
+    // in its log, in plain text.
+    let gateway = facio_tests::process::FacioProcess::spawn(
+        facio_bin(),
+        &["serve", "--config", config.to_str().unwrap(), "--port", "0"],
+        &[
+            ("FACIO_DATA_DIR", dir.path().join("data").to_str().unwrap()),
+            ("OPENAI_API_KEY", ""),
+            ("ANTHROPIC_API_KEY", ""),
+            ("OPENAI_BASE_URL", ""),
+        ],
+        dir.path(),
+    )
+    .unwrap();
+    let warning = gateway
+        .wait_for_line("turns cannot call a model yet", crate::support::PATIENCE)
+        .await
+        .unwrap();
+    assert!(warning.contains("OPENAI_API_KEY"), "{warning}");
+    assert!(!warning.contains('\u{1b}'), "{warning}");
 }
 
 #[tokio::test]

@@ -446,13 +446,36 @@ async fn a_reviewer_approves_from_the_cli() {
     );
     assert!(crate::support::stdout(&approve).contains("decided by carol"));
     let again = env
-        .cli(&[&["reviews", "approve", &review_id][..], &connection].concat())
+        .cli(
+            &[
+                &["reviews", "approve", &review_id, "--reviewer", "carol"][..],
+                &connection,
+            ]
+            .concat(),
+        )
         .await;
     assert!(!again.status.success());
     assert!(
         crate::support::stderr(&again).contains("409"),
         "{}",
         crate::support::stderr(&again)
+    );
+
+    // No name given and none in the environment: refused, not recorded as someone.
+    let nameless = tokio::process::Command::new(crate::support::facio_bin())
+        .args([&["reviews", "approve", &review_id][..], &connection].concat())
+        .arg("--config")
+        .arg(env.config_path())
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .output()
+        .await
+        .unwrap();
+    assert!(!nameless.status.success());
+    assert!(
+        crate::support::stderr(&nameless).contains("--reviewer"),
+        "{}",
+        crate::support::stderr(&nameless)
     );
 
     let done = finished(&gateway, run["runId"].as_str().unwrap()).await;

@@ -18,6 +18,8 @@ pub struct OnboardReport {
     pub written: Vec<PathBuf>,
     /// Files that existed and were left untouched.
     pub kept: Vec<PathBuf>,
+    /// The management token written into a new config (none when the config was kept).
+    pub management_token: Option<String>,
 }
 
 /// Why onboarding failed.
@@ -36,9 +38,10 @@ pub fn onboard(
     force: bool,
 ) -> Result<OnboardReport, OnboardError> {
     let config_dir = config_path.parent().unwrap_or(Path::new(""));
+    let token = format!("fm_{}", hex::encode(rand::random::<[u8; 24]>()));
     let mut files = vec![(
         config_path.to_path_buf(),
-        starter::config_json(&workspace_setting(config_dir, workspace)),
+        starter::config_json(&workspace_setting(config_dir, workspace), &token),
     )];
     files.extend(
         starter::WORKSPACE_FILES
@@ -49,16 +52,22 @@ pub fn onboard(
     let mut report = OnboardReport {
         written: Vec::new(),
         kept: Vec::new(),
+        management_token: None,
     };
     for (path, text) in files {
         if !force && path.exists() {
             report.kept.push(path);
             continue;
         }
-        write_atomic(&path, text.as_bytes()).map_err(|err| OnboardError::Write {
+        // Owner-only for the config: it holds the management token.
+        let mode = if path == config_path { 0o600 } else { 0o644 };
+        write_atomic(&path, text.as_bytes(), mode).map_err(|err| OnboardError::Write {
             path: path.clone(),
             reason: err.to_string(),
         })?;
+        if path == config_path {
+            report.management_token = Some(token.clone());
+        }
         report.written.push(path);
     }
     Ok(report)
@@ -79,7 +88,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `bytes` to a temp file beside `path`, then renames it over `path`, so readers
 /// see the old file or the new one, never a part.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
@@ -97,10 +106,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
+        let mut file = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().write(true).create_new(true),
+            mode,
+        )
+        .open(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, path)

@@ -1,11 +1,15 @@
 //! The starter files `facio onboard` writes. The config shows every area with its
 //! defaults and says what each does; it must load unchanged (a test holds it to that).
 
-/// The starter `config.json`, pointing the agent at `workspace`.
-pub(super) fn config_json(workspace: &str) -> String {
+/// The starter `config.json`, pointing the agent at `workspace`, with `token` as the
+/// management token.
+pub(super) fn config_json(workspace: &str, token: &str) -> String {
     // A path is data, not a template: keep a literal `${` from being substituted.
     let workspace = serde_json::Value::String(workspace.replace("${", "$${")).to_string();
-    CONFIG_TEMPLATE.replace("\"{{WORKSPACE}}\"", &workspace)
+    let token = serde_json::Value::String(token.to_owned()).to_string();
+    CONFIG_TEMPLATE
+        .replace("\"{{WORKSPACE}}\"", &workspace)
+        .replace("\"{{TOKEN}}\"", &token)
 }
 
 const CONFIG_TEMPLATE: &str = r#"// Facio configuration (JSON with comments; trailing commas are fine).
@@ -74,6 +78,9 @@ const CONFIG_TEMPLATE: &str = r#"// Facio configuration (JSON with comments; tra
   "api": {
     "host": "127.0.0.1",
     "port": 8900,
+    // The operator's bearer token for /api/v1 and the inbox (made at random by
+    // `facio onboard`; FACIO_MANAGEMENT_TOKEN wins). Keep this file private.
+    "managementToken": "{{TOKEN}}",
   },
 
   // Where state lives. Default: SQLite in the data directory (FACIO_DATA_DIR or ~/.facio).

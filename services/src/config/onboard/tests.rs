@@ -59,6 +59,27 @@ fn onboard_writes_a_config_that_loads_and_a_workspace() {
         Some("https://api.openai.com/v1")
     );
     assert_eq!(config.api.port, 8900);
+    // A random management token, owner-only, so the inbox works from the first run.
+    let token = report
+        .management_token
+        .clone()
+        .expect("a token for a new config");
+    assert!(token.len() >= 40, "{token}");
+    assert_eq!(config.api.management_token.as_deref(), Some(token.as_str()));
+    let again = onboard(&dir.path().join("other/config.json"), &workspace, false)
+        .expect("onboard again")
+        .management_token;
+    assert_ne!(
+        again.as_deref(),
+        Some(token.as_str()),
+        "each config gets its own"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&config_path)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 
     // With the key in the environment, it is picked up.
     let env = BTreeMap::from([("OPENAI_API_KEY".to_owned(), "sk-test".to_owned())]);

@@ -105,9 +105,44 @@ fn the_one_provider_with_a_key_or_address_takes_other_models() {
     .expect("registry");
     let picked = pick(&registry, "llama3.2", None).expect("single");
     assert_eq!(picked, pair("ollama", "llama3.2"));
-    // Family still wins for a configured provider, key or not.
-    let picked = pick(&registry, "o3-mini", None).expect("family");
-    assert_eq!(picked, pair("openai", "o3-mini"));
+    // Family still picks the configured provider, but a hosted service without its
+    // key is refused with what to set, instead of being called and retried.
+    let missing = pick(&registry, "o3-mini", None).expect_err("no key");
+    assert!(
+        matches!(&missing, ResolveError::MissingKey { name, .. } if name == "openai"),
+        "{missing:?}"
+    );
+    assert!(missing.to_string().contains("OPENAI_API_KEY"), "{missing}");
+}
+
+#[test]
+fn a_hosted_service_without_its_key_is_refused_and_a_local_one_needs_none() {
+    // As `facio onboard` writes it: the key from an unset variable, the default host.
+    let onboarded = ProviderConfig {
+        api_key: Some(String::new()),
+        api_base: Some("https://api.openai.com/v1".to_owned()),
+        ..ProviderConfig::default()
+    };
+    let registry = build(vec![("openai", onboarded)], &[]).expect("registry");
+    let error = pick(&registry, "gpt-4o-mini", None).expect_err("no key");
+    assert_eq!(
+        error.to_string(),
+        "provider \"openai\" has no API key: api.openai.com needs one: set OPENAI_API_KEY, or \
+         providers.openai.apiKey in config.json"
+    );
+    let error = pick(&registry, "some-local-model", None).expect_err("no key");
+    assert!(
+        matches!(error, ResolveError::MissingKey { .. }),
+        "{error:?}"
+    );
+    assert_eq!(registry.missing_keys().count(), 1);
+
+    let local = build(vec![("ollama", base("http://localhost:11434/v1"))], &[]).expect("ok");
+    assert_eq!(
+        pick(&local, "llama3.2", None).expect("local"),
+        pair("ollama", "llama3.2")
+    );
+    assert_eq!(local.missing_keys().count(), 0);
 }
 
 #[test]
