@@ -1,4 +1,4 @@
-//! `facio tenants create|list|set` and `facio tokens create`.
+//! `facio tenants create|list|set` and `facio tokens create|list|revoke`.
 
 use std::process::ExitCode;
 
@@ -6,7 +6,10 @@ use anyhow::{Context, bail};
 use facio_services::auth::{Claims, Role, issue_hs256};
 use facio_services::config::Config;
 use facio_services::domain::{TenantId, TenantSettingsPatch};
-use facio_services::store::{SqliteStore, TenantRepository};
+use facio_services::store::{
+    AuditEventKind, AuditRepository, NewAuditEvent, SqliteStore, TenantRepository, TokenRecord,
+    TokenRepository,
+};
 
 use super::Globals;
 
@@ -56,6 +59,59 @@ pub enum TokensCommand {
         #[arg(long)]
         subject: Option<String>,
     },
+    /// The tenant's issued tokens that have not expired (never the tokens themselves).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a token by its jti: the gateway refuses it with 401 from then on.
+    Revoke {
+        jti: String,
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// Who runs a local command, for the audit trail: `cli` with the OS user.
+fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown user".to_owned());
+    format!("cli ({user})")
+}
+
+async fn open_tenant(
+    globals: &Globals,
+    tenant: &str,
+) -> anyhow::Result<(Config, SqliteStore, TenantId)> {
+    let config = Config::load(globals.config.as_deref())?;
+    let tenant = TenantId::new(tenant).context("invalid tenant name")?;
+    let store = SqliteStore::connect(&config.storage_url()).await?;
+    if !store.tenant_exists(&tenant).await? {
+        bail!("tenant {tenant} does not exist; create it with `facio tenants create {tenant}`");
+    }
+    Ok((config, store, tenant))
+}
+
+async fn audit(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    kind: AuditEventKind,
+    data: serde_json::Value,
+) -> anyhow::Result<()> {
+    store
+        .append_audit(
+            tenant,
+            NewAuditEvent {
+                kind,
+                session_key: None,
+                run_id: None,
+                actor: cli_actor(),
+                data,
+            },
+        )
+        .await?;
+    Ok(())
 }
 
 pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Result<ExitCode> {
@@ -113,23 +169,22 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
 }
 
 pub async fn tokens(globals: &Globals, command: TokensCommand) -> anyhow::Result<ExitCode> {
-    let TokensCommand::Create {
-        tenant,
-        roles,
-        ttl,
-        subject,
-    } = command;
-    let config = Config::load(globals.config.as_deref())?;
+    let (tenant, roles, ttl, subject) = match command {
+        TokensCommand::Create {
+            tenant,
+            roles,
+            ttl,
+            subject,
+        } => (tenant, roles, ttl, subject),
+        TokensCommand::List { tenant } => return list_tokens(globals, &tenant).await,
+        TokensCommand::Revoke { jti, tenant } => return revoke_token(globals, &tenant, &jti).await,
+    };
+    let (config, store, tenant) = open_tenant(globals, &tenant).await?;
     let secret = config
         .auth
         .hs256_secret
         .clone()
         .context("auth.hs256Secret is not set; tokens cannot be signed")?;
-    let tenant = TenantId::new(tenant).context("invalid tenant name")?;
-    let store = SqliteStore::connect(&config.storage_url()).await?;
-    if !store.tenant_exists(&tenant).await? {
-        bail!("tenant {tenant} does not exist; create it with `facio tenants create {tenant}`");
-    }
     let roles = roles
         .iter()
         .map(|r| {
@@ -153,8 +208,75 @@ pub async fn tokens(globals: &Globals, command: TokensCommand) -> anyhow::Result
         iat: Some(now),
         iss: config.auth.issuer.clone(),
         aud: config.auth.audience.clone(),
+        jti: Some(format!("tok_{}", uuid::Uuid::now_v7().simple())),
     };
-    println!("{}", issue_hs256(&claims, &secret)?);
+    let token = issue_hs256(&claims, &secret)?;
+    let jti = claims.jti.clone().unwrap_or_default();
+    let at =
+        |secs: u64| chrono::DateTime::from_timestamp(i64::try_from(secs).unwrap_or(i64::MAX), 0);
+    store
+        .record_token(&TokenRecord {
+            tenant: tenant.clone(),
+            jti: jti.clone(),
+            subject: Some(claims.sub.clone()),
+            roles: claims.roles.clone(),
+            issued_at: at(now),
+            expires_at: at(claims.exp),
+            revoked_at: None,
+            revoked_by: None,
+        })
+        .await?;
+    audit(
+        &store,
+        &tenant,
+        AuditEventKind::TokenIssued,
+        serde_json::json!({"jti": jti, "subject": claims.sub, "roles": claims.roles,
+            "expiresAt": at(claims.exp), "surface": "cli"}),
+    )
+    .await?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list_tokens(globals: &Globals, tenant: &str) -> anyhow::Result<ExitCode> {
+    let (_, store, tenant) = open_tenant(globals, tenant).await?;
+    let tokens = store.list_tokens(&tenant).await?;
+    if tokens.is_empty() {
+        println!("no unexpired tokens for tenant {tenant}");
+    }
+    for token in tokens {
+        let roles: Vec<&str> = token.roles.iter().map(|r| r.as_str()).collect();
+        let state = match token.revoked_at {
+            Some(at) => format!("revoked {}", at.to_rfc3339()),
+            None => "active".to_owned(),
+        };
+        println!(
+            "{}  {}  {}  expires {}  {state}",
+            token.jti,
+            token.subject.unwrap_or_default(),
+            roles.join("+"),
+            token.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn revoke_token(globals: &Globals, tenant: &str, jti: &str) -> anyhow::Result<ExitCode> {
+    let (_, store, tenant) = open_tenant(globals, tenant).await?;
+    match store.revoke_token(&tenant, jti, &cli_actor()).await? {
+        None => bail!("no token with jti {jti} was issued in tenant {tenant}"),
+        Some(false) => println!("token {jti} was already revoked"),
+        Some(true) => {
+            audit(
+                &store,
+                &tenant,
+                AuditEventKind::TokenRevoked,
+                serde_json::json!({"jti": jti, "surface": "cli"}),
+            )
+            .await?;
+            println!("revoked token {jti}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

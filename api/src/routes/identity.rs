@@ -34,6 +34,7 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
             subject: MANAGEMENT_SUBJECT.to_owned(),
             tenant: TenantId::default_tenant(),
             roles: vec![Role::Admin],
+            jti: None,
         };
         admit(state, &identity.tenant, Some(given)).await?;
         return Ok(identity);
@@ -55,6 +56,20 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
         return Err(ApiError::unauthorized(
             "the bearer token is not valid: unknown tenant",
         ));
+    }
+    if let Some(jti) = &identity.jti {
+        let revoked = state
+            .runtime
+            .store()
+            .token_revoked(&identity.tenant, jti)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Some(at) = revoked {
+            return Err(ApiError::unauthorized(format!(
+                "the bearer token was revoked (jti {jti}, at {})",
+                at.to_rfc3339()
+            )));
+        }
     }
     admit(state, &identity.tenant, Some(given)).await?;
     Ok(identity)

@@ -57,6 +57,10 @@ pub struct Claims {
     pub iat: Option<u64>,
     pub iss: String,
     pub aud: String,
+    /// The token's id, by which it can be revoked (`facio tokens create` always sets
+    /// one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// A verified caller.
@@ -65,6 +69,8 @@ pub struct Identity {
     pub subject: String,
     pub tenant: TenantId,
     pub roles: Vec<Role>,
+    /// The token's `jti`, when it has one (checked against revocations).
+    pub jti: Option<String>,
 }
 
 impl Identity {

@@ -30,6 +30,7 @@ fn claims() -> Claims {
         iat: Some(now()),
         iss: "facio".into(),
         aud: "facio".into(),
+        jti: None,
     }
 }
 
@@ -40,6 +41,7 @@ fn a_good_token_names_the_caller() {
     assert_eq!(identity.tenant.as_str(), "acme");
     assert!(identity.may(&[Role::Reviewer]) && !identity.may(&[Role::Operator]));
     let admin = Identity {
+        jti: None,
         roles: vec![Role::Admin],
         ..identity
     };

@@ -129,6 +129,7 @@ fn identity(claims: Claims) -> Result<Identity, AuthError> {
         subject: claims.sub,
         tenant,
         roles: claims.roles,
+        jti: claims.jti,
     })
 }
 

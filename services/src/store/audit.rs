@@ -37,6 +37,10 @@ pub enum AuditEventKind {
     SessionDeleted,
     /// A workspace file was written or deleted through the management API.
     WorkspaceChanged,
+    /// A bearer token was issued (its jti, subject, roles and expiry; never the token).
+    TokenIssued,
+    /// A bearer token was revoked (its jti).
+    TokenRevoked,
 }
 
 impl AuditEventKind {
@@ -59,6 +63,8 @@ impl AuditEventKind {
             Self::SettingsChanged => "settings_changed",
             Self::SessionDeleted => "session_deleted",
             Self::WorkspaceChanged => "workspace_changed",
+            Self::TokenIssued => "token_issued",
+            Self::TokenRevoked => "token_revoked",
         }
     }
 
@@ -81,6 +87,8 @@ impl AuditEventKind {
             "settings_changed" => Self::SettingsChanged,
             "session_deleted" => Self::SessionDeleted,
             "workspace_changed" => Self::WorkspaceChanged,
+            "token_issued" => Self::TokenIssued,
+            "token_revoked" => Self::TokenRevoked,
             _ => return None,
         })
     }

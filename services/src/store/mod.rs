@@ -9,6 +9,7 @@ mod lock;
 mod records;
 mod reviews;
 mod sqlite;
+mod tokens;
 mod usage;
 
 use async_trait::async_trait;
@@ -28,6 +29,7 @@ pub use records::{
 };
 pub use reviews::{NewReview, ReviewFilter, ReviewRecord, ReviewStatus};
 pub use sqlite::SqliteStore;
+pub use tokens::{TokenRecord, TokenRepository};
 pub use usage::{
     BudgetPeriod, NewUsage, PeriodBudget, UsageGroup, UsageGrouping, UsageRecord, UsageTotals,
     UsageWindow, period_budgets,
@@ -297,6 +299,7 @@ pub trait Store:
     + CredentialRepository
     + TenantRepository
     + UsageRepository
+    + TokenRepository
 {
 }
 
@@ -308,5 +311,6 @@ impl<T> Store for T where
         + CredentialRepository
         + TenantRepository
         + UsageRepository
+        + TokenRepository
 {
 }

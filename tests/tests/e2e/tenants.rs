@@ -202,6 +202,7 @@ async fn bad_tokens_get_401_with_the_reason_and_never_an_echo() {
         iat: None,
         iss: "facio".into(),
         aud: "facio".into(),
+        jti: None,
     };
     let b64 = |text: &str| {
         use base64::Engine;
@@ -604,4 +605,118 @@ async fn the_a2a_token_is_its_own_and_opens_nothing_else() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_by_name_and_both_changes_are_audited() {
+    let mut env = Env::new(vec![]).await;
+    env.set("/auth", json!({"hs256Secret": SECRET}));
+    assert!(
+        env.cli(&["tenants", "create", "acme"])
+            .await
+            .status
+            .success()
+    );
+    let admin = crate::support::token(&env, "acme", "admin").await;
+    let reviewer = crate::support::token(&env, "acme", "reviewer").await;
+    let gateway = env.serve().await;
+    let call = |token: String, method: reqwest::Method, path: String| {
+        let gateway = &gateway;
+        async move { crate::support::management(gateway, &token, method, &path, None).await }
+    };
+    let (status, _) = call(reviewer.clone(), reqwest::Method::GET, "/reviews".into()).await;
+    assert_eq!(status, 200);
+
+    let (status, listed) = call(admin.clone(), reqwest::Method::GET, "/tokens".into()).await;
+    assert_eq!(status, 200, "{listed}");
+    let tokens = listed["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2, "{listed}");
+    assert!(
+        !listed.to_string().contains(&reviewer),
+        "never the token itself"
+    );
+    let jti = tokens
+        .iter()
+        .find(|t| t["roles"] == json!(["reviewer"]))
+        .and_then(|t| t["jti"].as_str())
+        .unwrap()
+        .to_owned();
+
+    // Only admins revoke; an unknown jti is 404.
+    let (status, _) = call(
+        reviewer.clone(),
+        reqwest::Method::DELETE,
+        format!("/tokens/{jti}"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        admin.clone(),
+        reqwest::Method::DELETE,
+        "/tokens/tok_nope".into(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, body) = call(
+        admin.clone(),
+        reqwest::Method::DELETE,
+        format!("/tokens/{jti}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, refused) = call(reviewer.clone(), reqwest::Method::GET, "/reviews".into()).await;
+    assert_eq!(status, 401, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("revoked") && message.contains(&jti),
+        "{refused}"
+    );
+
+    // The CLI lists and revokes too.
+    let list = env.cli(&["tokens", "list", "--tenant", "acme"]).await;
+    assert!(list.status.success());
+    let out = crate::support::stdout(&list);
+    assert!(out.contains(&jti) && out.contains("revoked"), "{out}");
+    let admin_jti = out
+        .lines()
+        .find(|l| l.contains("admin") && l.contains("active"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let revoke = env
+        .cli(&["tokens", "revoke", &admin_jti, "--tenant", "acme"])
+        .await;
+    assert!(
+        revoke.status.success(),
+        "{}",
+        crate::support::stderr(&revoke)
+    );
+    let (status, _) = call(admin.clone(), reqwest::Method::GET, "/tokens".into()).await;
+    assert_eq!(
+        status, 401,
+        "a token revoked from the CLI is refused by the running node"
+    );
+
+    let url = format!("sqlite://{}", env.database().display());
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let kinds: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kind, actor FROM audit_events WHERE tenant_id = 'acme' AND kind LIKE 'token_%' ORDER BY seq",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let kinds: Vec<&str> = kinds.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "token_issued",
+            "token_issued",
+            "token_revoked",
+            "token_revoked"
+        ],
+        "one event per issue and revocation"
+    );
 }

@@ -287,6 +287,18 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         ADMINS,
         "Change a tenant's model allow list and budgets",
     ),
+    route(
+        "get",
+        "/tokens",
+        ADMINS,
+        "The tenant's issued, unexpired tokens (jti, subject, roles, expiry, revoked)",
+    ),
+    route(
+        "delete",
+        "/tokens/{jti}",
+        ADMINS,
+        "Revoke a token: it is refused with 401 from then on",
+    ),
 ];
 
 /// `path` with every `{param}` written as `{}`, so routes match whatever the params

@@ -14,6 +14,7 @@ mod sessions;
 mod settings;
 mod skills;
 mod tenants;
+mod tokens;
 mod usage;
 mod workspace;
 
@@ -37,6 +38,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(policy::routes())
         .merge(audit::routes())
         .merge(tenants::routes())
+        .merge(tokens::routes())
         .merge(sessions::routes())
         .merge(usage::routes())
         .merge(credentials::routes())
@@ -127,6 +129,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
 impl Caller {
     pub fn tenant(&self) -> &TenantId {
         &self.0.tenant
+    }
+
+    /// The verified subject (`management-token` for the static token).
+    pub fn subject(&self) -> &str {
+        &self.0.subject
     }
 }
 

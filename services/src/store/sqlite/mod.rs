@@ -13,6 +13,7 @@ mod sessions;
 mod tenants;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod usage;
 
 use std::str::FromStr;

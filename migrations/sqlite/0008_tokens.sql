@@ -1,0 +1,13 @@
+-- Bearer tokens a tenant's admins issued (`facio tokens create`) and revoked ones.
+-- A revocation of a token issued elsewhere (another signer) has no subject or roles.
+CREATE TABLE tokens (
+    tenant_id  TEXT NOT NULL,
+    jti        TEXT NOT NULL,
+    subject    TEXT,
+    roles      TEXT,
+    issued_at  TEXT,
+    expires_at TEXT,
+    revoked_at TEXT,
+    revoked_by TEXT,
+    PRIMARY KEY (tenant_id, jti)
+);

@@ -1,0 +1,127 @@
+//! Issued and revoked tokens.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{SqliteStore, now, parse_id, parse_ts, ts};
+use crate::auth::Role;
+use crate::domain::TenantId;
+use crate::store::{StoreError, TokenRecord, TokenRepository};
+
+type Row = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn optional_ts(column: &str, text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text.map(|t| parse_ts(column, &t)).transpose()
+}
+
+fn record(row: Row) -> Result<TokenRecord, StoreError> {
+    let (tenant, jti, subject, roles, issued, expires, revoked, by) = row;
+    let roles: Vec<Role> = match roles {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("tokens.roles: {e}")))?,
+        None => Vec::new(),
+    };
+    Ok(TokenRecord {
+        tenant: parse_id("tokens.tenant_id", &tenant)?,
+        jti,
+        subject,
+        roles,
+        issued_at: optional_ts("tokens.issued_at", issued)?,
+        expires_at: optional_ts("tokens.expires_at", expires)?,
+        revoked_at: optional_ts("tokens.revoked_at", revoked)?,
+        revoked_by: by,
+    })
+}
+
+#[async_trait]
+impl TokenRepository for SqliteStore {
+    async fn record_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        let roles = serde_json::to_string(&token.roles)
+            .map_err(|e| StoreError::Corrupt(format!("tokens.roles: {e}")))?;
+        let _writer = self.writer.lock().await;
+        let inserted = sqlx::query(
+            "INSERT INTO tokens (tenant_id, jti, subject, roles, issued_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, jti) DO NOTHING",
+        )
+        .bind(token.tenant.as_str())
+        .bind(&token.jti)
+        .bind(&token.subject)
+        .bind(roles)
+        .bind(token.issued_at.as_ref().map(ts))
+        .bind(token.expires_at.as_ref().map(ts))
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "a token with jti {} exists",
+                token.jti
+            )));
+        }
+        Ok(())
+    }
+
+    async fn revoke_token(
+        &self,
+        tenant: &TenantId,
+        jti: &str,
+        by: &str,
+    ) -> Result<Option<bool>, StoreError> {
+        let _writer = self.writer.lock().await;
+        let changed = sqlx::query(
+            "UPDATE tokens SET revoked_at = ?, revoked_by = ? \
+             WHERE tenant_id = ? AND jti = ? AND revoked_at IS NULL",
+        )
+        .bind(ts(&now()))
+        .bind(by)
+        .bind(tenant.as_str())
+        .bind(jti)
+        .execute(&self.pool)
+        .await?;
+        if changed.rows_affected() > 0 {
+            return Ok(Some(true));
+        }
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT jti FROM tokens WHERE tenant_id = ? AND jti = ?")
+                .bind(tenant.as_str())
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(exists.map(|_| false))
+    }
+
+    async fn token_revoked(
+        &self,
+        tenant: &TenantId,
+        jti: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let found: Option<Option<String>> =
+            sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE tenant_id = ? AND jti = ?")
+                .bind(tenant.as_str())
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await?;
+        optional_ts("tokens.revoked_at", found.flatten())
+    }
+
+    async fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT tenant_id, jti, subject, roles, issued_at, expires_at, revoked_at, revoked_by \
+             FROM tokens WHERE tenant_id = ? AND subject IS NOT NULL AND expires_at > ? \
+             ORDER BY issued_at DESC",
+        )
+        .bind(tenant.as_str())
+        .bind(ts(&now()))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(record).collect()
+    }
+}
