@@ -22,5 +22,6 @@ mod sdk;
 mod secrets;
 mod settings;
 mod tenants;
+mod terminal;
 mod usage;
 mod workspace;

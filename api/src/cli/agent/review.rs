@@ -15,11 +15,19 @@ use super::terminal::Terminal;
 pub fn show(review: &ReviewRecord) {
     let hitl = HitlTool::from_name(&review.tool).is_some();
     eprintln!();
-    eprintln!(
-        "⏸ {} needs your decision: {}",
-        review.tool,
-        review.request.title.trim()
-    );
+    if hitl {
+        eprintln!(
+            "⏸ the agent asks ({}): {}",
+            review.tool,
+            review.request.title.trim()
+        );
+    } else {
+        eprintln!(
+            "⏸ {} needs your decision: {}",
+            review.tool,
+            review.request.title.trim()
+        );
+    }
     if let Some(reason) = review.context.get("reason").and_then(Value::as_str) {
         eprintln!("  why: {reason}");
     }
@@ -124,7 +132,10 @@ async fn approval(
     };
     let mut answer = json!({"selectedOption": chosen});
     if payload.comments_allowed() {
-        let Some(comment) = terminal.line("comment (optional, Enter for none): ").await? else {
+        let Some(comment) = terminal
+            .line("comment (optional, Enter for none): ")
+            .await?
+        else {
             return Ok(None);
         };
         if !comment.trim().is_empty() {
@@ -375,8 +386,18 @@ fn editor() -> Option<String> {
 /// editors add).
 fn edit_in(editor: &str, draft: &str) -> anyhow::Result<String> {
     use anyhow::Context;
-    let file = std::env::temp_dir().join(format!("facio-review-{}.md", uuid::Uuid::new_v4()));
-    std::fs::write(&file, draft).context("writing the draft for the editor")?;
+    use std::io::Write;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let file = std::env::temp_dir().join(format!("facio-review-{}-{stamp}.md", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+        .and_then(|mut f| f.write_all(draft.as_bytes()))
+        .context("writing the draft for the editor")?;
     let status = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!("{editor} \"$1\""))

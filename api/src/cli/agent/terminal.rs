@@ -40,8 +40,8 @@ impl Terminal {
     }
 }
 
-/// Turns the terminal's echo off for as long as it lives. Done with `stty` on the
-/// terminal stdin is, so it works wherever the shell's own `stty` does.
+/// Turns the terminal's echo off for as long as it lives, with `stty` on
+/// stdin (the terminal), as a shell does it.
 struct Hidden {
     active: bool,
 }
