@@ -14,6 +14,7 @@ mod gate_shell;
 mod gateway;
 mod hitl;
 mod hostile;
+mod inbox;
 mod interop;
 mod manage;
 mod matrix;
