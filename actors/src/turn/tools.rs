@@ -209,12 +209,10 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
     // build files) is infrastructure: an allowed `git status` must not run what the
     // agent just wrote there.
     let workspace = task.workspace()?;
-    let control = facio_services::tools::execution_control_writes(
-        &call.name,
-        &args,
-        &workspace,
-        &files_run_by_allow_rules(policy),
-    );
+    let patterns = allow_command_patterns(policy);
+    let run_by = facio_services::tools::files_run_by(&patterns);
+    let control =
+        facio_services::tools::execution_control_writes(&call.name, &args, &workspace, &run_by);
     let risk = if control.is_empty() {
         tool.spec().risk
     } else {
@@ -234,6 +232,24 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
                 control.join(", ")
             ),
         },
+        // An allowed command line that would write such a file through `cp`, `mv`,
+        // `tee`, `sed -i`, ... is not what an allow rule vouches for.
+        run @ Decision::Run { .. } if call.name == "exec" && policy.settings.enabled => {
+            let command = args.get("command").and_then(|c| c.as_str()).unwrap_or("");
+            let written =
+                facio_services::tools::command_writes_control_files(command, &workspace, &patterns);
+            if written.is_empty() {
+                run
+            } else {
+                Decision::Ask {
+                    reason: format!(
+                        "the command writes {}, which makes programs run code, and an allow \
+                         rule does not vouch for that",
+                        written.join(", ")
+                    ),
+                }
+            }
+        }
         other => other,
     };
     // Short of a deny rule, a human who already answered for this very call (its gate,
@@ -256,6 +272,7 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
             let grant = CallGrant {
                 human_approved: true,
                 network: true,
+                by_rule: false,
             };
             Prepared::Run(Ready {
                 call,
@@ -268,13 +285,16 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
         });
     }
     match decision {
-        Decision::Run { network, .. } => Ok(Prepared::Run(Ready {
+        Decision::Run {
+            network, by_rule, ..
+        } => Ok(Prepared::Run(Ready {
             call,
             tool,
             args,
             grant: CallGrant {
                 human_approved: false,
                 network,
+                by_rule,
             },
         })),
         Decision::Deny { reason, .. } => Ok(Prepared::Refused(
@@ -316,16 +336,15 @@ fn bound_outcome(
     review.outcome
 }
 
-/// The workspace files that the policy's `exec` allow rules run by name (a script an
-/// allowed command executes is trusted as it is, so writing it needs a review).
-fn files_run_by_allow_rules(policy: &Policy) -> Vec<String> {
-    let commands: Vec<&str> = policy
+/// The command patterns of the policy's allow rules: the workspace files they run by
+/// name are trusted as they are, so writing one needs a review.
+fn allow_command_patterns(policy: &Policy) -> Vec<&str> {
+    policy
         .rules
         .iter()
         .filter(|r| r.action == facio_services::policy::RuleAction::Allow)
         .filter_map(|r| r.params.as_ref()?.get("command")?.as_str())
-        .collect();
-    facio_services::tools::files_run_by(&commands)
+        .collect()
 }
 
 /// For an `exec` the reviewer is about to approve: which workspace files hold stored
@@ -567,17 +586,34 @@ async fn flush(
 }
 
 async fn execute(task: &TurnTask, ready: &Ready) -> Result<ToolOutput, ToolError> {
+    let workspace = match task.workspace() {
+        Ok(workspace) => workspace,
+        Err(e) => return Err(ToolError::new(ToolErrorKind::Failed, e.to_string())),
+    };
+    let secrets = match task.secrets().await {
+        Ok(secrets) => secrets,
+        Err(e) => return Err(ToolError::new(ToolErrorKind::Failed, e.to_string())),
+    };
+    let mut tools = task.deps.config.tools.clone();
+    // A command an allow rule let through cannot see the files the runtime wrote
+    // credentials into (an allowed `head -c 4 db.env` would read a value piece by
+    // piece): they look empty to it.
+    if ready.call.name == "exec" && ready.grant.by_rule && !secrets.is_empty() {
+        let (listed, root) = (secrets.clone(), workspace.clone());
+        let files = tokio::task::spawn_blocking(move || listed.files_with_credentials(&root))
+            .await
+            .unwrap_or_default();
+        for file in files {
+            if let Ok(path) = workspace.resolve(&file.path) {
+                tools.exec.hide_paths.push(path);
+            }
+        }
+    }
     let ctx = ToolContext {
-        workspace: match task.workspace() {
-            Ok(workspace) => workspace,
-            Err(e) => return Err(ToolError::new(ToolErrorKind::Failed, e.to_string())),
-        },
-        config: Arc::new(task.deps.config.tools.clone()),
+        workspace,
+        config: Arc::new(tools),
         cancel: task.cancel.child_token(),
-        secrets: match task.secrets().await {
-            Ok(secrets) => secrets,
-            Err(e) => return Err(ToolError::new(ToolErrorKind::Failed, e.to_string())),
-        },
+        secrets,
         grant: ready.grant,
     };
     let timeout = Duration::from_secs(task.deps.config.tools.timeout_s.max(1));

@@ -7,16 +7,84 @@ use serde_json::Value;
 use super::shell::{self, Reading, ShellWord};
 use super::{CallContext, PolicyRule, RuleAction};
 
-fn matcher(pattern: &str) -> Option<GlobMatcher> {
+/// A glob as each side reads it. A deny glob's `*` crosses `/` (deny rules err toward
+/// matching); an allow glob's `*` and `?` stay inside one path segment, so `tools/*.sh`
+/// is not `tools/sub/x.sh`.
+fn matcher_for(pattern: &str, side: Side) -> Option<GlobMatcher> {
     globset::GlobBuilder::new(pattern)
-        .literal_separator(false)
+        .literal_separator(side == Side::Allow)
         .build()
         .ok()
         .map(|g| g.compile_matcher())
 }
 
+fn matcher(pattern: &str) -> Option<GlobMatcher> {
+    matcher_for(pattern, Side::Deny)
+}
+
 fn glob(pattern: &str, text: &str) -> bool {
     matcher(pattern).is_some_and(|m| m.is_match(text))
+}
+
+/// Whether `text` climbs with a `..` path segment (`a/../b`, `..`): an allow glob
+/// never covers such a word, however it is written.
+fn climbs(text: &str) -> bool {
+    text.split(['/', '\\']).any(|segment| segment == "..")
+}
+
+/// The host of `url`, with its port when it names one.
+fn authority(url: &reqwest::Url, host: &str) -> String {
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// Whether a rule's host glob (`*.example.com`, `api.example.com:8443`) covers `actual`.
+fn host_fits(pattern: &str, actual: &str) -> bool {
+    let pattern = pattern.to_ascii_lowercase();
+    pattern == actual
+        || globset::GlobBuilder::new(&pattern)
+            .literal_separator(true)
+            .build()
+            .is_ok_and(|g| g.compile_matcher().is_match(actual))
+}
+
+/// An allow glob on one argument's text. A pattern that is a URL
+/// (`https://*.example.com/*`) is matched on the parsed URL: scheme, host and the
+/// rest each on their own, so `https://evil.net/.example.com/x` or
+/// `https://evil.net?.example.com` is not a host of example.com.
+fn allow_glob(pattern: &str, text: &str) -> bool {
+    if let Some((scheme, rest)) = pattern.split_once("://") {
+        let (host, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let Ok(url) = reqwest::Url::parse(text) else {
+            return false;
+        };
+        let Some(actual_host) = url.host_str() else {
+            return false;
+        };
+        let mut actual_tail = url.path().trim_start_matches('/').to_owned();
+        if let Some(query) = url.query() {
+            actual_tail.push('?');
+            actual_tail.push_str(query);
+        }
+        let tail_ok = if tail.is_empty() {
+            actual_tail.is_empty()
+        } else {
+            // The path of a URL on the right host: `*` may span its segments.
+            matcher_for(tail, Side::Deny).is_some_and(|m| m.is_match(&actual_tail))
+        };
+        return url.scheme().eq_ignore_ascii_case(scheme)
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.fragment().is_none()
+            && host_fits(host, &authority(&url, actual_host))
+            && tail_ok;
+    }
+    if pattern == text {
+        return true;
+    }
+    !climbs(text) && matcher_for(pattern, Side::Allow).is_some_and(|m| m.is_match(text))
 }
 
 /// Trimmed, whitespace runs collapsed.
@@ -30,6 +98,15 @@ fn tool_matches(rule: &PolicyRule, tool: &str) -> bool {
 
 /// Whether every param pattern of the rule, except `skip`, matches `args`.
 fn params_match(rule: &PolicyRule, args: &Value, skip: Option<&str>) -> bool {
+    let side = if rule.action == RuleAction::Allow {
+        Side::Allow
+    } else {
+        Side::Deny
+    };
+    let glob = |pattern: &str, text: &str| match side {
+        Side::Allow => allow_glob(pattern, text),
+        Side::Deny => glob(pattern, text),
+    };
     rule.params
         .iter()
         .flatten()
@@ -73,8 +150,9 @@ enum Side {
 
 /// One word of a command pattern.
 enum PatternWord {
-    /// A glob on one word (`None`: a glob that does not compile, matching nothing).
-    Word(Option<GlobMatcher>),
+    /// A glob on one word (`None`: a glob that does not compile, matching nothing),
+    /// read for one side.
+    Word(Option<GlobMatcher>, Side),
     /// Any number of words, none included.
     AnyWords,
 }
@@ -97,11 +175,11 @@ fn pattern_words(pattern: &str, side: Side) -> Vec<PatternWord> {
                 Side::Allow => word.trim_end_matches('*'),
                 Side::Deny => word,
             };
-            items.push(PatternWord::Word(matcher(head)));
+            items.push(PatternWord::Word(matcher_for(head, side), side));
             items.push(PatternWord::AnyWords);
             continue;
         }
-        items.push(PatternWord::Word(matcher(word)));
+        items.push(PatternWord::Word(matcher_for(word, side), side));
     }
     items
 }
@@ -127,10 +205,18 @@ fn words_match(pattern: &[PatternWord], words: &[ShellWord]) -> bool {
             if let Some(ShellWord::Expanded) = words.get(j) {
                 hit |= at(i, j + 1) || (i < n && at(i + 1, j));
             }
-            if let (Some(PatternWord::Word(Some(glob))), Some(ShellWord::Literal(word))) =
+            if let (Some(PatternWord::Word(Some(glob), side)), Some(ShellWord::Literal(word))) =
                 (pattern.get(i), words.get(j))
             {
-                hit |= glob.is_match(word) && at(i + 1, j + 1);
+                // An allowed word never climbs out with `..` unless the rule spells
+                // it out exactly.
+                let fits = match side {
+                    Side::Allow => {
+                        glob.is_match(word) && (!climbs(word) || glob.glob().glob() == word)
+                    }
+                    Side::Deny => glob.is_match(word),
+                };
+                hit |= fits && at(i + 1, j + 1);
             }
             done[i * width + j] = hit;
         }

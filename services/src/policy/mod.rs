@@ -141,9 +141,13 @@ pub struct CallContext<'a> {
 pub enum Decision {
     Run {
         reason: String,
-        /// Whether an `exec` call may reach the network (an allow rule with
-        /// `network: true` covers it). Always false for other reasons to run.
+        /// Whether an `exec` call may reach the network: an allow rule with
+        /// `network: true` covers it, or the operator switched the gates off (or let
+        /// scheduled turns skip them). False when a tier alone lets the call run.
         network: bool,
+        /// An allow rule let the call run, not a human and not gates switched off:
+        /// such a command is kept away from credentials (see the exec tool).
+        by_rule: bool,
     },
     Deny {
         reason: String,
@@ -201,28 +205,33 @@ impl Policy {
             return Decision::Run {
                 reason: "an allow rule covers this call".into(),
                 network,
+                by_rule: true,
             };
         }
         if !self.settings.enabled {
             return Decision::Run {
                 reason: "approval gates are disabled".into(),
-                network: false,
+                network: true,
+                by_rule: false,
             };
         }
         if self.settings.skip_cron && call.origin == CallOrigin::Cron {
             return Decision::Run {
                 reason: "scheduled turns skip approval gates".into(),
-                network: false,
+                network: true,
+                by_rule: false,
             };
         }
         match call.risk {
             RiskTier::ReadOnly => Decision::Run {
                 reason: format!("{} only reads", call.tool),
                 network: false,
+                by_rule: false,
             },
             RiskTier::WorkspaceWrite => Decision::Run {
                 reason: format!("{} writes inside the workspace", call.tool),
                 network: false,
+                by_rule: false,
             },
             RiskTier::SystemEffect => Decision::Ask {
                 reason: format!(

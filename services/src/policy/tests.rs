@@ -539,7 +539,8 @@ fn network_is_granted_only_when_every_command_is_allowed_it() {
         read,
         Decision::Run {
             reason: "an allow rule covers this call".into(),
-            network: false
+            network: false,
+            by_rule: true,
         },
         "network means nothing outside exec"
     );
@@ -703,6 +704,67 @@ fn odd_inputs_never_panic_and_stay_fast() {
         assert!(
             matches!(exec(&policy, &long), Decision::Deny { .. }),
             "a line too long to read matches the deny rule"
+        );
+    }
+}
+
+#[test]
+fn allow_globs_stay_inside_their_path_segment_and_urls_are_matched_by_their_parts() {
+    let mut policy = Policy::default();
+    for value in [
+        json!({"action": "allow", "tool": "exec", "params": {"command": "bash tools/*.sh"}}),
+        json!({"action": "allow", "tool": "write_file", "params": {"path": "web/*"}}),
+        json!({"action": "allow", "tool": "web_fetch", "params": {"url": "https://*.example.com/*"}}),
+    ] {
+        policy.add(rule(value)).unwrap();
+    }
+    assert!(is_run(&exec(&policy, "bash tools/a.sh")));
+    for sneaky in [
+        "bash tools/sub/x.sh",
+        "bash tools/../evil.sh",
+        "bash tools/./../x.sh",
+    ] {
+        assert!(
+            matches!(exec(&policy, sneaky), Decision::Ask { .. }),
+            "{sneaky} must ask"
+        );
+    }
+    let call = |tool: &'static str, args: &Value| {
+        policy.decide(&CallContext {
+            tool,
+            risk: RiskTier::SystemEffect,
+            args,
+            origin: CallOrigin::Interactive,
+        })
+    };
+    assert!(is_run(&call(
+        "write_file",
+        &json!({"path": "web/index.html"})
+    )));
+    for path in ["web/../.git/hooks/pre-commit", "web/a/b.html", "web/.."] {
+        let args = json!({"path": path});
+        assert!(
+            matches!(call("write_file", &args), Decision::Ask { .. }),
+            "{path}"
+        );
+    }
+    assert!(is_run(&call(
+        "web_fetch",
+        &json!({"url": "https://api.example.com/v1/x"})
+    )));
+    for url in [
+        "https://evil.net/.example.com/x",
+        "https://evil.net?.example.com/x",
+        "https://evil.net#.example.com/x",
+        "https://api.example.com@evil.net/x",
+        "https://api.example.com:8443/x",
+        "http://api.example.com/x",
+        "not a url",
+    ] {
+        let args = json!({"url": url});
+        assert!(
+            matches!(call("web_fetch", &args), Decision::Ask { .. }),
+            "{url}"
         );
     }
 }

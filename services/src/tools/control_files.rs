@@ -176,27 +176,54 @@ const SCRIPT_EXTENSIONS: [&str; 12] = [
     "sh", "bash", "zsh", "py", "js", "mjs", "cjs", "ts", "rb", "pl", "php", "lua",
 ];
 
-/// The workspace files that allowed commands run by name: every word of an `exec`
-/// allow rule's command pattern that is a path (`./scripts/deploy.sh`, `tools/*.py`)
-/// or a script (`check.py`). An allow on `./deploy.sh` trusts what `deploy.sh` holds,
-/// so the agent may not rewrite it on its own. Returned as globs relative to the
-/// workspace.
+/// The workspace files that allowed commands run by name, or may read as code: every
+/// word of an `exec` allow rule's command pattern that is a path (`./deploy`,
+/// `tools/*.sh`), a script (`check.py`), a Python module after `-m` (`app.main` is
+/// `app/main.py` and `app/main/`), or any other plain argument (`sh run`, `make
+/// deploy`: a file of that name could be what the program reads). An allow on
+/// `./deploy` trusts what `deploy` holds, so the agent may not rewrite it on its own.
+/// Returned as globs relative to the workspace.
 pub fn files_run_by(command_patterns: &[&str]) -> Vec<String> {
     let mut files = Vec::new();
     for pattern in command_patterns {
-        for word in pattern.split_whitespace() {
-            let word = word.trim_matches(|c| c == '"' || c == '\'');
+        let words: Vec<&str> = pattern.split_whitespace().collect();
+        for (i, raw) in words.iter().enumerate() {
+            let word = raw.trim_matches(|c| c == '"' || c == '\'');
+            // A final `status*` is the word `status` and any arguments after it.
+            let word = if i + 1 == words.len() && word != "*" {
+                word.trim_end_matches('*')
+            } else {
+                word
+            };
+            let pathish = word.contains('/');
             let word = word.strip_prefix("./").unwrap_or(word);
-            let scriptish = Path::new(word)
+            if word.is_empty() || word.starts_with('-') || word.starts_with('/') {
+                continue;
+            }
+            if word.split('/').any(|segment| segment == "..") {
+                continue;
+            }
+            let globbed = word.contains(['*', '?', '[', '{']);
+            let scriptish = Path::new(word.trim_end_matches('*'))
                 .extension()
                 .and_then(|e| e.to_str())
-                .is_some_and(|e| SCRIPT_EXTENSIONS.contains(&e.trim_end_matches('*')));
-            let pathish = word.contains('/') && !word.starts_with('/') && !word.starts_with('-');
-            if (scriptish || pathish) && !word.starts_with("..") {
+                .is_some_and(|e| SCRIPT_EXTENSIONS.contains(&e));
+            let module = i > 0 && words[i - 1] == "-m";
+            if module && !globbed {
+                let path = word.replace('.', "/");
+                files.push(format!("{path}.py"));
+                files.push(format!("{path}/**"));
+            }
+            // The program itself (the first word) is looked up on PATH unless it is a
+            // path; later plain words may name workspace files.
+            let plain_argument = i > 0 && !globbed;
+            if pathish || scriptish || plain_argument {
                 files.push(word.to_owned());
             }
         }
     }
+    files.sort();
+    files.dedup();
     files
 }
 
@@ -247,6 +274,67 @@ pub fn execution_control_writes(
                 || real.as_deref().is_some_and(|r| named_by(run_by, r))
         })
         .collect()
+}
+
+/// Programs that write the files their arguments name (`cp a b`, `tee f`, `sed -i`).
+const WRITERS: [&str; 15] = [
+    "cp", "mv", "tee", "install", "ln", "dd", "sed", "truncate", "rsync", "patch", "tar", "unzip",
+    "cpio", "chmod", "perl",
+];
+
+/// The execution-control files (see [`execution_control_writes`]) that an `exec`
+/// command line would write through a file-writing program among its simple commands:
+/// `mv payload scripts/deploy.sh`, `tee .git/config`, `sed -i s/a/b/ Makefile`. For
+/// lines an allow rule covers (plain simple commands, literal words): such a line
+/// still needs a review, unless an allow rule spells out that very simple command
+/// (`tee artifact.txt` allowed word for word is the operator's own choice).
+/// `command_patterns` are the allow rules' command patterns.
+pub fn command_writes_control_files(
+    command: &str,
+    workspace: &Workspace,
+    command_patterns: &[&str],
+) -> Vec<String> {
+    let run_by = files_run_by(command_patterns);
+    let spelled: Vec<Vec<&str>> = command_patterns
+        .iter()
+        .map(|p| p.split_whitespace().collect())
+        .collect();
+    let mut found = Vec::new();
+    let separators = |c: char| matches!(c, ';' | '|' | '&' | '\n');
+    for simple in command.split(separators) {
+        let words: Vec<&str> = simple
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+            .collect();
+        let Some(program) = words.first() else {
+            continue;
+        };
+        let name = Path::new(program)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(program);
+        if !WRITERS.contains(&name) || spelled.contains(&words) {
+            continue;
+        }
+        for word in &words[1..] {
+            let path = word
+                .strip_prefix("of=")
+                .or_else(|| word.strip_prefix("--target-directory="))
+                .unwrap_or(word);
+            if path.is_empty() || path.starts_with('-') {
+                continue;
+            }
+            let real = resolved(workspace, path);
+            let hit = is_control(Path::new(path))
+                || real.as_deref().is_some_and(is_control)
+                || named_by(&run_by, &lexical(path))
+                || real.as_deref().is_some_and(|r| named_by(&run_by, r));
+            if hit {
+                found.push(path.to_owned());
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -327,7 +415,10 @@ mod tests {
             "bash tools/*.sh",
             "git status*",
         ]);
-        assert_eq!(run_by, ["scripts/report.sh*", "check.py", "tools/*.sh"]);
+        assert_eq!(
+            run_by,
+            ["check.py", "scripts/report.sh", "status", "tools/*.sh"]
+        );
         let write = |path: &str| {
             execution_control_writes(
                 "write_file",
@@ -339,13 +430,69 @@ mod tests {
         for path in ["scripts/report.sh", "./check.py", "x/../tools/a.sh"] {
             assert_eq!(write(path), [path], "{path}");
         }
-        for path in [
-            "scripts/other.sh",
-            "tools/sub/a.sh",
-            "check.py.bak",
-            "status",
-        ] {
+        for path in ["scripts/other.sh", "tools/sub/a.sh", "check.py.bak", "git"] {
             assert!(write(path).is_empty(), "{path}");
         }
+    }
+
+    #[test]
+    fn programs_run_by_path_modules_and_plain_arguments_are_control_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(dir.path(), true).unwrap();
+        let run_by = files_run_by(&[
+            "./deploy",
+            "./gradlew build*",
+            "python3 -m app.main*",
+            "sh ./run",
+            "node server.mjs",
+        ]);
+        let write = |path: &str| {
+            execution_control_writes(
+                "edit_file",
+                &json!({"path": path, "old_text": "a", "new_text": "b"}),
+                &ws,
+                &run_by,
+            )
+        };
+        for path in [
+            "deploy",
+            "./gradlew",
+            "app/main.py",
+            "app/main/__main__.py",
+            "run",
+            "server.mjs",
+        ] {
+            assert_eq!(write(path), [path], "{path}");
+        }
+        assert!(write("src/app.py").is_empty());
+    }
+
+    #[test]
+    fn an_allowed_file_writer_aimed_at_a_control_file_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(dir.path(), true).unwrap();
+        let rules = ["./scripts/deploy.sh", "mv *", "tee *", "tee notes.txt"];
+        let check = |command: &str| command_writes_control_files(command, &ws, &rules);
+        assert_eq!(check("mv payload scripts/deploy.sh"), ["scripts/deploy.sh"]);
+        assert_eq!(check("echo x | tee .git/config"), [".git/config"]);
+        assert_eq!(check("sed -i s/a/b/ Makefile"), ["Makefile"]);
+        assert_eq!(
+            check("dd if=x of=.git/hooks/pre-commit"),
+            [".git/hooks/pre-commit"]
+        );
+        assert!(
+            check("./scripts/deploy.sh").is_empty(),
+            "running it is what the rule allows"
+        );
+        assert!(check("mv a.txt b.txt").is_empty());
+        assert!(
+            check("cat .git/config").is_empty(),
+            "reading is not writing"
+        );
+        assert!(
+            check("echo x | tee notes.txt").is_empty(),
+            "an allow rule spelled out this very write"
+        );
+        assert!(check("git status").is_empty());
     }
 }

@@ -85,10 +85,13 @@ impl Tool for ExecTool {
         }
         // Credentials reach the command only through its environment: placeholders
         // become variable references, and exposed credentials are always set.
-        let (script, secret_env) = ctx.secrets.for_command(&args.command).map_err(|e| {
-            ToolError::new(ToolErrorKind::InvalidArguments, e.to_string())
-                .with_hint("use only credentials that exist; ask the user to add a missing one")
-        })?;
+        let (script, secret_env) = ctx
+            .secrets
+            .for_command_as(&args.command, !ctx.grant.by_rule)
+            .map_err(|e| {
+                ToolError::new(ToolErrorKind::InvalidArguments, e.to_string())
+                    .with_hint("use only credentials that exist; ask the user to add a missing one")
+            })?;
         let limit = exec.timeout_s.max(1);
         let timeout = Duration::from_secs(args.timeout_s.unwrap_or(limit).clamp(1, limit));
         let root = ctx.workspace.root();

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ToolsConfig;
 
-pub use control_files::{execution_control_writes, files_run_by};
+pub use control_files::{command_writes_control_files, execution_control_writes, files_run_by};
 pub use error::{ToolError, ToolErrorKind};
 pub use exec::{NamespaceMode, SandboxError, SandboxStatus, require_sandbox, sandbox_status};
 pub use registry::ToolRegistry;
@@ -79,6 +79,10 @@ pub struct CallGrant {
     /// The call may reach the network: a human approved it, or an allow rule that
     /// grants network covers it. Without it `exec` runs with no network.
     pub network: bool,
+    /// An allow rule, not a human and not gates switched off, let the call run:
+    /// `exec` then gets no unscoped exposed credential and cannot see the files that
+    /// hold credentials.
+    pub by_rule: bool,
 }
 
 /// A successful tool result: text for the model.

@@ -452,6 +452,18 @@ impl Secrets {
     /// named, and exposed, only in a command its scope allows. Returns the rewritten
     /// command and its environment.
     pub fn for_command(&self, command: &str) -> Result<(String, SecretEnv), SecretsError> {
+        self.for_command_as(command, true)
+    }
+
+    /// [`Self::for_command`] for a command a human approved (`reviewed`) or one an
+    /// allow rule let through: the latter gets only the exposed credentials whose scope
+    /// names it, never the unscoped ones (an allowed `printenv K | cut -c1-4` would
+    /// read them piece by piece).
+    pub fn for_command_as(
+        &self,
+        command: &str,
+        reviewed: bool,
+    ) -> Result<(String, SecretEnv), SecretsError> {
         let mut named = Vec::new();
         let rewritten = replace_placeholders(command, |key| {
             let entry = self
@@ -482,10 +494,10 @@ impl Secrets {
             .filter(|(key, entry)| {
                 named.contains(key)
                     || (entry.exposed
-                        && entry
-                            .scope
-                            .as_ref()
-                            .is_none_or(|scope| scope.allows_command(command)))
+                        && match &entry.scope {
+                            Some(scope) => scope.allows_command(command),
+                            None => reviewed,
+                        })
             })
             .map(|(key, entry)| (key.clone(), entry.value.expose_secret().to_owned()))
             .collect();
@@ -770,6 +782,19 @@ mod tests {
                 .0,
             "open-value-1"
         );
+    }
+
+    #[test]
+    fn an_unreviewed_command_gets_no_unscoped_exposed_credential() {
+        let s = Secrets::new([(
+            "MIRROR".to_owned(),
+            SecretString::new("mirror-key-77"),
+            true,
+        )]);
+        let (_, reviewed) = s.for_command_as("printenv MIRROR", true).unwrap();
+        assert_eq!(reviewed.len(), 1);
+        let (_, allowed) = s.for_command_as("printenv MIRROR", false).unwrap();
+        assert!(allowed.is_empty(), "{allowed:?}");
     }
 
     #[test]

@@ -470,3 +470,81 @@ async fn an_approved_command_cannot_read_the_nodes_master_key_or_store() {
         "the node's key, store and config look empty to a command: {output}"
     );
 }
+
+#[tokio::test]
+async fn allow_rules_vouch_only_for_what_they_name() {
+    const DB: &str = "db-secret-value-123456";
+    const MIRROR: &str = "mirror-secret-value-987";
+    let mut env = gated_env(vec![
+        Reply::tool_call(
+            "write_file",
+            json!({"path": "tools/sub/x.sh", "content": "touch PWNED\n"}),
+        ),
+        // `tools/*.sh` does not reach into tools/sub/ or climb out with `..`.
+        Reply::tool_call("exec", json!({"command": "bash tools/sub/x.sh"})),
+        // A program an allow rule runs by `./name` is protected like a script.
+        Reply::tool_call(
+            "write_file",
+            json!({"path": "deploy", "content": "#!/bin/sh\ntouch PWNED\n"}),
+        ),
+        // An allowed `mv` aimed at it is not what the rules vouch for.
+        Reply::tool_call("exec", json!({"command": "mv payload deploy"})),
+        Reply::tool_call(
+            "write_file",
+            json!({"path": "db.env", "content": "DB=${credentials.DB}\n"}),
+        ),
+        // Allowed reads of a credential file and of exposed credentials see nothing.
+        Reply::tool_call(
+            "exec",
+            json!({"command": "head -c 12 db.env; printenv MIRROR; echo end"}),
+        ),
+        Reply::text("Done."),
+    ])
+    .await;
+    env.set(
+        "/policy",
+        json!({"rules": [
+            {"action": "allow", "tool": "exec", "params": {"command": "bash tools/*.sh"}},
+            {"action": "allow", "tool": "exec", "params": {"command": "./deploy"}},
+            {"action": "allow", "tool": "exec", "params": {"command": "mv *"}},
+            {"action": "allow", "tool": "exec", "params": {"command": "head *"}},
+            {"action": "allow", "tool": "exec", "params": {"command": "printenv*"}},
+            {"action": "allow", "tool": "exec", "params": {"command": "echo*"}}
+        ]}),
+    );
+    let workspace = env.workspace();
+    std::fs::write(workspace.join("deploy"), "#!/bin/sh\necho deploying\n").unwrap();
+    std::fs::write(workspace.join("payload"), "#!/bin/sh\ntouch PWNED\n").unwrap();
+    let gateway = env.serve().await;
+    for (key, value, exposed) in [("DB", DB, false), ("MIRROR", MIRROR, true)] {
+        let (status, body) = api(
+            &gateway,
+            Method::POST,
+            "/credentials",
+            Some(json!({"key": key, "value": value, "exposed": exposed})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let run = start(&gateway, "gate:vouch", "Deploy.").await;
+    for (n, tool) in [(1, "exec"), (2, "write_file"), (3, "exec")] {
+        let id = nth_review(&gateway, &run, n).await;
+        let card = review(&gateway, &id).await;
+        assert_eq!(card["tool"], tool, "review {n}: {card}");
+        decide(&gateway, &id, "reject").await;
+    }
+    let done = finished(&gateway, &run).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(!workspace.join("PWNED").exists());
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("deploy")).unwrap(),
+        "#!/bin/sh\necho deploying\n"
+    );
+    let seen = crate::support::tool_results(env.model.requests().last().unwrap());
+    let output = &seen.last().unwrap().1;
+    assert!(output.contains("end"), "the allowed command ran: {output}");
+    assert!(
+        !output.contains("db-secret") && !output.contains("mirror-secret"),
+        "{output}"
+    );
+}

@@ -17,7 +17,10 @@ const KEPT_ENV: [&str; 4] = ["LANG", "LC_ALL", "TERM", "TZ"];
 
 /// Git settings that stop a planted repository config from running programs during
 /// ordinary commands (`status`, `log`, `diff`, `commit`, `fetch`).
-const GIT_CONFIG: [(&str, &str); 15] = [
+const GIT_CONFIG: [(&str, &str); 16] = [
+    // A workspace holding `HEAD`, `config` and `objects/` would be taken as a bare
+    // repository whose `config` (diff.external, textconv) runs programs.
+    ("safe.bareRepository", "explicit"),
     // `git status` would run the fsmonitor hook program.
     ("core.fsmonitor", "false"),
     // Hooks (commit, checkout, merge, reference updates) run programs.
@@ -27,7 +30,7 @@ const GIT_CONFIG: [(&str, &str); 15] = [
     ("sequence.editor", "true"),
     // Empty: git asks no askpass program.
     ("core.askPass", ""),
-    // A plain ssh that ignores the workspace's `~/.ssh/config` (HOME is the workspace).
+    // A plain ssh that ignores any `~/.ssh/config`.
     ("core.sshCommand", "ssh -F /dev/null"),
     // An empty value clears every helper configured before it.
     ("credential.helper", ""),
@@ -43,12 +46,22 @@ const GIT_CONFIG: [(&str, &str); 15] = [
 ];
 
 /// Every variable a command starts with (before credentials it is given): kept ones,
-/// `HOME` (the workspace), `TMPDIR`, a filtered `PATH` and the git hardening.
+/// `HOME` (the call's own empty temp dir), `TMPDIR`, a filtered `PATH` and the git
+/// hardening.
+///
+/// `HOME` is not the workspace: programs read their user config from it (`~/.curlrc`,
+/// `~/.kube/config` with its exec plugins, `~/.aws/config` `credential_process`,
+/// `~/.psqlrc`, `~/.wgetrc`, go's env file), and an allowed `kubectl get pods` must not
+/// run what the agent wrote into `.kube/config` in the workspace.
 pub(super) fn command_env(root: &Path, tmp: &Path) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = Vec::new();
     let mut set = |name: &str, value: &OsStr| env.push((name.into(), value.to_owned()));
-    set("HOME", root.as_os_str());
+    set("HOME", tmp.as_os_str());
     set("TMPDIR", tmp.as_os_str());
+    // Git looks for a repository no higher than the workspace.
+    if let Some(parent) = root.parent() {
+        set("GIT_CEILING_DIRECTORIES", parent.as_os_str());
+    }
     if let Some(path) = std::env::var_os("PATH") {
         set("PATH", &safe_path(&path, root));
     }

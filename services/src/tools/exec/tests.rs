@@ -330,6 +330,45 @@ async fn a_planted_git_config_or_path_entry_runs_no_program() {
 }
 
 #[tokio::test]
+async fn user_config_and_a_fake_bare_repository_in_the_workspace_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ctx(&dir, ToolsConfig::default());
+    // HOME is the call's own empty directory, not the workspace.
+    std::fs::write(dir.path().join(".curlrc"), "output = PWNED_curl\n").unwrap();
+    let out = ExecTool
+        .execute(
+            &ctx,
+            json!({"command": "test -e \"$HOME/.curlrc\" && echo seen || echo unseen"}),
+        )
+        .await
+        .unwrap();
+    assert!(out.content.contains("unseen"), "{}", out.content);
+
+    // The workspace laid out as a bare repository whose config runs a program.
+    std::fs::write(dir.path().join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("objects")).unwrap();
+    std::fs::create_dir_all(dir.path().join("refs/heads")).unwrap();
+    std::fs::write(
+        dir.path().join("config"),
+        "[diff]\n\texternal = touch PWNED_diff\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("a.txt"), "a\n").unwrap();
+    std::fs::write(dir.path().join("b.txt"), "b\n").unwrap();
+    let _ = ExecTool
+        .execute(
+            &ctx,
+            json!({"command": "git diff --no-index --ext-diff a.txt b.txt"}),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !dir.path().join("PWNED_diff").exists(),
+        "git took the workspace for a bare repository and ran its diff.external"
+    );
+}
+
+#[tokio::test]
 async fn with_the_sandbox_off_commands_run_unconfined() {
     let dir = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
