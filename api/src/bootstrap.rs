@@ -59,8 +59,9 @@ pub struct Node {
     pub store_url: String,
     /// Verifies bearer JWTs; none when no auth keys are configured.
     pub verifier: Option<Arc<facio_services::auth::Verifier>>,
-    /// A serving node's hold on its data directory (one serving process per store).
-    pub data_lock: Option<Arc<facio_services::store::DataDirLock>>,
+    /// A serving node's hold on its data directory (and its database's, when that lies
+    /// elsewhere): one serving process per store.
+    pub data_lock: Option<Arc<Vec<facio_services::store::DataDirLock>>>,
 }
 
 impl Node {
@@ -77,11 +78,20 @@ impl Node {
         recover: bool,
         require_provider: bool,
     ) -> Result<Node, BootError> {
-        // A node that recovers runs and re-arms reviews must be the store's only one.
+        // A node that recovers runs and re-arms reviews must be the store's only one:
+        // it locks its data directory, and the database's directory when the store
+        // lives elsewhere (two data directories on one database are one store).
         let data_lock = if recover {
-            Some(Arc::new(facio_services::store::DataDirLock::acquire(
+            let mut locks = vec![facio_services::store::DataDirLock::acquire(
                 &config.data_dir(),
-            )?))
+            )?];
+            if let Some(dir) = sqlite_file(&config.storage_url())
+                .and_then(|db| db.parent().map(Path::to_path_buf))
+                .filter(|dir| absolute(dir) != absolute(&config.data_dir()))
+            {
+                locks.push(facio_services::store::DataDirLock::acquire(&dir)?);
+            }
+            Some(Arc::new(locks))
         } else {
             None
         };
@@ -140,6 +150,16 @@ impl Node {
 /// its files are hidden one by one).
 fn hide_node_secrets(config: &mut Config) {
     let data = config.data_dir();
+    let database = sqlite_file(&config.storage_url())
+        .into_iter()
+        .flat_map(|db| {
+            let with = |suffix: &str| {
+                let mut name = db.clone().into_os_string();
+                name.push(suffix);
+                PathBuf::from(name)
+            };
+            [db.clone(), with("-wal"), with("-shm")]
+        });
     let files = [
         "master.key",
         "facio.db",
@@ -149,6 +169,7 @@ fn hide_node_secrets(config: &mut Config) {
     ]
     .map(|name| data.join(name))
     .into_iter()
+    .chain(database)
     .chain(config.config_file.clone())
     .chain(config.settings_file.clone())
     .filter(|path| path.exists())
@@ -158,6 +179,15 @@ fn hide_node_secrets(config: &mut Config) {
             config.tools.exec.hide_paths.push(path);
         }
     }
+}
+
+/// The database file a `sqlite://` storage URL names, if it names one.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 /// Says how `exec` is confined here; with `tools.exec.sandbox: "on"` a machine that

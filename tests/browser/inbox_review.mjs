@@ -50,7 +50,9 @@ const report = await withBrowser(async (browser) => {
   report.reason = await page.locator("#reason").count() ? await page.locator("#reason").innerText() : null;
   report.risk = await page.locator("#risk").count() ? await page.locator("#risk").innerText() : null;
   report.steps = await page.evaluate(() => [...document.querySelectorAll("#steps li")].map((li) => ({
-    role: li.querySelector(".role").textContent, text: li.querySelector(".step-text").textContent })));
+    role: li.querySelector(".role").textContent,
+    text: li.querySelector(".step-text") ? li.querySelector(".step-text").textContent : null,
+    calls: [...li.querySelectorAll(".step-call")].map((c) => c.textContent) })));
   const countdown = await page.locator("#countdown").innerText();
   await page.waitForTimeout(2100);
   report.countdown = [countdown, await page.locator("#countdown").innerText()];

@@ -72,6 +72,15 @@ pub(crate) async fn open_gate(
     deps: &Arc<TurnDeps>,
     gate: GateRequest,
 ) -> Result<ReviewId, StoreError> {
+    let mut gate = gate;
+    // What a reviewer reads may come from the model: no terminal escapes, overrides
+    // or invisible characters in it, whichever surface shows it.
+    gate.request.title = facio_services::review::displayable(&gate.request.title, false);
+    gate.request.description = gate
+        .request
+        .description
+        .as_deref()
+        .map(|d| facio_services::review::displayable(d, true));
     let id = ReviewId::generate();
     let timeout_s = i64::try_from(gate.request.timeout_s).unwrap_or(i64::MAX);
     let expires_at = Utc::now() + chrono::Duration::seconds(timeout_s);

@@ -35,7 +35,8 @@ enum Prepared {
     Run(Ready),
     Refused(ToolCall, ToolError),
     /// A human must answer first (policy said ask, or a HITL tool asked).
-    Review(ToolCall, ReviewRequest, String),
+    /// With the risk tier the policy used (none for a HITL tool's own question).
+    Review(ToolCall, ReviewRequest, String, Option<RiskTier>),
     /// A HITL tool whose review is closed: its result is the human's answer.
     Answered(ToolCall, String),
 }
@@ -58,11 +59,17 @@ pub(super) async fn run_calls(
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
                 flush(task, recorder, progress, vec![ready]).await?;
             }
-            Prepared::Review(call, request, reason) => {
+            Prepared::Review(call, request, reason, risk) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
                 // A stop that came while this call was prepared must not end in a review.
                 task.check_stopped()?;
-                return Err(open_review(task, progress, call, request, reason).await?);
+                let review = Gated {
+                    call,
+                    request,
+                    reason,
+                    risk,
+                };
+                return Err(open_review(task, progress, review).await?);
             }
             Prepared::Answered(call, answer) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
@@ -311,7 +318,7 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
                 None => reason,
             };
             let request = approval_request(&call, &args, &reason, policy.review_timeout_s);
-            Ok(Prepared::Review(call, request, reason))
+            Ok(Prepared::Review(call, request, reason, Some(risk)))
         }
     }
 }
@@ -409,8 +416,10 @@ fn approval_request(
     } else {
         format!("Allow {}: {subject}?", call.name)
     };
+    // The arguments cannot close the block they are shown in.
+    let fence = facio_services::review::fence_for(&shown);
     let description = format!(
-        "The agent wants to call `{}`. {reason}.\n\n```json\n{shown}\n```",
+        "The agent wants to call `{}`. {reason}.\n\n{fence}json\n{shown}\n{fence}",
         call.name
     );
     let fallback = || ReviewRequest {
@@ -486,25 +495,65 @@ async fn prepare_hitl(task: &TurnTask, call: ToolCall) -> Result<Prepared, TurnE
     };
     Ok(match answered {
         Some(outcome) => Prepared::Answered(call, tool_result_for(&outcome)),
-        None => Prepared::Review(call, request, "the agent asked for human input".into()),
+        None => Prepared::Review(
+            call,
+            request,
+            "the agent asked for human input".into(),
+            None,
+        ),
     })
 }
 
 /// Opens the review and ends the turn's task: the run waits in the store.
-async fn open_review(
-    task: &TurnTask,
-    progress: &Progress,
+/// A call on its way to a human.
+struct Gated {
     call: ToolCall,
     request: ReviewRequest,
     reason: String,
+    risk: Option<RiskTier>,
+}
+
+/// One step of the run before the review, as the reviewer sees it: what was said,
+/// which tools were called with what, and what they answered. The call under review
+/// (`reviewed`) is left out: the card shows its arguments once, on their own.
+fn recent_step(message: &ChatMessage, reviewed: &str) -> Option<serde_json::Value> {
+    let clip = |text: &str| super::record::clip(text, 500);
+    let mut step = serde_json::json!({"role": message.role});
+    if let Some(content) = message.content.as_deref().filter(|c| !c.is_empty()) {
+        step["content"] = clip(content).into();
+    }
+    let calls: Vec<serde_json::Value> = message
+        .tool_calls
+        .iter()
+        .filter(|c| c.id != reviewed)
+        .map(|c| serde_json::json!({"name": c.name, "arguments": clip(&c.arguments)}))
+        .collect();
+    if !calls.is_empty() {
+        step["toolCalls"] = calls.into();
+    }
+    if let Some(name) = &message.name {
+        step["name"] = name.clone().into();
+    }
+    (step.get("content").is_some() || step.get("toolCalls").is_some()).then_some(step)
+}
+
+async fn open_review(
+    task: &TurnTask,
+    progress: &Progress,
+    gated: Gated,
 ) -> Result<TurnError, TurnError> {
+    let Gated {
+        call,
+        request,
+        reason,
+        risk,
+    } = gated;
     let recent: Vec<serde_json::Value> = progress
         .history
         .iter()
         .rev()
-        .filter(|m| m.content.as_deref().is_some_and(|c| !c.is_empty()))
+        .filter_map(|m| recent_step(m, &call.id))
         .take(6)
-        .map(|m| serde_json::json!({"role": m.role, "content": super::record::clip(m.content.as_deref().unwrap_or_default(), 500)}))
         .collect::<Vec<_>>()
         .into_iter()
         .rev()
@@ -521,7 +570,8 @@ async fn open_review(
             tool: call.name.clone(),
             origin: task.origin.as_str().to_owned(),
             request,
-            context: serde_json::json!({"arguments": arguments, "reason": reason, "recentMessages": recent}),
+            context: serde_json::json!({"arguments": arguments, "reason": reason, "risk": risk,
+                "recentMessages": recent}),
         },
     )
     .await?;

@@ -5,6 +5,7 @@
 //! review. Pure data and checks: no I/O, no gate lifecycle (that is the gate actor's).
 
 mod args;
+mod display;
 mod form;
 mod id;
 mod outcome;
@@ -19,6 +20,7 @@ mod validate;
 mod tests;
 
 pub use args::{ReviewArgsError, request_from_tool_call};
+pub use display::{displayable, fence_for};
 pub use id::{ReviewId, ReviewIdError};
 pub use outcome::{ReviewOutcome, tool_result_for};
 pub use payload::{

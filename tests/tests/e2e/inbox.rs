@@ -191,8 +191,8 @@ async fn every_review_type_reads_at_a_glance_and_is_answered_in_the_inbox() {
     );
     assert_eq!(
         report["steps"],
-        json!([{"role": "user", "text": "Ship v2.1, please."}]),
-        "the steps before the question: {report}"
+        json!([{"role": "user", "text": "Ship v2.1, please.", "calls": []}]),
+        "the steps before the question (the call under review is shown once, apart): {report}"
     );
     assert_eq!(
         report["guard"],
