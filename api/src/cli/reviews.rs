@@ -48,6 +48,10 @@ pub enum ReviewsCommand {
         /// gateway records the token's verified subject instead).
         #[arg(long)]
         reviewer: Option<String>,
+        /// Also add the exact allow rule for this call (admins; see
+        /// `GET /api/v1/reviews/ID/rule`), so the same call runs unasked from now on.
+        #[arg(long)]
+        always_allow: bool,
         #[command(flatten)]
         connection: Connection,
     },
@@ -192,8 +196,15 @@ pub async fn run(globals: &Globals, command: ReviewsCommand) -> anyhow::Result<E
             option,
             comment,
             reviewer: who,
+            always_allow,
             connection,
-        } => (connection, id, approval(&option, comment, who)?),
+        } => {
+            let mut body = approval(&option, comment, who)?;
+            if always_allow {
+                body["alwaysAllow"] = json!(true);
+            }
+            (connection, id, body)
+        }
         ReviewsCommand::Reject {
             id,
             comment,

@@ -41,6 +41,9 @@ pub enum AuditEventKind {
     TokenIssued,
     /// A bearer token was revoked (its jti).
     TokenRevoked,
+    /// The tenant's policy changed: a rule added or removed, all rules cleared, or a
+    /// setting (`enabled`, `skipCron`) changed, with what it was before.
+    PolicyChanged,
 }
 
 impl AuditEventKind {
@@ -65,6 +68,7 @@ impl AuditEventKind {
             Self::WorkspaceChanged => "workspace_changed",
             Self::TokenIssued => "token_issued",
             Self::TokenRevoked => "token_revoked",
+            Self::PolicyChanged => "policy_changed",
         }
     }
 
@@ -89,6 +93,7 @@ impl AuditEventKind {
             "workspace_changed" => Self::WorkspaceChanged,
             "token_issued" => Self::TokenIssued,
             "token_revoked" => Self::TokenRevoked,
+            "policy_changed" => Self::PolicyChanged,
             _ => return None,
         })
     }

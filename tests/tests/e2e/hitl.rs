@@ -1062,3 +1062,126 @@ async fn an_approval_does_not_pass_a_later_call_that_reuses_its_id() {
         "the new call waits for its own review"
     );
 }
+
+#[tokio::test]
+async fn approve_and_always_allow_adds_the_exact_rule_and_policy_changes_are_audited() {
+    let mut env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "echo  hi"})),
+        Reply::text("Said hi."),
+        Reply::tool_call("exec", json!({"command": "echo hi"})),
+        Reply::text("Said hi again, unasked."),
+        Reply::tool_call("exec", json!({"command": "echo hi there"})),
+        Reply::text("Asked first."),
+    ])
+    .await;
+    env.set(
+        "/auth",
+        json!({"hs256Secret": "hitl-rule-secret-long-enough-for-hs256"}),
+    );
+    let reviewer = crate::support::token(&env, "default", "reviewer").await;
+    let gateway = env.serve().await;
+    let run = ask(&gateway, "hitl:always", "Say hi.").await;
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+
+    // The rule is shown before it is saved; only admins get it or may add it.
+    let (status, proposed) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!("/reviews/{review_id}/rule"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{proposed}");
+    assert_eq!(
+        proposed["rule"],
+        json!({"action": "allow", "tool": "exec", "params": {"command": "echo hi"}})
+    );
+    let (status, refused) = crate::support::management(
+        &gateway,
+        &reviewer,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}, "alwaysAllow": true})),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, decided) = api(
+        &gateway,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}, "alwaysAllow": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["ruleAdded"]["params"]["command"], "echo hi");
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+
+    // The same command now runs without a review; a different one still asks.
+    let again = ask(&gateway, "hitl:always", "Say hi again.").await;
+    assert_eq!(again["status"], "completed", "{again}");
+    let other = ask(&gateway, "hitl:always", "Say hi there.").await;
+    assert_eq!(other["status"], "awaiting_review", "{other}");
+    // The CLI does the same with --always-allow.
+    let review_id = other["reviews"][0].as_str().unwrap().to_owned();
+    let approve = env
+        .cli(&[
+            "reviews",
+            "approve",
+            &review_id,
+            "--always-allow",
+            "--reviewer",
+            "dana",
+            "--url",
+            &gateway.url,
+            "--token",
+            TOKEN,
+        ])
+        .await;
+    assert!(
+        approve.status.success(),
+        "{}",
+        crate::support::stderr(&approve)
+    );
+    let (_, policy) = api(&gateway, reqwest::Method::GET, "/policy", None).await;
+    let commands: Vec<&str> = policy["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["params"]["command"].as_str())
+        .collect();
+    assert_eq!(commands, ["echo hi", "echo hi there"], "{policy}");
+
+    // Switching every gate off is on record, with what it was before.
+    let (status, _) = api(
+        &gateway,
+        reqwest::Method::PATCH,
+        "/policy/settings",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, audit) = api(
+        &gateway,
+        reqwest::Method::GET,
+        "/audit?type=policy_changed&limit=50",
+        None,
+    )
+    .await;
+    let events = audit["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3, "{audit}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["data"]["change"] == "rule_added" && e["data"]["fromReview"].is_string())
+            .count(),
+        2
+    );
+    let off = events
+        .iter()
+        .find(|e| e["data"]["change"] == "settings")
+        .expect("the gates switched off are audited");
+    assert_eq!(off["data"]["settingsBefore"]["enabled"], true);
+    assert_eq!(off["data"]["settingsAfter"]["enabled"], false);
+    assert_eq!(off["actor"], "management-token");
+}

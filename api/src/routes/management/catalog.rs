@@ -113,7 +113,13 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "post",
         "/reviews/{id}/decide",
         &[Reviewer],
-        "Decide a pending review",
+        "Decide a pending review (alwaysAllow: approve and add the exact rule; admins only)",
+    ),
+    route(
+        "get",
+        "/reviews/{id}/rule",
+        ADMINS,
+        "The exact allow rule 'approve and always allow' would add for this review",
     ),
     route(
         "post",

@@ -9,9 +9,10 @@ use facio_services::policy::{Policy, PolicyRule};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Caller;
+use facio_services::store::AuditEventKind;
+
 use super::json::Body;
-use super::store_error;
+use super::{Caller, audit_change, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
 
@@ -22,7 +23,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/policy/settings", patch(settings))
 }
 
-async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiError> {
+pub(super) async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiError> {
     let stored = state
         .runtime
         .store()
@@ -33,11 +34,7 @@ async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiError> {
         .map_err(|e| ApiError::internal(format!("the stored policy cannot be read: {e}")))
 }
 
-async fn save(
-    state: &AppState,
-    tenant: &TenantId,
-    policy: &Policy,
-) -> Result<Json<Value>, ApiError> {
+async fn put(state: &AppState, tenant: &TenantId, policy: &Policy) -> Result<Value, ApiError> {
     let doc = serde_json::to_value(policy).map_err(|e| ApiError::internal(e.to_string()))?;
     state
         .runtime
@@ -45,6 +42,31 @@ async fn save(
         .put_policy(tenant, &doc)
         .await
         .map_err(store_error)?;
+    Ok(doc)
+}
+
+/// Saves `after` and records the change (`change` says what it was) in the audit log
+/// with the caller as actor. A change whose audit event cannot be written is taken
+/// back: the policy is put back as it was.
+pub(super) async fn commit(
+    state: &AppState,
+    caller: &Caller,
+    before: &Policy,
+    after: &Policy,
+    change: Value,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = caller.tenant();
+    let doc = put(state, tenant, after).await?;
+    let mut data = change;
+    data["surface"] = json!("api");
+    data["settingsBefore"] =
+        json!({"enabled": before.settings.enabled, "skipCron": before.settings.skip_cron});
+    data["settingsAfter"] =
+        json!({"enabled": after.settings.enabled, "skipCron": after.settings.skip_cron});
+    if let Err(e) = audit_change(state, caller, tenant, AuditEventKind::PolicyChanged, data).await {
+        put(state, tenant, before).await?;
+        return Err(e);
+    }
     Ok(Json(doc))
 }
 
@@ -66,11 +88,17 @@ async fn add(
     State(state): State<AppState>,
     Body(rule): Body<PolicyRule>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut policy = load(&state, caller.tenant()).await?;
-    policy
-        .add(checked(rule)?)
+    let before = load(&state, caller.tenant()).await?;
+    let mut policy = before.clone();
+    let rule = checked(rule)?;
+    let added = policy
+        .add(rule.clone())
         .map_err(|e| ApiError::unprocessable(None, e.to_string()))?;
-    save(&state, caller.tenant(), &policy).await
+    if !added {
+        return Ok(Json(put(&state, caller.tenant(), &policy).await?));
+    }
+    let change = json!({"change": "rule_added", "rule": rule});
+    commit(&state, &caller, &before, &policy, change).await
 }
 
 async fn remove(
@@ -78,17 +106,21 @@ async fn remove(
     State(state): State<AppState>,
     Body(rule): Body<PolicyRule>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut policy = load(&state, caller.tenant()).await?;
+    let before = load(&state, caller.tenant()).await?;
+    let mut policy = before.clone();
     if !policy.remove(&rule) {
         return Err(ApiError::not_found("no rule equal to this one exists"));
     }
-    save(&state, caller.tenant(), &policy).await
+    let change = json!({"change": "rule_removed", "rule": rule});
+    commit(&state, &caller, &before, &policy, change).await
 }
 
 async fn clear(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let mut policy = load(&state, caller.tenant()).await?;
+    let before = load(&state, caller.tenant()).await?;
+    let mut policy = before.clone();
     policy.rules.clear();
-    save(&state, caller.tenant(), &policy).await
+    let change = json!({"change": "rules_cleared", "removed": before.rules});
+    commit(&state, &caller, &before, &policy, change).await
 }
 
 #[derive(Deserialize)]
@@ -103,14 +135,16 @@ async fn settings(
     State(state): State<AppState>,
     Body(body): Body<Settings>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut policy = load(&state, caller.tenant()).await?;
+    let before = load(&state, caller.tenant()).await?;
+    let mut policy = before.clone();
     if let Some(enabled) = body.enabled {
         policy.settings.enabled = enabled;
     }
     if let Some(skip) = body.skip_cron {
         policy.settings.skip_cron = skip;
     }
-    let _policy = save(&state, caller.tenant(), &policy).await?;
+    let change = json!({"change": "settings"});
+    let _saved = commit(&state, &caller, &before, &policy, change).await?;
     Ok(Json(
         json!({"enabled": policy.settings.enabled, "skipCron": policy.settings.skip_cron}),
     ))

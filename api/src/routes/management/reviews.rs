@@ -32,6 +32,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/reviews/{id}", get(one))
         .route("/reviews/{id}/wait", get(wait))
         .route("/reviews/{id}/decide", post(decide))
+        .route("/reviews/{id}/rule", get(proposed_rule))
         .route("/placet/webhook", post(placet_webhook))
 }
 
@@ -231,6 +232,112 @@ struct Decide {
     response: Value,
     reviewer: Option<String>,
     comment: Option<String>,
+    /// Approve and add the narrowest allow rule covering exactly this call (tenant
+    /// admins only; see `GET /reviews/{id}/rule` for the rule it adds).
+    #[serde(default, rename = "alwaysAllow")]
+    always_allow: bool,
+}
+
+/// Characters a word of an exact `exec` rule may hold: no quoting, globs,
+/// expansions or shell syntax, so the rule means the command and nothing else.
+fn exact_word(word: &str) -> bool {
+    !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c))
+}
+
+/// The narrowest allow rule that covers exactly the call `review` shows: its tool,
+/// and each argument as it is (an exec command word by word). `Err` says why no such
+/// rule can be made (a human's question, a command with shell syntax, ...).
+fn narrow_rule(review: &ReviewRecord) -> Result<facio_services::policy::PolicyRule, String> {
+    use facio_services::policy::{
+        CallContext, CallOrigin, Decision, Policy, PolicyRule, RuleAction,
+    };
+    if review.tool.starts_with("ask_") {
+        return Err("this review is the agent's own question, not a gated call".into());
+    }
+    if review.context.get("inDoubt") == Some(&json!(true)) {
+        return Err(
+            "an in-doubt review is about one interrupted call; no rule comes from it".into(),
+        );
+    }
+    let Some(arguments) = review.context.get("arguments").and_then(Value::as_object) else {
+        return Err("the review shows no arguments to make a rule from".into());
+    };
+    let mut params = serde_json::Map::new();
+    for (name, value) in arguments {
+        let exact = match value {
+            Value::String(text) if review.tool == "exec" && name == "command" => {
+                let words: Vec<&str> = text.split_whitespace().collect();
+                if words.is_empty() || !words.iter().all(|w| exact_word(w)) {
+                    return Err(
+                        "the command has quoting, globs or shell syntax; an exact allow rule \
+                         cannot be made from it (write one with POST /policy)"
+                            .into(),
+                    );
+                }
+                Value::String(words.join(" "))
+            }
+            Value::String(text) if text.contains(['*', '?', '[', ']', '{', '}', '\\']) => {
+                return Err(format!(
+                    "argument {name} has glob characters; an exact rule cannot be made from it"
+                ));
+            }
+            other => other.clone(),
+        };
+        params.insert(name.clone(), exact);
+    }
+    let rule = PolicyRule {
+        action: RuleAction::Allow,
+        tool: review.tool.clone(),
+        params: Some(params),
+        network: false,
+    };
+    rule.validate().map_err(|e| e.to_string())?;
+    // It must cover the call it came from, and nothing broader than its arguments.
+    let only = Policy {
+        rules: vec![rule.clone()],
+        ..Policy::default()
+    };
+    let covers = matches!(
+        only.decide(&CallContext {
+            tool: &review.tool,
+            risk: facio_services::tools::RiskTier::SystemEffect,
+            args: &Value::Object(arguments.clone()),
+            origin: CallOrigin::Interactive,
+        }),
+        Decision::Run { .. }
+    );
+    if !covers {
+        return Err("no exact rule covers this call".into());
+    }
+    Ok(rule)
+}
+
+fn admin(caller: &Caller) -> bool {
+    caller.0.roles.contains(&facio_services::auth::Role::Admin)
+}
+
+/// `GET /reviews/{id}/rule`: the rule "approve and always allow" would add, shown to
+/// the reviewer before it is saved.
+async fn proposed_rule(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(id)?;
+    let review = state
+        .runtime
+        .store()
+        .get_review(caller.tenant(), &id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(format!("review {id} does not exist")))?;
+    match narrow_rule(&review) {
+        Ok(rule) => Ok(Json(json!({"reviewId": id, "rule": rule}))),
+        Err(why) => Err(ApiError::unprocessable(None, why)),
+    }
 }
 
 async fn decide(
@@ -240,6 +347,33 @@ async fn decide(
     Body(body): Body<Decide>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
+    // "Approve and always allow": checked in full before anything is decided.
+    let rule = if body.always_allow {
+        if !admin(&caller) {
+            return Err(ApiError::forbidden(
+                "alwaysAllow adds a policy rule: it needs the role admin",
+            ));
+        }
+        if body.response.get("selectedOption").and_then(Value::as_str) != Some("approve") {
+            return Err(ApiError::unprocessable(
+                Some("alwaysAllow"),
+                "alwaysAllow goes with the approve option",
+            ));
+        }
+        let review = state
+            .runtime
+            .store()
+            .get_review(caller.tenant(), &id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(format!("review {id} does not exist")))?;
+        Some(
+            narrow_rule(&review)
+                .map_err(|why| ApiError::unprocessable(Some("alwaysAllow"), why))?,
+        )
+    } else {
+        None
+    };
     let decision = ReviewDecision {
         response: body.response,
         reviewer: Some(reviewer(&caller, body.reviewer)),
@@ -250,7 +384,23 @@ async fn decide(
         .decide_review(caller.tenant(), &id, decision)
         .await
     {
-        Ok(review) => Ok(Json(review_json(&review))),
+        Ok(review) => {
+            let mut shown = review_json(&review);
+            if let Some(rule) = rule {
+                let before = super::policy::load(&state, caller.tenant()).await?;
+                let mut after = before.clone();
+                let added = after
+                    .add(rule.clone())
+                    .map_err(|e| ApiError::unprocessable(Some("alwaysAllow"), e.to_string()))?;
+                if added {
+                    let change = json!({"change": "rule_added", "rule": rule, "fromReview": id});
+                    let _saved =
+                        super::policy::commit(&state, &caller, &before, &after, change).await?;
+                }
+                shown["ruleAdded"] = json!(rule);
+            }
+            Ok(Json(shown))
+        }
         Err(ReviewError::NotFound(_)) => {
             Err(ApiError::not_found(format!("review {id} does not exist")))
         }
