@@ -1,10 +1,13 @@
-//! `facio audit verify`: recompute every tenant's hash chain.
+//! `facio audit verify`: recompute every tenant's hash chain (in the store, or in an
+//! export file without any store); `facio audit export`: write a chain as JSON Lines.
 
 use std::process::ExitCode;
 
 use facio_services::config::Config;
 use facio_services::domain::TenantId;
-use facio_services::store::{AuditRepository, SqliteStore, TenantRepository};
+use facio_services::store::{
+    AuditFilter, AuditRepository, SqliteStore, TenantRepository, verify_export,
+};
 
 use super::Globals;
 
@@ -15,11 +18,29 @@ pub enum AuditCommand {
         /// Only this tenant (default: every tenant with events).
         #[arg(long)]
         tenant: Option<String>,
+        /// Check an export (`facio audit export`, `GET /api/v1/audit/export`) instead
+        /// of the store: no database or config needed.
+        #[arg(long, conflicts_with = "tenant")]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Write a tenant's audit chain as JSON Lines, every field its hashes commit to.
+    Export {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
 pub async fn run(globals: &Globals, command: AuditCommand) -> anyhow::Result<ExitCode> {
-    let AuditCommand::Verify { tenant } = command;
+    let tenant = match command {
+        AuditCommand::Verify {
+            file: Some(file), ..
+        } => return verify_file(&file),
+        AuditCommand::Verify { tenant, file: None } => tenant,
+        AuditCommand::Export { tenant, out } => return export(globals, &tenant, out).await,
+    };
     let config = Config::load(globals.config.as_deref())?;
     let store = SqliteStore::connect(&config.storage_url()).await?;
     let tenants = match tenant {
@@ -60,4 +81,61 @@ pub async fn run(globals: &Globals, command: AuditCommand) -> anyhow::Result<Exi
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `facio audit verify --file F`: the export's chains, checked without a store.
+fn verify_file(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let report = verify_export(std::io::BufReader::new(file))?;
+    for (tenant, count) in &report.events {
+        let whole = if report.from_genesis.contains(tenant) {
+            "from the start of its chain"
+        } else {
+            "from the first exported event on"
+        };
+        println!("tenant {tenant}: {count} events checked, {whole}");
+    }
+    match report.first_broken {
+        None => {
+            println!("{}: intact", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((line, seq, why)) => {
+            println!(
+                "{}: broken at line {line} (event {seq}): {why}",
+                path.display()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `facio audit export`: every event of the tenant's chain, oldest first.
+async fn export(
+    globals: &Globals,
+    tenant: &str,
+    out: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let config = Config::load(globals.config.as_deref())?;
+    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let tenant = TenantId::new(tenant)?;
+    if !store.tenant_exists(&tenant).await? {
+        eprintln!("error: no such tenant {tenant}");
+        return Ok(ExitCode::from(2));
+    }
+    let events = store.list_audit(&tenant, &AuditFilter::default()).await?;
+    let mut text = String::new();
+    for event in &events {
+        text.push_str(&serde_json::to_string(event)?);
+        text.push('\n');
+    }
+    match out {
+        Some(path) => std::fs::write(&path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    eprintln!("exported {} events of tenant {tenant}", events.len());
+    Ok(ExitCode::SUCCESS)
 }

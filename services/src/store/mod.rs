@@ -5,6 +5,7 @@
 
 mod audit;
 mod error;
+mod export;
 mod lock;
 mod records;
 mod reviews;
@@ -23,6 +24,7 @@ pub use audit::{
     chain_hash,
 };
 pub use error::StoreError;
+pub use export::{ExportError, ExportReport, verify_export};
 pub use lock::{DataDirLock, DataDirLockError};
 pub use records::{
     RunRecord, RunStatus, SessionRecord, StoredMessage, ToolCallRecord, ToolCallStatus,

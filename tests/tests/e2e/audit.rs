@@ -36,6 +36,40 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named() {
         stdout(&verify)
     );
 
+    // An export an auditor checks alone: no config, no database.
+    let file = env.dir.path().join("audit.jsonl");
+    let exported = env
+        .cli(&["audit", "export", "--out", file.to_str().unwrap()])
+        .await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let offline = tokio::process::Command::new(crate::support::facio_bin())
+        .args(["audit", "verify", "--file", file.to_str().unwrap()])
+        .current_dir(env.dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(offline.status.success(), "{}", stdout(&offline));
+    assert!(
+        stdout(&offline).contains("from the start of its chain"),
+        "{}",
+        stdout(&offline)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let forged = text.replacen("\"actor\":\"agent\"", "\"actor\":\"agenT\"", 1);
+    assert_ne!(forged, text, "the export names the agent as actor");
+    std::fs::write(&file, forged).unwrap();
+    let offline = tokio::process::Command::new(crate::support::facio_bin())
+        .args(["audit", "verify", "--file", file.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(!offline.status.success());
+    assert!(
+        stdout(&offline).contains("broken at line"),
+        "{}",
+        stdout(&offline)
+    );
+
     // A typo verifies nothing: an unknown tenant is an error, exit 2.
     let typo = env
         .cli(&["audit", "verify", "--tenant", "no-such-tenant"])

@@ -22,6 +22,48 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/audit/tail", get(tail))
         .route("/audit/stats", get(stats))
         .route("/audit/runs/{run_id}", get(run))
+        .route("/audit/export", get(export))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `GET /audit/export`: the tenant's whole chain (or a time range of it) as JSON
+/// Lines, every field the chain commits to, for `facio audit verify --file`.
+async fn export(
+    caller: Caller,
+    State(state): State<AppState>,
+    Params(q): Params<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let filter = AuditFilter {
+        since: time("since", q.since)?,
+        until: time("until", q.until)?,
+        ..AuditFilter::default()
+    };
+    let events = events(&state, &caller, &filter).await?;
+    let mut body = String::new();
+    for event in &events {
+        let line = serde_json::to_string(event).map_err(|e| ApiError::internal(e.to_string()))?;
+        body.push_str(&line);
+        body.push('\n');
+    }
+    let disposition = format!("attachment; filename=\"audit-{}.jsonl\"", caller.tenant());
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/x-ndjson".to_owned(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

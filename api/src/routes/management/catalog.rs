@@ -141,6 +141,12 @@ pub(super) const ROUTES: &[RouteDoc] = &[
     route("get", "/audit/tail", OPERATORS, "The newest audit events"),
     route(
         "get",
+        "/audit/export",
+        OPERATORS,
+        "The tenant's audit chain as JSON Lines, checkable offline with facio audit verify --file",
+    ),
+    route(
+        "get",
         "/audit/stats",
         OPERATORS,
         "Counts by type and chain verification",
