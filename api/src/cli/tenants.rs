@@ -121,6 +121,10 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
         TenantsCommand::Create { name } => {
             let tenant = TenantId::new(name).context("invalid tenant name")?;
             store.create_tenant(&tenant).await?;
+            let data = serde_json::json!({"tenant": tenant, "surface": "cli"});
+            for chain in [TenantId::default_tenant(), tenant.clone()] {
+                audit(&store, &chain, AuditEventKind::TenantCreated, data.clone()).await?;
+            }
             println!("created tenant {tenant}");
         }
         TenantsCommand::List => {
@@ -144,6 +148,7 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
                 );
             }
             let mut settings = store.tenant_settings(&tenant).await?;
+            let before = settings.clone();
             if let Some(models) = models {
                 settings.models = (models.trim() != "*").then(|| {
                     models
@@ -161,7 +166,17 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
                 requests_per_minute: requests_per_minute.map(Some),
                 requests_per_minute_per_token: requests_per_minute_per_token.map(Some),
             });
-            store.put_tenant_settings(&tenant, &settings).await?;
+            if settings != before {
+                store.put_tenant_settings(&tenant, &settings).await?;
+                let data = serde_json::json!({"tenant": tenant, "before": before,
+                    "after": settings, "surface": "cli"});
+                if let Err(e) = audit(&store, &tenant, AuditEventKind::SettingsChanged, data).await
+                {
+                    // A change whose audit event cannot be written is not made.
+                    store.put_tenant_settings(&tenant, &before).await?;
+                    return Err(e);
+                }
+            }
             println!("{}", serde_json::to_string_pretty(&settings)?);
         }
     }

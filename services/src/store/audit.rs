@@ -44,6 +44,8 @@ pub enum AuditEventKind {
     /// The tenant's policy changed: a rule added or removed, all rules cleared, or a
     /// setting (`enabled`, `skipCron`) changed, with what it was before.
     PolicyChanged,
+    /// A tenant was created (recorded in the system tenant's log and the new one's).
+    TenantCreated,
 }
 
 impl AuditEventKind {
@@ -69,6 +71,7 @@ impl AuditEventKind {
             Self::TokenIssued => "token_issued",
             Self::TokenRevoked => "token_revoked",
             Self::PolicyChanged => "policy_changed",
+            Self::TenantCreated => "tenant_created",
         }
     }
 
@@ -94,6 +97,7 @@ impl AuditEventKind {
             "token_issued" => Self::TokenIssued,
             "token_revoked" => Self::TokenRevoked,
             "policy_changed" => Self::PolicyChanged,
+            "tenant_created" => Self::TenantCreated,
             _ => return None,
         })
     }

@@ -39,13 +39,27 @@ struct NewTenant {
 }
 
 async fn create(
+    caller: Caller,
     State(state): State<AppState>,
     Body(body): Body<NewTenant>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant = TenantId::new(body.name)
         .map_err(|e| ApiError::unprocessable(Some("name"), format!("name: {e}")))?;
     match state.runtime.store().create_tenant(&tenant).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(json!({"name": tenant})))),
+        Ok(()) => {
+            let data = json!({"tenant": tenant, "surface": "api"});
+            for chain in [TenantId::default_tenant(), tenant.clone()] {
+                super::audit_change(
+                    &state,
+                    &caller,
+                    &chain,
+                    AuditEventKind::TenantCreated,
+                    data.clone(),
+                )
+                .await?;
+            }
+            Ok((StatusCode::CREATED, Json(json!({"name": tenant}))))
+        }
         Err(StoreError::Conflict(message)) => Err(ApiError::conflict("tenant_exists", message)),
         Err(e) => Err(store_error(e)),
     }
@@ -95,18 +109,27 @@ async fn update(
     let tenant = named(&state, &caller, name).await?;
     let store = state.runtime.store();
     let mut settings = store.tenant_settings(&tenant).await.map_err(store_error)?;
+    let before = settings.clone();
     settings.merge(patch);
     store
         .put_tenant_settings(&tenant, &settings)
         .await
         .map_err(store_error)?;
-    super::audit_change(
+    let audited = super::audit_change(
         &state,
         &caller,
         &tenant,
         AuditEventKind::SettingsChanged,
-        json!({"tenant": tenant, "settings": settings}),
+        json!({"tenant": tenant, "before": before, "settings": settings, "surface": "api"}),
     )
-    .await?;
+    .await;
+    if let Err(e) = audited {
+        // A change whose audit event cannot be written is taken back.
+        store
+            .put_tenant_settings(&tenant, &before)
+            .await
+            .map_err(store_error)?;
+        return Err(e);
+    }
     Ok(Json(json!({"name": tenant, "settings": settings})))
 }
