@@ -719,4 +719,19 @@ async fn a_revoked_token_is_refused_by_name_and_both_changes_are_audited() {
         ],
         "one event per issue and revocation"
     );
+    let created: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tenant_id, actor FROM audit_events WHERE kind = 'tenant_created' ORDER BY tenant_id",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(
+        created.len(),
+        2,
+        "in the system tenant's log and the new one's: {created:?}"
+    );
+    assert!(
+        created.iter().all(|(_, actor)| actor.starts_with("cli (")),
+        "{created:?}"
+    );
 }
