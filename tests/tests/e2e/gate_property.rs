@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::hostile::XorShift;
-use crate::support::{Env, Gateway, PATIENCE, http};
+use crate::support::{Env, Gateway};
 
 const TOKEN: &str = "gate-property-token";
 const STEPS: usize = 6;
@@ -51,35 +51,26 @@ fn script(seed: u64, rng: &mut XorShift) -> Vec<Reply> {
 async fn next_state(gateway: &Gateway, run_id: &str, answered: &HashSet<String>) -> Value {
     let wait = async {
         loop {
-            let mut response = http()
-                .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .unwrap();
-            let mut buffer = String::new();
-            while let Ok(Some(chunk)) = response.chunk().await {
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                for line in buffer.lines().filter_map(|l| l.strip_prefix("data: ")) {
-                    let Ok(run) = serde_json::from_str::<Value>(line) else {
-                        continue;
-                    };
-                    let fresh = run["reviews"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .any(|r| !answered.contains(r));
-                    match run["status"].as_str() {
-                        Some("running") => {}
-                        Some("awaiting_review") if !fresh => {}
-                        _ => return run,
-                    }
+            let state = crate::support::follow_run(gateway, TOKEN, run_id, |run| {
+                let fresh = run["reviews"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .any(|r| !answered.contains(r));
+                match run["status"].as_str() {
+                    Some("running") => None,
+                    Some("awaiting_review") if !fresh => None,
+                    _ => Some(run.clone()),
                 }
+            })
+            .await;
+            if let Some(state) = state {
+                return state;
             }
         }
     };
-    tokio::time::timeout(PATIENCE, wait)
+    tokio::time::timeout(crate::support::PATIENCE, wait)
         .await
         .expect("the run moved on in time")
 }

@@ -5,7 +5,7 @@
 use facio_tests::model::Reply;
 use serde_json::{Value, json};
 
-use crate::support::{Env, Gateway, PATIENCE, http, tool_results};
+use crate::support::{Env, Gateway, tool_results};
 
 const TOKEN: &str = "gate-shell-token";
 
@@ -41,31 +41,13 @@ async fn ask(gateway: &Gateway, session: &str) -> Value {
 /// Follows the run's events until it is waiting on its `n`th review (returns that
 /// review) or has ended (returns `None`).
 async fn next_review(gateway: &Gateway, run_id: &str, n: usize) -> Option<String> {
-    let mut response = http()
-        .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let mut buffer = String::new();
-    let search = async {
-        while let Some(chunk) = response.chunk().await.unwrap() {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            for line in buffer.lines().filter_map(|l| l.strip_prefix("data: ")) {
-                let Ok(run) = serde_json::from_str::<Value>(line) else {
-                    continue;
-                };
-                let reviews = run["reviews"].as_array().cloned().unwrap_or_default();
-                if run["status"] == "awaiting_review" && reviews.len() >= n {
-                    return reviews[n - 1].as_str().map(str::to_owned);
-                }
-            }
-        }
-        None
-    };
-    tokio::time::timeout(PATIENCE, search)
-        .await
-        .expect("the run reached a review or its end in time")
+    crate::support::follow_run(gateway, TOKEN, run_id, |run| {
+        let reviews = run["reviews"].as_array()?;
+        (run["status"] == "awaiting_review" && reviews.len() >= n)
+            .then(|| reviews[n - 1].as_str().map(str::to_owned))
+            .flatten()
+    })
+    .await
 }
 
 #[tokio::test]

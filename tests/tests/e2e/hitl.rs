@@ -57,31 +57,14 @@ pub(crate) async fn finished(gateway: &Gateway, run_id: &str) -> Value {
 
 /// Follows the run's SSE events until it waits on its `n`th review; returns that id.
 pub(crate) async fn nth_review(gateway: &Gateway, run_id: &str, n: usize) -> String {
-    let mut response = http()
-        .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let mut buffer = String::new();
-    let search = async {
-        while let Some(chunk) = response.chunk().await.unwrap() {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            for line in buffer.lines().filter_map(|l| l.strip_prefix("data: ")) {
-                let Ok(run) = serde_json::from_str::<Value>(line) else {
-                    continue;
-                };
-                let reviews = run["reviews"].as_array().cloned().unwrap_or_default();
-                if run["status"] == "awaiting_review" && reviews.len() >= n {
-                    return reviews[n - 1].as_str().unwrap().to_owned();
-                }
-            }
-        }
-        panic!("the run ended before its review {n}: {buffer}");
-    };
-    tokio::time::timeout(PATIENCE, search)
-        .await
-        .expect("the review opened in time")
+    crate::support::follow_run(gateway, TOKEN, run_id, |run| {
+        let reviews = run["reviews"].as_array()?;
+        (run["status"] == "awaiting_review" && reviews.len() >= n)
+            .then(|| reviews[n - 1].as_str().map(str::to_owned))
+            .flatten()
+    })
+    .await
+    .unwrap_or_else(|| panic!("the run ended before its review {n}"))
 }
 
 #[tokio::test]

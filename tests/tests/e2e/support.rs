@@ -268,3 +268,49 @@ pub async fn token(env: &Env, tenant: &str, role: &str) -> String {
 pub fn free_port_string() -> String {
     free_port().expect("free port").to_string()
 }
+
+/// Follows a run's SSE events (`GET /api/v1/runs/{id}/events`) until `pick` returns
+/// something for one of the run states it sends; `None` when the stream ends first.
+/// Panics after [`PATIENCE`].
+pub async fn follow_run<T>(
+    gateway: &Gateway,
+    token: &str,
+    run_id: &str,
+    mut pick: impl FnMut(&Value) -> Option<T>,
+) -> Option<T> {
+    let follow = async {
+        let mut response = http()
+            .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("follow the run's events");
+        let mut buffer = String::new();
+        let mut seen = 0;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            let lines: Vec<&str> = buffer.lines().collect();
+            // The last line may be cut short; read it with the next chunk.
+            let complete = if buffer.ends_with('\n') {
+                lines.len()
+            } else {
+                lines.len().saturating_sub(1)
+            };
+            for line in &lines[seen..complete] {
+                let Some(data) = line.strip_prefix("data: ") else {
+                    continue;
+                };
+                if let Ok(run) = serde_json::from_str::<Value>(data)
+                    && let Some(found) = pick(&run)
+                {
+                    return Some(found);
+                }
+            }
+            seen = complete;
+        }
+        None
+    };
+    tokio::time::timeout(PATIENCE, follow)
+        .await
+        .expect("the run moved on in time")
+}
