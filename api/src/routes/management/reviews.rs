@@ -315,6 +315,17 @@ fn narrow_rule(review: &ReviewRecord) -> Result<facio_services::policy::PolicyRu
     Ok(rule)
 }
 
+/// The caller's tenant's review `id`; 404 when there is none.
+async fn find(state: &AppState, caller: &Caller, id: &ReviewId) -> Result<ReviewRecord, ApiError> {
+    state
+        .runtime
+        .store()
+        .get_review(caller.tenant(), id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(format!("review {id} does not exist")))
+}
+
 fn admin(caller: &Caller) -> bool {
     caller.0.roles.contains(&facio_services::auth::Role::Admin)
 }
@@ -327,13 +338,7 @@ async fn proposed_rule(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
-    let review = state
-        .runtime
-        .store()
-        .get_review(caller.tenant(), &id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| ApiError::not_found(format!("review {id} does not exist")))?;
+    let review = find(&state, &caller, &id).await?;
     match narrow_rule(&review) {
         Ok(rule) => Ok(Json(json!({"reviewId": id, "rule": rule}))),
         Err(why) => Err(ApiError::unprocessable(None, why)),
@@ -360,13 +365,7 @@ async fn decide(
                 "alwaysAllow goes with the approve option",
             ));
         }
-        let review = state
-            .runtime
-            .store()
-            .get_review(caller.tenant(), &id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| ApiError::not_found(format!("review {id} does not exist")))?;
+        let review = find(&state, &caller, &id).await?;
         Some(
             narrow_rule(&review)
                 .map_err(|why| ApiError::unprocessable(Some("alwaysAllow"), why))?,
