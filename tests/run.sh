@@ -106,6 +106,20 @@ if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
 fi
 echo "playwright-core $(node -p 'require("./tests/browser/node_modules/playwright-core/package.json").version') with $(/usr/bin/chromium --version)"
 
+# --- Helm chart and Kubernetes manifests (helm/facio, k8s/, Dockerfile) ---
+section "Helm chart and Kubernetes manifests"
+CHART_VENV="$ROOT/target/chart-venv"
+if [[ ! -x "$CHART_VENV/bin/python" ]] \
+    || ! cmp -s tests/chart/requirements.txt "$CHART_VENV/requirements.txt"; then
+    rm -rf "$CHART_VENV"
+    python3 -m venv "$CHART_VENV"
+    "$CHART_VENV/bin/pip" install -q -r tests/chart/requirements.txt
+    cp tests/chart/requirements.txt "$CHART_VENV/requirements.txt"
+fi
+cargo build --quiet -p facio --bin facio   # Facio itself checks the rendered config.json
+"$CHART_VENV/bin/python" tests/chart/check.py
+# --- end of Helm chart and Kubernetes manifests ---
+
 section "cargo fmt --check"
 cargo fmt --all --check
 
