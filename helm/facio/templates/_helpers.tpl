@@ -43,11 +43,11 @@ app.kubernetes.io/part-of: facio
 {{- include "facio.fullname" . -}}
 {{- end -}}
 
-{{/* Whether any secret is given as a value (then the chart creates its Secret). */}}
+{{/* Whether any secret is given as a value and not by name (then the chart creates its Secret). */}}
 {{- define "facio.hasSecretValues" -}}
 {{- $any := false -}}
 {{- range $name, $s := .Values.secrets -}}
-{{- if and (kindIs "map" $s) $s.value -}}{{- $any = true -}}{{- end -}}
+{{- if and (kindIs "map" $s) $s.value (not $s.existingSecret) -}}{{- $any = true -}}{{- end -}}
 {{- end -}}
 {{- if $any -}}true{{- end -}}
 {{- end -}}
@@ -111,8 +111,5 @@ Arguments: (list $ "NAME" $entry)
 {{- define "facio.checks" -}}
 {{- if and .Values.persistence.enabled (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) -}}
 {{- fail "more than one replica needs a shared store and cluster mode: with persistence.enabled every pod would want the same data directory, which one node holds at a time. Keep replicaCount 1 (and autoscaling off), or set persistence.enabled=false with a shared database once cluster mode exists" -}}
-{{- end -}}
-{{- if and .Values.podDisruptionBudget.enabled (not (kindIs "invalid" .Values.podDisruptionBudget.minAvailable)) (not (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable)) -}}
-{{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both" -}}
 {{- end -}}
 {{- end -}}
