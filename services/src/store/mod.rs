@@ -10,6 +10,7 @@ mod lock;
 mod records;
 mod reviews;
 mod sqlite;
+mod steps;
 mod tokens;
 mod usage;
 
@@ -31,6 +32,10 @@ pub use records::{
 };
 pub use reviews::{NewReview, ReviewFilter, ReviewRecord, ReviewStatus};
 pub use sqlite::SqliteStore;
+pub use steps::{
+    AcceptStep, ModelReplyStep, ModelSpend, NoteStep, RunScope, SessionLog, StepEvent, StoreCounts,
+    StoreMetrics, ToolFinishedStep, ToolStartedStep, TurnFinishedStep,
+};
 pub use tokens::{TokenRecord, TokenRepository};
 pub use usage::{
     BudgetPeriod, NewUsage, PeriodBudget, UsageGroup, UsageGrouping, UsageRecord, UsageTotals,
@@ -302,6 +307,8 @@ pub trait Store:
     + TenantRepository
     + UsageRepository
     + TokenRepository
+    + SessionLog
+    + StoreMetrics
 {
 }
 
@@ -314,5 +321,7 @@ impl<T> Store for T where
         + TenantRepository
         + UsageRepository
         + TokenRepository
+        + SessionLog
+        + StoreMetrics
 {
 }

@@ -54,6 +54,68 @@ fn recompute(event: &AuditEvent, prev_hash: &str) -> String {
     )
 }
 
+/// Appends an event to the tenant's chain inside the caller's write transaction
+/// (begun IMMEDIATE under the writer lock): the head is read and advanced in that
+/// same transaction, so the chain cannot fork and a rolled-back step leaves no link.
+pub(super) async fn append_audit_in(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    event: NewAuditEvent,
+) -> Result<AuditEvent, StoreError> {
+    let head = sqlx::query(
+        "SELECT seq, hash FROM audit_events WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(tenant.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (seq, prev_hash) = match head {
+        Some(row) => (
+            row.try_get::<i64, _>("seq")? + 1,
+            row.try_get::<String, _>("hash")?,
+        ),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let created_at = now();
+    let hash = chain_hash(
+        &prev_hash,
+        seq,
+        tenant,
+        event.kind,
+        event.session_key.as_ref(),
+        event.run_id.as_ref(),
+        &event.actor,
+        &event.data,
+        &created_at,
+    );
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO audit_events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )))
+    .bind(tenant.as_str())
+    .bind(seq)
+    .bind(event.kind.as_str())
+    .bind(event.session_key.as_ref().map(|k| k.as_str()))
+    .bind(event.run_id.as_ref().map(|r| r.as_str()))
+    .bind(&event.actor)
+    .bind(event.data.to_string())
+    .bind(ts(&created_at))
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(AuditEvent {
+        seq,
+        tenant: tenant.clone(),
+        kind: event.kind,
+        session_key: event.session_key,
+        run_id: event.run_id,
+        actor: event.actor,
+        data: event.data,
+        created_at,
+        prev_hash,
+        hash,
+    })
+}
+
 #[async_trait]
 impl AuditRepository for SqliteStore {
     async fn append_audit(
@@ -62,60 +124,10 @@ impl AuditRepository for SqliteStore {
         event: NewAuditEvent,
     ) -> Result<AuditEvent, StoreError> {
         let _writer = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let head = sqlx::query(
-            "SELECT seq, hash FROM audit_events WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(tenant.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (seq, prev_hash) = match head {
-            Some(row) => (
-                row.try_get::<i64, _>("seq")? + 1,
-                row.try_get::<String, _>("hash")?,
-            ),
-            None => (1, GENESIS_HASH.to_owned()),
-        };
-        let created_at = now();
-        let hash = chain_hash(
-            &prev_hash,
-            seq,
-            tenant,
-            event.kind,
-            event.session_key.as_ref(),
-            event.run_id.as_ref(),
-            &event.actor,
-            &event.data,
-            &created_at,
-        );
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO audit_events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )))
-        .bind(tenant.as_str())
-        .bind(seq)
-        .bind(event.kind.as_str())
-        .bind(event.session_key.as_ref().map(|k| k.as_str()))
-        .bind(event.run_id.as_ref().map(|r| r.as_str()))
-        .bind(&event.actor)
-        .bind(event.data.to_string())
-        .bind(ts(&created_at))
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(AuditEvent {
-            seq,
-            tenant: tenant.clone(),
-            kind: event.kind,
-            session_key: event.session_key,
-            run_id: event.run_id,
-            actor: event.actor,
-            data: event.data,
-            created_at,
-            prev_hash,
-            hash,
-        })
+        let mut tx = self.begin_write().await?;
+        let appended = append_audit_in(&mut tx, tenant, event).await?;
+        self.commit(tx).await?;
+        Ok(appended)
     }
 
     async fn list_audit(
@@ -163,7 +175,7 @@ impl AuditRepository for SqliteStore {
         if let Some(limit) = filter.limit {
             query = query.bind(i64::from(limit));
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(self.read_pool()).await?;
         let mut events = rows.iter().map(event_row).collect::<Result<Vec<_>, _>>()?;
         events.reverse();
         Ok(events)
@@ -174,7 +186,7 @@ impl AuditRepository for SqliteStore {
             "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = ? ORDER BY seq"
         )))
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         let mut prev_hash = GENESIS_HASH.to_owned();
         let mut checked = 0;
@@ -225,7 +237,7 @@ impl AuditRepository for SqliteStore {
     async fn audit_tenants(&self) -> Result<Vec<TenantId>, StoreError> {
         let rows: Vec<String> =
             sqlx::query_scalar("SELECT DISTINCT tenant_id FROM audit_events ORDER BY tenant_id")
-                .fetch_all(&self.pool)
+                .fetch_all(self.read_pool())
                 .await?;
         rows.iter().map(|t| parse_id("tenant_id", t)).collect()
     }

@@ -46,7 +46,7 @@ impl SqliteStore {
             .bind(exposed)
             .bind(&at)
             .bind(&at)
-            .execute(&self.pool)
+            .execute(self.write_pool())
             .await?;
         Ok(written.rows_affected() > 0)
     }
@@ -76,7 +76,7 @@ impl CredentialRepository for SqliteStore {
         )
         .bind(tenant.as_str())
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.read_pool())
         .await?;
         row.map(|row| {
             Ok((
@@ -94,7 +94,7 @@ impl CredentialRepository for SqliteStore {
         Ok(
             sqlx::query_scalar("SELECT key FROM credentials WHERE tenant_id = ? ORDER BY key")
                 .bind(tenant.as_str())
-                .fetch_all(&self.pool)
+                .fetch_all(self.read_pool())
                 .await?,
         )
     }
@@ -105,7 +105,7 @@ impl CredentialRepository for SqliteStore {
              WHERE tenant_id = ? ORDER BY key",
         )
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         rows.iter()
             .map(|row| {
@@ -145,7 +145,7 @@ impl CredentialRepository for SqliteStore {
         let deleted = sqlx::query("DELETE FROM credentials WHERE tenant_id = ? AND key = ?")
             .bind(tenant.as_str())
             .bind(key)
-            .execute(&self.pool)
+            .execute(self.write_pool())
             .await?;
         Ok(deleted.rows_affected() > 0)
     }
@@ -164,14 +164,14 @@ impl CredentialRepository for SqliteStore {
         .bind(ts(&now()))
         .bind(tenant.as_str())
         .bind(key)
-        .execute(&self.pool)
+        .execute(self.write_pool())
         .await?;
         Ok(updated.rows_affected() > 0)
     }
 
     async fn any_credential(&self) -> Result<Option<Sealed>, StoreError> {
         let row = sqlx::query("SELECT nonce, ciphertext FROM credentials LIMIT 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.read_pool())
             .await?;
         row.map(|row| {
             Ok(Sealed {

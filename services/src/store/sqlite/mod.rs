@@ -10,6 +10,7 @@ mod credentials;
 mod reviews;
 mod runs;
 mod sessions;
+mod steps;
 mod tenants;
 #[cfg(test)]
 mod tests;
@@ -18,19 +19,28 @@ mod usage;
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::Mutex;
 
-use super::StoreError;
+use super::{StoreCounts, StoreError, StoreMetrics};
 
 /// The embedded store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     writer: Arc<Mutex<()>>,
+    counters: Arc<Counters>,
+}
+
+/// Commits and reads since the store was opened.
+#[derive(Debug, Default)]
+struct Counters {
+    commits: AtomicU64,
+    reads: AtomicU64,
 }
 
 impl SqliteStore {
@@ -81,12 +91,49 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Arc::new(Mutex::new(())),
+            counters: Arc::default(),
         })
+    }
+
+    /// The pool, for one read (counted).
+    fn read_pool(&self) -> &sqlx::SqlitePool {
+        self.counters.reads.fetch_add(1, Ordering::Relaxed);
+        &self.pool
+    }
+
+    /// The pool, for one statement that commits on its own (counted).
+    fn write_pool(&self) -> &sqlx::SqlitePool {
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        &self.pool
+    }
+
+    /// Commits a transaction (counted).
+    async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), StoreError> {
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction that takes SQLite's write lock at once
+    /// (`BEGIN IMMEDIATE`), so reading a head (audit, message sequence) and writing
+    /// after it can never be overtaken by another connection's commit. Callers hold
+    /// the writer lock.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// The connection pool (for tests and tooling that inspect the database).
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.pool
+    }
+}
+
+impl StoreMetrics for SqliteStore {
+    fn counts(&self) -> StoreCounts {
+        StoreCounts {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            reads: self.counters.reads.load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -72,7 +72,7 @@ impl ReviewRepository for SqliteStore {
             .bind(&context)
             .bind(ts(&now()))
             .bind(ts(&review.expires_at))
-            .execute(&self.pool)
+            .execute(self.write_pool())
             .await
             .map_err(|e| match e {
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
@@ -96,7 +96,7 @@ impl ReviewRepository for SqliteStore {
         )))
         .bind(tenant.as_str())
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.read_pool())
         .await?;
         row.as_ref().map(review_row).transpose()
     }
@@ -128,7 +128,7 @@ impl ReviewRepository for SqliteStore {
             query = query.bind(run.as_str());
         }
         query = query.bind(i64::from(filter.limit.unwrap_or(200)));
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(self.read_pool()).await?;
         rows.iter().map(review_row).collect()
     }
 
@@ -150,7 +150,7 @@ impl ReviewRepository for SqliteStore {
             .bind(ts(&now()))
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(self.write_pool())
             .await?
             .rows_affected()
         };
@@ -180,7 +180,7 @@ impl ReviewRepository for SqliteStore {
         .bind(tenant.as_str())
         .bind(run.as_str())
         .bind(call_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.read_pool())
         .await?;
         row.as_ref().map(review_row).transpose()
     }
@@ -189,7 +189,7 @@ impl ReviewRepository for SqliteStore {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM reviews WHERE status = 'pending' ORDER BY expires_at"
         )))
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         rows.iter().map(review_row).collect()
     }
@@ -198,7 +198,7 @@ impl ReviewRepository for SqliteStore {
         let text: Option<String> =
             sqlx::query_scalar("SELECT document FROM policies WHERE tenant_id = ?")
                 .bind(tenant.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.read_pool())
                 .await?;
         text.map(|t| json("policy", &t)).transpose()
     }
@@ -217,7 +217,7 @@ impl ReviewRepository for SqliteStore {
         .bind(tenant.as_str())
         .bind(document.to_string())
         .bind(ts(&now()))
-        .execute(&self.pool)
+        .execute(self.write_pool())
         .await?;
         Ok(())
     }

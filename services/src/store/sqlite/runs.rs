@@ -59,6 +59,169 @@ fn as_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// Creates the run (and its session if missing) inside the caller's transaction.
+pub(super) async fn create_run_in(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    key: &SessionKey,
+    run: &RunId,
+    input: &str,
+) -> Result<(), StoreError> {
+    ensure_in(&mut *conn, tenant, key).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO runs (tenant_id, run_id, session_key, status, input, created_at) \
+         VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (tenant_id, run_id) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(run.as_str())
+    .bind(key.as_str())
+    .bind(input)
+    .bind(ts(&now()))
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::Conflict(format!("run {run} already exists")));
+    }
+    Ok(())
+}
+
+/// Sets a running run's final status, content and usage inside the caller's
+/// transaction; a run that is not running is a conflict (or not found).
+pub(super) async fn finish_run_in(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    run: &RunId,
+    status: RunStatus,
+    content: Option<&str>,
+    usage: Usage,
+) -> Result<(), StoreError> {
+    if status == RunStatus::Running {
+        return Err(StoreError::Conflict(format!(
+            "run {run} cannot finish as running"
+        )));
+    }
+    let updated = sqlx::query(
+        "UPDATE runs SET status = ?, content = ?, prompt_tokens = ?, completion_tokens = ?, \
+         total_tokens = ?, finished_at = ? \
+         WHERE tenant_id = ? AND run_id = ? AND status = 'running'",
+    )
+    .bind(status.as_str())
+    .bind(content)
+    .bind(as_i64(usage.prompt_tokens))
+    .bind(as_i64(usage.completion_tokens))
+    .bind(as_i64(usage.total_tokens))
+    .bind(ts(&now()))
+    .bind(tenant.as_str())
+    .bind(run.as_str())
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT status FROM runs WHERE tenant_id = ? AND run_id = ?")
+                .bind(tenant.as_str())
+                .bind(run.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+        return match found {
+            None => Err(StoreError::NotFound(format!("run {run}"))),
+            Some(status) => Err(StoreError::Conflict(format!(
+                "run {run} is already {status}"
+            ))),
+        };
+    }
+    Ok(())
+}
+
+/// Moves a run from `from` to `to` inside the caller's transaction; false if it
+/// was not `from`.
+pub(super) async fn set_run_status_in<'c, E>(
+    conn: E,
+    tenant: &TenantId,
+    run: &RunId,
+    from: RunStatus,
+    to: RunStatus,
+) -> Result<bool, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    let updated =
+        sqlx::query("UPDATE runs SET status = ? WHERE tenant_id = ? AND run_id = ? AND status = ?")
+            .bind(to.as_str())
+            .bind(tenant.as_str())
+            .bind(run.as_str())
+            .bind(from.as_str())
+            .execute(conn)
+            .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Puts a tool call on record as started, inside the caller's transaction.
+pub(super) async fn tool_call_started_in<'c, E>(
+    conn: E,
+    tenant: &TenantId,
+    run: &RunId,
+    call_id: &str,
+    tool: &str,
+    arguments: &str,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO tool_calls (tenant_id, run_id, call_id, tool, arguments, status, started_at) \
+         VALUES (?, ?, ?, ?, ?, 'started', ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(run.as_str())
+    .bind(call_id)
+    .bind(tool)
+    .bind(arguments)
+    .bind(ts(&now()))
+    .execute(conn)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::NotFound(format!("run {run}"))
+        }
+        other => other.into(),
+    })?;
+    Ok(())
+}
+
+/// Settles the newest started call with `call_id`, inside the caller's transaction;
+/// a call that is not in progress is a conflict.
+pub(super) async fn tool_call_finished_in<'c, E>(
+    conn: E,
+    tenant: &TenantId,
+    run: &RunId,
+    call_id: &str,
+    status: ToolCallStatus,
+    result: &str,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    let updated = sqlx::query(
+        "UPDATE tool_calls SET status = ?, result = ?, finished_at = ? \
+         WHERE id = (SELECT MAX(id) FROM tool_calls \
+         WHERE tenant_id = ? AND run_id = ? AND call_id = ? AND status = 'started')",
+    )
+    .bind(status.as_str())
+    .bind(result)
+    .bind(ts(&now()))
+    .bind(tenant.as_str())
+    .bind(run.as_str())
+    .bind(call_id)
+    .execute(conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::Conflict(format!(
+            "tool call {call_id} of run {run} is not in progress"
+        )));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl RunRepository for SqliteStore {
     async fn create_run(
@@ -70,23 +233,9 @@ impl RunRepository for SqliteStore {
     ) -> Result<RunRecord, StoreError> {
         {
             let _writer = self.writer.lock().await;
-            let mut tx = self.pool.begin().await?;
-            ensure_in(&mut tx, tenant, key).await?;
-            let inserted = sqlx::query(
-                "INSERT INTO runs (tenant_id, run_id, session_key, status, input, created_at) \
-                 VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (tenant_id, run_id) DO NOTHING",
-            )
-            .bind(tenant.as_str())
-            .bind(run.as_str())
-            .bind(key.as_str())
-            .bind(input)
-            .bind(ts(&now()))
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                return Err(StoreError::Conflict(format!("run {run} already exists")));
-            }
-            tx.commit().await?;
+            let mut tx = self.begin_write().await?;
+            create_run_in(&mut tx, tenant, key, run, input).await?;
+            self.commit(tx).await?;
         }
         self.get_run(tenant, run)
             .await?
@@ -102,7 +251,7 @@ impl RunRepository for SqliteStore {
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(tenant.as_str())
             .bind(run.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.read_pool())
             .await?;
         row.as_ref().map(run_row).transpose()
     }
@@ -115,37 +264,10 @@ impl RunRepository for SqliteStore {
         content: Option<&str>,
         usage: Usage,
     ) -> Result<(), StoreError> {
-        if status == RunStatus::Running {
-            return Err(StoreError::Conflict(format!(
-                "run {run} cannot finish as running"
-            )));
-        }
         let _writer = self.writer.lock().await;
-        let updated = sqlx::query(
-            "UPDATE runs SET status = ?, content = ?, prompt_tokens = ?, completion_tokens = ?, \
-             total_tokens = ?, finished_at = ? \
-             WHERE tenant_id = ? AND run_id = ? AND status = 'running'",
-        )
-        .bind(status.as_str())
-        .bind(content)
-        .bind(as_i64(usage.prompt_tokens))
-        .bind(as_i64(usage.completion_tokens))
-        .bind(as_i64(usage.total_tokens))
-        .bind(ts(&now()))
-        .bind(tenant.as_str())
-        .bind(run.as_str())
-        .execute(&self.pool)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return match self.get_run(tenant, run).await? {
-                None => Err(StoreError::NotFound(format!("run {run}"))),
-                Some(found) => Err(StoreError::Conflict(format!(
-                    "run {run} is already {}",
-                    found.status.as_str()
-                ))),
-            };
-        }
-        Ok(())
+        let mut tx = self.begin_write().await?;
+        finish_run_in(&mut tx, tenant, run, status, content, usage).await?;
+        self.commit(tx).await
     }
 
     async fn set_run_status(
@@ -156,16 +278,7 @@ impl RunRepository for SqliteStore {
         to: RunStatus,
     ) -> Result<bool, StoreError> {
         let _writer = self.writer.lock().await;
-        let updated = sqlx::query(
-            "UPDATE runs SET status = ? WHERE tenant_id = ? AND run_id = ? AND status = ?",
-        )
-        .bind(to.as_str())
-        .bind(tenant.as_str())
-        .bind(run.as_str())
-        .bind(from.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(updated.rows_affected() == 1)
+        set_run_status_in(self.write_pool(), tenant, run, from, to).await
     }
 
     async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
@@ -175,7 +288,7 @@ impl RunRepository for SqliteStore {
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(tenant.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(self.read_pool())
             .await?;
         rows.iter().map(run_row).collect()
     }
@@ -189,25 +302,7 @@ impl RunRepository for SqliteStore {
         arguments: &str,
     ) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO tool_calls (tenant_id, run_id, call_id, tool, arguments, status, started_at) \
-             VALUES (?, ?, ?, ?, ?, 'started', ?)",
-        )
-        .bind(tenant.as_str())
-        .bind(run.as_str())
-        .bind(call_id)
-        .bind(tool)
-        .bind(arguments)
-        .bind(ts(&now()))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                StoreError::NotFound(format!("run {run}"))
-            }
-            other => other.into(),
-        })?;
-        Ok(())
+        tool_call_started_in(self.write_pool(), tenant, run, call_id, tool, arguments).await
     }
 
     async fn tool_call_finished(
@@ -219,25 +314,7 @@ impl RunRepository for SqliteStore {
         result: &str,
     ) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        let updated = sqlx::query(
-            "UPDATE tool_calls SET status = ?, result = ?, finished_at = ? \
-             WHERE id = (SELECT MAX(id) FROM tool_calls \
-             WHERE tenant_id = ? AND run_id = ? AND call_id = ? AND status = 'started')",
-        )
-        .bind(status.as_str())
-        .bind(result)
-        .bind(ts(&now()))
-        .bind(tenant.as_str())
-        .bind(run.as_str())
-        .bind(call_id)
-        .execute(&self.pool)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "tool call {call_id} of run {run} is not in progress"
-            )));
-        }
-        Ok(())
+        tool_call_finished_in(self.write_pool(), tenant, run, call_id, status, result).await
     }
 
     async fn tool_calls(
@@ -251,7 +328,7 @@ impl RunRepository for SqliteStore {
         )
         .bind(tenant.as_str())
         .bind(run.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         rows.iter().map(tool_call_row).collect()
     }

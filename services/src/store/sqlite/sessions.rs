@@ -41,6 +41,59 @@ pub(super) async fn ensure_in(
     Ok(())
 }
 
+/// Appends messages after the session's last one, inside the caller's write
+/// transaction (which also ensures the session exists).
+pub(super) async fn append_messages_in(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    key: &SessionKey,
+    run: Option<&RunId>,
+    messages: &[ChatMessage],
+) -> Result<Vec<i64>, StoreError> {
+    let encoded = messages
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode a message: {e}")))?;
+    ensure_in(&mut *conn, tenant, key).await?;
+    let last: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE tenant_id = ? AND session_key = ?",
+    )
+    .bind(tenant.as_str())
+    .bind(key.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    let at = ts(&now());
+    let mut seqs = Vec::with_capacity(encoded.len());
+    for (offset, message) in encoded.iter().enumerate() {
+        let seq = last + 1 + i64::try_from(offset).unwrap_or(i64::MAX - last - 1);
+        sqlx::query(
+            "INSERT INTO messages (tenant_id, session_key, seq, run_id, message, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .bind(seq)
+        .bind(run.map(RunId::as_str))
+        .bind(message)
+        .bind(&at)
+        .execute(&mut *conn)
+        .await?;
+        seqs.push(seq);
+    }
+    sqlx::query(
+        "UPDATE sessions SET updated_at = ?, message_count = message_count + ? \
+         WHERE tenant_id = ? AND session_key = ?",
+    )
+    .bind(&at)
+    .bind(i64::try_from(encoded.len()).unwrap_or(i64::MAX))
+    .bind(tenant.as_str())
+    .bind(key.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(seqs)
+}
+
 #[async_trait]
 impl SessionRepository for SqliteStore {
     async fn ensure_session(
@@ -51,6 +104,9 @@ impl SessionRepository for SqliteStore {
         {
             let _writer = self.writer.lock().await;
             let mut conn = self.pool.acquire().await?;
+            self.counters
+                .commits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             ensure_in(&mut conn, tenant, key).await?;
         }
         self.get_session(tenant, key)
@@ -69,7 +125,7 @@ impl SessionRepository for SqliteStore {
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(tenant.as_str())
             .bind(key.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.read_pool())
             .await?;
         row.as_ref().map(session_row).transpose()
     }
@@ -86,7 +142,7 @@ impl SessionRepository for SqliteStore {
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(tenant.as_str())
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(self.read_pool())
             .await?;
         rows.iter().map(session_row).collect()
     }
@@ -98,50 +154,10 @@ impl SessionRepository for SqliteStore {
         run: Option<&RunId>,
         messages: &[ChatMessage],
     ) -> Result<Vec<i64>, StoreError> {
-        let encoded = messages
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode a message: {e}")))?;
         let _writer = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        ensure_in(&mut tx, tenant, key).await?;
-        let last: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE tenant_id = ? AND session_key = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(key.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let at = ts(&now());
-        let mut seqs = Vec::with_capacity(encoded.len());
-        for (offset, message) in encoded.iter().enumerate() {
-            let seq = last + 1 + i64::try_from(offset).unwrap_or(i64::MAX - last - 1);
-            sqlx::query(
-                "INSERT INTO messages (tenant_id, session_key, seq, run_id, message, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(tenant.as_str())
-            .bind(key.as_str())
-            .bind(seq)
-            .bind(run.map(RunId::as_str))
-            .bind(message)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await?;
-            seqs.push(seq);
-        }
-        sqlx::query(
-            "UPDATE sessions SET updated_at = ?, message_count = message_count + ? \
-             WHERE tenant_id = ? AND session_key = ?",
-        )
-        .bind(&at)
-        .bind(i64::try_from(encoded.len()).unwrap_or(i64::MAX))
-        .bind(tenant.as_str())
-        .bind(key.as_str())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let mut tx = self.begin_write().await?;
+        let seqs = append_messages_in(&mut tx, tenant, key, run, messages).await?;
+        self.commit(tx).await?;
         Ok(seqs)
     }
 
@@ -156,7 +172,7 @@ impl SessionRepository for SqliteStore {
         )
         .bind(tenant.as_str())
         .bind(key.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         rows.iter()
             .map(|row| {
@@ -182,7 +198,7 @@ impl SessionRepository for SqliteStore {
         key: &SessionKey,
     ) -> Result<bool, StoreError> {
         let _writer = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let active: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND session_key = ? \
              AND status IN ('running', 'awaiting_review')",
@@ -216,7 +232,7 @@ impl SessionRepository for SqliteStore {
             .bind(key.as_str())
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(deleted.rows_affected() > 0)
     }
 }

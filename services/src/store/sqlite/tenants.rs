@@ -21,7 +21,7 @@ impl TenantRepository for SqliteStore {
         )
         .bind(tenant.as_str())
         .bind(ts(&now()))
-        .execute(&self.pool)
+        .execute(self.write_pool())
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
@@ -38,7 +38,7 @@ impl TenantRepository for SqliteStore {
         let found: Option<String> =
             sqlx::query_scalar("SELECT tenant_id FROM tenants WHERE tenant_id = ?")
                 .bind(tenant.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.read_pool())
                 .await?;
         Ok(found.is_some())
     }
@@ -46,7 +46,7 @@ impl TenantRepository for SqliteStore {
     async fn list_tenants(&self) -> Result<Vec<TenantId>, StoreError> {
         let rows: Vec<String> =
             sqlx::query_scalar("SELECT tenant_id FROM tenants ORDER BY tenant_id")
-                .fetch_all(&self.pool)
+                .fetch_all(self.read_pool())
                 .await?;
         let mut tenants = vec![TenantId::default_tenant()];
         for row in rows {
@@ -59,7 +59,7 @@ impl TenantRepository for SqliteStore {
         let stored: Option<String> =
             sqlx::query_scalar("SELECT settings FROM tenant_settings WHERE tenant_id = ?")
                 .bind(tenant.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.read_pool())
                 .await?;
         stored.map_or_else(
             || Ok(TenantSettings::default()),
@@ -86,7 +86,7 @@ impl TenantRepository for SqliteStore {
         .bind(tenant.as_str())
         .bind(text)
         .bind(ts(&now()))
-        .execute(&self.pool)
+        .execute(self.write_pool())
         .await?;
         Ok(())
     }

@@ -58,7 +58,7 @@ impl TokenRepository for SqliteStore {
         .bind(roles)
         .bind(token.issued_at.as_ref().map(ts))
         .bind(token.expires_at.as_ref().map(ts))
-        .execute(&self.pool)
+        .execute(self.write_pool())
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
@@ -84,7 +84,7 @@ impl TokenRepository for SqliteStore {
         .bind(by)
         .bind(tenant.as_str())
         .bind(jti)
-        .execute(&self.pool)
+        .execute(self.write_pool())
         .await?;
         if changed.rows_affected() > 0 {
             return Ok(Some(true));
@@ -93,7 +93,7 @@ impl TokenRepository for SqliteStore {
             sqlx::query_scalar("SELECT jti FROM tokens WHERE tenant_id = ? AND jti = ?")
                 .bind(tenant.as_str())
                 .bind(jti)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.read_pool())
                 .await?;
         Ok(exists.map(|_| false))
     }
@@ -107,7 +107,7 @@ impl TokenRepository for SqliteStore {
             sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE tenant_id = ? AND jti = ?")
                 .bind(tenant.as_str())
                 .bind(jti)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.read_pool())
                 .await?;
         optional_ts("tokens.revoked_at", found.flatten())
     }
@@ -120,7 +120,7 @@ impl TokenRepository for SqliteStore {
         )
         .bind(tenant.as_str())
         .bind(ts(&now()))
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         rows.into_iter().map(record).collect()
     }

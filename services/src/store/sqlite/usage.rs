@@ -66,26 +66,38 @@ fn bind_window<'q>(
     query
 }
 
+/// Inserts a usage row on `conn` (a transaction, or the pool for one statement).
+pub(super) async fn record_usage_in<'c, E>(
+    conn: E,
+    tenant: &TenantId,
+    usage: &NewUsage,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO usage (tenant_id, run_id, session_key, model, prompt_tokens, \
+         completion_tokens, total_tokens, cost_micros, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(usage.run_id.as_str())
+    .bind(usage.session_key.as_str())
+    .bind(&usage.model)
+    .bind(signed(usage.usage.prompt_tokens))
+    .bind(signed(usage.usage.completion_tokens))
+    .bind(signed(usage.usage.total_tokens))
+    .bind(signed(usage.cost_micros))
+    .bind(ts(&now()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl UsageRepository for SqliteStore {
     async fn record_usage(&self, tenant: &TenantId, usage: &NewUsage) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO usage (tenant_id, run_id, session_key, model, prompt_tokens, \
-             completion_tokens, total_tokens, cost_micros, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(tenant.as_str())
-        .bind(usage.run_id.as_str())
-        .bind(usage.session_key.as_str())
-        .bind(&usage.model)
-        .bind(signed(usage.usage.prompt_tokens))
-        .bind(signed(usage.usage.completion_tokens))
-        .bind(signed(usage.usage.total_tokens))
-        .bind(signed(usage.cost_micros))
-        .bind(ts(&now()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        record_usage_in(self.write_pool(), tenant, usage).await
     }
 
     async fn usage_totals(
@@ -95,7 +107,7 @@ impl UsageRepository for SqliteStore {
     ) -> Result<UsageTotals, StoreError> {
         let sql = format!("SELECT {SUMS} FROM usage WHERE {}", window_clause(window));
         let row = bind_window(sqlx::query(AssertSqlSafe(sql)), tenant, window)
-            .fetch_one(&self.pool)
+            .fetch_one(self.read_pool())
             .await?;
         totals(&row)
     }
@@ -117,7 +129,7 @@ impl UsageRepository for SqliteStore {
             window_clause(window)
         );
         let rows = bind_window(sqlx::query(AssertSqlSafe(sql)), tenant, window)
-            .fetch_all(&self.pool)
+            .fetch_all(self.read_pool())
             .await?;
         rows.iter()
             .map(|row| {
@@ -140,7 +152,7 @@ impl UsageRepository for SqliteStore {
         )
         .bind(tenant.as_str())
         .bind(run.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         rows.iter()
             .map(|row| {

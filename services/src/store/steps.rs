@@ -1,0 +1,143 @@
+//! The write path of a turn, shaped around a session and its steps rather than rows.
+//! Each step (accept, model reply, tool call started, tool call finished, turn
+//! finished) is recorded in one transaction together with its audit events, so
+//! after any crash the store holds a whole step or none of it: a call whose finish
+//! was recorded also has its result message, and an accepted turn has its run row,
+//! its user message and its `turn_started` event.
+
+use async_trait::async_trait;
+
+use crate::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
+use crate::store::{AuditEventKind, RunStatus, StoreError, ToolCallStatus};
+
+/// The run a step belongs to, and who writes it (the audit event's actor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunScope {
+    pub tenant: TenantId,
+    pub session_key: SessionKey,
+    pub run_id: RunId,
+    pub actor: String,
+}
+
+/// An audit event of a step; its tenant, session and run come from the [`RunScope`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepEvent {
+    pub kind: AuditEventKind,
+    pub data: serde_json::Value,
+}
+
+impl StepEvent {
+    pub fn new(kind: AuditEventKind, data: serde_json::Value) -> Self {
+        Self { kind, data }
+    }
+}
+
+/// A turn was accepted: its session (created if missing), its run (`running`, with
+/// the input as given), the user's message and the `turn_started` event.
+#[derive(Debug, Clone)]
+pub struct AcceptStep {
+    pub input: String,
+    pub user: ChatMessage,
+    pub event: StepEvent,
+}
+
+/// What one model call spent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpend {
+    /// The model the cost is priced under.
+    pub model: String,
+    pub usage: Usage,
+    pub cost_micros: u64,
+}
+
+/// The model replied: its usage row, the assistant message (with the runtime's call
+/// ids) and the `model_call` event.
+#[derive(Debug, Clone)]
+pub struct ModelReplyStep {
+    pub spend: ModelSpend,
+    pub message: ChatMessage,
+    pub event: StepEvent,
+}
+
+/// A tool call is on record as started before it can have any effect.
+#[derive(Debug, Clone)]
+pub struct ToolStartedStep {
+    pub call_id: String,
+    pub tool: String,
+    pub arguments: String,
+    pub event: Option<StepEvent>,
+}
+
+/// A tool call ended (ran, was refused, answered by a human or stopped): its row's
+/// status and result, the result message the model reads, and its events
+/// (`credential_read` when it read credentials, then `tool_call` or `tool_denied`).
+#[derive(Debug, Clone)]
+pub struct ToolFinishedStep {
+    pub call_id: String,
+    pub status: ToolCallStatus,
+    pub result: String,
+    pub message: ChatMessage,
+    pub events: Vec<StepEvent>,
+}
+
+/// The runtime said something itself (e.g. the turn reached its budget): the
+/// assistant message and its event.
+#[derive(Debug, Clone)]
+pub struct NoteStep {
+    pub message: ChatMessage,
+    pub event: StepEvent,
+}
+
+/// The turn ended: the run's final status, content and usage, and `turn_finished`.
+#[derive(Debug, Clone)]
+pub struct TurnFinishedStep {
+    pub status: RunStatus,
+    pub content: Option<String>,
+    pub usage: Usage,
+    pub event: StepEvent,
+}
+
+/// Records a session's steps, each atomically with its audit events.
+#[async_trait]
+pub trait SessionLog: Send + Sync {
+    /// [`StoreError::Conflict`] if the run exists already.
+    async fn record_accept(&self, run: &RunScope, step: AcceptStep) -> Result<(), StoreError>;
+    async fn record_model_reply(
+        &self,
+        run: &RunScope,
+        step: ModelReplyStep,
+    ) -> Result<(), StoreError>;
+    async fn record_note(&self, run: &RunScope, step: NoteStep) -> Result<(), StoreError>;
+    /// [`StoreError::NotFound`] if the run does not exist.
+    async fn record_tool_started(
+        &self,
+        run: &RunScope,
+        step: ToolStartedStep,
+    ) -> Result<(), StoreError>;
+    /// [`StoreError::Conflict`] if the call is not in progress.
+    async fn record_tool_finished(
+        &self,
+        run: &RunScope,
+        step: ToolFinishedStep,
+    ) -> Result<(), StoreError>;
+    /// [`StoreError::Conflict`] if the run is not running (or `status` is running).
+    async fn record_turn_finished(
+        &self,
+        run: &RunScope,
+        step: TurnFinishedStep,
+    ) -> Result<(), StoreError>;
+}
+
+/// Store work since it was opened: commits (transactions and single-statement
+/// writes) and reads. The load test divides them by turns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreCounts {
+    pub commits: u64,
+    pub reads: u64,
+}
+
+/// Counts of the store's work.
+pub trait StoreMetrics: Send + Sync {
+    fn counts(&self) -> StoreCounts;
+}
