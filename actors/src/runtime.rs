@@ -14,7 +14,7 @@ use facio_services::store::{Store, StoreError};
 use facio_services::tools::{ToolRegistry, Workspace};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::gate::Notice;
 pub use crate::gate::{ReviewDecision, ReviewError};
@@ -71,6 +71,13 @@ pub enum RuntimeError {
     Store(#[from] StoreError),
     #[error("the turn ended without reporting its outcome")]
     Lost,
+    #[error("the turn could not be accepted: {0}")]
+    NotAccepted(String),
+    #[error(
+        "the turn was dropped before it started (its session was stopped or its actor ended); \
+         nothing of it was stored"
+    )]
+    Dropped,
 }
 
 /// A running node.
@@ -212,8 +219,11 @@ impl Runtime {
     }
 
     /// Queues a turn on its session and returns its run id and its progress events
-    /// (always ending with [`TurnEvent::Finished`]).
-    pub fn submit(
+    /// (always ending with [`TurnEvent::Finished`]) once the turn's accept step has
+    /// committed: an acknowledged run is in the store, whatever happens to the process
+    /// after. A turn queued behind another of its session is acknowledged when it
+    /// starts. Nothing is locked while it waits.
+    pub async fn submit(
         &self,
         request: TurnRequest,
     ) -> Result<(RunId, mpsc::Receiver<TurnEvent>), RuntimeError> {
@@ -222,6 +232,7 @@ impl Runtime {
         }
         let run_id = RunId::generate();
         let (events, receiver) = mpsc::channel(EVENT_BUFFER);
+        let (accepted, acceptance) = oneshot::channel();
         let input = TurnInput {
             run_id: run_id.clone(),
             input: request.input,
@@ -229,6 +240,7 @@ impl Runtime {
             hooks: request.hooks,
             events: Some(events),
             resume: false,
+            accepted: Some(accepted),
         };
         self.sessions()?
             .cast(SupervisorMsg::Route(
@@ -236,12 +248,16 @@ impl Runtime {
                 SessionMsg::Submit(input),
             ))
             .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
-        Ok((run_id, receiver))
+        match acceptance.await {
+            Ok(Ok(())) => Ok((run_id, receiver)),
+            Ok(Err(reason)) => Err(RuntimeError::NotAccepted(reason)),
+            Err(_) => Err(RuntimeError::Dropped),
+        }
     }
 
     /// Runs a turn to its end.
     pub async fn run(&self, request: TurnRequest) -> Result<TurnSummary, RuntimeError> {
-        let (_, mut events) = self.submit(request)?;
+        let (_, mut events) = self.submit(request).await?;
         while let Some(event) = events.recv().await {
             if let TurnEvent::Finished(summary) = event {
                 return Ok(*summary);

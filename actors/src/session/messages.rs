@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use facio_services::domain::{RunId, SessionKey, TenantId};
 use ractor::{ActorId, RpcReplyPort};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::turn::{Origin, TurnEvent, TurnHooks, TurnOutcome};
 
@@ -20,6 +20,9 @@ pub struct TurnInput {
     pub events: Option<mpsc::Sender<TurnEvent>>,
     /// Continue a run that waited for a human review instead of starting one.
     pub resume: bool,
+    /// Told once the turn's accept step has committed (or why it could not be); the
+    /// caller is acknowledged only then.
+    pub accepted: Option<oneshot::Sender<Result<(), String>>>,
 }
 
 /// Messages to a [`super::SessionActor`].

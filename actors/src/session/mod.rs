@@ -70,6 +70,7 @@ impl Actor for SessionActor {
                     hooks: None,
                     events: None,
                     resume: true,
+                    accepted: None,
                 });
                 start_next(&myself, state);
             }
@@ -217,6 +218,7 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
         settings: tokio::sync::OnceCell::new(),
         secrets: tokio::sync::OnceCell::new(),
         awaiting_answer: std::sync::Mutex::default(),
+        accepted: input.accepted,
     };
     state.running = Some(RunningTurn {
         run_id: input.run_id,

@@ -71,9 +71,9 @@ impl TurnTask {
             scope.advice()
         );
         let message = ChatMessage::assistant(text.clone());
-        recorder.append(std::slice::from_ref(&message)).await?;
         recorder
-            .audit(
+            .note(
+                &message,
                 AuditEventKind::BudgetExhausted,
                 serde_json::json!({ "scope": scope, "tokenLimit": limit, "used": used }),
             )

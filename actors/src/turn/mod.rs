@@ -18,7 +18,7 @@ use facio_services::context;
 use facio_services::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
 use facio_services::providers::{ChatRequest, ChatResponse, ProviderRegistry, StreamDelta};
 use facio_services::store::{
-    AuditEventKind, ReviewFilter, ReviewStatus, RunStatus, Store, StoreError,
+    AuditEventKind, ModelSpend, ReviewFilter, ReviewStatus, RunStatus, Store, StoreError,
 };
 use facio_services::tools::{ToolRegistry, Workspace};
 use tokio::sync::mpsc;
@@ -71,6 +71,8 @@ pub(crate) struct TurnTask {
     /// answer from the store, each once (a model may reuse a call id in a later step,
     /// and an old approval must not pass a new call).
     pub awaiting_answer: std::sync::Mutex<Vec<String>>,
+    /// Told once the accept step has committed (see [`crate::session::TurnInput`]).
+    pub accepted: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
 }
 
 /// What the task reports to its session actor.
@@ -111,7 +113,8 @@ fn assign_call_ids(calls: &mut [facio_services::domain::ToolCall]) {
 
 impl TurnTask {
     /// Runs the turn to its end and reports the outcome; never panics the caller.
-    pub async fn run(self, cached: Option<Vec<ChatMessage>>) -> TurnOutcome {
+    pub async fn run(mut self, cached: Option<Vec<ChatMessage>>) -> TurnOutcome {
+        let accepted = self.accepted.take();
         let recorder = Recorder::new(&self);
         let mut progress = Progress {
             history: Vec::new(),
@@ -122,7 +125,7 @@ impl TurnTask {
             model: self.deps.config.agents.defaults.model.clone(),
             content: None,
         };
-        let stop = match self.drive(&recorder, &mut progress, cached).await {
+        let stop = match self.drive(&recorder, &mut progress, cached, accepted).await {
             Ok(stop) => stop,
             Err(TurnError::Stopped(stop)) => {
                 if let StopReason::AwaitingReview { review_id } = &stop {
@@ -183,11 +186,12 @@ impl TurnTask {
         recorder: &Recorder,
         progress: &mut Progress,
         cached: Option<Vec<ChatMessage>>,
+        accepted: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
     ) -> Result<StopReason, TurnError> {
         if self.resume {
             self.load_resumed(progress).await?;
         } else {
-            self.accept(recorder, progress, cached).await?;
+            self.accept(recorder, progress, cached, accepted).await?;
         }
         self.turn_loop(recorder, progress).await
     }
@@ -197,17 +201,37 @@ impl TurnTask {
         recorder: &Recorder,
         progress: &mut Progress,
         cached: Option<Vec<ChatMessage>>,
+        accepted: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
     ) -> Result<(), TurnError> {
+        // The caller is told how the accept step went, and only then acknowledged; it
+        // may have gone away, and the turn goes on either way.
+        let tell = |result: Result<(), String>| {
+            if let Some(accepted) = accepted {
+                let _ = accepted.send(result);
+            }
+        };
         // A credential value typed into a message is redacted like one a tool printed:
         // it reaches neither the history, the audit log nor the model.
-        let secrets = self.secrets().await?;
+        let secrets = match self.secrets().await {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                tell(Err(e.to_string()));
+                return Err(e);
+            }
+        };
         let input = if secrets.is_empty() {
             self.input.clone()
         } else {
             secrets.redact(&self.input)
         };
         let user = ChatMessage::user(input);
-        recorder.accept(&user).await?;
+        match recorder.accept(&user).await {
+            Ok(()) => tell(Ok(())),
+            Err(e) => {
+                tell(Err(format!("the store failed: {e}")));
+                return Err(e.into());
+            }
+        }
         progress.history = match cached {
             Some(mut history) => {
                 history.push(user);
@@ -313,9 +337,9 @@ impl TurnTask {
                      finishing. What was done so far is saved; send another message to continue."
                 );
                 let message = ChatMessage::assistant(text.clone());
-                recorder.append(std::slice::from_ref(&message)).await?;
                 recorder
-                    .audit(
+                    .note(
+                        &message,
                         AuditEventKind::BudgetExhausted,
                         serde_json::json!({ "limit": limit }),
                     )
@@ -329,7 +353,7 @@ impl TurnTask {
                 return Ok(stop);
             }
 
-            let mut response = self.call_model(recorder, progress).await?;
+            let (mut response, spend, data) = self.call_model(recorder, progress).await?;
             // The runtime names every call itself before anything decides on it: a
             // model's ids may repeat or be missing, and a human's answer is bound to
             // the runtime's id (and the exact call shown), never to the model's.
@@ -338,7 +362,8 @@ impl TurnTask {
                 response.content.clone(),
                 response.tool_calls.clone(),
             );
-            recorder.append(std::slice::from_ref(&message)).await?;
+            // One step: what the call spent, the reply and its `model_call` event.
+            recorder.model_reply(spend, &message, data).await?;
             progress.history.push(message);
             if let Some(hooks) = &self.hooks {
                 hooks.after_model_call(&response).await;
@@ -379,7 +404,7 @@ impl TurnTask {
         &self,
         recorder: &Recorder,
         progress: &mut Progress,
-    ) -> Result<ChatResponse, TurnError> {
+    ) -> Result<(ChatResponse, ModelSpend, serde_json::Value), TurnError> {
         let defaults = &self.deps.config.agents.defaults;
         let (provider, model) = match self
             .deps
@@ -455,22 +480,21 @@ impl TurnTask {
                     &model
                 };
                 let cost = facio_services::config::cost_micros(pricing, priced, &response.usage);
-                recorder.usage(priced, response.usage, cost).await?;
-                recorder
-                    .audit(
-                        AuditEventKind::ModelCall,
-                        serde_json::json!({
-                            "provider": provider.name(),
-                            "model": response.model,
-                            "ok": true,
-                            "latencyMs": latency_ms,
-                            "finishReason": response.finish_reason,
-                            "usage": response.usage,
-                            "toolCalls": response.tool_calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-                        }),
-                    )
-                    .await?;
-                Ok(response)
+                let spend = ModelSpend {
+                    model: priced.clone(),
+                    usage: response.usage,
+                    cost_micros: cost,
+                };
+                let data = serde_json::json!({
+                    "provider": provider.name(),
+                    "model": response.model,
+                    "ok": true,
+                    "latencyMs": latency_ms,
+                    "finishReason": response.finish_reason,
+                    "usage": response.usage,
+                    "toolCalls": response.tool_calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+                });
+                Ok((response, spend, data))
             }
             Err(e) => {
                 let reason = e.to_string();

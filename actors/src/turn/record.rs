@@ -1,18 +1,21 @@
-//! Writes a turn's steps to the store: messages, the run row and audit events.
+//! Writes a turn's steps to the store, each in one transaction with its audit events
+//! (see [`facio_services::store::SessionLog`]).
 
 use std::sync::Arc;
 
-use facio_services::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
-use facio_services::store::{AuditEventKind, NewAuditEvent, NewUsage, Store, StoreError};
+use facio_services::domain::ChatMessage;
+use facio_services::store::{
+    AcceptStep, AuditEventKind, ModelReplyStep, ModelSpend, NewAuditEvent, NoteStep, RunScope,
+    StepEvent, Store, StoreError, ToolCallStatus, ToolFinishedStep, ToolStartedStep,
+    TurnFinishedStep,
+};
 
 use super::{Origin, Progress, StopReason, TurnTask};
 
 /// The store, bound to one run.
 pub(super) struct Recorder {
     store: Arc<dyn Store>,
-    tenant: TenantId,
-    key: SessionKey,
-    run_id: RunId,
+    scope: RunScope,
     origin: Origin,
     max_field_chars: usize,
 }
@@ -21,61 +24,80 @@ impl Recorder {
     pub fn new(task: &TurnTask) -> Self {
         Self {
             store: task.deps.store.clone(),
-            tenant: task.tenant.clone(),
-            key: task.key.clone(),
-            run_id: task.run_id.clone(),
+            scope: RunScope {
+                tenant: task.tenant.clone(),
+                session_key: task.key.clone(),
+                run_id: task.run_id.clone(),
+                actor: "agent".to_owned(),
+            },
             origin: task.origin,
             max_field_chars: task.deps.config.audit.max_field_chars,
         }
     }
 
-    /// Records that the turn was accepted: the run, the user's message and the audit
-    /// event, each with the message as given (already redacted).
+    /// Records that the turn was accepted, in one transaction: the session, the run,
+    /// the user's message and the `turn_started` event, each with the message as given
+    /// (already redacted).
     pub async fn accept(&self, user: &ChatMessage) -> Result<(), StoreError> {
         let input = user.content.as_deref().unwrap_or_default();
-        self.store.ensure_session(&self.tenant, &self.key).await?;
-        self.store
-            .create_run(&self.tenant, &self.key, &self.run_id, input)
-            .await?;
-        self.append(std::slice::from_ref(user)).await?;
-        self.audit(
+        let event = StepEvent::new(
             AuditEventKind::TurnStarted,
             serde_json::json!({
                 "origin": self.origin.as_str(),
                 "input": self.clip(input),
             }),
-        )
-        .await
-    }
-
-    pub async fn append(&self, messages: &[ChatMessage]) -> Result<(), StoreError> {
+        );
         self.store
-            .append_messages(&self.tenant, &self.key, Some(&self.run_id), messages)
-            .await
-            .map(|_| ())
-    }
-
-    /// Records what one model call spent.
-    pub async fn usage(
-        &self,
-        model: &str,
-        usage: Usage,
-        cost_micros: u64,
-    ) -> Result<(), StoreError> {
-        self.store
-            .record_usage(
-                &self.tenant,
-                &NewUsage {
-                    run_id: self.run_id.clone(),
-                    session_key: self.key.clone(),
-                    model: model.to_owned(),
-                    usage,
-                    cost_micros,
+            .record_accept(
+                &self.scope,
+                AcceptStep {
+                    input: input.to_owned(),
+                    user: user.clone(),
+                    event,
                 },
             )
             .await
     }
 
+    /// Records a model reply in one transaction: what it spent, the assistant
+    /// message and the `model_call` event.
+    pub async fn model_reply(
+        &self,
+        spend: ModelSpend,
+        message: &ChatMessage,
+        data: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.store
+            .record_model_reply(
+                &self.scope,
+                ModelReplyStep {
+                    spend,
+                    message: message.clone(),
+                    event: StepEvent::new(AuditEventKind::ModelCall, data),
+                },
+            )
+            .await
+    }
+
+    /// Records a message of the runtime's own with its event, in one transaction.
+    pub async fn note(
+        &self,
+        message: &ChatMessage,
+        kind: AuditEventKind,
+        data: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.store
+            .record_note(
+                &self.scope,
+                NoteStep {
+                    message: message.clone(),
+                    event: StepEvent::new(kind, data),
+                },
+            )
+            .await
+    }
+
+    /// An event that is a step on its own (a failed model call, a refused model).
     pub async fn audit(
         &self,
         kind: AuditEventKind,
@@ -83,12 +105,12 @@ impl Recorder {
     ) -> Result<(), StoreError> {
         self.store
             .append_audit(
-                &self.tenant,
+                &self.scope.tenant,
                 NewAuditEvent {
                     kind,
-                    session_key: Some(self.key.clone()),
-                    run_id: Some(self.run_id.clone()),
-                    actor: "agent".to_owned(),
+                    session_key: Some(self.scope.session_key.clone()),
+                    run_id: Some(self.scope.run_id.clone()),
+                    actor: self.scope.actor.clone(),
                     data,
                 },
             )
@@ -103,65 +125,74 @@ impl Recorder {
         arguments: &str,
     ) -> Result<(), StoreError> {
         self.store
-            .tool_call_started(
-                &self.tenant,
-                &self.run_id,
-                call_id,
-                tool,
-                &self.clip(arguments),
+            .record_tool_started(
+                &self.scope,
+                ToolStartedStep {
+                    call_id: call_id.to_owned(),
+                    tool: tool.to_owned(),
+                    arguments: self.clip(arguments),
+                    event: None,
+                },
             )
             .await
     }
 
+    /// Records a call's end in one transaction: its row, its result message and its
+    /// events.
     pub async fn tool_finished(
         &self,
         call_id: &str,
-        status: facio_services::store::ToolCallStatus,
+        status: ToolCallStatus,
         result: &str,
+        message: &ChatMessage,
+        events: Vec<StepEvent>,
     ) -> Result<(), StoreError> {
         self.store
-            .tool_call_finished(
-                &self.tenant,
-                &self.run_id,
-                call_id,
-                status,
-                &self.clip(result),
+            .record_tool_finished(
+                &self.scope,
+                ToolFinishedStep {
+                    call_id: call_id.to_owned(),
+                    status,
+                    result: self.clip(result),
+                    message: message.clone(),
+                    events,
+                },
             )
             .await
     }
 
-    /// Records the end of the turn: the run's final row and a `turn_finished` event.
+    /// Records the end of the turn in one transaction: the run's final row and a
+    /// `turn_finished` event.
     pub async fn finish(&self, stop: &StopReason, progress: &Progress) -> Result<(), StoreError> {
         if matches!(stop, StopReason::AwaitingReview { .. }) {
             // Not an end: the gate already moved the run to `awaiting_review`.
             return Ok(());
         }
         let status = stop.run_status();
-        let result = async {
-            self.store
-                .finish_run(
-                    &self.tenant,
-                    &self.run_id,
+        let event = StepEvent::new(
+            AuditEventKind::TurnFinished,
+            serde_json::json!({
+                "status": status.as_str(),
+                "stop": stop,
+                "modelCalls": progress.model_calls,
+                "toolCalls": progress.tools_used.len(),
+                "usage": progress.usage,
+            }),
+        );
+        let result = self
+            .store
+            .record_turn_finished(
+                &self.scope,
+                TurnFinishedStep {
                     status,
-                    progress.content.as_deref(),
-                    progress.usage,
-                )
-                .await?;
-            self.audit(
-                AuditEventKind::TurnFinished,
-                serde_json::json!({
-                    "status": status.as_str(),
-                    "stop": stop,
-                    "modelCalls": progress.model_calls,
-                    "toolCalls": progress.tools_used.len(),
-                    "usage": progress.usage,
-                }),
+                    content: progress.content.clone(),
+                    usage: progress.usage,
+                    event,
+                },
             )
-            .await
-        }
-        .await;
+            .await;
         if let Err(e) = &result {
-            tracing::error!(run = %self.run_id, error = %e, "could not record the end of a turn");
+            tracing::error!(run = %self.scope.run_id, error = %e, "could not record the end of a turn");
         }
         result
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use facio_services::domain::{ChatMessage, ToolCall};
-use facio_services::store::{AuditEventKind, ToolCallStatus};
+use facio_services::store::{AuditEventKind, StepEvent, ToolCallStatus};
 use facio_services::tools::{
     CallGrant, RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput,
 };
@@ -716,35 +716,35 @@ async fn settle(
     let refused_arguments = matches!(&result, Err(e) if e.kind == ToolErrorKind::InvalidArguments);
     let ran =
         !matches!(status, ToolCallStatus::Denied | ToolCallStatus::Cancelled) && !refused_arguments;
+    let mut events = Vec::with_capacity(2);
     if !named.is_empty() && ran {
-        recorder
-            .audit(
-                AuditEventKind::CredentialRead,
-                serde_json::json!({"keys": named, "tool": call.name, "callId": call.id}),
-            )
-            .await?;
+        events.push(StepEvent::new(
+            AuditEventKind::CredentialRead,
+            serde_json::json!({"keys": named, "tool": call.name, "callId": call.id}),
+        ));
     }
-    recorder.tool_finished(&call.id, status, &output).await?;
     let kind = if status == ToolCallStatus::Denied {
         AuditEventKind::ToolDenied
     } else {
         AuditEventKind::ToolCall
     };
-    recorder
-        .audit(
-            kind,
-            serde_json::json!({
-                "callId": call.id,
-                "tool": call.name,
-                "arguments": recorder.clip(&call.arguments),
-                "status": status.as_str(),
-                "result": recorder.clip(&output),
-                "durationMs": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-            }),
-        )
-        .await?;
+    events.push(StepEvent::new(
+        kind,
+        serde_json::json!({
+            "callId": call.id,
+            "tool": call.name,
+            "arguments": recorder.clip(&call.arguments),
+            "status": status.as_str(),
+            "result": recorder.clip(&output),
+            "durationMs": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        }),
+    ));
     let message = ChatMessage::tool_result(call, output.clone());
-    recorder.append(std::slice::from_ref(&message)).await?;
+    // One step: the call's row, its result message and its events, so a crash never
+    // leaves a finished call without the result the model reads.
+    recorder
+        .tool_finished(&call.id, status, &output, &message, events)
+        .await?;
     progress.history.push(message);
     let used = super::ToolUse {
         call_id: call.id.clone(),

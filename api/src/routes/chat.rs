@@ -102,13 +102,16 @@ async fn completions(
         return Err(ApiError::model_not_allowed(&body.model));
     }
     let session_key = session_key(&headers, body.user.as_deref())?;
-    let (run_id, events) = state.runtime.submit(TurnRequest {
-        tenant,
-        session_key: session_key.clone(),
-        input,
-        origin: Origin::Api,
-        hooks: None,
-    })?;
+    let (run_id, events) = state
+        .runtime
+        .submit(TurnRequest {
+            tenant,
+            session_key: session_key.clone(),
+            input,
+            origin: Origin::Api,
+            hooks: None,
+        })
+        .await?;
     let reply = Reply {
         id: format!("chatcmpl-{run_id}"),
         model: body.model,

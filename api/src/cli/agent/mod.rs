@@ -156,13 +156,16 @@ impl Agent<'_> {
 
     /// Runs one turn to its answer, printing as it goes, and asks its reviews.
     async fn turn(&mut self, input: String) -> anyhow::Result<Ended> {
-        let (run_id, mut events) = self.runtime.submit(TurnRequest {
-            tenant: self.tenant.clone(),
-            session_key: self.session.clone(),
-            input,
-            origin: Origin::Interactive,
-            hooks: None,
-        })?;
+        let (run_id, mut events) = self
+            .runtime
+            .submit(TurnRequest {
+                tenant: self.tenant.clone(),
+                session_key: self.session.clone(),
+                input,
+                origin: Origin::Interactive,
+                hooks: None,
+            })
+            .await?;
         let mut stdout = std::io::stdout();
         // Text streamed since the last tool call: the final answer, if the model streamed it.
         let mut streamed = String::new();

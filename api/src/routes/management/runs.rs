@@ -75,13 +75,16 @@ async fn post_message(
     }
     let origin = Origin::Interactive;
     let mut notices = state.runtime.notices();
-    let (run_id, _events) = state.runtime.submit(TurnRequest {
-        tenant: caller.tenant().clone(),
-        session_key: key.clone(),
-        input: body.content,
-        origin,
-        hooks: None,
-    })?;
+    let (run_id, _events) = state
+        .runtime
+        .submit(TurnRequest {
+            tenant: caller.tenant().clone(),
+            session_key: key.clone(),
+            input: body.content,
+            origin,
+            hooks: None,
+        })
+        .await?;
     let Some(wait) = query.wait.filter(|w| *w > 0) else {
         let accepted = json!({"runId": run_id, "sessionKey": key});
         return Ok((StatusCode::ACCEPTED, Json(accepted)).into_response());
