@@ -1,0 +1,115 @@
+//! An acknowledged turn is never lost: a node killed with SIGKILL while turns stream
+//! in still knows, after a restart, every run it answered 202 for.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use facio_tests::model::Reply;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, Notify};
+
+use crate::support::{Env, PATIENCE, http};
+
+const TOKEN: &str = "mgmt-durability-token";
+/// Messages fired at the node, each to its own session.
+const MESSAGES: usize = 300;
+/// At most this many requests in flight at once.
+const IN_FLIGHT: usize = 64;
+/// The node is killed once this many have been acknowledged.
+const KILL_AFTER: usize = 100;
+
+#[tokio::test]
+async fn every_acknowledged_run_survives_kill_9_while_turns_stream_in() {
+    // Slow answers keep turns running when the node dies; the replies are all alike,
+    // so it does not matter which turn takes which.
+    let replies = (0..MESSAGES * 2)
+        .map(|_| Reply::text("ok").delayed(Duration::from_millis(300)))
+        .collect();
+    let mut env = Env::new(replies).await;
+    env.set("/api/managementToken", json!(TOKEN));
+    env.set(
+        "/limits",
+        json!({"tenantRequestsPerMinute": 100_000_000, "tokenRequestsPerMinute": 100_000_000}),
+    );
+    env.set("/logging", json!({"level": "warn"}));
+    let first = env.serve().await;
+
+    let client = http();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let enough = Arc::new(Notify::new());
+    let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let mut senders = Vec::with_capacity(MESSAGES);
+    for i in 0..MESSAGES {
+        let (client, url) = (client.clone(), first.url.clone());
+        let (acknowledged, count, enough, permits) = (
+            acknowledged.clone(),
+            count.clone(),
+            enough.clone(),
+            permits.clone(),
+        );
+        senders.push(tokio::spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            let sent = client
+                .post(format!("{url}/api/v1/sessions/durable:{i}/messages"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"content": format!("message {i}")}))
+                .send()
+                .await;
+            // A request cut off by the kill was never acknowledged: it may be lost.
+            let Ok(response) = sent else { return };
+            if response.status().as_u16() != 202 {
+                return;
+            }
+            let Ok(body) = response.json::<Value>().await else {
+                return;
+            };
+            if let Some(run_id) = body["runId"].as_str() {
+                acknowledged.lock().await.push(run_id.to_owned());
+                if count.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER {
+                    enough.notify_one();
+                }
+            }
+        }));
+    }
+    tokio::time::timeout(PATIENCE, enough.notified())
+        .await
+        .expect("enough messages were acknowledged before the kill");
+    first.process.kill().await.expect("kill -9 the node");
+    for sender in senders {
+        sender.await.expect("a sender task ended cleanly");
+    }
+    let acknowledged = acknowledged.lock().await.clone();
+    assert!(acknowledged.len() >= KILL_AFTER, "{}", acknowledged.len());
+    drop(first);
+
+    let second = env.serve().await;
+    let mut lost = Vec::new();
+    for run_id in &acknowledged {
+        let response = client
+            .get(format!("{}/api/v1/runs/{run_id}", second.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("GET the run");
+        let status = response.status().as_u16();
+        if status != 200 {
+            lost.push(format!("{run_id}: {status}"));
+            continue;
+        }
+        let run: Value = response.json().await.expect("the run as JSON");
+        // Nothing is still running after a restart: a turn cut off by the kill is
+        // recorded as interrupted, one that ended keeps its status.
+        assert_ne!(run["status"], "running", "{run}");
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged runs are gone after kill -9: {:?}",
+        lost.len(),
+        acknowledged.len(),
+        &lost[..lost.len().min(10)]
+    );
+}
