@@ -1,6 +1,8 @@
 //! Facio's load generator: sessions × turns at a concurrency against a running
-//! gateway, measuring throughput, latency, runtime overhead and the server's memory.
+//! gateway, measuring throughput, latency, runtime overhead, the server's memory and its store
+//! commits and reads per turn.
 
 pub mod memory;
 pub mod plan;
 pub mod stats;
+pub mod store;

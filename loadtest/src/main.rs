@@ -6,6 +6,7 @@ use clap::Parser;
 use facio_loadtest::memory::rss_kib;
 use facio_loadtest::plan::{LoadPlan, run};
 use facio_loadtest::stats::millis;
+use facio_loadtest::store::{per_turn, store_counts};
 
 #[derive(Parser)]
 #[command(about = "N sessions × K turns at concurrency C against a facio gateway")]
@@ -37,7 +38,9 @@ async fn main() -> anyhow::Result<()> {
         concurrency: args.concurrency,
     };
     let rss_before = args.pid.and_then(rss_kib).map(|(rss, _)| rss);
+    let store_before = store_counts(&plan.url).await;
     let report = run(&plan).await?;
+    let store_after = store_counts(&plan.url).await;
     let memory = args.pid.and_then(rss_kib);
     let model = Duration::from_millis(args.model_latency_ms);
     let overhead = report.latencies.minus(model);
@@ -81,6 +84,13 @@ async fn main() -> anyhow::Result<()> {
             rss_before.unwrap_or(0)
         );
     }
+    let store = store_before
+        .zip(store_after)
+        .and_then(|(before, after)| per_turn(before, after, l.len()));
+    if let Some((commits, reads)) = store {
+        println!("store commits per turn          {commits:.2}");
+        println!("store reads per turn            {reads:.2}");
+    }
     if let Some(error) = &report.first_error {
         println!("first error                     {error}");
     }
@@ -91,6 +101,8 @@ async fn main() -> anyhow::Result<()> {
         "p50Ms": millis(l.percentile(50.0)), "p99Ms": millis(l.percentile(99.0)),
         "overheadP50Ms": millis(overhead.percentile(50.0)), "overheadP99Ms": millis(overhead.percentile(99.0)),
         "peakRssKiB": memory.map(|(_, peak)| peak),
+        "storeCommitsPerTurn": store.map(|(commits, _)| commits),
+        "storeReadsPerTurn": store.map(|(_, reads)| reads),
     });
     println!("{summary}");
     if report.errors > 0 {

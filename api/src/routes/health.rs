@@ -6,6 +6,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use facio_services::config::ExecSandbox;
+use facio_services::store::StoreCounts;
 use facio_services::tools::{SandboxStatus, sandbox_status};
 
 use super::AppState;
@@ -18,6 +19,9 @@ struct Health {
     version: &'static str,
     active_sessions: usize,
     sandbox: Sandbox,
+    /// Store commits and reads since the node started (the load test divides them
+    /// by turns).
+    store: StoreCounts,
 }
 
 /// How `exec` commands are confined on this node.
@@ -57,6 +61,7 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         active_sessions,
+        store: state.runtime.store().counts(),
         sandbox: Sandbox {
             mode,
             active: mode != ExecSandbox::Off && missing.is_none(),
