@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use facio_services::domain::TenantId;
 use facio_services::review::{ReviewId, ReviewOutcome};
-use facio_services::store::{AuditEventKind, NewAuditEvent, ReviewRecord, StoreError};
+use facio_services::store::{AuditEventKind, GateClosedStep, ReviewRecord, StepEvent, StoreError};
 
 use super::{Notice, disarm};
 use crate::session::{SessionMsg, SupervisorMsg};
@@ -29,7 +29,18 @@ pub(crate) async fn close_review(
     outcome: ReviewOutcome,
     actor: Option<&str>,
 ) -> Result<ReviewRecord, CloseError> {
-    let closed = match deps.store.close_review(tenant, id, &outcome).await {
+    let event_outcome = outcome.clone();
+    let id_for_event = id.clone();
+    let step = GateClosedStep {
+        review_id: id.clone(),
+        outcome,
+        actor: actor.unwrap_or("runtime").to_owned(),
+        event: Box::new(move |closed: &ReviewRecord| {
+            closed_event(&id_for_event, closed, &event_outcome)
+        }),
+    };
+    // One step: the review's status and outcome with its event.
+    let closed = match deps.store.record_gate_closed(tenant, step).await {
         Ok(record) => record,
         Err(StoreError::Conflict(_)) => {
             let current = deps
@@ -43,11 +54,33 @@ pub(crate) async fn close_review(
         Err(e) => return Err(e.into()),
     };
     disarm(id);
+    let _ = deps.notices.send(Notice::ReviewClosed {
+        tenant: tenant.clone(),
+        review_id: id.clone(),
+    });
+    if let Some(sessions) = deps.refs.sessions() {
+        let address = (tenant.clone(), closed.session_key.clone());
+        if let Err(e) = sessions.cast(SupervisorMsg::Route(
+            address,
+            SessionMsg::Resume {
+                run_id: closed.run_id.clone(),
+                origin: crate::turn::Origin::parse(&closed.origin)
+                    .unwrap_or(crate::turn::Origin::Api),
+            },
+        )) {
+            tracing::error!(run = %closed.run_id, error = %e, "could not resume the run after its review closed");
+        }
+    }
+    Ok(closed)
+}
+
+/// The audit event of a review as it closed.
+fn closed_event(id: &ReviewId, closed: &ReviewRecord, outcome: &ReviewOutcome) -> StepEvent {
     let latency_ms = closed
         .decided_at
         .map(|at| (at - closed.created_at).num_milliseconds())
         .unwrap_or_default();
-    let (kind, data) = match &outcome {
+    let (kind, data) = match outcome {
         ReviewOutcome::Decided {
             response,
             reviewer,
@@ -67,34 +100,5 @@ pub(crate) async fn close_review(
             serde_json::json!({"reviewId": id}),
         ),
     };
-    deps.store
-        .append_audit(
-            tenant,
-            NewAuditEvent {
-                kind,
-                session_key: Some(closed.session_key.clone()),
-                run_id: Some(closed.run_id.clone()),
-                actor: actor.unwrap_or("runtime").to_owned(),
-                data,
-            },
-        )
-        .await?;
-    let _ = deps.notices.send(Notice::ReviewClosed {
-        tenant: tenant.clone(),
-        review_id: id.clone(),
-    });
-    if let Some(sessions) = deps.refs.sessions() {
-        let address = (tenant.clone(), closed.session_key.clone());
-        if let Err(e) = sessions.cast(SupervisorMsg::Route(
-            address,
-            SessionMsg::Resume {
-                run_id: closed.run_id.clone(),
-                origin: crate::turn::Origin::parse(&closed.origin)
-                    .unwrap_or(crate::turn::Origin::Api),
-            },
-        )) {
-            tracing::error!(run = %closed.run_id, error = %e, "could not resume the run after its review closed");
-        }
-    }
-    Ok(closed)
+    StepEvent::new(kind, data)
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use facio_services::domain::{RunId, SessionKey, TenantId};
 use facio_services::review::{ReviewId, ReviewRequest};
-use facio_services::store::{AuditEventKind, NewAuditEvent, NewReview, RunStatus, StoreError};
+use facio_services::store::{
+    AuditEventKind, GateOpenedStep, NewReview, RunScope, StepEvent, StoreError,
+};
 
 use super::{Notice, arm};
 use crate::turn::TurnDeps;
@@ -97,56 +99,43 @@ pub(crate) async fn open_gate(
         "arguments": gate.context.get("arguments"),
         "expiresAt": expires_at,
     });
+    let scope = RunScope {
+        tenant: gate.tenant.clone(),
+        session_key: gate.session_key.clone(),
+        run_id: gate.run_id.clone(),
+        actor: "runtime".to_owned(),
+    };
+    // One step: the review, the run waiting on it and both events. The inbox and the
+    // review API read pending reviews from the store directly, so the review is
+    // delivered there as it commits.
     let record = deps
         .store
-        .create_review(
-            &gate.tenant,
-            NewReview {
-                id: id.clone(),
-                session_key: gate.session_key.clone(),
-                run_id: gate.run_id.clone(),
-                call_id: gate.call_id,
-                tool: gate.tool,
-                origin: gate.origin,
-                request: gate.request,
-                context: gate.context,
-                expires_at,
+        .record_gate_opened(
+            &scope,
+            GateOpenedStep {
+                review: NewReview {
+                    id: id.clone(),
+                    session_key: gate.session_key.clone(),
+                    run_id: gate.run_id.clone(),
+                    call_id: gate.call_id,
+                    tool: gate.tool,
+                    origin: gate.origin,
+                    request: gate.request,
+                    context: gate.context,
+                    expires_at,
+                },
+                events: vec![
+                    StepEvent::new(AuditEventKind::ReviewRequested, audit_data),
+                    StepEvent::new(
+                        AuditEventKind::ReviewDelivered,
+                        serde_json::json!({"reviewId": id, "surface": "inbox"}),
+                    ),
+                ],
             },
-        )
-        .await?;
-    let event = |kind, data| NewAuditEvent {
-        kind,
-        session_key: Some(gate.session_key.clone()),
-        run_id: Some(gate.run_id.clone()),
-        actor: "runtime".to_owned(),
-        data,
-    };
-    deps.store
-        .append_audit(
-            &gate.tenant,
-            event(AuditEventKind::ReviewRequested, audit_data),
-        )
-        .await?;
-    deps.store
-        .set_run_status(
-            &gate.tenant,
-            &gate.run_id,
-            RunStatus::Running,
-            RunStatus::AwaitingReview,
         )
         .await?;
     arm(deps.clone(), &record).await;
     super::placet::deliver(deps.clone(), record);
-    // The inbox and the review API read pending reviews from the store directly.
-    deps.store
-        .append_audit(
-            &gate.tenant,
-            event(
-                AuditEventKind::ReviewDelivered,
-                serde_json::json!({"reviewId": id, "surface": "inbox"}),
-            ),
-        )
-        .await?;
     let _ = deps.notices.send(Notice::RunChanged {
         tenant: gate.tenant,
         run_id: gate.run_id,

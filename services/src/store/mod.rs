@@ -33,8 +33,9 @@ pub use records::{
 pub use reviews::{NewReview, ReviewFilter, ReviewRecord, ReviewStatus};
 pub use sqlite::SqliteStore;
 pub use steps::{
-    AcceptStep, ModelReplyStep, ModelSpend, NoteStep, RunScope, SessionLog, StepEvent, StoreCounts,
-    StoreMetrics, ToolFinishedStep, ToolStartedStep, TurnFinishedStep,
+    AcceptStep, GateClosedEvent, GateClosedStep, GateOpenedStep, ModelReplyStep, ModelSpend,
+    NoteStep, RunScope, SessionLog, StepEvent, StoreCounts, StoreMetrics, ToolFinishedStep,
+    ToolStartedStep, TurnFinishedStep,
 };
 pub use tokens::{TokenRecord, TokenRepository};
 pub use usage::{

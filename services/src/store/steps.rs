@@ -8,7 +8,10 @@
 use async_trait::async_trait;
 
 use crate::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
-use crate::store::{AuditEventKind, RunStatus, StoreError, ToolCallStatus};
+use crate::review::{ReviewId, ReviewOutcome};
+use crate::store::{
+    AuditEventKind, NewReview, ReviewRecord, RunStatus, StoreError, ToolCallStatus,
+};
 
 /// The run a step belongs to, and who writes it (the audit event's actor).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +100,26 @@ pub struct TurnFinishedStep {
     pub event: StepEvent,
 }
 
+/// A gate opened: the pending review, its run moved to `awaiting_review` (when it is
+/// running) and its events (`review_requested`, `review_delivered`).
+#[derive(Debug, Clone)]
+pub struct GateOpenedStep {
+    pub review: NewReview,
+    pub events: Vec<StepEvent>,
+}
+
+/// The audit event of a closed gate, made from the review as it closed.
+pub type GateClosedEvent = Box<dyn FnOnce(&ReviewRecord) -> StepEvent + Send>;
+
+/// A gate closed (decided, expired or withdrawn): the review's status and outcome and
+/// its event, written by `actor`.
+pub struct GateClosedStep {
+    pub review_id: ReviewId,
+    pub outcome: ReviewOutcome,
+    pub actor: String,
+    pub event: GateClosedEvent,
+}
+
 /// Records a session's steps, each atomically with its audit events.
 #[async_trait]
 pub trait SessionLog: Send + Sync {
@@ -126,6 +149,19 @@ pub trait SessionLog: Send + Sync {
         run: &RunScope,
         step: TurnFinishedStep,
     ) -> Result<(), StoreError>;
+    /// [`StoreError::NotFound`] if the run does not exist.
+    async fn record_gate_opened(
+        &self,
+        run: &RunScope,
+        step: GateOpenedStep,
+    ) -> Result<ReviewRecord, StoreError>;
+    /// Closes a pending review exactly once: [`StoreError::Conflict`] if it is
+    /// already closed, [`StoreError::NotFound`] if there is none.
+    async fn record_gate_closed(
+        &self,
+        tenant: &TenantId,
+        step: GateClosedStep,
+    ) -> Result<ReviewRecord, StoreError>;
 }
 
 /// Store work since it was opened: commits (transactions and single-statement

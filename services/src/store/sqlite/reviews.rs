@@ -46,6 +46,90 @@ fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreErr
         .map_err(|e| StoreError::Corrupt(format!("cannot encode review {what}: {e}")))
 }
 
+/// Inserts a pending review inside the caller's transaction.
+pub(super) async fn create_review_in(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    review: &NewReview,
+) -> Result<(), StoreError> {
+    let request = encode("request", &review.request)?;
+    let context = encode("context", &review.context)?;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO reviews ({COLUMNS}) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, NULL, NULL)"
+    )))
+    .bind(tenant.as_str())
+    .bind(review.id.as_str())
+    .bind(review.session_key.as_str())
+    .bind(review.run_id.as_str())
+    .bind(&review.call_id)
+    .bind(&review.tool)
+    .bind(&review.origin)
+    .bind(&request)
+    .bind(&context)
+    .bind(ts(&now()))
+    .bind(ts(&review.expires_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::NotFound(format!("run {}", review.run_id))
+        }
+        other => other.into(),
+    })?;
+    Ok(())
+}
+
+/// One review, read inside the caller's transaction.
+pub(super) async fn get_review_in(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    id: &ReviewId,
+) -> Result<Option<ReviewRecord>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM reviews WHERE tenant_id = ? AND review_id = ?"
+    )))
+    .bind(tenant.as_str())
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(review_row).transpose()
+}
+
+/// Closes a pending review with its outcome inside the caller's transaction and
+/// returns it closed; a review that is not pending is a conflict, a missing one not
+/// found.
+pub(super) async fn close_review_in(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    id: &ReviewId,
+    outcome: &ReviewOutcome,
+) -> Result<ReviewRecord, StoreError> {
+    let encoded = encode("outcome", outcome)?;
+    let updated = sqlx::query(
+        "UPDATE reviews SET status = ?, outcome = ?, decided_at = ? \
+         WHERE tenant_id = ? AND review_id = ? AND status = 'pending'",
+    )
+    .bind(ReviewStatus::of(outcome).as_str())
+    .bind(&encoded)
+    .bind(ts(&now()))
+    .bind(tenant.as_str())
+    .bind(id.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let record = get_review_in(conn, tenant, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("review {id}")))?;
+    if updated == 0 {
+        return Err(StoreError::Conflict(format!(
+            "review {id} is already {}",
+            record.status.as_str()
+        )));
+    }
+    Ok(record)
+}
+
 #[async_trait]
 impl ReviewRepository for SqliteStore {
     async fn create_review(
@@ -53,33 +137,11 @@ impl ReviewRepository for SqliteStore {
         tenant: &TenantId,
         review: NewReview,
     ) -> Result<ReviewRecord, StoreError> {
-        let request = encode("request", &review.request)?;
-        let context = encode("context", &review.context)?;
         {
             let _writer = self.writer.lock().await;
-            sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO reviews ({COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, NULL, NULL)"
-            )))
-            .bind(tenant.as_str())
-            .bind(review.id.as_str())
-            .bind(review.session_key.as_str())
-            .bind(review.run_id.as_str())
-            .bind(&review.call_id)
-            .bind(&review.tool)
-            .bind(&review.origin)
-            .bind(&request)
-            .bind(&context)
-            .bind(ts(&now()))
-            .bind(ts(&review.expires_at))
-            .execute(self.write_pool())
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                    StoreError::NotFound(format!("run {}", review.run_id))
-                }
-                other => other.into(),
-            })?;
+            let mut tx = self.begin_write().await?;
+            create_review_in(&mut tx, tenant, &review).await?;
+            self.commit(tx).await?;
         }
         self.get_review(tenant, &review.id)
             .await?
@@ -138,32 +200,10 @@ impl ReviewRepository for SqliteStore {
         id: &ReviewId,
         outcome: &ReviewOutcome,
     ) -> Result<ReviewRecord, StoreError> {
-        let encoded = encode("outcome", outcome)?;
-        let updated = {
-            let _writer = self.writer.lock().await;
-            sqlx::query(
-                "UPDATE reviews SET status = ?, outcome = ?, decided_at = ? \
-                 WHERE tenant_id = ? AND review_id = ? AND status = 'pending'",
-            )
-            .bind(ReviewStatus::of(outcome).as_str())
-            .bind(&encoded)
-            .bind(ts(&now()))
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .execute(self.write_pool())
-            .await?
-            .rows_affected()
-        };
-        let record = self
-            .get_review(tenant, id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("review {id}")))?;
-        if updated == 0 {
-            return Err(StoreError::Conflict(format!(
-                "review {id} is already {}",
-                record.status.as_str()
-            )));
-        }
+        let _writer = self.writer.lock().await;
+        let mut tx = self.begin_write().await?;
+        let record = close_review_in(&mut tx, tenant, id, outcome).await?;
+        self.commit(tx).await?;
         Ok(record)
     }
 

@@ -6,12 +6,17 @@ use async_trait::async_trait;
 
 use super::SqliteStore;
 use super::audit::append_audit_in;
-use super::runs::{create_run_in, finish_run_in, tool_call_finished_in, tool_call_started_in};
+use super::reviews::{close_review_in, create_review_in, get_review_in};
+use super::runs::{
+    create_run_in, finish_run_in, set_run_status_in, tool_call_finished_in, tool_call_started_in,
+};
 use super::sessions::append_messages_in;
 use super::usage::record_usage_in;
+use crate::domain::TenantId;
 use crate::store::{
-    AcceptStep, ModelReplyStep, NewAuditEvent, NewUsage, NoteStep, RunScope, SessionLog, StepEvent,
-    StoreError, ToolFinishedStep, ToolStartedStep, TurnFinishedStep,
+    AcceptStep, GateClosedStep, GateOpenedStep, ModelReplyStep, NewAuditEvent, NewUsage, NoteStep,
+    ReviewRecord, RunScope, RunStatus, SessionLog, StepEvent, StoreError, ToolFinishedStep,
+    ToolStartedStep, TurnFinishedStep,
 };
 
 fn audit_event(run: &RunScope, event: StepEvent) -> NewAuditEvent {
@@ -161,6 +166,54 @@ impl SessionLog for SqliteStore {
         .await?;
         append_audit_in(&mut tx, &run.tenant, audit_event(run, step.event)).await?;
         self.commit(tx).await
+    }
+
+    async fn record_gate_opened(
+        &self,
+        run: &RunScope,
+        step: GateOpenedStep,
+    ) -> Result<ReviewRecord, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.begin_write().await?;
+        create_review_in(&mut tx, &run.tenant, &step.review).await?;
+        // A run recovered as interrupted (an in-doubt call) is not running: it keeps
+        // its status and the review still opens.
+        set_run_status_in(
+            &mut *tx,
+            &run.tenant,
+            &run.run_id,
+            RunStatus::Running,
+            RunStatus::AwaitingReview,
+        )
+        .await?;
+        for event in step.events {
+            append_audit_in(&mut tx, &run.tenant, audit_event(run, event)).await?;
+        }
+        let record = get_review_in(&mut tx, &run.tenant, &step.review.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("review {}", step.review.id)))?;
+        self.commit(tx).await?;
+        Ok(record)
+    }
+
+    async fn record_gate_closed(
+        &self,
+        tenant: &TenantId,
+        step: GateClosedStep,
+    ) -> Result<ReviewRecord, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.begin_write().await?;
+        let record = close_review_in(&mut tx, tenant, &step.review_id, &step.outcome).await?;
+        let scope = RunScope {
+            tenant: tenant.clone(),
+            session_key: record.session_key.clone(),
+            run_id: record.run_id.clone(),
+            actor: step.actor,
+        };
+        let event = (step.event)(&record);
+        append_audit_in(&mut tx, tenant, audit_event(&scope, event)).await?;
+        self.commit(tx).await?;
+        Ok(record)
     }
 }
 
