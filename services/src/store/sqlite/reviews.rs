@@ -153,14 +153,8 @@ impl ReviewRepository for SqliteStore {
         tenant: &TenantId,
         id: &ReviewId,
     ) -> Result<Option<ReviewRecord>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM reviews WHERE tenant_id = ? AND review_id = ?"
-        )))
-        .bind(tenant.as_str())
-        .bind(id.as_str())
-        .fetch_optional(self.read_pool())
-        .await?;
-        row.as_ref().map(review_row).transpose()
+        let mut conn = self.read_pool().acquire().await?;
+        get_review_in(&mut conn, tenant, id).await
     }
 
     async fn list_reviews(

@@ -29,6 +29,23 @@ fn audit_event(run: &RunScope, event: StepEvent) -> NewAuditEvent {
     }
 }
 
+/// Appends one message of the run to its session, inside the step's transaction.
+async fn append_in(
+    conn: &mut sqlx::SqliteConnection,
+    run: &RunScope,
+    message: &crate::domain::ChatMessage,
+) -> Result<(), StoreError> {
+    append_messages_in(
+        conn,
+        &run.tenant,
+        &run.session_key,
+        Some(&run.run_id),
+        std::slice::from_ref(message),
+    )
+    .await
+    .map(|_| ())
+}
+
 #[async_trait]
 impl SessionLog for SqliteStore {
     async fn record_accept(&self, run: &RunScope, step: AcceptStep) -> Result<(), StoreError> {
@@ -42,14 +59,7 @@ impl SessionLog for SqliteStore {
             &step.input,
         )
         .await?;
-        append_messages_in(
-            &mut tx,
-            &run.tenant,
-            &run.session_key,
-            Some(&run.run_id),
-            std::slice::from_ref(&step.user),
-        )
-        .await?;
+        append_in(&mut tx, run, &step.user).await?;
         append_audit_in(&mut tx, &run.tenant, audit_event(run, step.event)).await?;
         self.commit(tx).await
     }
@@ -69,14 +79,7 @@ impl SessionLog for SqliteStore {
         let _writer = self.writer.lock().await;
         let mut tx = self.begin_write().await?;
         record_usage_in(&mut *tx, &run.tenant, &usage).await?;
-        append_messages_in(
-            &mut tx,
-            &run.tenant,
-            &run.session_key,
-            Some(&run.run_id),
-            std::slice::from_ref(&step.message),
-        )
-        .await?;
+        append_in(&mut tx, run, &step.message).await?;
         append_audit_in(&mut tx, &run.tenant, audit_event(run, step.event)).await?;
         self.commit(tx).await
     }
@@ -84,14 +87,7 @@ impl SessionLog for SqliteStore {
     async fn record_note(&self, run: &RunScope, step: NoteStep) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
         let mut tx = self.begin_write().await?;
-        append_messages_in(
-            &mut tx,
-            &run.tenant,
-            &run.session_key,
-            Some(&run.run_id),
-            std::slice::from_ref(&step.message),
-        )
-        .await?;
+        append_in(&mut tx, run, &step.message).await?;
         append_audit_in(&mut tx, &run.tenant, audit_event(run, step.event)).await?;
         self.commit(tx).await
     }
@@ -134,14 +130,7 @@ impl SessionLog for SqliteStore {
             &step.result,
         )
         .await?;
-        append_messages_in(
-            &mut tx,
-            &run.tenant,
-            &run.session_key,
-            Some(&run.run_id),
-            std::slice::from_ref(&step.message),
-        )
-        .await?;
+        append_in(&mut tx, run, &step.message).await?;
         for event in step.events {
             append_audit_in(&mut tx, &run.tenant, audit_event(run, event)).await?;
         }
