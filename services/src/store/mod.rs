@@ -1,6 +1,7 @@
 //! The store: repository traits (sessions, messages, runs, tool calls, audit) and
-//! their SQLite implementation. Every method takes a [`TenantId`], so an unscoped
-//! query cannot be written. PostgreSQL arrives with the cluster work; its migrations
+//! their SQLite implementation. A turn writes through [`SessionLog`], one transaction
+//! per step with its audit events; the repository methods serve management reads and
+//! writes. Every method takes a [`TenantId`], so an unscoped query cannot be written. PostgreSQL arrives with the cluster work; its migrations
 //! are kept in step with SQLite's from the first table on.
 
 mod audit;
