@@ -55,8 +55,18 @@ impl Actor for SessionActor {
         match message {
             SessionMsg::Submit(input) => {
                 state.received += 1;
+                let run_id = input.run_id.clone();
                 state.queue.push_back(input);
                 start_next(&myself, state);
+                // A turn that has to wait behind another of its session (one running,
+                // or one waiting for a human for as long as that takes) is answered
+                // now: its caller must not hang until it starts. It is written when
+                // it starts, so such a queued turn is not yet durable.
+                if let Some(queued) = state.queue.iter_mut().find(|i| i.run_id == run_id)
+                    && let Some(accepted) = queued.accepted.take()
+                {
+                    let _ = accepted.send(Ok(()));
+                }
             }
             SessionMsg::Resume { run_id, origin } => {
                 state.received += 1;

@@ -113,3 +113,41 @@ async fn every_acknowledged_run_survives_kill_9_while_turns_stream_in() {
         &lost[..lost.len().min(10)]
     );
 }
+
+#[tokio::test]
+async fn a_message_to_a_session_waiting_for_a_human_is_answered_at_once() {
+    let mut env = Env::new(vec![
+        Reply::tool_call("exec", json!({"command": "echo gated"})),
+        Reply::text("done"),
+        Reply::text("second answer"),
+    ])
+    .await;
+    env.set("/api/managementToken", json!(TOKEN));
+    let gateway = env.serve().await;
+    let post = |content: &'static str, wait: &'static str| {
+        let url = format!("{}/api/v1/sessions/dur:waiting/messages{wait}", gateway.url);
+        async move {
+            http()
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"content": content}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first: Value = post("run the gated command", "?wait=20")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["status"], "awaiting_review", "{first}");
+    // The session is waiting for a human; another message queues behind it and its
+    // caller is answered now, not when the review closes.
+    let second = tokio::time::timeout(PATIENCE, post("and then this", ""))
+        .await
+        .expect("a queued message is acknowledged without waiting for the review");
+    assert_eq!(second.status(), 202);
+    let queued: Value = second.json().await.unwrap();
+    assert!(queued["runId"].is_string(), "{queued}");
+}
