@@ -89,16 +89,8 @@ impl TurnTask {
         let cap = limits.tokens_per_run;
         if cap > 0 {
             // The whole run, not just this stage of it: a run resumed after a review
-            // has spent tokens before this task started.
-            let used = self
-                .deps
-                .store
-                .run_usage(&self.tenant, &self.run_id)
-                .await?
-                .iter()
-                .map(|call| call.total_tokens)
-                .sum::<u64>()
-                .max(progress.usage.total_tokens);
+            // starts from what it spent before it waited (see `load_resumed`).
+            let used = progress.usage.total_tokens;
             if used >= cap {
                 return Ok(Some(Exhausted {
                     scope: BudgetScope::Run,

@@ -281,6 +281,15 @@ impl TurnTask {
                 .count(),
         )
         .unwrap_or(u32::MAX);
+        // The run's totals are the whole run's: every model call it made before it
+        // waited for a human counts, as it does for its token cap.
+        for call in store.run_usage(&self.tenant, &self.run_id).await? {
+            progress.usage += Usage {
+                prompt_tokens: call.prompt_tokens,
+                completion_tokens: call.completion_tokens,
+                total_tokens: call.total_tokens,
+            };
+        }
         let waiting = context::unanswered_tool_calls(&progress.history[progress.start..]);
         if let Ok(mut awaiting) = self.awaiting_answer.lock() {
             *awaiting = waiting.into_iter().map(|call| call.id).collect();

@@ -157,3 +157,89 @@ async fn usage_is_recorded_priced_and_a_daily_budget_stops_the_conversation() {
     assert_eq!(blocked["status"], "failed", "{blocked}");
     assert_eq!(env.model.requests().len(), requests_before);
 }
+
+#[tokio::test]
+async fn a_run_resumed_after_a_review_reports_and_budgets_every_call_it_made() {
+    let mut env = Env::new(vec![
+        Reply::tool_call("exec", json!({"command": "echo hi"})),
+        Reply::text("Said hi."),
+        Reply::tool_call("exec", json!({"command": "echo again"})),
+        Reply::text("never sent: the run's cap is reached"),
+    ])
+    .await;
+    env.set("/api/managementToken", json!(TOKEN));
+    let gateway = env.serve().await;
+    let api = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let gateway = &gateway;
+        async move { crate::support::management(gateway, TOKEN, method, &path, body).await }
+    };
+    let decide_first = |run: Value| {
+        let (api, gateway) = (&api, &gateway);
+        async move {
+            let review = run["reviews"][0].as_str().unwrap().to_owned();
+            let body = json!({"response": {"selectedOption": "approve"}});
+            let (status, _) = api(
+                reqwest::Method::POST,
+                format!("/reviews/{review}/decide"),
+                Some(body),
+            )
+            .await;
+            assert_eq!(status, 200);
+            let run_id = run["runId"].as_str().unwrap().to_owned();
+            crate::support::follow_run(gateway, TOKEN, &run_id, |state| {
+                let status = state["status"].as_str()?;
+                (status != "running" && status != "awaiting_review").then(|| state.clone())
+            })
+            .await
+            .expect("the run ended")
+        }
+    };
+    let first = send(&gateway, "u:resume", "Say hi.").await;
+    assert_eq!(first["status"], "awaiting_review", "{first}");
+    let done = decide_first(first.clone()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let run_id = first["runId"].as_str().unwrap();
+    let (_, calls) = api(reqwest::Method::GET, format!("/usage/runs/{run_id}"), None).await;
+    let listed: u64 = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["totalTokens"].as_u64().unwrap())
+        .sum();
+    assert_eq!(calls["calls"].as_array().unwrap().len(), 2, "{calls}");
+    let (_, run) = api(reqwest::Method::GET, format!("/runs/{run_id}"), None).await;
+    assert_eq!(
+        run["usage"]["total_tokens"].as_u64(),
+        Some(listed),
+        "the run reports the sum of its calls across the resume: {run} {calls}"
+    );
+
+    // A cap its first call already reaches: the resumed run stops at its cap and
+    // reports what it spent, not zero.
+    let (status, _) = api(
+        reqwest::Method::PATCH,
+        "/tenants/default".into(),
+        Some(json!({"tokensPerRun": 1})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let second = send(&gateway, "u:capped", "Say it again.").await;
+    assert_eq!(second["status"], "awaiting_review", "{second}");
+    let stopped = decide_first(second.clone()).await;
+    let run_id = second["runId"].as_str().unwrap();
+    let (_, run) = api(reqwest::Method::GET, format!("/runs/{run_id}"), None).await;
+    let (_, calls) = api(reqwest::Method::GET, format!("/usage/runs/{run_id}"), None).await;
+    let spent = calls["calls"][0]["totalTokens"].as_u64().unwrap();
+    assert_eq!(calls["calls"].as_array().unwrap().len(), 1, "{calls}");
+    assert!(spent > 0);
+    assert_eq!(
+        run["usage"]["total_tokens"].as_u64(),
+        Some(spent),
+        "{stopped} {run}"
+    );
+    assert_eq!(
+        env.model.requests().len(),
+        3,
+        "the capped run made no second call"
+    );
+}
