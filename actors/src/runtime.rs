@@ -56,6 +56,9 @@ pub struct TurnRequest {
     pub input: String,
     pub origin: Origin,
     pub hooks: Option<Arc<dyn TurnHooks>>,
+    /// The model this turn calls (an OpenAI request's `model`), resolved like
+    /// `agents.defaults.model`; `None`: the configured default.
+    pub model: Option<String>,
 }
 
 /// Why the runtime could not take a request.
@@ -238,6 +241,7 @@ impl Runtime {
             input: request.input,
             origin: request.origin,
             hooks: request.hooks,
+            model: request.model,
             events: Some(events),
             resume: false,
             accepted: Some(accepted),

@@ -130,6 +130,7 @@ impl Facio {
                 input: message.to_owned(),
                 origin: Origin::Sdk,
                 hooks,
+                model: None,
             })
             .await?;
         match summary.stop {

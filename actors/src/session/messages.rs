@@ -18,6 +18,8 @@ pub struct TurnInput {
     pub origin: Origin,
     pub hooks: Option<Arc<dyn TurnHooks>>,
     pub events: Option<mpsc::Sender<TurnEvent>>,
+    /// The model the turn calls; `None`: the configured default.
+    pub model: Option<String>,
     /// Continue a run that waited for a human review instead of starting one.
     pub resume: bool,
     /// Told once the turn's accept step has committed (or why it could not be); the

@@ -54,6 +54,8 @@ pub(crate) struct TurnTask {
     pub input: String,
     pub origin: Origin,
     pub hooks: Option<Arc<dyn TurnHooks>>,
+    /// The model this turn calls; `None`: `agents.defaults.model`.
+    pub model: Option<String>,
     pub events: Option<mpsc::Sender<TurnEvent>>,
     /// Cancelled by the caller (`Cancel`).
     pub cancel: CancellationToken,
@@ -122,7 +124,10 @@ impl TurnTask {
             usage: Usage::default(),
             model_calls: 0,
             tools_used: Vec::new(),
-            model: self.deps.config.agents.defaults.model.clone(),
+            model: self
+                .model
+                .clone()
+                .unwrap_or_else(|| self.deps.config.agents.defaults.model.clone()),
             content: None,
         };
         let stop = match self.drive(&recorder, &mut progress, cached, accepted).await {
@@ -415,11 +420,10 @@ impl TurnTask {
         progress: &mut Progress,
     ) -> Result<(ChatResponse, ModelSpend, serde_json::Value), TurnError> {
         let defaults = &self.deps.config.agents.defaults;
-        let (provider, model) = match self
-            .deps
-            .providers
-            .resolve(&defaults.model, defaults.provider.as_deref())
-        {
+        let (provider, model) = match self.deps.providers.resolve(
+            self.model.as_deref().unwrap_or(&defaults.model),
+            defaults.provider.as_deref(),
+        ) {
             Ok(found) => found,
             Err(e) => {
                 let reason = e.to_string();

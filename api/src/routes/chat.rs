@@ -110,6 +110,8 @@ async fn completions(
             input,
             origin: Origin::Api,
             hooks: None,
+            // The model the request names is the model called.
+            model: Some(body.model.clone()),
         })
         .await?;
     let reply = Reply {

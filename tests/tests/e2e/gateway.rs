@@ -308,3 +308,20 @@ async fn active_sessions(url: &str) -> u64 {
         .unwrap();
     health["activeSessions"].as_u64().unwrap()
 }
+
+#[tokio::test]
+async fn the_model_a_request_names_is_the_model_called_and_named_in_the_reply() {
+    let env = Env::new(vec![Reply::text("from the other model")]).await;
+    let gateway = env.serve().await;
+    let body = json!({"model": "scripted-2", "messages": [{"role": "user", "content": "hi"}]});
+    let response = gateway.post_chat(&body, Some("gw:model")).await;
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["model"], "scripted-2", "{reply}");
+    let requests = env.model.requests();
+    assert_eq!(
+        requests.last().unwrap().body["model"],
+        "scripted-2",
+        "the runtime called the model the request named, not agents.defaults.model"
+    );
+}

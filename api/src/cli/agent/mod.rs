@@ -164,6 +164,7 @@ impl Agent<'_> {
                 input,
                 origin: Origin::Interactive,
                 hooks: None,
+                model: None,
             })
             .await?;
         let mut stdout = std::io::stdout();

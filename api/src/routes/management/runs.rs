@@ -83,6 +83,7 @@ async fn post_message(
             input: body.content,
             origin,
             hooks: None,
+            model: None,
         })
         .await?;
     let Some(wait) = query.wait.filter(|w| *w > 0) else {
