@@ -23,6 +23,33 @@ pub enum AuditCommand {
         #[arg(long, conflicts_with = "tenant")]
         file: Option<std::path::PathBuf>,
     },
+    /// Search a tenant's audit events; prints them as JSON Lines, oldest first.
+    List {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Kinds, comma-separated (`tool_call,tool_denied`).
+        #[arg(long = "type")]
+        kinds: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        session: Option<String>,
+        #[arg(long)]
+        run: Option<String>,
+        /// RFC 3339 times.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// Text the event's data contains.
+        #[arg(long)]
+        text: Option<String>,
+        /// Only events after this seq (the next page).
+        #[arg(long)]
+        after: Option<i64>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Write a tenant's audit chain as JSON Lines, every field its hashes commit to.
     Export {
         #[arg(long, default_value = "default")]
@@ -40,6 +67,52 @@ pub async fn run(globals: &Globals, command: AuditCommand) -> anyhow::Result<Exi
         } => return verify_file(&file),
         AuditCommand::Verify { tenant, file: None } => tenant,
         AuditCommand::Export { tenant, out } => return export(globals, &tenant, out).await,
+        AuditCommand::List {
+            tenant,
+            kinds,
+            actor,
+            session,
+            run,
+            since,
+            until,
+            text,
+            after,
+            limit,
+        } => {
+            let time = |name: &str, value: Option<String>| -> anyhow::Result<_> {
+                value
+                    .map(|v| {
+                        chrono::DateTime::parse_from_rfc3339(&v)
+                            .map(|t| t.with_timezone(&chrono::Utc))
+                            .map_err(|e| anyhow::anyhow!("--{name} must be an RFC 3339 time: {e}"))
+                    })
+                    .transpose()
+            };
+            let filter = AuditFilter {
+                kinds: kinds
+                    .iter()
+                    .flat_map(|k| k.split(','))
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| {
+                        facio_services::store::AuditEventKind::parse(k)
+                            .ok_or_else(|| anyhow::anyhow!("unknown event type {k:?}"))
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+                actor,
+                session_key: session
+                    .map(facio_services::domain::SessionKey::new)
+                    .transpose()?,
+                run_id: run.map(facio_services::domain::RunId::new).transpose()?,
+                since: time("since", since)?,
+                until: time("until", until)?,
+                text,
+                after: Some(after.unwrap_or(0)),
+                limit: Some(limit.clamp(1, 5000)),
+                ..AuditFilter::default()
+            };
+            return list(globals, &tenant, &filter).await;
+        }
     };
     let config = Config::load(globals.config.as_deref())?;
     let store = SqliteStore::connect(&config.storage_url()).await?;
@@ -137,5 +210,21 @@ async fn export(
         None => std::io::stdout().write_all(text.as_bytes())?,
     }
     eprintln!("exported {} events of tenant {tenant}", events.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `facio audit list`: one event a line, oldest first; the last line's `seq` is the
+/// `--after` of the next page.
+async fn list(globals: &Globals, tenant: &str, filter: &AuditFilter) -> anyhow::Result<ExitCode> {
+    let config = Config::load(globals.config.as_deref())?;
+    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let tenant = TenantId::new(tenant)?;
+    if !store.tenant_exists(&tenant).await? {
+        eprintln!("error: no such tenant {tenant}");
+        return Ok(ExitCode::from(2));
+    }
+    for event in store.list_audit(&tenant, filter).await? {
+        println!("{}", serde_json::to_string(&event)?);
+    }
     Ok(ExitCode::SUCCESS)
 }

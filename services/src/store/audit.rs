@@ -141,6 +141,14 @@ pub struct AuditFilter {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub limit: Option<u32>,
+    /// Any of these kinds (besides `kind`, when both are given).
+    pub kinds: Vec<AuditEventKind>,
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// Events whose data contains this text (as stored: compact JSON).
+    pub text: Option<String>,
+    /// Events after this seq, oldest first: the next page of a search.
+    pub after: Option<i64>,
 }
 
 /// Result of recomputing a chain.

@@ -2,7 +2,7 @@
 //! checks, and any altered row is named.
 
 use facio_tests::model::Reply;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::Connection;
 
 use crate::support::{Env, stderr, stdout};
@@ -69,6 +69,41 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named() {
         "{}",
         stdout(&offline)
     );
+
+    // Search from the command line: kinds, one page at a time.
+    let listed = env
+        .cli(&[
+            "audit",
+            "list",
+            "--type",
+            "turn_started,turn_finished",
+            "--limit",
+            "2",
+        ])
+        .await;
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let lines: Vec<Value> = stdout(&listed)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", stdout(&listed));
+    assert!(
+        lines
+            .iter()
+            .all(|e| e["kind"] == "turn_started" || e["kind"] == "turn_finished")
+    );
+    let after = lines[1]["seq"].as_i64().unwrap().to_string();
+    let next = env
+        .cli(&[
+            "audit",
+            "list",
+            "--type",
+            "turn_started,turn_finished",
+            "--after",
+            &after,
+        ])
+        .await;
+    assert_eq!(stdout(&next).lines().count(), 2, "{}", stdout(&next));
 
     // A typo verifies nothing: an unknown tenant is an error, exit 2.
     let typo = env

@@ -1167,4 +1167,41 @@ async fn approve_and_always_allow_adds_the_exact_rule_and_policy_changes_are_aud
     assert_eq!(off["data"]["settingsBefore"]["enabled"], true);
     assert_eq!(off["data"]["settingsAfter"]["enabled"], false);
     assert_eq!(off["actor"], "management-token");
+
+    // Search: several kinds, an actor, text in the data, pages by seq.
+    let (status, page) = api(
+        &gateway,
+        reqwest::Method::GET,
+        "/audit?type=policy_changed,review_decided&actor=management-token&after=0&limit=2",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["events"].as_array().unwrap().len(), 2, "{page}");
+    let next = page["next"].as_i64().expect("a full page names the next");
+    let (_, rest) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!("/audit?type=policy_changed,review_decided&after={next}&limit=50"),
+        None,
+    )
+    .await;
+    assert!(
+        rest["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["seq"].as_i64().unwrap() > next),
+        "{rest}"
+    );
+    let (_, found) = api(
+        &gateway,
+        reqwest::Method::GET,
+        "/audit?q=echo%20hi%20there&type=policy_changed",
+        None,
+    )
+    .await;
+    assert_eq!(found["events"].as_array().unwrap().len(), 1, "{found}");
+    let (status, _) = api(&gateway, reqwest::Method::GET, "/audit?type=bogus", None).await;
+    assert_eq!(status, 400);
 }

@@ -71,11 +71,31 @@ async fn export(
 struct AuditQuery {
     run: Option<String>,
     session: Option<String>,
+    /// One kind, or several separated by commas.
     #[serde(rename = "type")]
     kind: Option<String>,
     since: Option<String>,
     until: Option<String>,
     limit: Option<u32>,
+    actor: Option<String>,
+    /// Text the event's data contains.
+    q: Option<String>,
+    /// The next page: events after this seq, oldest first.
+    after: Option<i64>,
+}
+
+/// `type=a,b`: the kinds named, each known.
+fn kinds(list: Option<String>) -> Result<Vec<AuditEventKind>, ApiError> {
+    list.iter()
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            AuditEventKind::parse(k).ok_or_else(|| {
+                ApiError::invalid_request(Some("type"), format!("unknown event type {k:?}"))
+            })
+        })
+        .collect()
 }
 
 pub(super) fn time(param: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -109,20 +129,21 @@ async fn list(
             .map(SessionKey::new)
             .transpose()
             .map_err(|e| ApiError::invalid_request(Some("session"), e.to_string()))?,
-        kind: q
-            .kind
-            .map(|k| {
-                AuditEventKind::parse(&k).ok_or_else(|| {
-                    ApiError::invalid_request(Some("type"), format!("unknown event type {k:?}"))
-                })
-            })
-            .transpose()?,
+        kind: None,
+        kinds: kinds(q.kind)?,
+        actor: q.actor,
+        text: q.q.filter(|t| !t.is_empty()),
+        after: q.after,
         since: time("since", q.since)?,
         until: time("until", q.until)?,
         limit: Some(q.limit.unwrap_or(500).min(5000)),
     };
     let events = events(&state, &caller, &filter).await?;
-    Ok(Json(json!({"events": events})))
+    // A full page has a next one to ask for.
+    let next = (filter.after.is_some() && events.len() == filter.limit.unwrap_or(0) as usize)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(json!({"events": events, "next": next})))
 }
 
 /// The caller's tenant's events (each route checks the role first).

@@ -142,8 +142,22 @@ impl AuditRepository for SqliteStore {
         if filter.session_key.is_some() {
             sql.push_str(" AND session_key = ?");
         }
-        if filter.kind.is_some() {
-            sql.push_str(" AND kind = ?");
+        let mut kinds: Vec<&str> = filter.kinds.iter().map(|k| k.as_str()).collect();
+        if let Some(kind) = filter.kind {
+            kinds.push(kind.as_str());
+        }
+        if !kinds.is_empty() {
+            let marks = vec!["?"; kinds.len()].join(", ");
+            sql.push_str(&format!(" AND kind IN ({marks})"));
+        }
+        if filter.actor.is_some() {
+            sql.push_str(" AND actor = ?");
+        }
+        if filter.text.is_some() {
+            sql.push_str(" AND instr(data, ?) > 0");
+        }
+        if filter.after.is_some() {
+            sql.push_str(" AND seq > ?");
         }
         if filter.since.is_some() {
             sql.push_str(" AND created_at >= ?");
@@ -151,8 +165,14 @@ impl AuditRepository for SqliteStore {
         if filter.until.is_some() {
             sql.push_str(" AND created_at <= ?");
         }
-        // The newest N when limited, returned oldest first like an unlimited listing.
-        sql.push_str(" ORDER BY seq DESC");
+        // The newest N when limited, returned oldest first like an unlimited listing;
+        // a page after a seq is the oldest N after it.
+        let forward = filter.after.is_some();
+        sql.push_str(if forward {
+            " ORDER BY seq ASC"
+        } else {
+            " ORDER BY seq DESC"
+        });
         if filter.limit.is_some() {
             sql.push_str(" LIMIT ?");
         }
@@ -163,8 +183,17 @@ impl AuditRepository for SqliteStore {
         if let Some(key) = &filter.session_key {
             query = query.bind(key.as_str());
         }
-        if let Some(kind) = filter.kind {
-            query = query.bind(kind.as_str());
+        for kind in &kinds {
+            query = query.bind(*kind);
+        }
+        if let Some(actor) = &filter.actor {
+            query = query.bind(actor.as_str());
+        }
+        if let Some(text) = &filter.text {
+            query = query.bind(text.as_str());
+        }
+        if let Some(after) = filter.after {
+            query = query.bind(after);
         }
         if let Some(since) = &filter.since {
             query = query.bind(ts(since));
@@ -177,7 +206,9 @@ impl AuditRepository for SqliteStore {
         }
         let rows = query.fetch_all(self.read_pool()).await?;
         let mut events = rows.iter().map(event_row).collect::<Result<Vec<_>, _>>()?;
-        events.reverse();
+        if !forward {
+            events.reverse();
+        }
         Ok(events)
     }
 

@@ -304,6 +304,42 @@ async fn listing_filters_and_keeps_the_newest_when_limited() {
             .collect::<Vec<_>>(),
         vec![5, 6]
     );
+    let seqs = |filter: AuditFilter| {
+        let store = &store;
+        let t = &t;
+        async move {
+            store
+                .list_audit(t, &filter)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>()
+        }
+    };
+    // Several kinds, text in the data, and pages by seq.
+    let both = AuditFilter {
+        kinds: vec![AuditEventKind::ToolCall, AuditEventKind::ModelCall],
+        ..AuditFilter::default()
+    };
+    assert_eq!(seqs(both).await, vec![1, 2, 3, 4, 5, 6]);
+    let text = AuditFilter {
+        text: Some("\"n\":5".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(seqs(text).await, vec![5]);
+    let nobody = AuditFilter {
+        actor: Some("someone else".into()),
+        ..AuditFilter::default()
+    };
+    assert!(seqs(nobody).await.is_empty());
+    let page = |after| AuditFilter {
+        after: Some(after),
+        limit: Some(4),
+        ..AuditFilter::default()
+    };
+    assert_eq!(seqs(page(0)).await, vec![1, 2, 3, 4]);
+    assert_eq!(seqs(page(4)).await, vec![5, 6]);
 }
 
 #[tokio::test]
