@@ -19,6 +19,10 @@ pub struct ReviewDecision {
     pub response: serde_json::Value,
     pub reviewer: Option<String>,
     pub comment: Option<String>,
+    /// Approve with edits: the arguments the gated call runs with instead of the ones
+    /// the agent proposed (checked against the tool's schema here, and by the policy
+    /// again before the call runs).
+    pub edited_arguments: Option<serde_json::Value>,
 }
 
 /// Why a decision was not applied.
@@ -30,6 +34,8 @@ pub enum ReviewError {
     Closed(Box<ReviewRecord>),
     #[error("the response does not fit the review: {0}")]
     Invalid(#[from] ResponseError),
+    #[error("editedArguments: {0}")]
+    BadEdit(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("vault: {0}")]
@@ -66,6 +72,14 @@ pub(crate) async fn decide(
     let reviewer = decision.reviewer.clone();
     let (mut outcome, secrets) =
         ReviewOutcome::decided(validated, reviewer, decision.comment.clone());
+    if let Some(edited) = &decision.edited_arguments {
+        check_edit(deps, &review, &outcome, edited)?;
+        if let ReviewOutcome::Decided { response, .. } = &mut outcome
+            && let Some(fields) = response.as_object_mut()
+        {
+            fields.insert("editedArguments".to_owned(), edited.clone());
+        }
+    }
     // Password answers go to the vault before anything else sees the decision; the
     // outcome (and so the agent, history and audit) only holds `${credentials.KEY}`.
     // A form never replaces a credential the operator stored: a field named like an
@@ -144,4 +158,69 @@ fn rename_placeholder(outcome: &mut ReviewOutcome, wanted: &str, key: &str) {
             }
         }
     }
+}
+
+/// Whether `edited` may replace the arguments of the call `review` gates: only when
+/// approving a gated call (not an agent's own question, not an in-doubt check), and
+/// only with an object the tool's schema takes (required fields present, no unknown
+/// ones, the declared JSON types).
+fn check_edit(
+    deps: &Arc<TurnDeps>,
+    review: &ReviewRecord,
+    outcome: &ReviewOutcome,
+    edited: &serde_json::Value,
+) -> Result<(), ReviewError> {
+    let bad = |why: &str| Err(ReviewError::BadEdit(why.to_owned()));
+    let approved = matches!(outcome, ReviewOutcome::Decided { response, .. }
+        if response.get("selectedOption").and_then(|o| o.as_str()) == Some("approve"));
+    if !approved {
+        return bad("arguments can be edited only when approving");
+    }
+    if review.tool.starts_with("ask_") || review.context.get("inDoubt").is_some() {
+        return bad("only a gated call's arguments can be edited");
+    }
+    let Some(fields) = edited.as_object() else {
+        return bad("must be a JSON object of the tool's arguments");
+    };
+    let Some(tool) = deps.tools.get(&review.tool) else {
+        return bad("the tool is not known to this node");
+    };
+    let schema = tool.spec().parameters;
+    let properties = schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .cloned()
+        .unwrap_or_default();
+    for required in schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str())
+    {
+        if !fields.contains_key(required) {
+            return Err(ReviewError::BadEdit(format!("{required} is required")));
+        }
+    }
+    for (name, value) in fields {
+        let Some(property) = properties.get(name) else {
+            return Err(ReviewError::BadEdit(format!(
+                "{name} is not an argument of {}",
+                review.tool
+            )));
+        };
+        let fits = match property.get("type").and_then(|t| t.as_str()) {
+            Some("string") => value.is_string(),
+            Some("integer") => value.is_i64() || value.is_u64(),
+            Some("number") => value.is_number(),
+            Some("boolean") => value.is_boolean(),
+            Some("array") => value.is_array(),
+            Some("object") => value.is_object(),
+            _ => true,
+        };
+        if !fits {
+            return Err(ReviewError::BadEdit(format!("{name} has the wrong type")));
+        }
+    }
+    Ok(())
 }

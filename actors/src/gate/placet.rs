@@ -116,6 +116,7 @@ async fn follow(
                     response,
                     reviewer: Some("placet".to_owned()),
                     comment: None,
+                    edited_arguments: None,
                 };
                 match decide(&deps, &review.tenant, &review.id, decision).await {
                     Ok(_) | Err(ReviewError::Closed(_)) => {}

@@ -28,6 +28,8 @@ struct Ready {
     tool: Arc<dyn Tool>,
     args: serde_json::Value,
     grant: CallGrant,
+    /// A reviewer changed the arguments before approving (the model is told).
+    edited: bool,
 }
 
 /// A call's fate before execution.
@@ -275,21 +277,53 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
     if let Some(outcome) = reviewed {
         let approved = matches!(&outcome, ReviewOutcome::Decided { response, .. }
             if response.get("selectedOption").and_then(|v| v.as_str()) == Some("approve"));
-        return Ok(if approved {
-            let grant = CallGrant {
-                human_approved: true,
-                network: true,
-                by_rule: false,
-            };
-            Prepared::Run(Ready {
+        if !approved {
+            return Ok(Prepared::Refused(call, refusal(&outcome)));
+        }
+        let grant = CallGrant {
+            human_approved: true,
+            network: true,
+            by_rule: false,
+        };
+        let edited = match &outcome {
+            ReviewOutcome::Decided { response, .. } => response.get("editedArguments").cloned(),
+            _ => None,
+        };
+        let Some(edited) = edited else {
+            return Ok(Prepared::Run(Ready {
                 call,
                 tool,
                 args,
                 grant,
-            })
-        } else {
-            Prepared::Refused(call, refusal(&outcome))
+                edited: false,
+            }));
+        };
+        // Approved with edits: the call runs with the reviewer's arguments, and a deny
+        // rule still holds against them.
+        let denied = policy.decide(&CallContext {
+            tool: &call.name,
+            risk,
+            args: &edited,
+            origin: task.origin.call_origin(),
         });
+        if let Decision::Deny { reason, .. } = denied {
+            let error = ToolError::new(
+                ToolErrorKind::Denied,
+                format!("the policy refused the reviewer's edited call: {reason}"),
+            );
+            return Ok(Prepared::Refused(call, error));
+        }
+        let call = ToolCall {
+            arguments: edited.to_string(),
+            ..call
+        };
+        return Ok(Prepared::Run(Ready {
+            call,
+            tool,
+            args: edited,
+            grant,
+            edited: true,
+        }));
     }
     match decision {
         Decision::Run {
@@ -303,6 +337,7 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
                 network,
                 by_rule,
             },
+            edited: false,
         })),
         Decision::Deny { reason, .. } => Ok(Prepared::Refused(
             call,
@@ -612,7 +647,16 @@ async fn flush(
     }
     let runs = batch.iter().map(|ready| async {
         let started = Instant::now();
-        let result = execute(task, ready).await;
+        let result = execute(task, ready).await.map(|out| {
+            if ready.edited {
+                ToolOutput::text(format!(
+                    "[a reviewer edited the arguments before approving; the call ran with {}]\n{}",
+                    ready.call.arguments, out.content
+                ))
+            } else {
+                out
+            }
+        });
         (result, started.elapsed())
     });
     let results = join_all(runs).await;

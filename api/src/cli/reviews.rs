@@ -52,6 +52,9 @@ pub enum ReviewsCommand {
         /// `GET /api/v1/reviews/ID/rule`), so the same call runs unasked from now on.
         #[arg(long)]
         always_allow: bool,
+        /// Approve with edits: the arguments (a JSON object) the call runs with instead.
+        #[arg(long, value_name = "JSON")]
+        edit: Option<String>,
         #[command(flatten)]
         connection: Connection,
     },
@@ -197,11 +200,17 @@ pub async fn run(globals: &Globals, command: ReviewsCommand) -> anyhow::Result<E
             comment,
             reviewer: who,
             always_allow,
+            edit,
             connection,
         } => {
             let mut body = approval(&option, comment, who)?;
             if always_allow {
                 body["alwaysAllow"] = json!(true);
+            }
+            if let Some(edit) = edit {
+                let edited: Value = serde_json::from_str(&edit)
+                    .map_err(|e| anyhow::anyhow!("--edit is not JSON: {e}"))?;
+                body["editedArguments"] = edited;
             }
             (connection, id, body)
         }

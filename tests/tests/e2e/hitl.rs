@@ -1205,3 +1205,120 @@ async fn approve_and_always_allow_adds_the_exact_rule_and_policy_changes_are_aud
     let (status, _) = api(&gateway, reqwest::Method::GET, "/audit?type=bogus", None).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn a_reviewer_approves_with_edits_and_a_deny_rule_still_holds_against_them() {
+    let mut env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "echo proposed >> edit.txt"})),
+        Reply::text("Ran what the reviewer chose."),
+        Reply::tool_call("exec", json!({"command": "echo again >> edit.txt"})),
+        Reply::text("The edit was refused."),
+    ])
+    .await;
+    env.set(
+        "/policy",
+        json!({"rules": [{"action": "deny", "tool": "exec", "params": {"command": "rm *"}}]}),
+    );
+    let gateway = env.serve().await;
+    let run = ask(&gateway, "hitl:edit", "Write it.").await;
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+    let decide = |body: Value| {
+        let (gateway, review_id) = (&gateway, review_id.clone());
+        async move {
+            api(
+                gateway,
+                reqwest::Method::POST,
+                &format!("/reviews/{review_id}/decide"),
+                Some(body),
+            )
+            .await
+        }
+    };
+    // An edit the tool's schema does not take is refused, and the review stays open.
+    let (status, bad) = decide(json!({"response": {"selectedOption": "approve"},
+        "editedArguments": {"command": "echo x", "sudo": true}}))
+    .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"]["param"], "editedArguments");
+    let (status, _) = decide(json!({"response": {"selectedOption": "reject"},
+        "editedArguments": {"command": "echo x"}}))
+    .await;
+    assert_eq!(status, 422, "edits go with approving only");
+    let (status, decided) = decide(json!({"response": {"selectedOption": "approve"},
+        "editedArguments": {"command": "echo edited >> edit.txt"}}))
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("edit.txt")).unwrap(),
+        "edited\n",
+        "the call ran with the reviewer's arguments, not the proposed ones"
+    );
+    let seen = tool_results(&env.model.requests()[1]);
+    assert!(
+        seen[0].1.contains("a reviewer edited the arguments"),
+        "{seen:?}"
+    );
+    let (_, audit) = api(
+        &gateway,
+        reqwest::Method::GET,
+        &format!("/audit?run={}", run["runId"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    let events = audit["events"].as_array().unwrap();
+    let decision = events
+        .iter()
+        .find(|e| e["kind"] == "review_decided")
+        .unwrap();
+    assert_eq!(
+        decision["data"]["arguments"]["command"],
+        "echo proposed >> edit.txt"
+    );
+    assert_eq!(
+        decision["data"]["response"]["editedArguments"]["command"],
+        "echo edited >> edit.txt"
+    );
+    let ran = events.iter().find(|e| e["kind"] == "tool_call").unwrap();
+    assert!(
+        ran["data"]["arguments"]
+            .as_str()
+            .unwrap()
+            .contains("echo edited"),
+        "{ran}"
+    );
+
+    // An edit into something a deny rule forbids does not run.
+    let second = ask(&gateway, "hitl:edit", "Again.").await;
+    let review = second["reviews"][0].as_str().unwrap().to_owned();
+    let approve = env
+        .cli(&[
+            "reviews",
+            "approve",
+            &review,
+            "--edit",
+            r#"{"command": "rm -rf edit.txt"}"#,
+            "--reviewer",
+            "erin",
+            "--url",
+            &gateway.url,
+            "--token",
+            TOKEN,
+        ])
+        .await;
+    assert!(
+        approve.status.success(),
+        "{}",
+        crate::support::stderr(&approve)
+    );
+    let done = finished(&gateway, second["runId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(
+        env.workspace().join("edit.txt").exists(),
+        "the denied edit did not run"
+    );
+    let refused = tool_results(env.model.requests().last().unwrap());
+    let last = &refused.last().unwrap().1;
+    assert!(last.contains("the policy refused"), "{refused:?}");
+}

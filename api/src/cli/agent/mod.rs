@@ -315,6 +315,7 @@ impl Agent<'_> {
                 response: response.clone(),
                 reviewer: Some(reviewer.clone()),
                 comment: None,
+                edited_arguments: None,
             };
             match self
                 .runtime

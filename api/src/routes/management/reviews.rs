@@ -236,6 +236,10 @@ struct Decide {
     /// admins only; see `GET /reviews/{id}/rule` for the rule it adds).
     #[serde(default, rename = "alwaysAllow")]
     always_allow: bool,
+    /// Approve with edits: the arguments the call runs with instead of the proposed
+    /// ones (validated against the tool's schema, re-checked by the policy).
+    #[serde(default, rename = "editedArguments")]
+    edited_arguments: Option<Value>,
 }
 
 /// Characters a word of an exact `exec` rule may hold: no quoting, globs,
@@ -354,6 +358,13 @@ async fn decide(
     let id = parse_id(id)?;
     // "Approve and always allow": checked in full before anything is decided.
     let rule = if body.always_allow {
+        if body.edited_arguments.is_some() {
+            return Err(ApiError::unprocessable(
+                Some("alwaysAllow"),
+                "alwaysAllow makes a rule of the call as proposed; it does not go with \
+                 editedArguments",
+            ));
+        }
         if !admin(&caller) {
             return Err(ApiError::forbidden(
                 "alwaysAllow adds a policy rule: it needs the role admin",
@@ -377,6 +388,7 @@ async fn decide(
         response: body.response,
         reviewer: Some(reviewer(&caller, body.reviewer)),
         comment: body.comment,
+        edited_arguments: body.edited_arguments,
     };
     match state
         .runtime
@@ -413,6 +425,10 @@ async fn decide(
         Err(ReviewError::Invalid(e)) => Err(ApiError::unprocessable(
             Some(&format!("response.{}", e.field())),
             e.to_string(),
+        )),
+        Err(ReviewError::BadEdit(why)) => Err(ApiError::unprocessable(
+            Some("editedArguments"),
+            format!("editedArguments: {why}"),
         )),
         Err(ReviewError::Store(e)) => Err(store_error(e)),
         Err(ReviewError::Vault(e)) => Err(ApiError::internal(format!("credential vault: {e}"))),
