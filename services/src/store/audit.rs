@@ -46,6 +46,8 @@ pub enum AuditEventKind {
     PolicyChanged,
     /// A tenant was created (recorded in the system tenant's log and the new one's).
     TenantCreated,
+    /// A session's running, queued or waiting turns were stopped by a command.
+    SessionStopped,
 }
 
 impl AuditEventKind {
@@ -72,6 +74,7 @@ impl AuditEventKind {
             Self::TokenRevoked => "token_revoked",
             Self::PolicyChanged => "policy_changed",
             Self::TenantCreated => "tenant_created",
+            Self::SessionStopped => "session_stopped",
         }
     }
 
@@ -98,6 +101,7 @@ impl AuditEventKind {
             "token_revoked" => Self::TokenRevoked,
             "policy_changed" => Self::PolicyChanged,
             "tenant_created" => Self::TenantCreated,
+            "session_stopped" => Self::SessionStopped,
             _ => return None,
         })
     }

@@ -391,6 +391,11 @@ async fn stopping_a_step_of_several_calls_answers_each_and_opens_no_new_review()
     assert_eq!(reviews[0]["status"], "cancelled");
     assert!(!env.workspace().join("a.txt").exists());
     assert!(!env.workspace().join("b.txt").exists());
+    let (_, audit) = api(&gateway, Method::GET, "/audit?type=session_stopped", None).await;
+    let stops = audit["events"].as_array().unwrap();
+    assert_eq!(stops.len(), 1, "the stop command is on record: {audit}");
+    assert_eq!(stops[0]["data"]["sessionKey"], "multi:1");
+    assert_eq!(stops[0]["data"]["surface"], "api");
 
     let (status, next) = api(
         &gateway,

@@ -43,6 +43,16 @@ async fn stop(
         .runtime
         .cancel(caller.tenant().clone(), key.clone())
         .await?;
+    if stopped {
+        super::audit_change(
+            &state,
+            &caller,
+            caller.tenant(),
+            facio_services::store::AuditEventKind::SessionStopped,
+            json!({"sessionKey": key, "command": "stop"}),
+        )
+        .await?;
+    }
     Ok(Json(json!({"sessionKey": key, "stopped": stopped})))
 }
 

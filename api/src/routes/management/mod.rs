@@ -146,6 +146,13 @@ pub(super) async fn audit_change(
     kind: AuditEventKind,
     data: serde_json::Value,
 ) -> Result<(), ApiError> {
+    // Every operator change says which surface it came through.
+    let mut data = data;
+    if let Some(fields) = data.as_object_mut() {
+        fields
+            .entry("surface")
+            .or_insert_with(|| serde_json::Value::String("api".to_owned()));
+    }
     state
         .runtime
         .store()
