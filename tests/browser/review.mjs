@@ -11,7 +11,11 @@ export async function openReview(page, reviewId) {
 /// Answers the open review: {"option": id} clicks that button, {"key": "a"} presses
 /// the shortcut, else the text, selection and form fields are filled in and submitted.
 export async function answer(page, answer) {
-  if (answer.key) {
+  if (answer.edit) {
+    await page.locator("#edit summary").click();
+    await page.fill("#edit-args", JSON.stringify(answer.edit));
+    await page.locator("#approve-edited").click();
+  } else if (answer.key) {
     await page.keyboard.press(answer.key);
   } else if (answer.option) {
     await page.locator(`button[data-option="${answer.option}"]`).click();

@@ -1322,3 +1322,29 @@ async fn a_reviewer_approves_with_edits_and_a_deny_rule_still_holds_against_them
     let last = &refused.last().unwrap().1;
     assert!(last.contains("the policy refused"), "{refused:?}");
 }
+
+#[tokio::test]
+async fn a_reviewer_edits_the_arguments_in_the_inbox_and_the_call_runs_with_them() {
+    let env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "echo proposed > inbox-edit.txt"})),
+        Reply::text("Ran the edited command."),
+    ])
+    .await;
+    let gateway = env.serve().await;
+    let run = ask(&gateway, "hitl:inbox-edit", "Write it.").await;
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+    answer_in_inbox(
+        &gateway,
+        &review_id,
+        "fay",
+        json!({"edit": {"command": "echo edited > inbox-edit.txt"}}),
+        None,
+    )
+    .await;
+    let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("inbox-edit.txt")).unwrap(),
+        "edited\n"
+    );
+}
