@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod context;
 pub mod domain;
+pub mod logs;
 pub mod placet;
 pub mod policy;
 pub mod providers;

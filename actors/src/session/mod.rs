@@ -239,8 +239,14 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     // The task owns the cached history while it runs; it comes back with the outcome.
     let history = state.history.take();
     let myself = myself.clone();
-    state.args.tracker.spawn(async move {
-        let outcome = task.run(history).await;
-        let _ = myself.cast(SessionMsg::TurnFinished(Box::new(outcome)));
-    });
+    // Everything the turn logs names its tenant and run (the agent's `read_logs`
+    // finds its own records by them).
+    let span = tracing::info_span!("turn", tenant = %task.tenant, run = %task.run_id);
+    state.args.tracker.spawn(tracing::Instrument::instrument(
+        async move {
+            let outcome = task.run(history).await;
+            let _ = myself.cast(SessionMsg::TurnFinished(Box::new(outcome)));
+        },
+        span,
+    ));
 }

@@ -703,12 +703,17 @@ async fn execute(task: &TurnTask, ready: &Ready) -> Result<ToolOutput, ToolError
             }
         }
     }
+    let records: Arc<dyn facio_services::tools::RecordSource> = Arc::new(TenantRecords {
+        store: task.deps.store.clone(),
+        tenant: task.tenant.clone(),
+    });
     let ctx = ToolContext {
         workspace,
         config: Arc::new(tools),
         cancel: task.cancel.child_token(),
         secrets,
         grant: ready.grant,
+        records: Some(records),
     };
     let timeout = Duration::from_secs(task.deps.config.tools.timeout_s.max(1));
     let Some(pool) = task.deps.refs.tools() else {
@@ -805,4 +810,36 @@ async fn settle(
     }
     progress.tools_used.push(used);
     Ok(())
+}
+
+/// A turn's own records for `read_logs`: its tenant's audit events and the node's log
+/// records about its tenant, never another's.
+struct TenantRecords {
+    store: Arc<dyn facio_services::store::Store>,
+    tenant: facio_services::domain::TenantId,
+}
+
+impl std::fmt::Debug for TenantRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantRecords")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl facio_services::tools::RecordSource for TenantRecords {
+    async fn audit(
+        &self,
+        filter: &facio_services::store::AuditFilter,
+    ) -> Result<Vec<facio_services::store::AuditEvent>, String> {
+        self.store
+            .list_audit(&self.tenant, filter)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn logs(&self) -> Vec<facio_services::logs::LogRecord> {
+        facio_services::logs::of_tenant(self.tenant.as_str())
+    }
 }

@@ -16,6 +16,7 @@ fn setup() -> (tempfile::TempDir, ToolContext, ToolRegistry) {
         cancel: CancellationToken::new(),
         secrets: Default::default(),
         grant: Default::default(),
+        records: None,
     };
     (dir, ctx, ToolRegistry::builtin())
 }

@@ -12,6 +12,7 @@ mod grep;
 mod list_dir;
 mod patch_file;
 mod read_file;
+mod read_logs;
 mod registry;
 mod text_file;
 mod web_fetch;
@@ -29,6 +30,7 @@ use crate::config::ToolsConfig;
 pub use control_files::{command_writes_control_files, execution_control_writes, files_run_by};
 pub use error::{ToolError, ToolErrorKind};
 pub use exec::{NamespaceMode, SandboxError, SandboxStatus, require_sandbox, sandbox_status};
+pub use read_logs::RecordSource;
 pub use registry::ToolRegistry;
 pub use text_file::atomic_write;
 pub use workspace::{Workspace, WorkspaceError};
@@ -69,6 +71,8 @@ pub struct ToolContext {
     pub secrets: Arc<crate::vault::Secrets>,
     /// What the runtime decided about this very call beyond letting it run.
     pub grant: CallGrant,
+    /// The calling tenant's audit events and log records, for `read_logs`.
+    pub records: Option<Arc<dyn RecordSource>>,
 }
 
 /// What the runtime granted one call, decided before it runs (never by the model).

@@ -24,7 +24,7 @@ impl ToolRegistry {
     /// All built-in tools.
     pub fn builtin() -> Self {
         let mut registry = Self::default();
-        let tools: [Arc<dyn Tool>; 9] = [
+        let tools: [Arc<dyn Tool>; 10] = [
             Arc::new(ReadFileTool),
             Arc::new(WriteFileTool),
             Arc::new(EditFileTool),
@@ -34,6 +34,7 @@ impl ToolRegistry {
             Arc::new(GrepTool),
             Arc::new(ExecTool),
             Arc::new(WebFetchTool),
+            super::read_logs::tool(),
         ];
         for tool in tools {
             registry.register(tool);

@@ -170,3 +170,66 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named() {
         stdout(&verify)
     );
 }
+
+#[tokio::test]
+async fn read_logs_shows_the_agent_its_own_tenants_trail_and_nothing_of_another() {
+    const ACME_SECRET_WORD: &str = "acme-only-marker-7731";
+    let mut env = Env::new(vec![
+        Reply::text("acme's answer"),
+        Reply::tool_call("read_logs", json!({"level": "warn"})),
+        Reply::text("Read my trail."),
+    ])
+    .await;
+    env.set("/api/managementToken", json!("read-logs-token"));
+    env.set(
+        "/auth",
+        json!({"hs256Secret": "read-logs-secret-that-is-long-enough"}),
+    );
+    assert!(
+        env.cli(&["tenants", "create", "acme"])
+            .await
+            .status
+            .success()
+    );
+    let acme = crate::support::token(&env, "acme", "client").await;
+    let gateway = env.serve().await;
+    let post = |token: String, body: Value| {
+        let url = format!("{}/api/v1/sessions/logs:one/messages?wait=20", gateway.url);
+        async move {
+            crate::support::http()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let acme_run = post(acme, json!({"content": ACME_SECRET_WORD})).await;
+    assert_eq!(acme_run.status(), 200);
+    // A warning about the default tenant: a request that tried to choose its origin.
+    let refused = post(
+        "read-logs-token".into(),
+        json!({"content": "x", "origin": "cron"}),
+    )
+    .await;
+    assert_eq!(refused.status(), 422);
+    let run = post(
+        "read-logs-token".into(),
+        json!({"content": "What happened?"}),
+    )
+    .await;
+    let run: Value = run.json().await.unwrap();
+    assert_eq!(run["status"], "completed", "{run}");
+    let results = crate::support::tool_results(env.model.requests().last().unwrap());
+    let trail = &results.last().unwrap().1;
+    assert!(
+        trail.contains("audit #") && trail.contains("turn_started"),
+        "{trail}"
+    );
+    assert!(trail.contains("tried to choose its own origin"), "{trail}");
+    assert!(
+        !trail.contains(ACME_SECRET_WORD) && !trail.contains("acme's answer"),
+        "nothing of the other tenant's turn: {trail}"
+    );
+}

@@ -15,6 +15,7 @@ fn ctx(dir: &tempfile::TempDir, config: ToolsConfig) -> ToolContext {
         cancel: CancellationToken::new(),
         secrets: Default::default(),
         grant: Default::default(),
+        records: None,
     }
 }
 

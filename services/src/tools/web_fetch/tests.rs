@@ -58,6 +58,7 @@ fn ctx(allow: &[&str]) -> (tempfile::TempDir, ToolContext) {
         cancel: CancellationToken::new(),
         secrets: Default::default(),
         grant: Default::default(),
+        records: None,
     };
     (dir, ctx)
 }
