@@ -35,7 +35,7 @@ async fn call(
 }
 
 #[tokio::test]
-async fn the_registry_offers_nine_tools_with_strict_schemas() {
+async fn the_registry_offers_ten_tools_with_strict_schemas() {
     let names: Vec<String> = ToolRegistry::builtin()
         .specs()
         .into_iter()
@@ -54,6 +54,7 @@ async fn the_registry_offers_nine_tools_with_strict_schemas() {
             "list_dir",
             "patch_file",
             "read_file",
+            "read_logs",
             "web_fetch",
             "write_file"
         ]
