@@ -25,6 +25,8 @@ pub struct LogRecord {
     pub tenant: Option<String>,
     /// The run it is about (its `run` or `run_id` field), if it names one.
     pub run: Option<String>,
+    /// The session it is about (its `session` field), if it names one.
+    pub session: Option<String>,
 }
 
 fn ring() -> &'static Mutex<VecDeque<LogRecord>> {
@@ -37,6 +39,15 @@ pub fn keep(mut record: LogRecord) {
     if let Some(clean) = crate::vault::redact_known(&record.message) {
         record.message = clean;
     }
+    // A provider's error body can be large; a record keeps its first 4 KiB.
+    if record.message.len() > 4096 {
+        let mut end = 4096;
+        while !record.message.is_char_boundary(end) {
+            end -= 1;
+        }
+        record.message.truncate(end);
+        record.message.push('…');
+    }
     if let Ok(mut ring) = ring().lock() {
         if ring.len() == KEPT {
             ring.pop_front();
@@ -45,14 +56,16 @@ pub fn keep(mut record: LogRecord) {
     }
 }
 
-/// The kept records of `tenant`, oldest first. Records that name no tenant, or
-/// another one, are never returned.
-pub fn of_tenant(tenant: &str) -> Vec<LogRecord> {
+/// The kept records about one session of `tenant`, oldest first. Records that name
+/// no tenant, another tenant or another session are never returned.
+pub fn of_session(tenant: &str, session: &str) -> Vec<LogRecord> {
     ring()
         .lock()
         .map(|ring| {
             ring.iter()
-                .filter(|r| r.tenant.as_deref() == Some(tenant))
+                .filter(|r| {
+                    r.tenant.as_deref() == Some(tenant) && r.session.as_deref() == Some(session)
+                })
                 .cloned()
                 .collect()
         })

@@ -182,6 +182,21 @@ fn check_edit(
     let Some(fields) = edited.as_object() else {
         return bad("must be a JSON object of the tool's arguments");
     };
+    // An edit cannot bring in a credential the proposed call did not use.
+    let proposed = facio_services::vault::placeholder_keys(
+        &review
+            .context
+            .get("arguments")
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+    );
+    for key in facio_services::vault::placeholder_keys(&edited.to_string()) {
+        if !proposed.contains(&key) {
+            return Err(ReviewError::BadEdit(format!(
+                "uses the credential {key}, which the proposed call did not"
+            )));
+        }
+    }
     let Some(tool) = deps.tools.get(&review.tool) else {
         return bad("the tool is not known to this node");
     };

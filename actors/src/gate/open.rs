@@ -83,6 +83,10 @@ pub(crate) async fn open_gate(
         .description
         .as_deref()
         .map(|d| facio_services::review::displayable(d, true));
+    if let Some(reason) = gate.context.get("reason").and_then(|r| r.as_str()) {
+        let shown = facio_services::review::displayable(reason, false);
+        gate.context["reason"] = serde_json::Value::String(shown);
+    }
     let id = ReviewId::generate();
     let timeout_s = i64::try_from(gate.request.timeout_s).unwrap_or(i64::MAX);
     let expires_at = Utc::now() + chrono::Duration::seconds(timeout_s);

@@ -241,7 +241,12 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     let myself = myself.clone();
     // Everything the turn logs names its tenant and run (the agent's `read_logs`
     // finds its own records by them).
-    let span = tracing::info_span!("turn", tenant = %task.tenant, run = %task.run_id);
+    let span = tracing::info_span!(
+        "turn",
+        tenant = %task.tenant,
+        session = %task.key,
+        run = %task.run_id
+    );
     state.args.tracker.spawn(tracing::Instrument::instrument(
         async move {
             let outcome = task.run(history).await;

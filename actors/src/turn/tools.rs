@@ -706,6 +706,7 @@ async fn execute(task: &TurnTask, ready: &Ready) -> Result<ToolOutput, ToolError
     let records: Arc<dyn facio_services::tools::RecordSource> = Arc::new(TenantRecords {
         store: task.deps.store.clone(),
         tenant: task.tenant.clone(),
+        session: task.key.clone(),
     });
     let ctx = ToolContext {
         workspace,
@@ -812,11 +813,13 @@ async fn settle(
     Ok(())
 }
 
-/// A turn's own records for `read_logs`: its tenant's audit events and the node's log
-/// records about its tenant, never another's.
+/// A turn's own records for `read_logs`: its session's audit events and the node's
+/// log records about its session; never another session's (a tenant's users share a
+/// tenant, not their conversations) nor another tenant's.
 struct TenantRecords {
     store: Arc<dyn facio_services::store::Store>,
     tenant: facio_services::domain::TenantId,
+    session: facio_services::domain::SessionKey,
 }
 
 impl std::fmt::Debug for TenantRecords {
@@ -833,13 +836,15 @@ impl facio_services::tools::RecordSource for TenantRecords {
         &self,
         filter: &facio_services::store::AuditFilter,
     ) -> Result<Vec<facio_services::store::AuditEvent>, String> {
+        let mut filter = filter.clone();
+        filter.session_key = Some(self.session.clone());
         self.store
-            .list_audit(&self.tenant, filter)
+            .list_audit(&self.tenant, &filter)
             .await
             .map_err(|e| e.to_string())
     }
 
     fn logs(&self) -> Vec<facio_services::logs::LogRecord> {
-        facio_services::logs::of_tenant(self.tenant.as_str())
+        facio_services::logs::of_session(self.tenant.as_str(), self.session.as_str())
     }
 }

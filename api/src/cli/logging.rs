@@ -40,6 +40,7 @@ struct Keep;
 struct Names {
     tenant: Option<String>,
     run: Option<String>,
+    session: Option<String>,
 }
 
 /// Collects an event's or span's fields: the message, `tenant`, `run`, the rest.
@@ -60,6 +61,7 @@ impl tracing::field::Visit for Fields {
             "message" => self.message = value.to_owned(),
             "tenant" => self.names.tenant = Some(value.to_owned()),
             "run" | "run_id" => self.names.run = Some(value.to_owned()),
+            "session" | "session_key" => self.names.session = Some(value.to_owned()),
             name => self.rest.push(format!("{name}={value}")),
         }
     }
@@ -91,6 +93,7 @@ where
                 if let Some(outer) = span.extensions().get::<Names>() {
                     names.tenant = names.tenant.or_else(|| outer.tenant.clone());
                     names.run = names.run.or_else(|| outer.run.clone());
+                    names.session = names.session.or_else(|| outer.session.clone());
                 }
             }
         }
@@ -107,6 +110,7 @@ where
             message,
             tenant: names.tenant,
             run: names.run,
+            session: names.session,
         });
     }
 }

@@ -277,10 +277,14 @@ pub fn execution_control_writes(
 }
 
 /// Programs that write the files their arguments name (`cp a b`, `tee f`, `sed -i`).
-const WRITERS: [&str; 15] = [
-    "cp", "mv", "tee", "install", "ln", "dd", "sed", "truncate", "rsync", "patch", "tar", "unzip",
-    "cpio", "chmod", "perl",
+const WRITERS: [&str; 16] = [
+    "cp", "mv", "tee", "install", "ln", "dd", "sed", "truncate", "rsync", "chmod", "perl", "curl",
+    "wget", "touch", "awk", "python3",
 ];
+
+/// Programs that write paths their arguments do not name (an archive's or a diff's
+/// own paths): with one of them in a line, any control file could be written.
+const EXTRACTORS: [&str; 6] = ["tar", "unzip", "cpio", "patch", "git", "bsdtar"];
 
 /// The execution-control files (see [`execution_control_writes`]) that an `exec`
 /// command line would write through a file-writing program among its simple commands:
@@ -302,10 +306,17 @@ pub fn command_writes_control_files(
     let mut found = Vec::new();
     let separators = |c: char| matches!(c, ';' | '|' | '&' | '\n');
     for simple in command.split(separators) {
-        let words: Vec<&str> = simple
+        // Quotes and backslashes go, as the shell removes them: `Make\file` and
+        // `.gi''t` are `Makefile` and `.git`.
+        let words: Vec<String> = simple
             .split_whitespace()
-            .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+            .map(|w| {
+                w.chars()
+                    .filter(|c| !matches!(c, '"' | '\'' | '\\'))
+                    .collect()
+            })
             .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         let Some(program) = words.first() else {
             continue;
         };
@@ -313,10 +324,51 @@ pub fn command_writes_control_files(
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or(program);
-        if !WRITERS.contains(&name) || spelled.contains(&words) {
+        if spelled.contains(&words) {
             continue;
         }
-        for word in &words[1..] {
+        if EXTRACTORS.contains(&name) && !words.iter().skip(1).all(|w| w.starts_with('-')) {
+            // For git, only the subcommands that write the work tree from elsewhere.
+            let writes = name != "git"
+                || words.iter().skip(1).any(|w| {
+                    matches!(
+                        *w,
+                        "apply"
+                            | "am"
+                            | "checkout"
+                            | "restore"
+                            | "switch"
+                            | "reset"
+                            | "pull"
+                            | "merge"
+                            | "stash"
+                            | "clone"
+                            | "worktree"
+                            | "mv"
+                            | "rebase"
+                    )
+                });
+            if writes {
+                found.push(format!("whatever `{name}` unpacks or patches"));
+            }
+            continue;
+        }
+        if !WRITERS.contains(&name) {
+            continue;
+        }
+        let last = words.last().copied().unwrap_or_default();
+        let into_dir = last.ends_with('/') || workspace.root().join(last).is_dir();
+        let mut targets: Vec<String> = words[1..].iter().map(|w| (*w).to_owned()).collect();
+        // `cp a b dir/` writes dir/a and dir/b.
+        if into_dir && words.len() > 2 {
+            for source in &words[1..words.len() - 1] {
+                if let Some(base) = Path::new(source).file_name().and_then(|b| b.to_str()) {
+                    targets.push(format!("{}/{base}", last.trim_end_matches('/')));
+                }
+            }
+        }
+        for word in &targets {
+            let word = word.as_str();
             let path = word
                 .strip_prefix("of=")
                 .or_else(|| word.strip_prefix("--target-directory="))
@@ -494,5 +546,18 @@ mod tests {
             "an allow rule spelled out this very write"
         );
         assert!(check("git status").is_empty());
+        // Quoting and escapes are read as the shell reads them.
+        assert_eq!(check("cp payload Make\\file"), ["Makefile"]);
+        assert_eq!(
+            check("cp p .gi''t/hooks/pre-commit"),
+            [".git/hooks/pre-commit"]
+        );
+        // A directory destination writes the sources' names inside it.
+        std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+        assert_eq!(check("cp deploy.sh scripts"), ["scripts/deploy.sh"]);
+        assert_eq!(check("mv deploy.sh scripts/"), ["scripts/deploy.sh"]);
+        // What an archive or a patch holds is not on the command line.
+        assert_eq!(check("tar xf x.tar").len(), 1);
+        assert_eq!(check("git apply d.diff").len(), 1);
     }
 }

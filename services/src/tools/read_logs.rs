@@ -25,7 +25,7 @@ const MAX_CHARS: usize = 20_000;
 pub trait RecordSource: Send + Sync + std::fmt::Debug {
     /// The tenant's audit events that pass `filter`.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, String>;
-    /// The node's kept log records about the tenant, oldest first.
+    /// The node's kept log records about the session, oldest first.
     fn logs(&self) -> Vec<LogRecord>;
 }
 
@@ -79,9 +79,9 @@ impl Tool for ReadLogsTool {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "read_logs".into(),
-            description: "Read your own trail: this tenant's audit events (turns, model and tool \
-                calls, reviews and their decisions, credential use by key, policy changes) and \
-                this node's log records about this tenant. Filter by source, level, time range, \
+            description: "Read your own trail: this session's audit events (turns, model and tool \
+                calls, reviews and their decisions, credential use by key) and this node's log \
+                records about this session. Filter by source, level, time range, \
                 a regex pattern, run id or event kind; newest last, at most 200 records."
                 .into(),
             parameters: json!({

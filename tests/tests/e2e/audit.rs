@@ -174,8 +174,10 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named() {
 #[tokio::test]
 async fn read_logs_shows_the_agent_its_own_tenants_trail_and_nothing_of_another() {
     const ACME_SECRET_WORD: &str = "acme-only-marker-7731";
+    const OTHER_SESSION_WORD: &str = "other-session-marker-5512";
     let mut env = Env::new(vec![
         Reply::text("acme's answer"),
+        Reply::text("the other session's answer"),
         Reply::tool_call("read_logs", json!({"level": "warn"})),
         Reply::text("Read my trail."),
     ])
@@ -193,8 +195,8 @@ async fn read_logs_shows_the_agent_its_own_tenants_trail_and_nothing_of_another(
     );
     let acme = crate::support::token(&env, "acme", "client").await;
     let gateway = env.serve().await;
-    let post = |token: String, body: Value| {
-        let url = format!("{}/api/v1/sessions/logs:one/messages?wait=20", gateway.url);
+    let post_to = |session: &'static str, token: String, body: Value| {
+        let url = format!("{}/api/v1/sessions/{session}/messages?wait=20", gateway.url);
         async move {
             crate::support::http()
                 .post(url)
@@ -205,8 +207,17 @@ async fn read_logs_shows_the_agent_its_own_tenants_trail_and_nothing_of_another(
                 .unwrap()
         }
     };
+    let post = |token: String, body: Value| post_to("logs:one", token, body);
     let acme_run = post(acme, json!({"content": ACME_SECRET_WORD})).await;
     assert_eq!(acme_run.status(), 200);
+    // Another session of the same tenant: a colleague's conversation.
+    let other = post_to(
+        "logs:two",
+        "read-logs-token".into(),
+        json!({"content": OTHER_SESSION_WORD}),
+    )
+    .await;
+    assert_eq!(other.status(), 200);
     // A warning about the default tenant: a request that tried to choose its origin.
     let refused = post(
         "read-logs-token".into(),
@@ -231,5 +242,9 @@ async fn read_logs_shows_the_agent_its_own_tenants_trail_and_nothing_of_another(
     assert!(
         !trail.contains(ACME_SECRET_WORD) && !trail.contains("acme's answer"),
         "nothing of the other tenant's turn: {trail}"
+    );
+    assert!(
+        !trail.contains(OTHER_SESSION_WORD),
+        "nothing of another session of the tenant: {trail}"
     );
 }

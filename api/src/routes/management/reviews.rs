@@ -356,6 +356,13 @@ async fn decide(
     Body(body): Body<Decide>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
+    // Changing what runs is more than deciding: a reviewer approves or rejects what the
+    // agent asked; an operator (or admin) may also edit it.
+    if body.edited_arguments.is_some() && !caller.0.may(&[facio_services::auth::Role::Operator]) {
+        return Err(ApiError::forbidden(
+            "editedArguments changes what runs: it needs the role operator or admin",
+        ));
+    }
     // "Approve and always allow": checked in full before anything is decided.
     let rule = if body.always_allow {
         if body.edited_arguments.is_some() {
