@@ -85,7 +85,7 @@ impl Node {
             let mut locks = vec![facio_services::store::DataDirLock::acquire(
                 &config.data_dir(),
             )?];
-            if let Some(dir) = sqlite_file(&config.storage_url())
+            if let Some(dir) = SqliteStore::file_path(&config.storage_url())
                 .and_then(|db| db.parent().map(Path::to_path_buf))
                 .filter(|dir| absolute(dir) != absolute(&config.data_dir()))
             {
@@ -150,7 +150,7 @@ impl Node {
 /// its files are hidden one by one).
 fn hide_node_secrets(config: &mut Config) {
     let data = config.data_dir();
-    let database = sqlite_file(&config.storage_url())
+    let database = SqliteStore::file_path(&config.storage_url())
         .into_iter()
         .flat_map(|db| {
             let with = |suffix: &str| {
@@ -179,15 +179,6 @@ fn hide_node_secrets(config: &mut Config) {
             config.tools.exec.hide_paths.push(path);
         }
     }
-}
-
-/// The database file a `sqlite://` storage URL names, if it names one.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 /// Says how `exec` is confined here; with `tools.exec.sandbox: "on"` a machine that

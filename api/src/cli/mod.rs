@@ -96,6 +96,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The OS user running a command (`$USER`, else `$LOGNAME`), when either names one.
+pub(crate) fn os_user() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|name| !name.trim().is_empty())
+}
+
 /// An error and its causes on one line, each cause once: a typed error that already
 /// names its source in its message does not get it repeated after a colon.
 pub(crate) fn one_line(error: &anyhow::Error) -> String {

@@ -133,9 +133,8 @@ impl Api {
 /// verified subject wins over all of them on the gateway.)
 fn reviewer(given: Option<String>) -> anyhow::Result<String> {
     given
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|name| !name.trim().is_empty())
+        .or_else(super::os_user)
         .ok_or_else(|| anyhow::anyhow!("say who decides: pass --reviewer NAME (or set $USER)"))
 }
 

@@ -74,9 +74,7 @@ pub enum TokensCommand {
 
 /// Who runs a local command, for the audit trail: `cli` with the OS user.
 fn cli_actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown user".to_owned());
+    let user = super::os_user().unwrap_or_else(|| "unknown user".to_owned());
     format!("cli ({user})")
 }
 

@@ -476,16 +476,11 @@ fn decided(response: &Value) -> String {
 /// Who is recorded as deciding: `$USER`, else `$LOGNAME`; with neither the decision
 /// is refused rather than made under a made-up name.
 fn reviewer() -> anyhow::Result<String> {
-    std::env::var("USER")
-        .ok()
-        .filter(|name| !name.trim().is_empty())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .filter(|name| !name.trim().is_empty())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "say who decides: set $USER (or $LOGNAME) to the name recorded as the reviewer"
-            )
-        })
+    super::os_user().ok_or_else(|| {
+        anyhow::anyhow!(
+            "say who decides: set $USER (or $LOGNAME) to the name recorded as the reviewer"
+        )
+    })
 }
 
 /// ` --config PATH` and ` --config PATH --workspace DIR`, as this command was given

@@ -44,6 +44,19 @@ struct Counters {
 }
 
 impl SqliteStore {
+    /// The database file a `sqlite://PATH` or `sqlite:PATH` URL names; `None` for an
+    /// in-memory database or a URL of another kind.
+    pub fn file_path(url: &str) -> Option<std::path::PathBuf> {
+        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+            return None;
+        }
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+    }
+
     /// Opens (creating the file and parent directories) and migrates `url`
     /// (`sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -51,12 +64,9 @@ impl SqliteStore {
         let mut options = if memory {
             SqliteConnectOptions::from_str("sqlite::memory:")?
         } else {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .filter(|p| !p.is_empty())
-                .ok_or_else(|| StoreError::UnsupportedUrl(url.to_owned()))?;
-            let path = std::path::Path::new(path);
+            let path =
+                Self::file_path(url).ok_or_else(|| StoreError::UnsupportedUrl(url.to_owned()))?;
+            let path = path.as_path();
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| {
                     StoreError::Corrupt(format!("cannot create {}: {e}", parent.display()))
