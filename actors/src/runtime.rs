@@ -76,6 +76,9 @@ pub enum RuntimeError {
     Lost,
     #[error("the turn could not be accepted: {0}")]
     NotAccepted(String),
+    /// The store is at capacity: nothing was stored; try again shortly.
+    #[error("the node is busy: {0}")]
+    Busy(String),
     #[error(
         "the turn was dropped before it started (its session was stopped or its actor ended); \
          nothing of it was stored"
@@ -131,6 +134,11 @@ impl Runtime {
             }
         }
 
+        let node = deps
+            .config
+            .cluster
+            .node()
+            .map_err(|e| RuntimeError::Start(format!("cluster.nodeId: {e}")))?;
         let refs = Arc::new(NodeRefs::default());
         let idle_after = Duration::from_secs(deps.config.agents.defaults.idle_passivate_s.max(1));
         let mut specs = deps.tools.specs();
@@ -145,6 +153,7 @@ impl Runtime {
             refs: refs.clone(),
             notices: tokio::sync::broadcast::channel(NOTICE_BUFFER).0,
             vault: deps.vault,
+            node,
         });
         // Reviews that were pending when the process last stopped get their timers back.
         for review in turn_deps.store.all_pending_reviews().await? {
@@ -153,11 +162,22 @@ impl Runtime {
         }
         for (tenant, run, call) in in_doubt {
             tracing::warn!(run = %run.run_id, tool = %call.name, "a tool call was running when the process stopped; asking a human");
+            // The gate is the session's step: written under its lease like any other.
+            let lease = turn_deps
+                .store
+                .acquire_lease(
+                    &tenant,
+                    &run.session_key,
+                    &turn_deps.node,
+                    turn_deps.config.cluster.lease_ttl(),
+                )
+                .await?;
             crate::gate::open_gate(
                 &turn_deps,
-                crate::gate::in_doubt_request(tenant, &run, &call),
+                crate::gate::in_doubt_request(tenant, lease.epoch, &run, &call),
             )
             .await?;
+            turn_deps.store.release_lease(&lease).await?;
         }
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -172,6 +192,7 @@ impl Runtime {
         let (node, _) = Actor::spawn(None, NodeSupervisor, args)
             .await
             .map_err(|e| RuntimeError::Start(e.to_string()))?;
+        tokio::spawn(keep_leases(turn_deps.clone(), shutdown.clone()));
         Ok(Runtime {
             refs,
             node,
@@ -254,7 +275,10 @@ impl Runtime {
             .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
         match acceptance.await {
             Ok(Ok(())) => Ok((run_id, receiver)),
-            Ok(Err(reason)) => Err(RuntimeError::NotAccepted(reason)),
+            Ok(Err(crate::turn::NotAccepted::Busy(why))) => Err(RuntimeError::Busy(why)),
+            Ok(Err(crate::turn::NotAccepted::Failed(reason))) => {
+                Err(RuntimeError::NotAccepted(reason))
+            }
             Err(_) => Err(RuntimeError::Dropped),
         }
     }
@@ -347,5 +371,23 @@ impl Runtime {
             let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
         }
         self.node.stop(Some("shutdown".to_owned()));
+    }
+}
+
+/// The node's heartbeat on its session leases: every third of their time to live,
+/// one write extends all of them, until the node shuts down. A session actor that
+/// stops gives its lease back itself.
+async fn keep_leases(deps: Arc<TurnDeps>, shutdown: CancellationToken) {
+    let ttl = deps.config.cluster.lease_ttl();
+    let mut every = tokio::time::interval(ttl / 3);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        if let Err(e) = deps.store.renew_leases(&deps.node, ttl).await {
+            tracing::error!(node = %deps.node, error = %e, "cannot renew this node's session leases");
+        }
     }
 }

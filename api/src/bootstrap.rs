@@ -10,7 +10,7 @@ use facio_actors::{Runtime, RuntimeDeps, RuntimeError};
 use facio_services::config::{Config, ConfigError};
 use facio_services::domain::TenantId;
 use facio_services::providers::{CallLimits, ProviderRegistry, ResolveError, RetryPolicy};
-use facio_services::store::{CredentialRepository, SqliteStore, StoreError};
+use facio_services::store::{AuditRepository, CredentialRepository, SqliteStore, StoreError};
 use facio_services::tools::{ToolRegistry, Workspace, WorkspaceError};
 use facio_services::vault::{Vault, remember, resolve_providers, tenant_secrets};
 
@@ -103,6 +103,8 @@ impl Node {
                 source,
             })?;
         let vault = open_vault(&store, &config).await?;
+        // Everything appended to the audit log from here on is sealed.
+        store.set_audit_key(vault.audit_key());
         provider_credentials(&store, &vault, &mut config).await?;
         let defaults = &config.agents.defaults;
         let limits = CallLimits {

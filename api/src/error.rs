@@ -91,6 +91,18 @@ impl ApiError {
         )
     }
 
+    /// 503 with `Retry-After`: the store's write queue is full; nothing was stored.
+    pub fn busy(message: impl Into<String>) -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "busy",
+            message,
+        );
+        error.retry_after = Some(1);
+        error
+    }
+
     /// 409: the turn was cancelled before it finished.
     pub fn cancelled(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "api_error", "cancelled", message)
@@ -118,7 +130,6 @@ impl ApiError {
         error
     }
 
-    /// 403: authenticated, but the role does not allow this.
     /// 408: the client stopped sending its request before it was complete.
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::new(
@@ -149,6 +160,7 @@ impl ApiError {
         )
     }
 
+    /// 403: authenticated, but the role does not allow this.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
@@ -216,6 +228,7 @@ impl From<facio_actors::RuntimeError> for ApiError {
     fn from(e: facio_actors::RuntimeError) -> Self {
         match e {
             facio_actors::RuntimeError::ShuttingDown => Self::unavailable(e.to_string()),
+            facio_actors::RuntimeError::Busy(_) => Self::busy(e.to_string()),
             other => Self::internal(other.to_string()),
         }
     }

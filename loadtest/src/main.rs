@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use facio_loadtest::memory::rss_kib;
+use facio_loadtest::memory::{cpu_ms, rss_kib};
 use facio_loadtest::plan::{LoadPlan, run};
 use facio_loadtest::stats::millis;
 use facio_loadtest::store::{per_turn, store_counts};
@@ -38,10 +38,15 @@ async fn main() -> anyhow::Result<()> {
         concurrency: args.concurrency,
     };
     let rss_before = args.pid.and_then(rss_kib).map(|(rss, _)| rss);
+    let cpu_before = args.pid.and_then(cpu_ms);
     let store_before = store_counts(&plan.url).await;
     let report = run(&plan).await?;
     let store_after = store_counts(&plan.url).await;
     let memory = args.pid.and_then(rss_kib);
+    let cpu_per_turn = cpu_before
+        .zip(args.pid.and_then(cpu_ms))
+        .filter(|_| !report.latencies.is_empty())
+        .map(|(before, after)| (after - before) / report.latencies.len() as f64);
     let model = Duration::from_millis(args.model_latency_ms);
     let overhead = report.latencies.minus(model);
     let l = &report.latencies;
@@ -87,9 +92,13 @@ async fn main() -> anyhow::Result<()> {
     let store = store_before
         .zip(store_after)
         .and_then(|(before, after)| per_turn(before, after, l.len()));
-    if let Some((commits, reads)) = store {
-        println!("store commits per turn          {commits:.2}");
-        println!("store reads per turn            {reads:.2}");
+    if let Some(per) = store {
+        println!("store commits per turn          {:.2}", per.commits);
+        println!("store writes per turn           {:.2}", per.writes);
+        println!("store reads per turn            {:.2}", per.reads);
+    }
+    if let Some(cpu) = cpu_per_turn {
+        println!("server CPU per turn             {cpu:.3} ms");
     }
     if let Some(error) = &report.first_error {
         println!("first error                     {error}");
@@ -101,8 +110,10 @@ async fn main() -> anyhow::Result<()> {
         "p50Ms": millis(l.percentile(50.0)), "p99Ms": millis(l.percentile(99.0)),
         "overheadP50Ms": millis(overhead.percentile(50.0)), "overheadP99Ms": millis(overhead.percentile(99.0)),
         "peakRssKiB": memory.map(|(_, peak)| peak),
-        "storeCommitsPerTurn": store.map(|(commits, _)| commits),
-        "storeReadsPerTurn": store.map(|(_, reads)| reads),
+        "storeCommitsPerTurn": store.map(|p| p.commits),
+        "storeWritesPerTurn": store.map(|p| p.writes),
+        "storeReadsPerTurn": store.map(|p| p.reads),
+        "serverCpuMsPerTurn": cpu_per_turn,
     });
     println!("{summary}");
     if report.errors > 0 {

@@ -7,6 +7,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreCounts {
     pub commits: u64,
+    /// Units written (steps and single writes); a group commit holds many.
+    pub writes: u64,
     pub reads: u64,
 }
 
@@ -26,20 +28,35 @@ pub async fn store_counts(url: &str) -> Option<StoreCounts> {
         .ok()?;
     Some(StoreCounts {
         commits: health.pointer("/store/commits")?.as_u64()?,
+        writes: health
+            .pointer("/store/writes")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0),
         reads: health.pointer("/store/reads")?.as_u64()?,
     })
 }
 
 /// Per turn, between two readings.
-pub fn per_turn(before: StoreCounts, after: StoreCounts, turns: usize) -> Option<(f64, f64)> {
+/// Commits, writes and reads per turn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PerTurn {
+    pub commits: f64,
+    pub writes: f64,
+    pub reads: f64,
+}
+
+/// Per turn, between two readings.
+pub fn per_turn(before: StoreCounts, after: StoreCounts, turns: usize) -> Option<PerTurn> {
     if turns == 0 {
         return None;
     }
     let turns = turns as f64;
-    Some((
-        after.commits.saturating_sub(before.commits) as f64 / turns,
-        after.reads.saturating_sub(before.reads) as f64 / turns,
-    ))
+    let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / turns;
+    Some(PerTurn {
+        commits: per(after.commits, before.commits),
+        writes: per(after.writes, before.writes),
+        reads: per(after.reads, before.reads),
+    })
 }
 
 #[cfg(test)]
@@ -50,13 +67,22 @@ mod tests {
     fn per_turn_divides_the_difference() {
         let before = StoreCounts {
             commits: 10,
+            writes: 20,
             reads: 4,
         };
         let after = StoreCounts {
             commits: 40,
+            writes: 70,
             reads: 24,
         };
-        assert_eq!(per_turn(before, after, 10), Some((3.0, 2.0)));
+        assert_eq!(
+            per_turn(before, after, 10),
+            Some(PerTurn {
+                commits: 3.0,
+                writes: 5.0,
+                reads: 2.0
+            })
+        );
         assert_eq!(per_turn(before, after, 0), None);
     }
 }

@@ -6,7 +6,7 @@ use chrono::Utc;
 use facio_services::domain::{RunId, SessionKey, TenantId};
 use facio_services::review::{ReviewId, ReviewRequest};
 use facio_services::store::{
-    AuditEventKind, GateOpenedStep, NewReview, RunScope, StepEvent, StoreError,
+    AuditEventKind, Epoch, GateOpenedStep, NewReview, RunScope, StepEvent, StoreError,
 };
 
 use super::{Notice, arm};
@@ -17,6 +17,8 @@ pub(crate) struct GateRequest {
     pub tenant: TenantId,
     pub session_key: SessionKey,
     pub run_id: RunId,
+    /// The epoch of the session lease the opener holds.
+    pub epoch: Epoch,
     pub call_id: String,
     pub tool: String,
     pub origin: String,
@@ -28,6 +30,7 @@ pub(crate) struct GateRequest {
 /// The review for a side-effecting call that was running when the process died.
 pub(crate) fn in_doubt_request(
     tenant: TenantId,
+    epoch: Epoch,
     run: &facio_services::store::RunRecord,
     call: &facio_services::domain::ToolCall,
 ) -> GateRequest {
@@ -60,6 +63,7 @@ pub(crate) fn in_doubt_request(
         tenant,
         session_key: run.session_key.clone(),
         run_id: run.run_id.clone(),
+        epoch,
         call_id: call.id.clone(),
         tool: call.name.clone(),
         origin: "interactive".to_owned(),
@@ -108,6 +112,7 @@ pub(crate) async fn open_gate(
         session_key: gate.session_key.clone(),
         run_id: gate.run_id.clone(),
         actor: "runtime".to_owned(),
+        epoch: gate.epoch,
     };
     // One step: the review, the run waiting on it and both events. The inbox and the
     // review API read pending reviews from the store directly, so the review is

@@ -24,7 +24,7 @@ pub struct TurnInput {
     pub resume: bool,
     /// Told once the turn's accept step has committed (or why it could not be); the
     /// caller is acknowledged only then.
-    pub accepted: Option<oneshot::Sender<Result<(), String>>>,
+    pub accepted: Option<oneshot::Sender<Result<(), crate::turn::NotAccepted>>>,
 }
 
 /// Messages to a [`super::SessionActor`].
@@ -42,6 +42,9 @@ pub enum SessionMsg {
     TurnFinished(Box<TurnOutcome>),
     /// From a closed review: continue the run that waited for it.
     Resume { run_id: RunId, origin: Origin },
+    /// From the session itself, first of all: take the session's lease and load what
+    /// is waiting (off the supervisor, which only spawns).
+    Activate,
     /// From the session's own timer: passivate if still idle.
     IdleCheck,
 }

@@ -32,18 +32,25 @@ impl Actor for SessionActor {
         args: SessionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         myself.send_after(args.idle_after, || SessionMsg::IdleCheck);
-        let (tenant, key) = &args.address;
-        let pending = ReviewFilter {
-            status: Some(ReviewStatus::Pending),
-            session_key: Some(key.clone()),
-            limit: Some(1),
-            ..ReviewFilter::default()
-        };
-        // A passivated or restarted session may have a run waiting for a human.
-        let waiting = args.deps.store.list_reviews(tenant, &pending).await?;
-        let mut state = SessionState::new(args);
-        state.waiting = waiting.into_iter().next().map(|r| r.run_id);
-        Ok(state)
+        // Before anything the supervisor routes here: the supervisor only spawns, so
+        // the store work of activating runs in this actor, not in the supervisor.
+        myself.send_message(SessionMsg::Activate)?;
+        Ok(SessionState::new(args))
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Give the session back so its next owner need not wait for the lease to
+        // run out.
+        if let Some(lease) = state.lease.take()
+            && let Err(e) = state.args.deps.store.release_lease(&lease).await
+        {
+            tracing::warn!(session = %lease.session_key, error = %e, "cannot release a session lease");
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -53,6 +60,30 @@ impl Actor for SessionActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
+            SessionMsg::Activate => {
+                let (tenant, key) = &state.args.address;
+                let deps = &state.args.deps;
+                let ttl = deps.config.cluster.lease_ttl();
+                match deps.store.acquire_lease(tenant, key, &deps.node, ttl).await {
+                    Ok(lease) => state.lease = Some(lease),
+                    Err(e) => {
+                        // Queued callers hear that their turn was dropped, unstored.
+                        tracing::warn!(session = %key, error = %e, "cannot take the session");
+                        myself.stop(Some(format!("cannot take the session: {e}")));
+                        return Ok(());
+                    }
+                }
+                let pending = ReviewFilter {
+                    status: Some(ReviewStatus::Pending),
+                    session_key: Some(key.clone()),
+                    limit: Some(1),
+                    ..ReviewFilter::default()
+                };
+                // A passivated or restarted session may have a run waiting for a human.
+                let waiting = deps.store.list_reviews(tenant, &pending).await?;
+                state.waiting = waiting.into_iter().next().map(|r| r.run_id);
+                start_next(&myself, state);
+            }
             SessionMsg::Submit(input) => {
                 state.received += 1;
                 let run_id = input.run_id.clone();
@@ -128,6 +159,15 @@ impl Actor for SessionActor {
                     .running
                     .as_ref()
                     .is_some_and(|r| r.run_id == outcome.summary.run_id);
+                if finished_current && matches!(outcome.summary.stop, StopReason::Fenced(_)) {
+                    // Another owner holds the session now: stop without touching it
+                    // (its lease is not ours to give back).
+                    tracing::warn!(session = %state.args.address.1, "fenced off: another owner took the session");
+                    state.lease = None;
+                    state.running = None;
+                    myself.stop(Some("fenced".to_owned()));
+                    return Ok(());
+                }
                 if finished_current {
                     let stopped = state
                         .running
@@ -205,6 +245,9 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     if state.running.is_some() {
         return;
     }
+    let Some(epoch) = state.lease.as_ref().map(|l| l.epoch) else {
+        return;
+    };
     if state.waiting.is_some() && !state.queue.front().is_some_and(|i| i.resume) {
         return;
     }
@@ -217,6 +260,7 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
         deps: state.args.deps.clone(),
         tenant,
         key,
+        epoch,
         run_id: input.run_id.clone(),
         input: input.input,
         origin: input.origin,

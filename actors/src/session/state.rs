@@ -40,6 +40,8 @@ pub struct SessionState {
     pub waiting: Option<RunId>,
     /// Messages received from the supervisor, for the passivation handshake.
     pub received: u64,
+    /// The session's lease, once taken: no turn starts without it.
+    pub lease: Option<facio_services::store::Lease>,
     pub idle_since: Instant,
 }
 
@@ -52,6 +54,7 @@ impl SessionState {
             queue: VecDeque::new(),
             waiting: None,
             received: 0,
+            lease: None,
             idle_since: Instant::now(),
         }
     }

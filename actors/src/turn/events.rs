@@ -104,6 +104,9 @@ pub enum StopReason {
     ModelNotAllowed(String),
     /// The runtime itself failed (store unavailable, ...).
     Internal(String),
+    /// Another owner took the session's lease: this node wrote nothing more of the
+    /// turn, and the new owner continues it from the store.
+    Fenced(String),
     /// A tool call needs a human: the turn waits, holding no task, until the review
     /// closes and the session resumes it.
     AwaitingReview { review_id: ReviewId },
@@ -121,6 +124,8 @@ impl StopReason {
                 RunStatus::Failed
             }
             Self::AwaitingReview { .. } => RunStatus::AwaitingReview,
+            // As far as this node knows: the run goes on under the session's new owner.
+            Self::Fenced(_) => RunStatus::Running,
         }
     }
 }

@@ -43,6 +43,8 @@ pub(crate) struct TurnDeps {
     pub vault: facio_services::vault::Vault,
     /// What the model is offered: the registry's tools and the HITL tools, built once.
     pub specs: Vec<facio_services::tools::ToolSpec>,
+    /// This node's id in session leases.
+    pub node: facio_services::domain::NodeId,
 }
 
 /// A turn ready to run as a task.
@@ -50,6 +52,8 @@ pub(crate) struct TurnTask {
     pub deps: Arc<TurnDeps>,
     pub tenant: TenantId,
     pub key: SessionKey,
+    /// The epoch of the session lease its actor holds: every step is fenced by it.
+    pub epoch: facio_services::store::Epoch,
     pub run_id: RunId,
     pub input: String,
     pub origin: Origin,
@@ -74,7 +78,17 @@ pub(crate) struct TurnTask {
     /// and an old approval must not pass a new call).
     pub awaiting_answer: std::sync::Mutex<Vec<String>>,
     /// Told once the accept step has committed (see [`crate::session::TurnInput`]).
-    pub accepted: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    pub accepted: Option<tokio::sync::oneshot::Sender<Result<(), NotAccepted>>>,
+}
+
+/// Why a turn's accept step did not commit (nothing of the turn was stored).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotAccepted {
+    /// The store's write queue is full: try again shortly.
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// What the task reports to its session actor.
@@ -143,6 +157,9 @@ impl TurnTask {
                 }
                 stop
             }
+            Err(TurnError::Store(e @ StoreError::Fenced { .. })) => {
+                StopReason::Fenced(e.to_string())
+            }
             Err(TurnError::Store(e)) => StopReason::Internal(format!("the store failed: {e}")),
         };
         let stop = match stop {
@@ -155,7 +172,7 @@ impl TurnTask {
             other => other,
         };
         let consistent = recorder.finish(&stop, &progress).await.is_ok()
-            && !matches!(stop, StopReason::Internal(_));
+            && !matches!(stop, StopReason::Internal(_) | StopReason::Fenced(_));
         let summary = TurnSummary {
             run_id: self.run_id.clone(),
             session_key: self.key.clone(),
@@ -191,7 +208,7 @@ impl TurnTask {
         recorder: &Recorder,
         progress: &mut Progress,
         cached: Option<Vec<ChatMessage>>,
-        accepted: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+        accepted: Option<tokio::sync::oneshot::Sender<Result<(), NotAccepted>>>,
     ) -> Result<StopReason, TurnError> {
         if self.resume {
             self.load_resumed(progress).await?;
@@ -206,11 +223,11 @@ impl TurnTask {
         recorder: &Recorder,
         progress: &mut Progress,
         cached: Option<Vec<ChatMessage>>,
-        accepted: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+        accepted: Option<tokio::sync::oneshot::Sender<Result<(), NotAccepted>>>,
     ) -> Result<(), TurnError> {
         // The caller is told how the accept step went, and only then acknowledged; it
         // may have gone away, and the turn goes on either way.
-        let tell = |result: Result<(), String>| {
+        let tell = |result: Result<(), NotAccepted>| {
             if let Some(accepted) = accepted {
                 let _ = accepted.send(result);
             }
@@ -220,7 +237,7 @@ impl TurnTask {
         let secrets = match self.secrets().await {
             Ok(secrets) => secrets,
             Err(e) => {
-                tell(Err(e.to_string()));
+                tell(Err(NotAccepted::Failed(e.to_string())));
                 return Err(e);
             }
         };
@@ -233,7 +250,10 @@ impl TurnTask {
         match recorder.accept(&user).await {
             Ok(()) => tell(Ok(())),
             Err(e) => {
-                tell(Err(format!("the store failed: {e}")));
+                tell(Err(match &e {
+                    StoreError::Busy(why) => NotAccepted::Busy(why.clone()),
+                    other => NotAccepted::Failed(format!("the store failed: {other}")),
+                }));
                 return Err(e.into());
             }
         }

@@ -29,6 +29,7 @@ impl Recorder {
                 session_key: task.key.clone(),
                 run_id: task.run_id.clone(),
                 actor: "agent".to_owned(),
+                epoch: task.epoch,
             },
             origin: task.origin,
             max_field_chars: task.deps.config.audit.max_field_chars,
@@ -164,9 +165,12 @@ impl Recorder {
     /// Records the end of the turn in one transaction: the run's final row and a
     /// `turn_finished` event.
     pub async fn finish(&self, stop: &StopReason, progress: &Progress) -> Result<(), StoreError> {
-        if matches!(stop, StopReason::AwaitingReview { .. }) {
+        match stop {
             // Not an end: the gate already moved the run to `awaiting_review`.
-            return Ok(());
+            StopReason::AwaitingReview { .. } => return Ok(()),
+            // Not this node's to end: the session's new owner continues the run.
+            StopReason::Fenced(_) => return Ok(()),
+            _ => {}
         }
         let status = stop.run_status();
         let event = StepEvent::new(

@@ -601,6 +601,7 @@ async fn open_review(
             tenant: task.tenant.clone(),
             session_key: task.key.clone(),
             run_id: task.run_id.clone(),
+            epoch: task.epoch,
             call_id: call.id.clone(),
             tool: call.name.clone(),
             origin: task.origin.as_str().to_owned(),

@@ -226,6 +226,9 @@ fn failure(summary: &TurnSummary) -> Option<ApiError> {
         )),
         StopReason::ModelNotAllowed(model) => Some(ApiError::model_not_allowed(model)),
         StopReason::Internal(reason) => Some(ApiError::internal(reason.clone())),
+        StopReason::Fenced(reason) => Some(ApiError::unavailable(format!(
+            "another node took over this session; the run continues there ({reason})"
+        ))),
     }
 }
 

@@ -8,6 +8,7 @@ mod api;
 mod audit;
 mod auth;
 mod channels;
+mod cluster;
 mod limits;
 mod load;
 mod logging;
@@ -26,6 +27,7 @@ pub use api::ApiConfig;
 pub use audit::AuditConfig;
 pub use auth::AuthConfig;
 pub use channels::{ChannelsConfig, PlacetConfig};
+pub use cluster::ClusterConfig;
 pub use limits::{LimitsConfig, TenantLimits};
 pub use load::{
     CHANGEABLE_KEYS, ConfigError, SETTINGS_FILE, SettingsChange, SettingsError,
@@ -64,6 +66,8 @@ pub struct Config {
     pub pricing: PricingConfig,
     /// Review delivery channels (Placet).
     pub channels: ChannelsConfig,
+    /// This node's id and its session leases.
+    pub cluster: ClusterConfig,
     /// The tool-call policy a tenant starts with (rules, `enabled`, `skipCron`) until
     /// an operator changes it through `/api/v1/policy`.
     pub policy: crate::policy::Policy,

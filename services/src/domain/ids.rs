@@ -134,6 +134,10 @@ string_id!(
     RunId, "run id", 64
 );
 string_id!(
+    /// A node of the cluster (one process); a single node names itself too.
+    NodeId, "node id", 128
+);
+string_id!(
     /// A tool call id as the model named it.
     ToolCallId, "tool call id", 256
 );

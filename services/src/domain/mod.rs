@@ -4,6 +4,6 @@ mod ids;
 mod message;
 mod tenant;
 
-pub use ids::{IdError, RunId, SessionKey, TenantId, ToolCallId};
+pub use ids::{IdError, NodeId, RunId, SessionKey, TenantId, ToolCallId};
 pub use message::{ChatMessage, Role, ToolCall, Usage};
 pub use tenant::{TenantSettings, TenantSettingsPatch};

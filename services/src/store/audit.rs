@@ -163,6 +163,11 @@ pub struct AuditChainReport {
     pub events_checked: i64,
     /// The first event whose stored hash or link does not match, with the reason.
     pub first_broken: Option<(i64, String)>,
+    pub checkpoints_checked: i64,
+    /// Whether seals were checked (the store has the audit key).
+    pub sealed: bool,
+    /// The newest checkpoint as `seq:mac`: keep it to detect a rollback later.
+    pub anchor: Option<String>,
 }
 
 /// The hash of the genesis link of every chain.

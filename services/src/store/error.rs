@@ -13,6 +13,23 @@ pub enum StoreError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The write queue is full: the caller may try again (never silently lost).
+    #[error("store busy: {0}")]
+    Busy(String),
+    /// The batch holding this write did not commit: nothing of it was written.
+    #[error("store write failed: {0}")]
+    CommitFailed(String),
+    /// The session's lease has moved to a newer epoch (another owner took it): this
+    /// writer is stale and wrote nothing.
+    #[error("session {session} is owned at a newer epoch than {epoch}: this writer is fenced off")]
+    Fenced { session: String, epoch: i64 },
+    /// The session's lease is held by another live owner.
+    #[error("session {session} is owned by node {owner} until {until}")]
+    LeaseHeld {
+        session: String,
+        owner: String,
+        until: String,
+    },
     #[error(
         "unsupported storage url {0:?}: expected sqlite://PATH (postgres:// arrives with cluster mode)"
     )]

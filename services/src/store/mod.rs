@@ -1,15 +1,17 @@
 //! The store: repository traits (sessions, messages, runs, tool calls, audit) and
 //! their SQLite implementation. A turn writes through [`SessionLog`], one transaction
-//! per step with its audit events; the repository methods serve management reads and
+//! per step with its audit events, fenced by the session's [`Lease`] epoch; the repository methods serve management reads and
 //! writes. Every method takes a [`TenantId`], so an unscoped query cannot be written. PostgreSQL arrives with the cluster work; its migrations
 //! are kept in step with SQLite's from the first table on.
 
 mod audit;
 mod error;
 mod export;
+mod leases;
 mod lock;
 mod records;
 mod reviews;
+mod seal;
 mod sqlite;
 mod steps;
 mod tokens;
@@ -27,11 +29,13 @@ pub use audit::{
 };
 pub use error::StoreError;
 pub use export::{ExportError, ExportReport, verify_export};
+pub use leases::{Epoch, Lease, LeaseRepository};
 pub use lock::{DataDirLock, DataDirLockError};
 pub use records::{
     RunRecord, RunStatus, SessionRecord, StoredMessage, ToolCallRecord, ToolCallStatus,
 };
 pub use reviews::{NewReview, ReviewFilter, ReviewRecord, ReviewStatus};
+pub use seal::{AuditCheckpoint, AuditKey, ChainCheck, CheckpointBody, SealedEvent, check_chain};
 pub use sqlite::SqliteStore;
 pub use steps::{
     AcceptStep, GateClosedEvent, GateClosedStep, GateOpenedStep, ModelReplyStep, ModelSpend,
@@ -156,8 +160,21 @@ pub trait AuditRepository: Send + Sync {
         tenant: &TenantId,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEvent>, StoreError>;
-    /// Recomputes the tenant's chain and names the first broken event.
-    async fn verify_audit(&self, tenant: &TenantId) -> Result<AuditChainReport, StoreError>;
+    /// Recomputes the tenant's chain, checks its seals and checkpoints, and names the
+    /// first broken event.
+    async fn verify_audit(&self, tenant: &TenantId) -> Result<AuditChainReport, StoreError> {
+        self.verify_audit_anchored(tenant, None).await
+    }
+    /// [`Self::verify_audit`], also requiring the checkpoint `anchor` (`seq:mac`, as
+    /// an earlier verify printed it) to be there.
+    async fn verify_audit_anchored(
+        &self,
+        tenant: &TenantId,
+        anchor: Option<&str>,
+    ) -> Result<AuditChainReport, StoreError>;
+    /// Seals what is appended from now on with `key` (event MACs and checkpoints) and
+    /// checks seals with it. Set once, when the vault has opened.
+    fn set_audit_key(&self, key: AuditKey);
     /// Tenants that have audit events (for verifying every chain).
     async fn audit_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
 }
@@ -309,6 +326,7 @@ pub trait Store:
     + TenantRepository
     + UsageRepository
     + TokenRepository
+    + LeaseRepository
     + SessionLog
     + StoreMetrics
 {
@@ -323,6 +341,7 @@ impl<T> Store for T where
         + TenantRepository
         + UsageRepository
         + TokenRepository
+        + LeaseRepository
         + SessionLog
         + StoreMetrics
 {

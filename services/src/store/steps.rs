@@ -10,16 +10,19 @@ use async_trait::async_trait;
 use crate::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
 use crate::review::{ReviewId, ReviewOutcome};
 use crate::store::{
-    AuditEventKind, NewReview, ReviewRecord, RunStatus, StoreError, ToolCallStatus,
+    AuditEventKind, Epoch, NewReview, ReviewRecord, RunStatus, StoreError, ToolCallStatus,
 };
 
-/// The run a step belongs to, and who writes it (the audit event's actor).
+/// The run a step belongs to, who writes it (the audit event's actor) and the epoch
+/// of the session lease its writer holds: a step whose epoch is no longer the
+/// session's writes nothing and fails with [`StoreError::Fenced`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunScope {
     pub tenant: TenantId,
     pub session_key: SessionKey,
     pub run_id: RunId,
     pub actor: String,
+    pub epoch: Epoch,
 }
 
 /// An audit event of a step; its tenant, session and run come from the [`RunScope`].
@@ -164,12 +167,14 @@ pub trait SessionLog: Send + Sync {
     ) -> Result<ReviewRecord, StoreError>;
 }
 
-/// Store work since it was opened: commits (transactions and single-statement
-/// writes) and reads. The load test divides them by turns.
+/// Store work since it was opened: commits (transactions that reached the disk, a
+/// group commit counting once), writes (steps and other units of work, each atomic
+/// on its own) and reads. The load test divides them by turns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreCounts {
     pub commits: u64,
+    pub writes: u64,
     pub reads: u64,
 }
 

@@ -74,6 +74,8 @@ pub struct Sealed {
 #[derive(Clone)]
 pub struct Vault {
     cipher: Aes256Gcm,
+    /// Seals the audit log; derived from the master key.
+    audit: crate::store::AuditKey,
     /// The data directory: the key file and the tenants' credential file indexes.
     data_dir: PathBuf,
 }
@@ -110,6 +112,7 @@ impl Vault {
         let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| VaultError::BadKey)?;
         let vault = Vault {
             cipher,
+            audit: crate::store::AuditKey::derive(&key),
             data_dir: data_dir.to_path_buf(),
         };
         if let Some(sealed) = stored
@@ -120,6 +123,11 @@ impl Vault {
             });
         }
         Ok(vault)
+    }
+
+    /// The key that seals the audit log (never the key that encrypts credentials).
+    pub fn audit_key(&self) -> crate::store::AuditKey {
+        self.audit.clone()
     }
 
     pub fn seal(&self, secret: &SecretString) -> Result<Sealed, VaultError> {

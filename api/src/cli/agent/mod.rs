@@ -232,6 +232,10 @@ impl Agent<'_> {
                             eprintln!("error: {reason}");
                             Ended::Failed
                         }
+                        StopReason::Fenced(reason) => {
+                            eprintln!("error: another process took over this session: {reason}");
+                            Ended::Failed
+                        }
                     });
                 }
             }

@@ -37,6 +37,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Violation> {
     tools(config)?;
     api(config)?;
     storage(config)?;
+    cluster(config)?;
     providers(config)?;
     at_least(
         "audit.maxFieldChars",
@@ -44,6 +45,13 @@ pub(super) fn validate(config: &Config) -> Result<(), Violation> {
         1,
     )?;
     logging_level(&config.logging.level)
+}
+
+fn cluster(config: &Config) -> Result<(), Violation> {
+    if let Some(id) = &config.cluster.node_id {
+        crate::domain::NodeId::new(id).map_err(|e| violation("cluster.nodeId", e.to_string()))?;
+    }
+    at_least("cluster.leaseTtlS", config.cluster.lease_ttl_s, 1)
 }
 
 fn agents(config: &Config) -> Result<(), Violation> {

@@ -1,4 +1,4 @@
-//! The hash-chained audit log. Appends for all tenants go through the writer lock, so
+//! The hash-chained audit log. Appends for all tenants go through the writer task, so
 //! reading a chain's head and inserting the next link can never interleave with
 //! another append and fork the chain.
 
@@ -9,9 +9,11 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, now, parse_id, parse_ts, ts};
 use crate::domain::TenantId;
+use crate::store::seal::FIRST_CHECKPOINT_PREV;
 use crate::store::{
-    AuditChainReport, AuditEvent, AuditEventKind, AuditFilter, AuditRepository, GENESIS_HASH,
-    NewAuditEvent, StoreError, chain_hash,
+    AuditChainReport, AuditCheckpoint, AuditEvent, AuditEventKind, AuditFilter, AuditKey,
+    AuditRepository, CheckpointBody, GENESIS_HASH, NewAuditEvent, SealedEvent, StoreError,
+    chain_hash, check_chain,
 };
 
 const COLUMNS: &str =
@@ -40,27 +42,14 @@ fn event_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditEvent, StoreError> {
     })
 }
 
-fn recompute(event: &AuditEvent, prev_hash: &str) -> String {
-    chain_hash(
-        prev_hash,
-        event.seq,
-        &event.tenant,
-        event.kind,
-        event.session_key.as_ref(),
-        event.run_id.as_ref(),
-        &event.actor,
-        &event.data,
-        &event.created_at,
-    )
-}
-
 /// Appends an event to the tenant's chain inside the caller's write transaction
-/// (begun IMMEDIATE under the writer lock): the head is read and advanced in that
+/// (the writer's `BEGIN IMMEDIATE` batch): the head is read and advanced in that
 /// same transaction, so the chain cannot fork and a rolled-back step leaves no link.
 pub(super) async fn append_audit_in(
     conn: &mut sqlx::SqliteConnection,
     tenant: &TenantId,
     event: NewAuditEvent,
+    key: Option<&AuditKey>,
 ) -> Result<AuditEvent, StoreError> {
     let head = sqlx::query(
         "SELECT seq, hash FROM audit_events WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
@@ -88,7 +77,7 @@ pub(super) async fn append_audit_in(
         &created_at,
     );
     sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO audit_events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO audit_events ({COLUMNS}, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )))
     .bind(tenant.as_str())
     .bind(seq)
@@ -100,6 +89,7 @@ pub(super) async fn append_audit_in(
     .bind(ts(&created_at))
     .bind(&prev_hash)
     .bind(&hash)
+    .bind(key.map(|k| k.event_mac(&hash)))
     .execute(&mut *conn)
     .await?;
     Ok(AuditEvent {
@@ -116,6 +106,67 @@ pub(super) async fn append_audit_in(
     })
 }
 
+/// Seals the tenant's head as a checkpoint, inside the caller's write transaction,
+/// when there is a key and the head moved since the last checkpoint.
+pub(super) async fn checkpoint_in(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    key: Option<&AuditKey>,
+) -> Result<(), StoreError> {
+    let Some(key) = key else {
+        return Ok(());
+    };
+    let head = sqlx::query(
+        "SELECT seq, hash FROM audit_events WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(tenant.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(head) = head else {
+        return Ok(());
+    };
+    let (head_seq, head_hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
+    let last = sqlx::query(
+        "SELECT seq, head_seq, mac FROM audit_checkpoints WHERE tenant_id = ? \
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(tenant.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (seq, prev_mac) = match last {
+        Some(row) if row.try_get::<i64, _>("head_seq")? == head_seq => return Ok(()),
+        Some(row) => (
+            row.try_get::<i64, _>("seq")? + 1,
+            row.try_get::<String, _>("mac")?,
+        ),
+        None => (1, FIRST_CHECKPOINT_PREV.to_owned()),
+    };
+    let created_at = now();
+    let mac = key.checkpoint_mac(&CheckpointBody {
+        tenant,
+        seq,
+        head_seq,
+        head_hash: &head_hash,
+        created_at: &created_at,
+        prev_mac: &prev_mac,
+    });
+    sqlx::query(
+        "INSERT INTO audit_checkpoints \
+         (tenant_id, seq, head_seq, head_hash, created_at, prev_mac, mac) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(seq)
+    .bind(head_seq)
+    .bind(&head_hash)
+    .bind(ts(&created_at))
+    .bind(&prev_mac)
+    .bind(&mac)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl AuditRepository for SqliteStore {
     async fn append_audit(
@@ -123,11 +174,15 @@ impl AuditRepository for SqliteStore {
         tenant: &TenantId,
         event: NewAuditEvent,
     ) -> Result<AuditEvent, StoreError> {
-        let _writer = self.writer.lock().await;
-        let mut tx = self.begin_write().await?;
-        let appended = append_audit_in(&mut tx, tenant, event).await?;
-        self.commit(tx).await?;
-        Ok(appended)
+        let (tenant, key) = (tenant.clone(), self.audit_key());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let appended = append_audit_in(&mut *conn, &tenant, event, key.as_ref()).await?;
+                checkpoint_in(&mut *conn, &tenant, key.as_ref()).await?;
+                Ok(appended)
+            })
+        })
+        .await
     }
 
     async fn list_audit(
@@ -212,56 +267,71 @@ impl AuditRepository for SqliteStore {
         Ok(events)
     }
 
-    async fn verify_audit(&self, tenant: &TenantId) -> Result<AuditChainReport, StoreError> {
+    fn set_audit_key(&self, key: AuditKey) {
+        let _ = self.audit_key.set(key);
+    }
+
+    async fn verify_audit_anchored(
+        &self,
+        tenant: &TenantId,
+        anchor: Option<&str>,
+    ) -> Result<AuditChainReport, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = ? ORDER BY seq"
+            "SELECT {COLUMNS}, mac FROM audit_events WHERE tenant_id = ? ORDER BY seq"
         )))
         .bind(tenant.as_str())
         .fetch_all(self.read_pool())
         .await?;
-        let mut prev_hash = GENESIS_HASH.to_owned();
-        let mut checked = 0;
-        let mut first_broken = None;
-        for (expected_seq, row) in (1_i64..).zip(rows.iter()) {
-            checked += 1;
-            let event = match event_row(row) {
-                Ok(event) => event,
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match event_row(row) {
+                Ok(event) => events.push(SealedEvent {
+                    event,
+                    mac: row.try_get("mac")?,
+                }),
                 Err(e) => {
-                    let seq: i64 = row.try_get("seq").unwrap_or(expected_seq);
-                    first_broken = Some((seq, format!("the stored event cannot be read: {e}")));
-                    break;
+                    let seq: i64 = row.try_get("seq").unwrap_or(0);
+                    return Ok(AuditChainReport {
+                        tenant: tenant.clone(),
+                        events_checked: i64::try_from(events.len()).unwrap_or(i64::MAX) + 1,
+                        first_broken: Some((seq, format!("the stored event cannot be read: {e}"))),
+                        checkpoints_checked: 0,
+                        sealed: self.audit_key.get().is_some(),
+                        anchor: None,
+                    });
                 }
-            };
-            if event.seq != expected_seq {
-                first_broken = Some((
-                    expected_seq,
-                    format!(
-                        "event {expected_seq} is missing (next stored is {})",
-                        event.seq
-                    ),
-                ));
-                break;
             }
-            if event.prev_hash != prev_hash {
-                first_broken = Some((
-                    event.seq,
-                    "its link to the previous event does not match".to_owned(),
-                ));
-                break;
-            }
-            if recompute(&event, &prev_hash) != event.hash {
-                first_broken = Some((
-                    event.seq,
-                    "its content does not match its hash (the event was changed)".to_owned(),
-                ));
-                break;
-            }
-            prev_hash = event.hash;
         }
+        let rows = sqlx::query(
+            "SELECT seq, head_seq, head_hash, created_at, prev_mac, mac FROM audit_checkpoints \
+             WHERE tenant_id = ? ORDER BY seq",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(self.read_pool())
+        .await?;
+        let checkpoints = rows
+            .iter()
+            .map(|row| {
+                Ok(AuditCheckpoint {
+                    tenant: tenant.clone(),
+                    seq: row.try_get("seq")?,
+                    head_seq: row.try_get("head_seq")?,
+                    head_hash: row.try_get("head_hash")?,
+                    created_at: parse_ts("created_at", row.try_get("created_at")?)?,
+                    prev_mac: row.try_get("prev_mac")?,
+                    mac: row.try_get("mac")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let key = self.audit_key.get();
+        let check = check_chain(&events, &checkpoints, key, anchor);
         Ok(AuditChainReport {
             tenant: tenant.clone(),
-            events_checked: checked,
-            first_broken,
+            events_checked: check.events_checked,
+            first_broken: check.first_broken,
+            checkpoints_checked: check.checkpoints_checked,
+            sealed: key.is_some(),
+            anchor: check.newest_checkpoint.map(|c| c.anchor()),
         })
     }
 

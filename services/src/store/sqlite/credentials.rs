@@ -37,18 +37,19 @@ impl SqliteStore {
                  VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, key) DO NOTHING"
             }
         };
-        let _writer = self.writer.lock().await;
-        let written = sqlx::query(sql)
-            .bind(tenant.as_str())
-            .bind(key)
-            .bind(&sealed.nonce)
-            .bind(&sealed.ciphertext)
-            .bind(exposed)
-            .bind(&at)
-            .bind(&at)
-            .execute(self.write_pool())
+        let written = self
+            .execute(
+                sqlx::query(sql)
+                    .bind(tenant.as_str())
+                    .bind(key)
+                    .bind(&sealed.nonce)
+                    .bind(&sealed.ciphertext)
+                    .bind(exposed)
+                    .bind(&at)
+                    .bind(&at),
+            )
             .await?;
-        Ok(written.rows_affected() > 0)
+        Ok(written > 0)
     }
 }
 
@@ -141,13 +142,14 @@ impl CredentialRepository for SqliteStore {
     }
 
     async fn delete_credential(&self, tenant: &TenantId, key: &str) -> Result<bool, StoreError> {
-        let _writer = self.writer.lock().await;
-        let deleted = sqlx::query("DELETE FROM credentials WHERE tenant_id = ? AND key = ?")
-            .bind(tenant.as_str())
-            .bind(key)
-            .execute(self.write_pool())
+        let deleted = self
+            .execute(
+                sqlx::query("DELETE FROM credentials WHERE tenant_id = ? AND key = ?")
+                    .bind(tenant.as_str())
+                    .bind(key),
+            )
             .await?;
-        Ok(deleted.rows_affected() > 0)
+        Ok(deleted > 0)
     }
 
     async fn set_credential_exposed(
@@ -156,17 +158,19 @@ impl CredentialRepository for SqliteStore {
         key: &str,
         exposed: bool,
     ) -> Result<bool, StoreError> {
-        let _writer = self.writer.lock().await;
-        let updated = sqlx::query(
-            "UPDATE credentials SET exposed = ?, updated_at = ? WHERE tenant_id = ? AND key = ?",
-        )
-        .bind(exposed)
-        .bind(ts(&now()))
-        .bind(tenant.as_str())
-        .bind(key)
-        .execute(self.write_pool())
-        .await?;
-        Ok(updated.rows_affected() > 0)
+        let updated = self
+            .execute(
+                sqlx::query(
+                    "UPDATE credentials SET exposed = ?, updated_at = ? \
+                     WHERE tenant_id = ? AND key = ?",
+                )
+                .bind(exposed)
+                .bind(ts(&now()))
+                .bind(tenant.as_str())
+                .bind(key),
+            )
+            .await?;
+        Ok(updated > 0)
     }
 
     async fn any_credential(&self) -> Result<Option<Sealed>, StoreError> {

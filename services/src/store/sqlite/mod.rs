@@ -1,14 +1,18 @@
 //! The embedded store: one SQLite file (or memory), zero setup.
 //!
-//! SQLite allows one writer at a time. A deferred transaction that reads and then
-//! writes fails at once (`SQLITE_BUSY_SNAPSHOT`) when another connection committed in
-//! between, and busy-waiting does not help it; so every multi-statement write runs
-//! under one in-process writer lock. Reads go through the pool concurrently (WAL).
+//! SQLite allows one writer at a time, so every write goes through one writer task
+//! ([`writer`]): it takes all the writes waiting in its bounded queue and commits
+//! them in one `BEGIN IMMEDIATE` transaction, each in its own savepoint (group
+//! commit). A write is answered only after its batch committed. Reads go through the
+//! pool concurrently (WAL).
 
 mod audit;
 mod credentials;
+mod leases;
 mod reviews;
 mod runs;
+#[cfg(test)]
+mod seal_tests;
 mod sessions;
 mod steps;
 mod tenants;
@@ -16,6 +20,7 @@ mod tenants;
 mod tests;
 mod tokens;
 mod usage;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,23 +28,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tokio::sync::Mutex;
 
 use super::{StoreCounts, StoreError, StoreMetrics};
+
+/// How many writes may wait for the writer before callers are told the store is
+/// busy.
+pub const WRITE_QUEUE: usize = 8192;
 
 /// The embedded store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
-    writer: Arc<Mutex<()>>,
+    writer: writer::Writer,
     counters: Arc<Counters>,
+    /// Seals the audit log once set (see [`crate::store::AuditKey`]).
+    audit_key: Arc<std::sync::OnceLock<crate::store::AuditKey>>,
 }
 
-/// Commits and reads since the store was opened.
+/// Commits, writes and reads since the store was opened.
 #[derive(Debug, Default)]
 struct Counters {
     commits: AtomicU64,
+    steps: AtomicU64,
     reads: AtomicU64,
 }
 
@@ -60,6 +72,11 @@ impl SqliteStore {
     /// Opens (creating the file and parent directories) and migrates `url`
     /// (`sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_queue(url, WRITE_QUEUE).await
+    }
+
+    /// [`Self::connect`] with room for `queue` writes waiting for the writer.
+    pub async fn connect_with_queue(url: &str, queue: usize) -> Result<Self, StoreError> {
         let memory = url == "sqlite::memory:" || url == "sqlite://:memory:";
         let mut options = if memory {
             SqliteConnectOptions::from_str("sqlite::memory:")?
@@ -98,38 +115,47 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        let counters = Arc::<Counters>::default();
         Ok(Self {
+            writer: writer::Writer::start(pool.clone(), queue, counters.clone()),
             pool,
-            writer: Arc::new(Mutex::new(())),
-            counters: Arc::default(),
+            counters,
+            audit_key: Arc::default(),
         })
+    }
+
+    /// Runs `work` on the writer's connection, atomically, in the next group commit;
+    /// answers once that commit is on disk.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.writer.write(work).await
+    }
+
+    /// Runs one statement as a write of its own; the rows it touched.
+    async fn execute(
+        &self,
+        query: sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            Box::pin(async move { Ok(query.execute(&mut *conn).await?.rows_affected()) })
+        })
+        .await
+    }
+
+    /// The audit key, when set.
+    fn audit_key(&self) -> Option<crate::store::AuditKey> {
+        self.audit_key.get().cloned()
     }
 
     /// The pool, for one read (counted).
     fn read_pool(&self) -> &sqlx::SqlitePool {
         self.counters.reads.fetch_add(1, Ordering::Relaxed);
         &self.pool
-    }
-
-    /// The pool, for one statement that commits on its own (counted).
-    fn write_pool(&self) -> &sqlx::SqlitePool {
-        self.counters.commits.fetch_add(1, Ordering::Relaxed);
-        &self.pool
-    }
-
-    /// Commits a transaction (counted).
-    async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), StoreError> {
-        self.counters.commits.fetch_add(1, Ordering::Relaxed);
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Starts a write transaction that takes SQLite's write lock at once
-    /// (`BEGIN IMMEDIATE`), so reading a head (audit, message sequence) and writing
-    /// after it can never be overtaken by another connection's commit. Callers hold
-    /// the writer lock.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// The connection pool (for tests and tooling that inspect the database).
@@ -142,6 +168,7 @@ impl StoreMetrics for SqliteStore {
     fn counts(&self) -> StoreCounts {
         StoreCounts {
             commits: self.counters.commits.load(Ordering::Relaxed),
+            writes: self.counters.steps.load(Ordering::Relaxed),
             reads: self.counters.reads.load(Ordering::Relaxed),
         }
     }

@@ -137,15 +137,16 @@ impl ReviewRepository for SqliteStore {
         tenant: &TenantId,
         review: NewReview,
     ) -> Result<ReviewRecord, StoreError> {
-        {
-            let _writer = self.writer.lock().await;
-            let mut tx = self.begin_write().await?;
-            create_review_in(&mut tx, tenant, &review).await?;
-            self.commit(tx).await?;
-        }
-        self.get_review(tenant, &review.id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("review {}", review.id)))
+        let tenant = tenant.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                create_review_in(&mut *conn, &tenant, &review).await?;
+                get_review_in(&mut *conn, &tenant, &review.id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("review {}", review.id)))
+            })
+        })
+        .await
     }
 
     async fn get_review(
@@ -194,11 +195,11 @@ impl ReviewRepository for SqliteStore {
         id: &ReviewId,
         outcome: &ReviewOutcome,
     ) -> Result<ReviewRecord, StoreError> {
-        let _writer = self.writer.lock().await;
-        let mut tx = self.begin_write().await?;
-        let record = close_review_in(&mut tx, tenant, id, outcome).await?;
-        self.commit(tx).await?;
-        Ok(record)
+        let (tenant, id, outcome) = (tenant.clone(), id.clone(), outcome.clone());
+        self.write(move |conn| {
+            Box::pin(async move { close_review_in(conn, &tenant, &id, &outcome).await })
+        })
+        .await
     }
 
     async fn review_for_call(
@@ -242,16 +243,16 @@ impl ReviewRepository for SqliteStore {
         tenant: &TenantId,
         document: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO policies (tenant_id, document, updated_at) VALUES (?, ?, ?) \
-             ON CONFLICT (tenant_id) DO UPDATE SET document = excluded.document, \
-             updated_at = excluded.updated_at",
+        self.execute(
+            sqlx::query(
+                "INSERT INTO policies (tenant_id, document, updated_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET document = excluded.document, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(tenant.as_str())
+            .bind(document.to_string())
+            .bind(ts(&now())),
         )
-        .bind(tenant.as_str())
-        .bind(document.to_string())
-        .bind(ts(&now()))
-        .execute(self.write_pool())
         .await?;
         Ok(())
     }

@@ -231,12 +231,9 @@ impl RunRepository for SqliteStore {
         run: &RunId,
         input: &str,
     ) -> Result<RunRecord, StoreError> {
-        {
-            let _writer = self.writer.lock().await;
-            let mut tx = self.begin_write().await?;
-            create_run_in(&mut tx, tenant, key, run, input).await?;
-            self.commit(tx).await?;
-        }
+        let (t, k, r, i) = (tenant.clone(), key.clone(), run.clone(), input.to_owned());
+        self.write(move |conn| Box::pin(async move { create_run_in(conn, &t, &k, &r, &i).await }))
+            .await?;
         self.get_run(tenant, run)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("run {run}")))
@@ -264,10 +261,11 @@ impl RunRepository for SqliteStore {
         content: Option<&str>,
         usage: Usage,
     ) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        let mut tx = self.begin_write().await?;
-        finish_run_in(&mut tx, tenant, run, status, content, usage).await?;
-        self.commit(tx).await
+        let (t, r, c) = (tenant.clone(), run.clone(), content.map(str::to_owned));
+        self.write(move |conn| {
+            Box::pin(async move { finish_run_in(conn, &t, &r, status, c.as_deref(), usage).await })
+        })
+        .await
     }
 
     async fn set_run_status(
@@ -277,8 +275,11 @@ impl RunRepository for SqliteStore {
         from: RunStatus,
         to: RunStatus,
     ) -> Result<bool, StoreError> {
-        let _writer = self.writer.lock().await;
-        set_run_status_in(self.write_pool(), tenant, run, from, to).await
+        let (t, r) = (tenant.clone(), run.clone());
+        self.write(move |conn| {
+            Box::pin(async move { set_run_status_in(conn, &t, &r, from, to).await })
+        })
+        .await
     }
 
     async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
@@ -301,8 +302,12 @@ impl RunRepository for SqliteStore {
         tool: &str,
         arguments: &str,
     ) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        tool_call_started_in(self.write_pool(), tenant, run, call_id, tool, arguments).await
+        let (t, r) = (tenant.clone(), run.clone());
+        let (c, n, a) = (call_id.to_owned(), tool.to_owned(), arguments.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move { tool_call_started_in(conn, &t, &r, &c, &n, &a).await })
+        })
+        .await
     }
 
     async fn tool_call_finished(
@@ -313,8 +318,12 @@ impl RunRepository for SqliteStore {
         status: ToolCallStatus,
         result: &str,
     ) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        tool_call_finished_in(self.write_pool(), tenant, run, call_id, status, result).await
+        let (t, r) = (tenant.clone(), run.clone());
+        let (c, text) = (call_id.to_owned(), result.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move { tool_call_finished_in(conn, &t, &r, &c, status, &text).await })
+        })
+        .await
     }
 
     async fn tool_calls(

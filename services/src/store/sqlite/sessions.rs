@@ -101,14 +101,9 @@ impl SessionRepository for SqliteStore {
         tenant: &TenantId,
         key: &SessionKey,
     ) -> Result<SessionRecord, StoreError> {
-        {
-            let _writer = self.writer.lock().await;
-            let mut conn = self.pool.acquire().await?;
-            self.counters
-                .commits
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            ensure_in(&mut conn, tenant, key).await?;
-        }
+        let (t, k) = (tenant.clone(), key.clone());
+        self.write(move |conn| Box::pin(async move { ensure_in(conn, &t, &k).await }))
+            .await?;
         self.get_session(tenant, key)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("session {key}")))
@@ -154,11 +149,11 @@ impl SessionRepository for SqliteStore {
         run: Option<&RunId>,
         messages: &[ChatMessage],
     ) -> Result<Vec<i64>, StoreError> {
-        let _writer = self.writer.lock().await;
-        let mut tx = self.begin_write().await?;
-        let seqs = append_messages_in(&mut tx, tenant, key, run, messages).await?;
-        self.commit(tx).await?;
-        Ok(seqs)
+        let (t, k, r, m) = (tenant.clone(), key.clone(), run.cloned(), messages.to_vec());
+        self.write(move |conn| {
+            Box::pin(async move { append_messages_in(conn, &t, &k, r.as_ref(), &m).await })
+        })
+        .await
     }
 
     async fn history(
@@ -197,42 +192,46 @@ impl SessionRepository for SqliteStore {
         tenant: &TenantId,
         key: &SessionKey,
     ) -> Result<bool, StoreError> {
-        let _writer = self.writer.lock().await;
-        let mut tx = self.begin_write().await?;
-        let active: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND session_key = ? \
-             AND status IN ('running', 'awaiting_review')",
-        )
-        .bind(tenant.as_str())
-        .bind(key.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        if active > 0 {
-            return Err(StoreError::Conflict(format!(
-                "session {key} has a run in progress or awaiting a review; stop it first"
-            )));
-        }
-        // Children first: the foreign keys point from them to runs and sessions.
-        for sql in [
-            "DELETE FROM reviews WHERE tenant_id = ?1 AND run_id IN \
-             (SELECT run_id FROM runs WHERE tenant_id = ?1 AND session_key = ?2)",
-            "DELETE FROM tool_calls WHERE tenant_id = ?1 AND run_id IN \
-             (SELECT run_id FROM runs WHERE tenant_id = ?1 AND session_key = ?2)",
-            "DELETE FROM messages WHERE tenant_id = ? AND session_key = ?",
-            "DELETE FROM runs WHERE tenant_id = ? AND session_key = ?",
-        ] {
-            sqlx::query(sql)
-                .bind(tenant.as_str())
-                .bind(key.as_str())
-                .execute(&mut *tx)
+        let (t, k) = (tenant.clone(), key.clone());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let active: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND session_key = ? \
+                     AND status IN ('running', 'awaiting_review')",
+                )
+                .bind(t.as_str())
+                .bind(k.as_str())
+                .fetch_one(&mut *conn)
                 .await?;
-        }
-        let deleted = sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND session_key = ?")
-            .bind(tenant.as_str())
-            .bind(key.as_str())
-            .execute(&mut *tx)
-            .await?;
-        self.commit(tx).await?;
-        Ok(deleted.rows_affected() > 0)
+                if active > 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "session {k} has a run in progress or awaiting a review; stop it first"
+                    )));
+                }
+                // Children first: the foreign keys point from them to runs and sessions.
+                for sql in [
+                    "DELETE FROM reviews WHERE tenant_id = ?1 AND run_id IN \
+                     (SELECT run_id FROM runs WHERE tenant_id = ?1 AND session_key = ?2)",
+                    "DELETE FROM tool_calls WHERE tenant_id = ?1 AND run_id IN \
+                     (SELECT run_id FROM runs WHERE tenant_id = ?1 AND session_key = ?2)",
+                    "DELETE FROM messages WHERE tenant_id = ? AND session_key = ?",
+                    "DELETE FROM runs WHERE tenant_id = ? AND session_key = ?",
+                ] {
+                    sqlx::query(sql)
+                        .bind(t.as_str())
+                        .bind(k.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                let deleted =
+                    sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND session_key = ?")
+                        .bind(t.as_str())
+                        .bind(k.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                Ok(deleted.rows_affected() > 0)
+            })
+        })
+        .await
     }
 }

@@ -15,15 +15,13 @@ impl TenantRepository for SqliteStore {
                 "tenant {tenant} already exists"
             )));
         }
-        let _writer = self.writer.lock().await;
-        let inserted = sqlx::query(
+        let inserted = self.execute(sqlx::query(
             "INSERT INTO tenants (tenant_id, created_at) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING",
         )
         .bind(tenant.as_str())
-        .bind(ts(&now()))
-        .execute(self.write_pool())
+        .bind(ts(&now())))
         .await?;
-        if inserted.rows_affected() == 0 {
+        if inserted == 0 {
             return Err(StoreError::Conflict(format!(
                 "tenant {tenant} already exists"
             )));
@@ -77,16 +75,16 @@ impl TenantRepository for SqliteStore {
     ) -> Result<(), StoreError> {
         let text = serde_json::to_string(settings)
             .map_err(|e| StoreError::Corrupt(format!("settings of tenant {tenant}: {e}")))?;
-        let _writer = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO tenant_settings (tenant_id, settings, updated_at) VALUES (?, ?, ?) \
+        self.execute(
+            sqlx::query(
+                "INSERT INTO tenant_settings (tenant_id, settings, updated_at) VALUES (?, ?, ?) \
              ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, \
              updated_at = excluded.updated_at",
+            )
+            .bind(tenant.as_str())
+            .bind(text)
+            .bind(ts(&now())),
         )
-        .bind(tenant.as_str())
-        .bind(text)
-        .bind(ts(&now()))
-        .execute(self.write_pool())
         .await?;
         Ok(())
     }

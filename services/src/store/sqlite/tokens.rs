@@ -47,20 +47,21 @@ impl TokenRepository for SqliteStore {
     async fn record_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         let roles = serde_json::to_string(&token.roles)
             .map_err(|e| StoreError::Corrupt(format!("tokens.roles: {e}")))?;
-        let _writer = self.writer.lock().await;
-        let inserted = sqlx::query(
-            "INSERT INTO tokens (tenant_id, jti, subject, roles, issued_at, expires_at) \
+        let inserted = self
+            .execute(
+                sqlx::query(
+                    "INSERT INTO tokens (tenant_id, jti, subject, roles, issued_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, jti) DO NOTHING",
-        )
-        .bind(token.tenant.as_str())
-        .bind(&token.jti)
-        .bind(&token.subject)
-        .bind(roles)
-        .bind(token.issued_at.as_ref().map(ts))
-        .bind(token.expires_at.as_ref().map(ts))
-        .execute(self.write_pool())
-        .await?;
-        if inserted.rows_affected() == 0 {
+                )
+                .bind(token.tenant.as_str())
+                .bind(&token.jti)
+                .bind(&token.subject)
+                .bind(roles)
+                .bind(token.issued_at.as_ref().map(ts))
+                .bind(token.expires_at.as_ref().map(ts)),
+            )
+            .await?;
+        if inserted == 0 {
             return Err(StoreError::Conflict(format!(
                 "a token with jti {} exists",
                 token.jti
@@ -75,18 +76,19 @@ impl TokenRepository for SqliteStore {
         jti: &str,
         by: &str,
     ) -> Result<Option<bool>, StoreError> {
-        let _writer = self.writer.lock().await;
-        let changed = sqlx::query(
-            "UPDATE tokens SET revoked_at = ?, revoked_by = ? \
+        let changed = self
+            .execute(
+                sqlx::query(
+                    "UPDATE tokens SET revoked_at = ?, revoked_by = ? \
              WHERE tenant_id = ? AND jti = ? AND revoked_at IS NULL",
-        )
-        .bind(ts(&now()))
-        .bind(by)
-        .bind(tenant.as_str())
-        .bind(jti)
-        .execute(self.write_pool())
-        .await?;
-        if changed.rows_affected() > 0 {
+                )
+                .bind(ts(&now()))
+                .bind(by)
+                .bind(tenant.as_str())
+                .bind(jti),
+            )
+            .await?;
+        if changed > 0 {
             return Ok(Some(true));
         }
         let exists: Option<String> =

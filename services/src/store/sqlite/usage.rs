@@ -96,8 +96,9 @@ where
 #[async_trait]
 impl UsageRepository for SqliteStore {
     async fn record_usage(&self, tenant: &TenantId, usage: &NewUsage) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        record_usage_in(self.write_pool(), tenant, usage).await
+        let (t, u) = (tenant.clone(), usage.clone());
+        self.write(move |conn| Box::pin(async move { record_usage_in(conn, &t, &u).await }))
+            .await
     }
 
     async fn usage_totals(
