@@ -5,9 +5,7 @@ use std::process::ExitCode;
 
 use facio_services::config::Config;
 use facio_services::domain::TenantId;
-use facio_services::store::{
-    AuditFilter, AuditRepository, SqliteStore, TenantRepository, verify_export,
-};
+use facio_services::store::{AuditFilter, verify_export};
 
 use super::Globals;
 
@@ -115,7 +113,7 @@ pub async fn run(globals: &Globals, command: AuditCommand) -> anyhow::Result<Exi
         }
     };
     let config = Config::load(globals.config.as_deref())?;
-    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let store = facio::open_configured_store(&config).await?;
     let tenants = match tenant {
         Some(name) => {
             // A typo must not verify: an unknown tenant is an error, not "0 events".
@@ -192,7 +190,7 @@ async fn export(
 ) -> anyhow::Result<ExitCode> {
     use std::io::Write;
     let config = Config::load(globals.config.as_deref())?;
-    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let store = facio::open_configured_store(&config).await?;
     let tenant = TenantId::new(tenant)?;
     if !store.tenant_exists(&tenant).await? {
         eprintln!("error: no such tenant {tenant}");
@@ -217,7 +215,7 @@ async fn export(
 /// `--after` of the next page.
 async fn list(globals: &Globals, tenant: &str, filter: &AuditFilter) -> anyhow::Result<ExitCode> {
     let config = Config::load(globals.config.as_deref())?;
-    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let store = facio::open_configured_store(&config).await?;
     let tenant = TenantId::new(tenant)?;
     if !store.tenant_exists(&tenant).await? {
         eprintln!("error: no such tenant {tenant}");

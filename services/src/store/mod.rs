@@ -1,13 +1,18 @@
 //! The store: repository traits (sessions, messages, runs, tool calls, audit) and
-//! their SQLite implementation. A turn writes through [`SessionLog`], one transaction
-//! per step with its audit events; the repository methods serve management reads and
-//! writes. Every method takes a [`TenantId`], so an unscoped query cannot be written. PostgreSQL arrives with the cluster work; its migrations
-//! are kept in step with SQLite's from the first table on.
+//! their two implementations, SQLite (embedded) and PostgreSQL (shared by a cluster),
+//! chosen by `storage.url` through [`open_store`]. A turn writes through
+//! [`SessionLog`], one transaction per step with its audit events; the repository
+//! methods serve management reads and writes. Every method takes a [`TenantId`], so
+//! an unscoped query cannot be written (and on PostgreSQL, row-level security refuses
+//! one). Both backends' migrations are kept in step, file for file.
 
 mod audit;
+mod chain;
 mod error;
 mod export;
 mod lock;
+mod open;
+mod postgres;
 mod records;
 mod reviews;
 mod sqlite;
@@ -28,6 +33,8 @@ pub use audit::{
 pub use error::StoreError;
 pub use export::{ExportError, ExportReport, verify_export};
 pub use lock::{DataDirLock, DataDirLockError};
+pub use open::{Backend, MigrationReport, migrate_store, open_store, redact_url};
+pub use postgres::PostgresStore;
 pub use records::{
     RunRecord, RunStatus, SessionRecord, StoredMessage, ToolCallRecord, ToolCallStatus,
 };
