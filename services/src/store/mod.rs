@@ -8,6 +8,8 @@
 
 mod audit;
 mod chain;
+#[cfg(test)]
+mod conformance;
 mod error;
 mod export;
 mod lock;
