@@ -10,7 +10,7 @@ use facio_actors::{Runtime, RuntimeDeps, RuntimeError};
 use facio_services::config::{Config, ConfigError};
 use facio_services::domain::TenantId;
 use facio_services::providers::{CallLimits, ProviderRegistry, ResolveError, RetryPolicy};
-use facio_services::store::{AuditRepository, CredentialRepository, SqliteStore, StoreError};
+use facio_services::store::{SqliteStore, Store, StoreError, open_store, redact_url};
 use facio_services::tools::{ToolRegistry, Workspace, WorkspaceError};
 use facio_services::vault::{Vault, remember, resolve_providers, tenant_secrets};
 
@@ -19,6 +19,7 @@ use facio_services::vault::{Vault, remember, resolve_providers, tenant_secrets};
 pub enum BootError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// `url` is redacted (no password).
     #[error("cannot open the store at {url}: {source}")]
     Store { url: String, source: StoreError },
     #[error(transparent)]
@@ -56,6 +57,7 @@ pub struct NodeOptions {
 pub struct Node {
     pub config: Arc<Config>,
     pub runtime: Arc<Runtime>,
+    /// The store's URL with any password redacted: safe to print.
     pub store_url: String,
     /// Verifies bearer JWTs; none when no auth keys are configured.
     pub verifier: Option<Arc<facio_services::auth::Verifier>>,
@@ -79,8 +81,9 @@ impl Node {
         require_provider: bool,
     ) -> Result<Node, BootError> {
         // A node that recovers runs and re-arms reviews must be the store's only one:
-        // it locks its data directory, and the database's directory when the store
-        // lives elsewhere (two data directories on one database are one store).
+        // it locks its data directory, and the database's directory when a SQLite
+        // store lives elsewhere (two data directories on one database are one store).
+        // A PostgreSQL store has no file to lock.
         let data_lock = if recover {
             let mut locks = vec![facio_services::store::DataDirLock::acquire(
                 &config.data_dir(),
@@ -95,17 +98,12 @@ impl Node {
         } else {
             None
         };
-        let store_url = config.storage_url();
-        let store = SqliteStore::connect(&store_url)
-            .await
-            .map_err(|source| BootError::Store {
-                url: store_url.clone(),
-                source,
-            })?;
-        let vault = open_vault(&store, &config).await?;
+        let store = open_configured_store(&config).await?;
+        let store_url = redact_url(&config.storage_url());
+        let vault = open_vault(store.as_ref(), &config).await?;
         // Everything appended to the audit log from here on is sealed.
         store.set_audit_key(vault.audit_key());
-        provider_credentials(&store, &vault, &mut config).await?;
+        provider_credentials(store.as_ref(), &vault, &mut config).await?;
         let defaults = &config.agents.defaults;
         let limits = CallLimits {
             timeout: Duration::from_secs(defaults.request_timeout_s.max(1)),
@@ -129,7 +127,7 @@ impl Node {
         let config = Arc::new(config);
         let runtime = Runtime::start(RuntimeDeps {
             config: config.clone(),
-            store: Arc::new(store),
+            store,
             providers,
             tools: ToolRegistry::builtin(),
             workspace,
@@ -145,6 +143,18 @@ impl Node {
             data_lock,
         })
     }
+}
+
+/// Opens and migrates the store `storage.url` names (SQLite or PostgreSQL), with a
+/// pool of `storage.maxConnections`. Every command that reads the store opens it here.
+pub async fn open_configured_store(config: &Config) -> Result<Arc<dyn Store>, BootError> {
+    let url = config.storage_url();
+    open_store(&url, config.storage.max_connections())
+        .await
+        .map_err(|source| BootError::Store {
+            url: redact_url(&url),
+            source,
+        })
 }
 
 /// Sandboxed commands cannot see the node's own secrets: the master key, the store,
@@ -204,13 +214,13 @@ fn announce_sandbox(tools: &facio_services::config::ToolsConfig) -> Result<(), B
     Ok(())
 }
 
-/// The vault, refusing a missing or wrong master key when credentials are stored.
-async fn open_vault(store: &SqliteStore, config: &Config) -> Result<Vault, BootError> {
+/// The vault (also for CLI commands that check the audit seals), refusing a missing or wrong master key when credentials are stored.
+pub async fn open_vault(store: &dyn Store, config: &Config) -> Result<Vault, BootError> {
     let stored = store
         .any_credential()
         .await
         .map_err(|source| BootError::Store {
-            url: config.storage_url(),
+            url: redact_url(&config.storage_url()),
             source,
         })?;
     let master_key = std::env::var("FACIO_MASTER_KEY").ok();
@@ -223,7 +233,7 @@ async fn open_vault(store: &SqliteStore, config: &Config) -> Result<Vault, BootE
 
 /// Resolves provider keys and headers from the default tenant's credentials.
 async fn provider_credentials(
-    store: &SqliteStore,
+    store: &dyn Store,
     vault: &Vault,
     config: &mut Config,
 ) -> Result<(), BootError> {

@@ -9,7 +9,7 @@ mod routes;
 mod sdk;
 mod server;
 
-pub use bootstrap::{BootError, Node, NodeOptions};
+pub use bootstrap::{BootError, Node, NodeOptions, open_configured_store, open_vault};
 pub use error::ApiError;
 pub use sdk::{Facio, FacioError, RunOptions, RunResult};
 pub use server::{ServeError, serve};

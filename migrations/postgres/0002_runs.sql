@@ -32,3 +32,14 @@ CREATE TABLE tool_calls (
     FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, run_id)
 );
 CREATE INDEX tool_calls_by_run ON tool_calls (tenant_id, run_id, call_id);
+
+-- Row-level security by tenant: see 0001_sessions.sql.
+ALTER TABLE runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE runs FORCE ROW LEVEL SECURITY;
+CREATE POLICY runs_by_tenant ON runs
+    USING (tenant_id = current_setting('facio.tenant', true));
+
+ALTER TABLE tool_calls ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tool_calls FORCE ROW LEVEL SECURITY;
+CREATE POLICY tool_calls_by_tenant ON tool_calls
+    USING (tenant_id = current_setting('facio.tenant', true));

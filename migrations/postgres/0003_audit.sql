@@ -7,7 +7,7 @@ CREATE TABLE audit_events (
     session_key TEXT,
     run_id      TEXT,
     actor       TEXT        NOT NULL,
-    data        JSONB       NOT NULL,
+    data        TEXT        NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL,
     prev_hash   TEXT        NOT NULL,
     hash        TEXT        NOT NULL,
@@ -29,3 +29,11 @@ CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON audit_ev
 
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
     FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change();
+
+-- Row-level security by tenant: see 0001_sessions.sql.
+ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_events_by_tenant ON audit_events
+    USING (tenant_id = current_setting('facio.tenant', true));
+CREATE POLICY audit_events_system_read ON audit_events FOR SELECT
+    USING (current_setting('facio.system', true) = 'read');

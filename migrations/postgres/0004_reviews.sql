@@ -9,12 +9,12 @@ CREATE TABLE reviews (
     call_id     TEXT        NOT NULL,
     tool        TEXT        NOT NULL,
     origin      TEXT        NOT NULL,
-    request     JSONB       NOT NULL,
-    context     JSONB       NOT NULL,
+    request     TEXT        NOT NULL,
+    context     TEXT        NOT NULL,
     status      TEXT        NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL,
     expires_at  TIMESTAMPTZ NOT NULL,
-    outcome     JSONB,
+    outcome     TEXT,
     decided_at  TIMESTAMPTZ,
     PRIMARY KEY (tenant_id, review_id),
     FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, run_id)
@@ -25,6 +25,19 @@ CREATE INDEX reviews_by_run ON reviews (tenant_id, run_id, call_id);
 -- Operator policy (rules and flags) per tenant, as one JSON document.
 CREATE TABLE policies (
     tenant_id  TEXT        NOT NULL PRIMARY KEY,
-    document   JSONB       NOT NULL,
+    document   TEXT        NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
 );
+
+-- Row-level security by tenant: see 0001_sessions.sql.
+ALTER TABLE reviews ENABLE ROW LEVEL SECURITY;
+ALTER TABLE reviews FORCE ROW LEVEL SECURITY;
+CREATE POLICY reviews_by_tenant ON reviews
+    USING (tenant_id = current_setting('facio.tenant', true));
+CREATE POLICY reviews_system_read ON reviews FOR SELECT
+    USING (current_setting('facio.system', true) = 'read');
+
+ALTER TABLE policies ENABLE ROW LEVEL SECURITY;
+ALTER TABLE policies FORCE ROW LEVEL SECURITY;
+CREATE POLICY policies_by_tenant ON policies
+    USING (tenant_id = current_setting('facio.tenant', true));

@@ -19,6 +19,17 @@ CREATE INDEX usage_by_run ON usage (tenant_id, run_id);
 -- The default tenant may have a row too.
 CREATE TABLE tenant_settings (
     tenant_id  TEXT        NOT NULL PRIMARY KEY,
-    settings   JSONB       NOT NULL,
+    settings   TEXT        NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
 );
+
+-- Row-level security by tenant: see 0001_sessions.sql.
+ALTER TABLE usage ENABLE ROW LEVEL SECURITY;
+ALTER TABLE usage FORCE ROW LEVEL SECURITY;
+CREATE POLICY usage_by_tenant ON usage
+    USING (tenant_id = current_setting('facio.tenant', true));
+
+ALTER TABLE tenant_settings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant_settings FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_settings_by_tenant ON tenant_settings
+    USING (tenant_id = current_setting('facio.tenant', true));

@@ -10,3 +10,14 @@ CREATE TABLE session_leases (
     PRIMARY KEY (tenant_id, session_key)
 );
 CREATE INDEX session_leases_by_owner ON session_leases (owner, expires_at);
+
+-- Row-level security by tenant: see 0001_sessions.sql. The node's heartbeat renews
+-- its leases of every tenant in one statement, admitted by `facio.system = 'leases'`
+-- on this table only.
+ALTER TABLE session_leases ENABLE ROW LEVEL SECURITY;
+ALTER TABLE session_leases FORCE ROW LEVEL SECURITY;
+CREATE POLICY session_leases_by_tenant ON session_leases
+    USING (tenant_id = current_setting('facio.tenant', true));
+CREATE POLICY session_leases_node ON session_leases
+    USING (current_setting('facio.system', true) = 'leases')
+    WITH CHECK (current_setting('facio.system', true) = 'leases');

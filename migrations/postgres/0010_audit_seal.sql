@@ -18,3 +18,9 @@ CREATE TRIGGER audit_checkpoints_no_update_delete BEFORE UPDATE OR DELETE ON aud
 
 CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change();
+
+-- Row-level security by tenant: see 0001_sessions.sql.
+ALTER TABLE audit_checkpoints ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_checkpoints FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_checkpoints_by_tenant ON audit_checkpoints
+    USING (tenant_id = current_setting('facio.tenant', true));

@@ -5,9 +5,7 @@ use std::process::ExitCode;
 
 use facio_services::config::Config;
 use facio_services::domain::TenantId;
-use facio_services::store::{
-    AuditFilter, AuditRepository, SqliteStore, TenantRepository, verify_export,
-};
+use facio_services::store::{AuditFilter, verify_export};
 
 use super::Globals;
 
@@ -22,6 +20,11 @@ pub enum AuditCommand {
         /// of the store: no database or config needed.
         #[arg(long, conflicts_with = "tenant")]
         file: Option<std::path::PathBuf>,
+        /// A checkpoint an earlier verify printed (`seq:mac`): the log must still hold
+        /// it, so a rollback of the whole log to an earlier state is found. Needs
+        /// `--tenant`.
+        #[arg(long, requires = "tenant")]
+        anchor: Option<String>,
     },
     /// Search a tenant's audit events; prints them as JSON Lines, oldest first.
     List {
@@ -65,7 +68,11 @@ pub async fn run(globals: &Globals, command: AuditCommand) -> anyhow::Result<Exi
         AuditCommand::Verify {
             file: Some(file), ..
         } => return verify_file(&file),
-        AuditCommand::Verify { tenant, file: None } => tenant,
+        AuditCommand::Verify {
+            tenant,
+            file: None,
+            anchor,
+        } => (tenant, anchor),
         AuditCommand::Export { tenant, out } => return export(globals, &tenant, out).await,
         AuditCommand::List {
             tenant,
@@ -114,8 +121,12 @@ pub async fn run(globals: &Globals, command: AuditCommand) -> anyhow::Result<Exi
             return list(globals, &tenant, &filter).await;
         }
     };
+    let (tenant, anchor) = tenant;
     let config = Config::load(globals.config.as_deref())?;
-    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let store = facio::open_configured_store(&config).await?;
+    // The seals are checked with the key the node seals with (from the master key).
+    let vault = facio::open_vault(store.as_ref(), &config).await?;
+    store.set_audit_key(vault.audit_key());
     let tenants = match tenant {
         Some(name) => {
             // A typo must not verify: an unknown tenant is an error, not "0 events".
@@ -134,14 +145,21 @@ pub async fn run(globals: &Globals, command: AuditCommand) -> anyhow::Result<Exi
     }
     let mut intact = true;
     for tenant in tenants {
-        let report = store.verify_audit(&tenant).await?;
+        let report = store
+            .verify_audit_anchored(&tenant, anchor.as_deref())
+            .await?;
         match report.first_broken {
             None if report.events_checked == 0 => {
                 println!("tenant {tenant}: no events to verify");
             }
             None => println!(
-                "tenant {tenant}: {} events checked in 1 chain, intact",
-                report.events_checked
+                "tenant {tenant}: {} events checked in 1 chain, intact; {} checkpoints{}",
+                report.events_checked,
+                report.checkpoints_checked,
+                report
+                    .anchor
+                    .map(|a| format!(", sealed, newest checkpoint {a} (keep it for --anchor)"))
+                    .unwrap_or_default()
             ),
             Some((seq, reason)) => {
                 intact = false;
@@ -192,7 +210,7 @@ async fn export(
 ) -> anyhow::Result<ExitCode> {
     use std::io::Write;
     let config = Config::load(globals.config.as_deref())?;
-    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let store = facio::open_configured_store(&config).await?;
     let tenant = TenantId::new(tenant)?;
     if !store.tenant_exists(&tenant).await? {
         eprintln!("error: no such tenant {tenant}");
@@ -217,7 +235,7 @@ async fn export(
 /// `--after` of the next page.
 async fn list(globals: &Globals, tenant: &str, filter: &AuditFilter) -> anyhow::Result<ExitCode> {
     let config = Config::load(globals.config.as_deref())?;
-    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let store = facio::open_configured_store(&config).await?;
     let tenant = TenantId::new(tenant)?;
     if !store.tenant_exists(&tenant).await? {
         eprintln!("error: no such tenant {tenant}");

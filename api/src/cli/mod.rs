@@ -3,6 +3,7 @@
 mod agent;
 mod audit;
 mod logging;
+mod migrate;
 mod onboard;
 mod reviews;
 mod serve;
@@ -51,6 +52,8 @@ enum Command {
     /// Review what agents are waiting on (through a running gateway).
     #[command(subcommand)]
     Reviews(reviews::ReviewsCommand),
+    /// Apply the store's pending migrations and say which (serve also does on start).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Global options every command receives.
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Reviews(command) => reviews::run(&globals, command).await,
             Command::Tenants(command) => tenants::tenants(&globals, command).await,
             Command::Tokens(command) => tenants::tokens(&globals, command).await,
+            Command::Migrate(args) => migrate::run(&globals, args).await,
         }
     });
     match result {

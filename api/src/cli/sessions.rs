@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use facio_services::config::Config;
 use facio_services::domain::{Role, SessionKey, TenantId};
-use facio_services::store::{SessionRepository, SqliteStore};
 
 use super::Globals;
 
@@ -21,7 +20,7 @@ pub enum SessionsCommand {
 
 pub async fn run(globals: &Globals, command: SessionsCommand) -> anyhow::Result<ExitCode> {
     let config = Config::load(globals.config.as_deref())?;
-    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let store = facio::open_configured_store(&config).await?;
     let tenant = TenantId::default_tenant();
     match command {
         SessionsCommand::List { limit } => {

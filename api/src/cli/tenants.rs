@@ -1,15 +1,13 @@
 //! `facio tenants create|list|set` and `facio tokens create|list|revoke`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use facio_services::auth::{Claims, Role, issue_hs256};
 use facio_services::config::Config;
 use facio_services::domain::{TenantId, TenantSettingsPatch};
-use facio_services::store::{
-    AuditEventKind, AuditRepository, NewAuditEvent, SqliteStore, TenantRepository, TokenRecord,
-    TokenRepository,
-};
+use facio_services::store::{AuditEventKind, NewAuditEvent, Store, TokenRecord};
 
 use super::Globals;
 
@@ -81,10 +79,10 @@ fn cli_actor() -> String {
 async fn open_tenant(
     globals: &Globals,
     tenant: &str,
-) -> anyhow::Result<(Config, SqliteStore, TenantId)> {
+) -> anyhow::Result<(Config, Arc<dyn Store>, TenantId)> {
     let config = Config::load(globals.config.as_deref())?;
     let tenant = TenantId::new(tenant).context("invalid tenant name")?;
-    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let store = facio::open_configured_store(&config).await?;
     if !store.tenant_exists(&tenant).await? {
         bail!("tenant {tenant} does not exist; create it with `facio tenants create {tenant}`");
     }
@@ -92,7 +90,7 @@ async fn open_tenant(
 }
 
 async fn audit(
-    store: &SqliteStore,
+    store: &dyn Store,
     tenant: &TenantId,
     kind: AuditEventKind,
     data: serde_json::Value,
@@ -114,14 +112,20 @@ async fn audit(
 
 pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Result<ExitCode> {
     let config = Config::load(globals.config.as_deref())?;
-    let store = SqliteStore::connect(&config.storage_url()).await?;
+    let store = facio::open_configured_store(&config).await?;
     match command {
         TenantsCommand::Create { name } => {
             let tenant = TenantId::new(name).context("invalid tenant name")?;
             store.create_tenant(&tenant).await?;
             let data = serde_json::json!({"tenant": tenant, "surface": "cli"});
             for chain in [TenantId::default_tenant(), tenant.clone()] {
-                audit(&store, &chain, AuditEventKind::TenantCreated, data.clone()).await?;
+                audit(
+                    store.as_ref(),
+                    &chain,
+                    AuditEventKind::TenantCreated,
+                    data.clone(),
+                )
+                .await?;
             }
             println!("created tenant {tenant}");
         }
@@ -168,7 +172,13 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
                 store.put_tenant_settings(&tenant, &settings).await?;
                 let data = serde_json::json!({"tenant": tenant, "before": before,
                     "after": settings, "surface": "cli"});
-                if let Err(e) = audit(&store, &tenant, AuditEventKind::SettingsChanged, data).await
+                if let Err(e) = audit(
+                    store.as_ref(),
+                    &tenant,
+                    AuditEventKind::SettingsChanged,
+                    data,
+                )
+                .await
                 {
                     // A change whose audit event cannot be written is not made.
                     store.put_tenant_settings(&tenant, &before).await?;
@@ -240,7 +250,7 @@ pub async fn tokens(globals: &Globals, command: TokensCommand) -> anyhow::Result
         })
         .await?;
     audit(
-        &store,
+        store.as_ref(),
         &tenant,
         AuditEventKind::TokenIssued,
         serde_json::json!({"jti": jti, "subject": claims.sub, "roles": claims.roles,
@@ -281,7 +291,7 @@ async fn revoke_token(globals: &Globals, tenant: &str, jti: &str) -> anyhow::Res
         Some(false) => println!("token {jti} was already revoked"),
         Some(true) => {
             audit(
-                &store,
+                store.as_ref(),
                 &tenant,
                 AuditEventKind::TokenRevoked,
                 serde_json::json!({"jti": jti, "surface": "cli"}),

@@ -30,8 +30,11 @@ pub enum StoreError {
         owner: String,
         until: String,
     },
+    /// The URL as given; shown only redacted.
     #[error(
-        "unsupported storage url {0:?}: expected sqlite://PATH (postgres:// arrives with cluster mode)"
+        "unsupported storage url {}: expected sqlite://PATH, sqlite::memory:, \
+         postgres://USER:PASSWORD@HOST/DB or postgresql://…",
+        super::redact_url(.0)
     )]
     UnsupportedUrl(String),
 }

@@ -1,14 +1,22 @@
 //! The store: repository traits (sessions, messages, runs, tool calls, audit) and
-//! their SQLite implementation. A turn writes through [`SessionLog`], one transaction
-//! per step with its audit events, fenced by the session's [`Lease`] epoch; the repository methods serve management reads and
-//! writes. Every method takes a [`TenantId`], so an unscoped query cannot be written. PostgreSQL arrives with the cluster work; its migrations
-//! are kept in step with SQLite's from the first table on.
+//! their two implementations, SQLite (embedded) and PostgreSQL (shared by a cluster),
+//! chosen by `storage.url` through [`open_store`]. A turn writes through
+//! [`SessionLog`], one transaction per step with its audit events, fenced by the
+//! session's [`Lease`] epoch; the repository
+//! methods serve management reads and writes. Every method takes a [`TenantId`], so
+//! an unscoped query cannot be written (and on PostgreSQL, row-level security refuses
+//! one). Both backends' migrations are kept in step, file for file.
 
 mod audit;
+mod chain;
+#[cfg(test)]
+mod conformance;
 mod error;
 mod export;
 mod leases;
 mod lock;
+mod open;
+mod postgres;
 mod records;
 mod reviews;
 mod seal;
@@ -31,6 +39,8 @@ pub use error::StoreError;
 pub use export::{ExportError, ExportReport, verify_export};
 pub use leases::{Epoch, Lease, LeaseRepository};
 pub use lock::{DataDirLock, DataDirLockError};
+pub use open::{Backend, MigrationReport, migrate_store, open_store, redact_url};
+pub use postgres::PostgresStore;
 pub use records::{
     RunRecord, RunStatus, SessionRecord, StoredMessage, ToolCallRecord, ToolCallStatus,
 };

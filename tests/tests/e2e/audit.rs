@@ -35,6 +35,26 @@ async fn the_audit_chain_verifies_and_a_tampered_row_is_named() {
         "{}",
         stdout(&verify)
     );
+    // Sealed under the node's key: a checkpoint per finished turn, and the newest
+    // one is printed to keep; verifying against it passes while nothing changed.
+    let line = stdout(&verify);
+    let anchor = line
+        .split("newest checkpoint ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("an anchor: {line}"))
+        .to_owned();
+    let anchored = env
+        .cli(&[
+            "audit", "verify", "--tenant", "default", "--anchor", &anchor,
+        ])
+        .await;
+    assert!(anchored.status.success(), "{}", stdout(&anchored));
+    let wrong = env
+        .cli(&["audit", "verify", "--tenant", "default", "--anchor", "1:00"])
+        .await;
+    assert_eq!(wrong.status.code(), Some(1), "{}", stdout(&wrong));
+    assert!(stdout(&wrong).contains("rolled back"), "{}", stdout(&wrong));
 
     // An export an auditor checks alone: no config, no database.
     let file = env.dir.path().join("audit.jsonl");

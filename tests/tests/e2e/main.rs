@@ -19,6 +19,7 @@ mod inbox;
 mod interop;
 mod manage;
 mod matrix;
+mod postgres;
 mod provider_errors;
 mod sdk;
 mod secrets;

@@ -98,15 +98,13 @@ async fn run(pool: sqlx::SqlitePool, mut receiver: mpsc::Receiver<Unit>, counter
         counters
             .steps
             .fetch_add(units.len() as u64, Ordering::Relaxed);
-        if commit_batch(&pool, units).await {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-        }
+        commit_batch(&pool, units, &counters).await;
     }
 }
 
 /// Runs one batch in one transaction and answers every unit of it; whether it
 /// committed.
-async fn commit_batch(pool: &sqlx::SqlitePool, units: Vec<Unit>) -> bool {
+async fn commit_batch(pool: &sqlx::SqlitePool, units: Vec<Unit>, counters: &Counters) -> bool {
     let mut conn = match pool.acquire().await {
         Ok(conn) => conn,
         Err(e) => return fail_all(units, &format!("cannot reach the database: {e}")),
@@ -155,6 +153,8 @@ async fn commit_batch(pool: &sqlx::SqlitePool, units: Vec<Unit>) -> bool {
     }
     match sqlx::query("COMMIT").execute(&mut *conn).await {
         Ok(_) => {
+            // Counted before anyone hears back, so a caller reads its own commit.
+            counters.commits.fetch_add(1, Ordering::Relaxed);
             for (answer, made) in ran {
                 let _ = answer.send(Ok(made));
             }

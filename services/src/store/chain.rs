@@ -1,0 +1,104 @@
+//! The audit chain's pure logic, shared by the backends: the link that follows a
+//! chain's head and reading a stored event back (the check of a stored chain is
+//! [`crate::store::check_chain`]). A backend only reads and writes rows.
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    AuditEvent, AuditEventKind, GENESIS_HASH, NewAuditEvent, RunScope, StepEvent, StoreError,
+    chain_hash,
+};
+use crate::domain::TenantId;
+
+/// The audit event a step writes: its tenant, session and run from the scope.
+pub(crate) fn step_audit_event(run: &RunScope, event: StepEvent) -> NewAuditEvent {
+    NewAuditEvent {
+        kind: event.kind,
+        session_key: Some(run.session_key.clone()),
+        run_id: Some(run.run_id.clone()),
+        actor: run.actor.clone(),
+        data: event.data,
+    }
+}
+
+/// The event that follows `head` (the chain's last `seq` and `hash`; none for an empty
+/// chain) in the tenant's chain, hashed.
+pub(crate) fn next_link(
+    head: Option<(i64, String)>,
+    tenant: &TenantId,
+    event: NewAuditEvent,
+    created_at: DateTime<Utc>,
+) -> AuditEvent {
+    let (seq, prev_hash) = match head {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let hash = chain_hash(
+        &prev_hash,
+        seq,
+        tenant,
+        event.kind,
+        event.session_key.as_ref(),
+        event.run_id.as_ref(),
+        &event.actor,
+        &event.data,
+        &created_at,
+    );
+    AuditEvent {
+        seq,
+        tenant: tenant.clone(),
+        kind: event.kind,
+        session_key: event.session_key,
+        run_id: event.run_id,
+        actor: event.actor,
+        data: event.data,
+        created_at,
+        prev_hash,
+        hash,
+    }
+}
+
+/// A stored event's columns as text (JSON data as stored), read back into an event.
+pub(crate) struct StoredEvent<'r> {
+    pub seq: i64,
+    pub tenant: &'r str,
+    pub kind: &'r str,
+    pub session_key: Option<&'r str>,
+    pub run_id: Option<&'r str>,
+    pub actor: String,
+    pub data: &'r str,
+    pub created_at: DateTime<Utc>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl StoredEvent<'_> {
+    pub(crate) fn into_event(self) -> Result<AuditEvent, StoreError> {
+        let seq = self.seq;
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("audit event {seq}: {what}: {e}"))
+        };
+        Ok(AuditEvent {
+            seq,
+            tenant: self.tenant.parse().map_err(|e| corrupt("tenant_id", &e))?,
+            kind: AuditEventKind::parse(self.kind).ok_or_else(|| {
+                StoreError::Corrupt(format!("audit event {seq}: unknown kind {:?}", self.kind))
+            })?,
+            session_key: self
+                .session_key
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| corrupt("session_key", &e))?,
+            run_id: self
+                .run_id
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| corrupt("run_id", &e))?,
+            actor: self.actor,
+            data: serde_json::from_str(self.data).map_err(|e| corrupt("data", &e))?,
+            created_at: self.created_at,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}

@@ -1,0 +1,165 @@
+//! Session leases and epochs: a stale owner is fenced off and writes nothing; a
+//! live lease is not taken; the sealed audit log finds a rewrite with every hash
+//! recomputed and a cut tail, on every backend.
+
+use std::time::Duration;
+
+use super::harness::{Subject, conformance};
+use super::{accept, event, key, reply, scope, tenant};
+use crate::domain::{ChatMessage, NodeId};
+use crate::store::{AuditEventKind, AuditKey, StoreError, chain_hash};
+
+conformance!(
+    a_stale_epoch_is_fenced_and_writes_nothing,
+    a_sealed_log_finds_a_recomputed_rewrite_and_a_cut_tail,
+);
+
+async fn a_stale_epoch_is_fenced_and_writes_nothing(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let stale = scope(store, "acme", "fence").await;
+    store.record_accept(&stale, accept("first")).await.unwrap();
+    let other = NodeId::new("node-b").unwrap();
+    let held = store
+        .acquire_lease(
+            &stale.tenant,
+            &stale.session_key,
+            &other,
+            Duration::from_secs(60),
+        )
+        .await;
+    assert!(
+        matches!(held, Err(StoreError::LeaseHeld { ref owner, .. }) if owner == "conformance"),
+        "{held:?}"
+    );
+    // The first owner gives it back; node-b takes it at a newer epoch.
+    let lease = store
+        .get_lease(&stale.tenant, &stale.session_key)
+        .await
+        .unwrap()
+        .unwrap();
+    store.release_lease(&lease).await.unwrap();
+    let taken = store
+        .acquire_lease(
+            &stale.tenant,
+            &stale.session_key,
+            &other,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert!(taken.epoch > stale.epoch);
+    let audit_before = store
+        .list_audit(&stale.tenant, &Default::default())
+        .await
+        .unwrap()
+        .len();
+    let refused = store
+        .record_model_reply(&stale, reply(ChatMessage::assistant("late")))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "{refused:?}"
+    );
+    let renewed = store.renew_lease(&lease, Duration::from_secs(60)).await;
+    assert!(
+        matches!(renewed, Err(StoreError::Fenced { .. })),
+        "{renewed:?}"
+    );
+    assert_eq!(
+        store
+            .history(&stale.tenant, &stale.session_key)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the stale reply left no message"
+    );
+    assert_eq!(
+        store
+            .list_audit(&stale.tenant, &Default::default())
+            .await
+            .unwrap()
+            .len(),
+        audit_before
+    );
+    // The node heartbeat renews node-b's lease and not a stale one.
+    assert_eq!(
+        store
+            .renew_leases(&other, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        1
+    );
+    let now = store
+        .get_lease(&stale.tenant, &key("fence"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.owner, other);
+    assert_eq!(now.epoch, taken.epoch);
+}
+
+async fn a_sealed_log_finds_a_recomputed_rewrite_and_a_cut_tail(subject: &Subject) {
+    let store = subject.store.as_ref();
+    store.set_audit_key(AuditKey::derive(b"the conformance suite's master key"));
+    let t = tenant("sealed");
+    for n in 1..=4 {
+        store
+            .append_audit(&t, event(AuditEventKind::SettingsChanged, n))
+            .await
+            .unwrap();
+    }
+    let report = store.verify_audit(&t).await.unwrap();
+    assert_eq!(report.first_broken, None);
+    assert!(report.sealed);
+    assert_eq!(report.checkpoints_checked, 4);
+    let anchor = report.anchor.unwrap();
+
+    let drop_guard = if subject.is_postgres() {
+        "DROP TRIGGER audit_events_no_update_delete ON audit_events"
+    } else {
+        "DROP TRIGGER audit_events_no_update"
+    };
+    subject.execute(None, drop_guard).await.unwrap();
+    // Rewrite event 4 and recompute its hash as a forger with database access would.
+    let events = store.list_audit(&t, &Default::default()).await.unwrap();
+    let last = events.iter().find(|e| e.seq == 4).unwrap();
+    let forged = serde_json::json!({"n": 40});
+    let hash = chain_hash(
+        &last.prev_hash,
+        last.seq,
+        &last.tenant,
+        last.kind,
+        last.session_key.as_ref(),
+        last.run_id.as_ref(),
+        &last.actor,
+        &forged,
+        &last.created_at,
+    );
+    let sql = format!("UPDATE audit_events SET data = '{forged}', hash = '{hash}' WHERE seq = 4");
+    assert_eq!(subject.execute(Some("sealed"), &sql).await.unwrap(), 1);
+    let (seq, why) = store.verify_audit(&t).await.unwrap().first_broken.unwrap();
+    assert_eq!(seq, 4);
+    assert!(why.contains("seal"), "{why}");
+
+    // Cut the tail instead: the newest checkpoint names an event that is gone.
+    let drop_delete = if subject.is_postgres() {
+        None
+    } else {
+        Some("DROP TRIGGER audit_events_no_delete")
+    };
+    if let Some(sql) = drop_delete {
+        subject.execute(None, sql).await.unwrap();
+    }
+    subject
+        .execute(Some("sealed"), "DELETE FROM audit_events WHERE seq = 4")
+        .await
+        .unwrap();
+    let (_, why) = store.verify_audit(&t).await.unwrap().first_broken.unwrap();
+    assert!(why.contains("gone"), "{why}");
+    let anchored = store
+        .verify_audit_anchored(&t, Some(&anchor))
+        .await
+        .unwrap();
+    assert!(anchored.first_broken.is_some());
+}

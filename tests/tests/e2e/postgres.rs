@@ -1,0 +1,212 @@
+//! `facio serve` on PostgreSQL, as an ordinary role that owns its database: a turn
+//! with a tool call through the strict `openai` client, then `facio audit verify` on
+//! the same database; and PostgreSQL itself refusing to change an audit row.
+//! Each test makes its own database and role through `FACIO_TEST_POSTGRES_URL`
+//! (a superuser URL; tests/run.sh starts a server and sets it).
+
+use facio_tests::model::Reply;
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use crate::support::{Env, PATIENCE, stderr, stdout};
+
+/// A database owned by its own LOGIN role (not a superuser, not BYPASSRLS).
+struct Database {
+    admin: String,
+    name: String,
+    password: String,
+    /// As the role, password included.
+    url: String,
+}
+
+impl Database {
+    /// None (after saying so) when no PostgreSQL is configured.
+    async fn create() -> Option<Database> {
+        let Some(admin) = std::env::var("FACIO_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+        else {
+            eprintln!("skipped: FACIO_TEST_POSTGRES_URL is not set (tests/run.sh sets it)");
+            return None;
+        };
+        let suffix = std::process::id().to_string()
+            + &format!("{:x}", std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos());
+        let name = format!("facio_e2e_{suffix}");
+        let password = format!("secret{suffix}");
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        for sql in [
+            format!("CREATE ROLE {name} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{password}'"),
+            format!("CREATE DATABASE {name} OWNER {name}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        let (scheme, rest) = admin.split_once("://").unwrap();
+        let authority = rest.split('/').next().unwrap();
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let url = format!("{scheme}://{name}:{password}@{host}/{name}");
+        Some(Database {
+            admin,
+            name,
+            password,
+            url,
+        })
+    }
+
+    /// A connection as the role.
+    async fn connect(&self) -> sqlx::PgConnection {
+        sqlx::PgConnection::connect(&self.url).await.unwrap()
+    }
+
+    async fn drop_it(self) {
+        let mut conn = sqlx::PgConnection::connect(&self.admin).await.unwrap();
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            format!("DROP ROLE IF EXISTS {}", self.name),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// `SELECT COUNT(*) …` as the role, in a transaction that set `tenant` (or none).
+async fn count_as(conn: &mut sqlx::PgConnection, tenant: Option<&str>, sql: &str) -> i64 {
+    let mut tx = conn.begin().await.unwrap();
+    if let Some(tenant) = tenant {
+        sqlx::query("SELECT set_config('facio.tenant', $1, true)")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    let count = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    count
+}
+
+#[tokio::test]
+async fn a_gateway_on_postgres_runs_a_tool_call_and_its_audit_chain_verifies() {
+    let Some(database) = Database::create().await else {
+        return;
+    };
+    let mut env = Env::new(vec![
+        Reply::tool_call("write_file", json!({"path": "hello.txt", "content": "hi"})),
+        Reply::text("Strictly valid."),
+        Reply::text("Streamed and valid."),
+    ])
+    .await;
+    env.set("/storage/url", json!(database.url));
+
+    let migrated = env.cli(&["migrate"]).await;
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let line = stdout(&migrated);
+    assert!(line.contains("applied 8 migrations"), "{line}");
+    assert!(line.contains(":***@"), "{line}");
+    assert!(!line.contains(&database.password), "{line}");
+
+    let gateway = env.serve().await;
+    let store_line = gateway
+        .process
+        .wait_for_line(r"store: (sqlite|postgres)", PATIENCE)
+        .await
+        .unwrap();
+    assert!(store_line.contains("postgres://"), "{store_line}");
+    assert!(!store_line.contains(&database.password), "{store_line}");
+
+    let python = std::env::var("FACIO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/openai_strict.py");
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(format!("{}/v1", gateway.url))
+        .arg("py:postgres")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the openai client rejected a response:\n{}",
+        stderr(&output)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["content"], "Strictly valid.");
+    assert_eq!(report["streamed"], "Streamed and valid.");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("hello.txt")).unwrap(),
+        "hi"
+    );
+
+    // What the turn wrote is in PostgreSQL, visible to the role only with its tenant set.
+    let mut conn = database.connect().await;
+    let calls = "SELECT COUNT(*) FROM tool_calls WHERE status = 'succeeded'";
+    assert_eq!(count_as(&mut conn, Some("default"), calls).await, 1);
+    assert_eq!(count_as(&mut conn, None, calls).await, 0);
+    let turns = "SELECT COUNT(*) FROM runs WHERE status = 'completed'";
+    assert_eq!(count_as(&mut conn, Some("default"), turns).await, 2);
+
+    let verified = env.cli(&["audit", "verify"]).await;
+    let text = stdout(&verified);
+    assert!(verified.status.success(), "{text}{}", stderr(&verified));
+    assert!(text.contains("tenant default: "), "{text}");
+    assert!(text.contains("in 1 chain, intact"), "{text}");
+    let sessions = env.cli(&["sessions", "list"]).await;
+    assert!(
+        stdout(&sessions).contains("py:postgres"),
+        "{}",
+        stdout(&sessions)
+    );
+
+    gateway.process.terminate().await.unwrap();
+    gateway.process.wait_exit(PATIENCE).await.unwrap();
+    assert!(
+        !gateway.process.output().contains(&database.password),
+        "the gateway logged the database password"
+    );
+    drop(conn);
+    database.drop_it().await;
+}
+
+#[tokio::test]
+async fn postgres_refuses_to_change_an_audit_row() {
+    let Some(database) = Database::create().await else {
+        return;
+    };
+    let mut env = Env::new(vec![]).await;
+    env.set("/storage/url", json!(database.url));
+    // `tenants create` audits in the default tenant's chain and the new one's.
+    let created = env.cli(&["tenants", "create", "acme"]).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+
+    let mut conn = database.connect().await;
+    let events = "SELECT COUNT(*) FROM audit_events";
+    assert_eq!(count_as(&mut conn, Some("acme"), events).await, 1);
+    for sql in [
+        "UPDATE audit_events SET actor = 'mallory'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+    ] {
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("SELECT set_config('facio.tenant', 'acme', true)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let refused = sqlx::query(sql).execute(&mut *tx).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("append-only"),
+            "{sql}: {refused}"
+        );
+        tx.rollback().await.unwrap();
+    }
+    assert_eq!(count_as(&mut conn, Some("acme"), events).await, 1);
+    let verified = env.cli(&["audit", "verify", "--tenant", "acme"]).await;
+    assert!(verified.status.success(), "{}", stdout(&verified));
+    drop(conn);
+    database.drop_it().await;
+}
