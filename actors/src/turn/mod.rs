@@ -117,6 +117,13 @@ impl TurnTask {
     /// Runs the turn to its end and reports the outcome; never panics the caller.
     pub async fn run(mut self, cached: Option<Vec<ChatMessage>>) -> TurnOutcome {
         let accepted = self.accepted.take();
+        // A resumed run calls the model it was accepted with, never the default instead.
+        let requested = if self.resume && self.model.is_none() {
+            record::requested_model(self.deps.store.as_ref(), &self.tenant, &self.run_id).await
+        } else {
+            Ok(self.model.take())
+        };
+        let requested = requested.map(|model| self.model = model);
         let recorder = Recorder::new(&self);
         let mut progress = Progress {
             history: Vec::new(),
@@ -130,7 +137,11 @@ impl TurnTask {
                 .unwrap_or_else(|| self.deps.config.agents.defaults.model.clone()),
             content: None,
         };
-        let stop = match self.drive(&recorder, &mut progress, cached, accepted).await {
+        let driven = match requested {
+            Ok(()) => self.drive(&recorder, &mut progress, cached, accepted).await,
+            Err(e) => Err(TurnError::Store(e)),
+        };
+        let stop = match driven {
             Ok(stop) => stop,
             Err(TurnError::Stopped(stop)) => {
                 if let StopReason::AwaitingReview { review_id } = &stop {
