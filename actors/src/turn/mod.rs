@@ -42,7 +42,11 @@ pub(crate) struct TurnDeps {
     pub notices: tokio::sync::broadcast::Sender<crate::gate::Notice>,
     pub vault: facio_services::vault::Vault,
     /// What the model is offered: the registry's tools and the HITL tools, built once.
-    pub specs: Vec<facio_services::tools::ToolSpec>,
+    pub specs: facio_services::tools::ToolSpecs,
+    /// Each workspace's system prompt, rebuilt only when a file it reads changes.
+    pub prompts: facio_services::prompt_cache::SystemPromptCache,
+    /// Tenants' settings, policy and credentials between turns (see its module docs).
+    pub tenants: Arc<facio_services::tenant_cache::TenantCache>,
 }
 
 /// A turn ready to run as a task.
@@ -460,17 +464,20 @@ impl TurnTask {
         // It reads the workspace's files and folders: off the async threads.
         let root = self.workspace()?.root().to_path_buf();
         let iterations = defaults.max_tool_iterations;
-        let system = tokio::task::spawn_blocking(move || context::system_prompt(&root, iterations))
-            .await
-            .map_err(|e| {
-                TurnError::Stopped(StopReason::Internal(format!(
-                    "assembling the system prompt: {e}"
-                )))
-            })?;
+        let deps = self.deps.clone();
+        let today = chrono::Utc::now().date_naive();
+        let system =
+            tokio::task::spawn_blocking(move || deps.prompts.get(&root, iterations, today))
+                .await
+                .map_err(|e| {
+                    TurnError::Stopped(StopReason::Internal(format!(
+                        "assembling the system prompt: {e}"
+                    )))
+                })?;
         let messages = context::assemble(
-            system,
+            system.to_string(),
             &progress.history,
-            &specs,
+            specs.tokens(),
             defaults.context_window_tokens as usize,
             defaults.max_tokens as usize,
         );
