@@ -104,9 +104,7 @@ impl Runtime {
         if deps.recover_on_start {
             let tools = deps.tools.clone();
             let side_effecting = move |name: &str| {
-                tools
-                    .get(name)
-                    .is_none_or(|t| t.spec().risk != facio_services::tools::RiskTier::ReadOnly)
+                tools.risk(name) != Some(facio_services::tools::RiskTier::ReadOnly)
             };
             let mut tenants = deps.store.audit_tenants().await?;
             if !tenants.contains(&TenantId::default_tenant()) {
@@ -144,7 +142,7 @@ impl Runtime {
         let mut specs = deps.tools.specs();
         specs.extend(facio_services::review::hitl_tool_specs());
         let turn_deps = Arc::new(TurnDeps {
-            specs,
+            specs: specs.into(),
             config: deps.config,
             store: deps.store,
             providers: deps.providers,
@@ -154,6 +152,8 @@ impl Runtime {
             notices: tokio::sync::broadcast::channel(NOTICE_BUFFER).0,
             vault: deps.vault,
             node,
+            prompts: facio_services::prompt_cache::SystemPromptCache::default(),
+            tenants: Arc::default(),
         });
         // Reviews that were pending when the process last stopped get their timers back.
         for review in turn_deps.store.all_pending_reviews().await? {
@@ -230,6 +230,15 @@ impl Runtime {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.deps.store
+    }
+
+    /// Tenants' settings, policy and credentials as turns see them; a surface that
+    /// changes one of them tells it with [`TenantCache::changed`] once the write is
+    /// committed.
+    ///
+    /// [`TenantCache::changed`]: facio_services::tenant_cache::TenantCache::changed
+    pub fn tenant_cache(&self) -> &Arc<facio_services::tenant_cache::TenantCache> {
+        &self.deps.tenants
     }
 
     pub fn tools(&self) -> &ToolRegistry {

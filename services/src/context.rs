@@ -18,7 +18,11 @@ const MAX_FILE_CHARS: usize = 20_000;
 const MESSAGE_OVERHEAD_TOKENS: usize = 4;
 
 /// Builds the system prompt from the runtime's framing and the workspace's files.
-pub fn system_prompt(workspace: &Path, max_iterations: u32) -> String {
+///
+/// It holds no wall-clock time, only `today`'s date: the first message stays the same
+/// from one call to the next, which providers' prompt caching needs (and which
+/// [`crate::prompt_cache::SystemPromptCache`] keeps).
+pub fn system_prompt(workspace: &Path, max_iterations: u32, today: chrono::NaiveDate) -> String {
     let mut prompt = format!(
         "You are an agent running in the Facio runtime.\n\
          Your workspace is {}. File tools and commands run there; paths are relative to it.\n\
@@ -26,9 +30,9 @@ pub fn system_prompt(workspace: &Path, max_iterations: u32) -> String {
          with a clear answer.\n\
          Tool results that are errors come back as JSON {{\"error\":{{\"type\",\"message\",\"hint\"}}}}: \
          read them and adapt instead of repeating the same call.\n\
-         Current time (UTC): {}.",
+         Today's date (UTC): {}.",
         workspace.display(),
-        chrono::Utc::now().format("%Y-%m-%d %H:%M")
+        today.format("%Y-%m-%d")
     );
     for name in WORKSPACE_PROMPT_FILES {
         // Read like the skills: a symlink cannot bring a file from outside the
@@ -96,7 +100,8 @@ pub fn tool_spec_tokens(tools: &[ToolSpec]) -> usize {
 }
 
 /// The messages sent to the model: the system prompt, then the newest history that
-/// fits in `window_tokens` minus what the reply and the tool specs need.
+/// fits in `window_tokens` minus what the reply and the tool specs (`tool_tokens`,
+/// see [`crate::tools::ToolSpecs::tokens`]) need.
 ///
 /// History is cut only at the start of a user message, so an assistant's tool calls
 /// always travel with their results, and the conversation never opens mid-exchange.
@@ -104,12 +109,12 @@ pub fn tool_spec_tokens(tools: &[ToolSpec]) -> usize {
 pub fn assemble(
     system: String,
     history: &[ChatMessage],
-    tools: &[ToolSpec],
+    tool_tokens: usize,
     window_tokens: usize,
     reply_tokens: usize,
 ) -> Vec<ChatMessage> {
     let system = ChatMessage::system(system);
-    let fixed = message_tokens(&system) + tool_spec_tokens(tools) + reply_tokens;
+    let fixed = message_tokens(&system) + tool_tokens + reply_tokens;
     let mut budget = window_tokens.saturating_sub(fixed);
 
     let mut start = history.len();
@@ -186,7 +191,7 @@ mod tests {
     #[test]
     fn trims_whole_exchanges_and_keeps_tool_results_with_calls() {
         let history: Vec<_> = (0..10).flat_map(|n| exchange(n, 400)).collect();
-        let messages = assemble("sys".into(), &history, &[], 1000, 100);
+        let messages = assemble("sys".into(), &history, 0, 1000, 100);
         assert_eq!(messages[0].role, Role::System);
         assert_eq!(messages[1].role, Role::User, "never opens mid-exchange");
         assert!(messages.len() < history.len(), "history was trimmed");
@@ -205,7 +210,7 @@ mod tests {
     #[test]
     fn keeps_the_newest_user_message_even_when_too_big() {
         let history = vec![ChatMessage::user("z".repeat(100_000))];
-        let messages = assemble("sys".into(), &history, &[], 1000, 100);
+        let messages = assemble("sys".into(), &history, 0, 1000, 100);
         assert_eq!(messages.len(), 2);
     }
 
@@ -227,7 +232,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("memory")).ok();
         std::fs::write(dir.path().join("SOUL.md"), "Be kind.").ok();
         std::fs::write(dir.path().join("memory/MEMORY.md"), "User likes tea.").ok();
-        let prompt = system_prompt(dir.path(), 7);
+        let prompt = system_prompt(dir.path(), 7, chrono::NaiveDate::MIN);
         assert!(prompt.contains("## SOUL.md\nBe kind."));
         assert!(prompt.contains("User likes tea."));
         assert!(prompt.contains("at most 7 model calls"));
@@ -244,7 +249,7 @@ mod tests {
             dir.path().join("AGENTS.md"),
         )
         .unwrap();
-        let prompt = system_prompt(dir.path(), 7);
+        let prompt = system_prompt(dir.path(), 7, chrono::NaiveDate::MIN);
         assert!(!prompt.contains("outside notes"), "{prompt}");
     }
 }

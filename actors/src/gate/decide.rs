@@ -8,6 +8,7 @@ use facio_services::review::{ResponseError, ReviewId, ReviewOutcome, validate_re
 use facio_services::store::{
     AuditEventKind, NewAuditEvent, ReviewRecord, ReviewStatus, StoreError,
 };
+use facio_services::tenant_cache::TenantCacheEvent;
 
 use super::{CloseError, close_review};
 use crate::turn::TurnDeps;
@@ -134,7 +135,12 @@ async fn create_free_key(
             .create_credential(tenant, &key, sealed, false)
             .await
         {
-            Ok(()) => return Ok(key),
+            Ok(()) => {
+                // The run resumes with this credential: its turn must open it.
+                deps.tenants
+                    .changed(TenantCacheEvent::Credentials(tenant.clone()));
+                return Ok(key);
+            }
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
         }

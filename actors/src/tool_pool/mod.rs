@@ -82,13 +82,14 @@ async fn run_isolated(
     args: serde_json::Value,
     timeout: Duration,
 ) -> Result<ToolOutput, ToolError> {
-    let name = tool.spec().name;
     let cancel = ctx.cancel.clone();
-    let mut handle = tokio::spawn(async move { tool.execute(&ctx, args).await });
+    let running = tool.clone();
+    let mut handle = tokio::spawn(async move { running.execute(&ctx, args).await });
     tokio::select! {
         joined = &mut handle => match joined {
             Ok(result) => result,
             Err(e) if e.is_panic() => {
+                let name = tool.spec().name;
                 tracing::error!(tool = %name, "tool panicked");
                 Err(ToolError::new(ToolErrorKind::Failed, format!("the tool {name} crashed while running"))
                     .with_hint("this is a fault in the tool, not in your arguments; try another approach"))
@@ -98,6 +99,7 @@ async fn run_isolated(
         () = tokio::time::sleep(timeout) => {
             cancel.cancel();
             handle.abort();
+            let name = tool.spec().name;
             Err(ToolError::new(ToolErrorKind::Timeout, format!("the tool {name} did not finish within {}s", timeout.as_secs()))
                 .with_hint("narrow the request or split the work into smaller steps"))
         }

@@ -46,11 +46,15 @@ struct Exhausted {
 }
 
 impl TurnTask {
-    /// The tenant's settings, read once per turn.
+    /// The tenant's settings, taken once per turn from the tenant cache.
     pub(super) async fn settings(&self) -> Result<&TenantSettings, TurnError> {
         Ok(self
             .settings
-            .get_or_try_init(|| self.deps.store.tenant_settings(&self.tenant))
+            .get_or_try_init(|| {
+                self.deps
+                    .tenants
+                    .settings(self.deps.store.as_ref(), &self.tenant)
+            })
             .await?)
     }
 

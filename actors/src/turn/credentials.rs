@@ -4,18 +4,20 @@
 
 use std::sync::Arc;
 
-use facio_services::vault::{Secrets, tenant_secrets};
+use facio_services::vault::Secrets;
 
 use super::{StopReason, TurnError, TurnTask};
 
 impl TurnTask {
-    /// The tenant's credentials, opened once per turn.
+    /// The tenant's credentials, taken once per turn from the tenant cache (opened
+    /// from the vault only when they changed or the cached ones are old).
     pub(super) async fn secrets(&self) -> Result<Arc<Secrets>, TurnError> {
         self.secrets
             .get_or_try_init(|| async {
-                tenant_secrets(self.deps.store.as_ref(), &self.deps.vault, &self.tenant)
+                self.deps
+                    .tenants
+                    .credentials(self.deps.store.as_ref(), &self.deps.vault, &self.tenant)
                     .await
-                    .map(Arc::new)
                     .map_err(|e| TurnError::Stopped(StopReason::Internal(e.to_string())))
             })
             .await

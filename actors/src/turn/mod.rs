@@ -42,7 +42,11 @@ pub(crate) struct TurnDeps {
     pub notices: tokio::sync::broadcast::Sender<crate::gate::Notice>,
     pub vault: facio_services::vault::Vault,
     /// What the model is offered: the registry's tools and the HITL tools, built once.
-    pub specs: Vec<facio_services::tools::ToolSpec>,
+    pub specs: facio_services::tools::ToolSpecs,
+    /// Each workspace's system prompt, rebuilt only when a file it reads changes.
+    pub prompts: facio_services::prompt_cache::SystemPromptCache,
+    /// Tenants' settings, policy and credentials between turns (see its module docs).
+    pub tenants: Arc<facio_services::tenant_cache::TenantCache>,
     /// This node's id in session leases.
     pub node: facio_services::domain::NodeId,
 }
@@ -131,6 +135,13 @@ impl TurnTask {
     /// Runs the turn to its end and reports the outcome; never panics the caller.
     pub async fn run(mut self, cached: Option<Vec<ChatMessage>>) -> TurnOutcome {
         let accepted = self.accepted.take();
+        // A resumed run calls the model it was accepted with, never the default instead.
+        let requested = if self.resume && self.model.is_none() {
+            record::requested_model(self.deps.store.as_ref(), &self.tenant, &self.run_id).await
+        } else {
+            Ok(self.model.take())
+        };
+        let requested = requested.map(|model| self.model = model);
         let recorder = Recorder::new(&self);
         let mut progress = Progress {
             history: Vec::new(),
@@ -144,7 +155,11 @@ impl TurnTask {
                 .unwrap_or_else(|| self.deps.config.agents.defaults.model.clone()),
             content: None,
         };
-        let stop = match self.drive(&recorder, &mut progress, cached, accepted).await {
+        let driven = match requested {
+            Ok(()) => self.drive(&recorder, &mut progress, cached, accepted).await,
+            Err(e) => Err(TurnError::Store(e)),
+        };
+        let stop = match driven {
             Ok(stop) => stop,
             Err(TurnError::Stopped(stop)) => {
                 if let StopReason::AwaitingReview { review_id } = &stop {
@@ -469,17 +484,20 @@ impl TurnTask {
         // It reads the workspace's files and folders: off the async threads.
         let root = self.workspace()?.root().to_path_buf();
         let iterations = defaults.max_tool_iterations;
-        let system = tokio::task::spawn_blocking(move || context::system_prompt(&root, iterations))
-            .await
-            .map_err(|e| {
-                TurnError::Stopped(StopReason::Internal(format!(
-                    "assembling the system prompt: {e}"
-                )))
-            })?;
+        let deps = self.deps.clone();
+        let today = chrono::Utc::now().date_naive();
+        let system =
+            tokio::task::spawn_blocking(move || deps.prompts.get(&root, iterations, today))
+                .await
+                .map_err(|e| {
+                    TurnError::Stopped(StopReason::Internal(format!(
+                        "assembling the system prompt: {e}"
+                    )))
+                })?;
         let messages = context::assemble(
-            system,
+            system.to_string(),
             &progress.history,
-            &specs,
+            specs.tokens(),
             defaults.context_window_tokens as usize,
             defaults.max_tokens as usize,
         );

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use facio_services::domain::ChatMessage;
 use facio_services::store::{
-    AcceptStep, AuditEventKind, ModelReplyStep, ModelSpend, NewAuditEvent, NoteStep, RunScope,
-    StepEvent, Store, StoreError, ToolCallStatus, ToolFinishedStep, ToolStartedStep,
+    AcceptStep, AuditEventKind, AuditFilter, ModelReplyStep, ModelSpend, NewAuditEvent, NoteStep,
+    RunScope, StepEvent, Store, StoreError, ToolCallStatus, ToolFinishedStep, ToolStartedStep,
     TurnFinishedStep,
 };
 
@@ -17,6 +17,8 @@ pub(super) struct Recorder {
     store: Arc<dyn Store>,
     scope: RunScope,
     origin: Origin,
+    /// The model the caller asked for (`None`: the default), kept with the run.
+    model: Option<String>,
     max_field_chars: usize,
 }
 
@@ -32,22 +34,26 @@ impl Recorder {
                 epoch: task.epoch,
             },
             origin: task.origin,
+            model: task.model.clone(),
             max_field_chars: task.deps.config.audit.max_field_chars,
         }
     }
 
     /// Records that the turn was accepted, in one transaction: the session, the run,
     /// the user's message and the `turn_started` event, each with the message as given
-    /// (already redacted).
+    /// (already redacted). The event names the model the caller asked for, so a run
+    /// resumed after a review, even after a restart, calls it again (see
+    /// [`requested_model`]).
     pub async fn accept(&self, user: &ChatMessage) -> Result<(), StoreError> {
         let input = user.content.as_deref().unwrap_or_default();
-        let event = StepEvent::new(
-            AuditEventKind::TurnStarted,
-            serde_json::json!({
-                "origin": self.origin.as_str(),
-                "input": self.clip(input),
-            }),
-        );
+        let mut data = serde_json::json!({
+            "origin": self.origin.as_str(),
+            "input": self.clip(input),
+        });
+        if let Some(model) = &self.model {
+            data[REQUESTED_MODEL] = serde_json::json!(model);
+        }
+        let event = StepEvent::new(AuditEventKind::TurnStarted, data);
         self.store
             .record_accept(
                 &self.scope,
@@ -205,6 +211,33 @@ impl Recorder {
     pub fn clip(&self, text: &str) -> String {
         clip(text, self.max_field_chars)
     }
+}
+
+/// The key of the requested model in a run's `turn_started` event.
+const REQUESTED_MODEL: &str = "requestedModel";
+
+/// The model `run` was accepted with, `None` when it asked for none (the default).
+///
+/// Read from the run's `turn_started` event, which the accept step writes in the same
+/// transaction as the run: durable without a column of its own. When the store gains
+/// `runs.model` (written by the accept step), this becomes a read of the run row.
+pub(super) async fn requested_model(
+    store: &dyn Store,
+    tenant: &facio_services::domain::TenantId,
+    run: &facio_services::domain::RunId,
+) -> Result<Option<String>, StoreError> {
+    let filter = AuditFilter {
+        run_id: Some(run.clone()),
+        kind: Some(AuditEventKind::TurnStarted),
+        limit: Some(1),
+        ..AuditFilter::default()
+    };
+    let events = store.list_audit(tenant, &filter).await?;
+    Ok(events
+        .first()
+        .and_then(|event| event.data.get(REQUESTED_MODEL))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned))
 }
 
 pub(super) fn clip(text: &str, max: usize) -> String {

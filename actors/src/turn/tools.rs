@@ -17,6 +17,7 @@ use facio_services::review::{
     DEFAULT_REVIEW_TIMEOUT_S, FreeformPayload, HitlTool, ReviewOutcome, ReviewPayload,
     ReviewRequest, request_from_tool_call, tool_result_for,
 };
+use facio_services::tenant_cache::PolicyLoadError;
 
 use super::{HookDecision, Progress, Recorder, TurnError, TurnEvent, TurnTask};
 use crate::gate::{GateRequest, open_gate};
@@ -56,7 +57,7 @@ pub(super) async fn run_calls(
         // results from `settle_unanswered`, and none of them opens a review.
         task.check_stopped()?;
         match prepare(task, &policy, call).await? {
-            Prepared::Run(ready) if is_read_only(&ready) => batch.push(ready),
+            Prepared::Run(ready) if is_read_only(task, &ready) => batch.push(ready),
             Prepared::Run(ready) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
                 flush(task, recorder, progress, vec![ready]).await?;
@@ -158,8 +159,8 @@ async fn record_unrun(
     .await
 }
 
-fn is_read_only(ready: &Ready) -> bool {
-    ready.tool.spec().risk == RiskTier::ReadOnly
+fn is_read_only(task: &TurnTask, ready: &Ready) -> bool {
+    task.deps.tools.risk(&ready.call.name) == Some(RiskTier::ReadOnly)
 }
 
 async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Prepared, TurnError> {
@@ -167,13 +168,7 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
         return prepare_hitl(task, call).await;
     }
     let Some(tool) = task.deps.tools.get(&call.name) else {
-        let known: Vec<String> = task
-            .deps
-            .tools
-            .specs()
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
+        let known: Vec<&str> = task.deps.tools.names().collect();
         let error = ToolError::new(
             ToolErrorKind::UnknownTool,
             format!("there is no tool named {:?}", call.name),
@@ -222,10 +217,15 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
     let run_by = facio_services::tools::files_run_by(&patterns);
     let control =
         facio_services::tools::execution_control_writes(&call.name, &args, &workspace, &run_by);
+    let tier = task
+        .deps
+        .tools
+        .risk(&call.name)
+        .unwrap_or(RiskTier::Infrastructure);
     let risk = if control.is_empty() {
-        tool.spec().risk
+        tier
     } else {
-        tool.spec().risk.max(RiskTier::Infrastructure)
+        tier.max(RiskTier::Infrastructure)
     };
     let decision = match policy.decide(&CallContext {
         tool: &call.name,
@@ -423,13 +423,23 @@ async fn readable_credentials(
     )))
 }
 
-async fn load_policy(task: &TurnTask) -> Result<Policy, TurnError> {
-    let stored = task.deps.store.get_policy(&task.tenant).await?;
-    Policy::effective(stored, &task.deps.config.policy).map_err(|e| {
-        TurnError::Stopped(super::StopReason::Internal(format!(
-            "the stored policy cannot be read: {e}"
-        )))
-    })
+/// The tenant's effective policy, from the tenant cache.
+async fn load_policy(task: &TurnTask) -> Result<Arc<Policy>, TurnError> {
+    let cache = &task.deps.tenants;
+    match cache
+        .policy(
+            task.deps.store.as_ref(),
+            &task.tenant,
+            &task.deps.config.policy,
+        )
+        .await
+    {
+        Ok(policy) => Ok(policy),
+        Err(PolicyLoadError::Store(e)) => Err(e.into()),
+        Err(e @ PolicyLoadError::Unreadable(_)) => Err(TurnError::Stopped(
+            super::StopReason::Internal(e.to_string()),
+        )),
+    }
 }
 
 /// The approval a gated call asks for: what would run, and why it needs a human.

@@ -75,10 +75,10 @@ async fn completions(
                 "this needs the role client or operator",
             ));
         }
-        let settings = state
-            .runtime
-            .store()
-            .tenant_settings(&identity.tenant)
+        let runtime = &state.runtime;
+        let settings = runtime
+            .tenant_cache()
+            .settings(runtime.store().as_ref(), &identity.tenant)
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
         (identity.tenant, settings)

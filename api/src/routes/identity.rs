@@ -82,10 +82,10 @@ pub(crate) async fn admit(
     tenant: &TenantId,
     token: Option<&str>,
 ) -> Result<TenantSettings, ApiError> {
-    let settings = state
-        .runtime
-        .store()
-        .tenant_settings(tenant)
+    let runtime = &state.runtime;
+    let settings = runtime
+        .tenant_cache()
+        .settings(runtime.store().as_ref(), tenant)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     state.limits.admit(

@@ -1,29 +1,55 @@
 //! Matching rules against a call, hardened against small argument changes. `exec`
 //! commands are matched word by word against what [`shell`] reads from the line.
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
 use globset::GlobMatcher;
 use serde_json::Value;
 
 use super::shell::{self, Reading, ShellWord};
 use super::{CallContext, PolicyRule, RuleAction};
 
-/// A glob as each side reads it. A deny glob's `*` crosses `/` (deny rules err toward
-/// matching); an allow glob's `*` and `?` stay inside one path segment, so `tools/*.sh`
-/// is not `tools/sub/x.sh`.
-fn matcher_for(pattern: &str, side: Side) -> Option<GlobMatcher> {
-    globset::GlobBuilder::new(pattern)
-        .literal_separator(side == Side::Allow)
-        .build()
-        .ok()
-        .map(|g| g.compile_matcher())
+/// The globs of one policy document, each compiled the first time a call needs it and
+/// kept with the document: a pattern is compiled once, not once per call. Only the
+/// document's own patterns are ever keys, so it holds at most a few per rule.
+#[derive(Default)]
+pub(super) struct GlobCache {
+    allow: RwLock<HashMap<String, Option<Arc<GlobMatcher>>>>,
+    deny: RwLock<HashMap<String, Option<Arc<GlobMatcher>>>>,
 }
 
-fn matcher(pattern: &str) -> Option<GlobMatcher> {
-    matcher_for(pattern, Side::Deny)
-}
+impl GlobCache {
+    /// A glob as each side reads it. A deny glob's `*` crosses `/` (deny rules err
+    /// toward matching); an allow glob's `*` and `?` stay inside one path segment, so
+    /// `tools/*.sh` is not `tools/sub/x.sh`. `None`: it does not compile.
+    fn matcher_for(&self, pattern: &str, side: Side) -> Option<Arc<GlobMatcher>> {
+        let map = match side {
+            Side::Allow => &self.allow,
+            Side::Deny => &self.deny,
+        };
+        if let Some(found) = map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(pattern)
+        {
+            return found.clone();
+        }
+        let compiled = globset::GlobBuilder::new(pattern)
+            .literal_separator(side == Side::Allow)
+            .build()
+            .ok()
+            .map(|g| Arc::new(g.compile_matcher()));
+        map.write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(pattern.to_owned(), compiled.clone());
+        compiled
+    }
 
-fn glob(pattern: &str, text: &str) -> bool {
-    matcher(pattern).is_some_and(|m| m.is_match(text))
+    fn glob(&self, pattern: &str, text: &str) -> bool {
+        self.matcher_for(pattern, Side::Deny)
+            .is_some_and(|m| m.is_match(text))
+    }
 }
 
 /// Whether `text` climbs with a `..` path segment (`a/../b`, `..`): an allow glob
@@ -41,20 +67,19 @@ fn authority(url: &reqwest::Url, host: &str) -> String {
 }
 
 /// Whether a rule's host glob (`*.example.com`, `api.example.com:8443`) covers `actual`.
-fn host_fits(pattern: &str, actual: &str) -> bool {
+fn host_fits(globs: &GlobCache, pattern: &str, actual: &str) -> bool {
     let pattern = pattern.to_ascii_lowercase();
     pattern == actual
-        || globset::GlobBuilder::new(&pattern)
-            .literal_separator(true)
-            .build()
-            .is_ok_and(|g| g.compile_matcher().is_match(actual))
+        || globs
+            .matcher_for(&pattern, Side::Allow)
+            .is_some_and(|m| m.is_match(actual))
 }
 
 /// An allow glob on one argument's text. A pattern that is a URL
 /// (`https://*.example.com/*`) is matched on the parsed URL: scheme, host and the
 /// rest each on their own, so `https://evil.net/.example.com/x` or
 /// `https://evil.net?.example.com` is not a host of example.com.
-fn allow_glob(pattern: &str, text: &str) -> bool {
+fn allow_glob(globs: &GlobCache, pattern: &str, text: &str) -> bool {
     if let Some((scheme, rest)) = pattern.split_once("://") {
         let (host, tail) = rest.split_once('/').unwrap_or((rest, ""));
         let Ok(url) = reqwest::Url::parse(text) else {
@@ -72,19 +97,24 @@ fn allow_glob(pattern: &str, text: &str) -> bool {
             actual_tail.is_empty()
         } else {
             // The path of a URL on the right host: `*` may span its segments.
-            matcher_for(tail, Side::Deny).is_some_and(|m| m.is_match(&actual_tail))
+            globs
+                .matcher_for(tail, Side::Deny)
+                .is_some_and(|m| m.is_match(&actual_tail))
         };
         return url.scheme().eq_ignore_ascii_case(scheme)
             && url.username().is_empty()
             && url.password().is_none()
             && url.fragment().is_none()
-            && host_fits(host, &authority(&url, actual_host))
+            && host_fits(globs, host, &authority(&url, actual_host))
             && tail_ok;
     }
     if pattern == text {
         return true;
     }
-    !climbs(text) && matcher_for(pattern, Side::Allow).is_some_and(|m| m.is_match(text))
+    !climbs(text)
+        && globs
+            .matcher_for(pattern, Side::Allow)
+            .is_some_and(|m| m.is_match(text))
 }
 
 /// Trimmed, whitespace runs collapsed.
@@ -92,20 +122,20 @@ fn normalize(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn tool_matches(rule: &PolicyRule, tool: &str) -> bool {
-    rule.tool == tool || glob(&rule.tool, tool)
+fn tool_matches(globs: &GlobCache, rule: &PolicyRule, tool: &str) -> bool {
+    rule.tool == tool || globs.glob(&rule.tool, tool)
 }
 
 /// Whether every param pattern of the rule, except `skip`, matches `args`.
-fn params_match(rule: &PolicyRule, args: &Value, skip: Option<&str>) -> bool {
+fn params_match(globs: &GlobCache, rule: &PolicyRule, args: &Value, skip: Option<&str>) -> bool {
     let side = if rule.action == RuleAction::Allow {
         Side::Allow
     } else {
         Side::Deny
     };
     let glob = |pattern: &str, text: &str| match side {
-        Side::Allow => allow_glob(pattern, text),
-        Side::Deny => glob(pattern, text),
+        Side::Allow => allow_glob(globs, pattern, text),
+        Side::Deny => globs.glob(pattern, text),
     };
     rule.params
         .iter()
@@ -130,14 +160,18 @@ fn command_pattern(rule: &PolicyRule) -> Option<&str> {
 
 /// The command line of an `exec` call, read once for every rule; `None` for other
 /// tools, for a call without a string `command`, and when no rule names a command.
-pub(super) fn exec_line(rules: &[PolicyRule], call: &CallContext<'_>) -> Option<Reading> {
+pub(super) fn exec_line(
+    globs: &GlobCache,
+    rules: &[PolicyRule],
+    call: &CallContext<'_>,
+) -> Option<Reading> {
     if call.tool != "exec" {
         return None;
     }
     let command = call.args.get("command")?.as_str()?;
     rules
         .iter()
-        .any(|r| command_pattern(r).is_some() && tool_matches(r, call.tool))
+        .any(|r| command_pattern(r).is_some() && tool_matches(globs, r, call.tool))
         .then(|| shell::read(command))
 }
 
@@ -152,7 +186,7 @@ enum Side {
 enum PatternWord {
     /// A glob on one word (`None`: a glob that does not compile, matching nothing),
     /// read for one side.
-    Word(Option<GlobMatcher>, Side),
+    Word(Option<Arc<GlobMatcher>>, Side),
     /// Any number of words, none included.
     AnyWords,
 }
@@ -161,7 +195,7 @@ enum PatternWord {
 /// final word ending in `*` (`status*`) stands for that word followed by any number
 /// of words (for a deny rule, also for any word it globs: `-r*` is `-rf` too); every
 /// other word is a glob on exactly one word.
-fn pattern_words(pattern: &str, side: Side) -> Vec<PatternWord> {
+fn pattern_words(globs: &GlobCache, pattern: &str, side: Side) -> Vec<PatternWord> {
     let words: Vec<&str> = pattern.split_whitespace().collect();
     let mut items = Vec::new();
     for (i, word) in words.iter().enumerate() {
@@ -175,11 +209,11 @@ fn pattern_words(pattern: &str, side: Side) -> Vec<PatternWord> {
                 Side::Allow => word.trim_end_matches('*'),
                 Side::Deny => word,
             };
-            items.push(PatternWord::Word(matcher_for(head, side), side));
+            items.push(PatternWord::Word(globs.matcher_for(head, side), side));
             items.push(PatternWord::AnyWords);
             continue;
         }
-        items.push(PatternWord::Word(matcher_for(word, side), side));
+        items.push(PatternWord::Word(globs.matcher_for(word, side), side));
     }
     items
 }
@@ -259,23 +293,24 @@ fn shown(words: &[ShellWord]) -> String {
 /// Whether a deny rule matches the call; `Some(detail)` says how (empty when the
 /// rule matches the arguments as a whole).
 pub(super) fn deny_matches(
+    globs: &GlobCache,
     rule: &PolicyRule,
     call: &CallContext<'_>,
     line: Option<&Reading>,
 ) -> Option<String> {
-    if rule.action != RuleAction::Deny || !tool_matches(rule, call.tool) {
+    if rule.action != RuleAction::Deny || !tool_matches(globs, rule, call.tool) {
         return None;
     }
     let (Some(reading), Some(pattern)) = (line, command_pattern(rule)) else {
-        return params_match(rule, call.args, None).then(String::new);
+        return params_match(globs, rule, call.args, None).then(String::new);
     };
-    if !params_match(rule, call.args, Some("command")) {
+    if !params_match(globs, rule, call.args, Some("command")) {
         return None;
     }
-    if params_match(rule, call.args, None) {
+    if params_match(globs, rule, call.args, None) {
         return Some(String::new());
     }
-    let pattern = pattern_words(pattern, Side::Deny);
+    let pattern = pattern_words(globs, pattern, Side::Deny);
     let matched = reading.commands.iter().find(|words| {
         matches!(words.first(), Some(ShellWord::Literal(_)))
             && deny_forms(words)
@@ -295,20 +330,21 @@ pub(super) fn deny_matches(
 /// Whether allow rules cover the call: `Some(network)` when they do, with whether
 /// the covering rules grant network (always false for tools other than `exec`).
 pub(super) fn allowed(
+    globs: &GlobCache,
     rules: &[PolicyRule],
     call: &CallContext<'_>,
     line: Option<&Reading>,
 ) -> Option<bool> {
     let allows: Vec<&PolicyRule> = rules
         .iter()
-        .filter(|r| r.action == RuleAction::Allow && tool_matches(r, call.tool))
+        .filter(|r| r.action == RuleAction::Allow && tool_matches(globs, r, call.tool))
         .collect();
     let exec = call.tool == "exec";
     // A rule naming no command covers any command line its other params match.
     let whole: Vec<&&PolicyRule> = allows
         .iter()
         .filter(|r| line.is_none() || command_pattern(r).is_none())
-        .filter(|r| params_match(r, call.args, None))
+        .filter(|r| params_match(globs, r, call.args, None))
         .collect();
     if !whole.is_empty() {
         return Some(exec && whole.iter().any(|r| r.network));
@@ -328,8 +364,8 @@ pub(super) fn allowed(
             .iter()
             .filter(|r| {
                 command_pattern(r).is_some_and(|p| {
-                    params_match(r, call.args, Some("command"))
-                        && words_match(&pattern_words(p, Side::Allow), &words)
+                    params_match(globs, r, call.args, Some("command"))
+                        && words_match(&pattern_words(globs, p, Side::Allow), &words)
                 })
             })
             .collect();

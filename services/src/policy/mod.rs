@@ -114,6 +114,27 @@ pub struct Policy {
     /// Seconds a review opened by this policy waits for a human before it times out
     /// and the call is denied. Default 24 h, at most 36 h.
     pub review_timeout_s: Option<u64>,
+    /// The rules' globs, compiled as calls need them and kept with this document (a
+    /// clone shares them: a glob's compiled form depends only on its text).
+    #[serde(skip)]
+    globs: Globs,
+}
+
+/// [`matching::GlobCache`] as a field: no part of what a policy is, so it never makes
+/// two policies unequal and is not shown.
+#[derive(Clone, Default)]
+struct Globs(std::sync::Arc<matching::GlobCache>);
+
+impl PartialEq for Globs {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Globs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Globs")
+    }
 }
 
 /// Where the turn making a call came from.
@@ -190,18 +211,17 @@ impl Policy {
     }
 
     pub fn decide(&self, call: &CallContext<'_>) -> Decision {
-        let line = matching::exec_line(&self.rules, call);
-        if let Some((rule, detail)) = self
-            .rules
-            .iter()
-            .find_map(|r| matching::deny_matches(r, call, line.as_ref()).map(|detail| (r, detail)))
-        {
+        let globs = &self.globs.0;
+        let line = matching::exec_line(globs, &self.rules, call);
+        if let Some((rule, detail)) = self.rules.iter().find_map(|r| {
+            matching::deny_matches(globs, r, call, line.as_ref()).map(|detail| (r, detail))
+        }) {
             return Decision::Deny {
                 reason: format!("a deny rule for {} covers this call{detail}", rule.tool),
                 rule: Some(rule.clone()),
             };
         }
-        if let Some(network) = matching::allowed(&self.rules, call, line.as_ref()) {
+        if let Some(network) = matching::allowed(globs, &self.rules, call, line.as_ref()) {
             return Decision::Run {
                 reason: "an allow rule covers this call".into(),
                 network,

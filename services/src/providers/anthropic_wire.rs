@@ -28,17 +28,7 @@ pub(crate) fn request_body(request: &ChatRequest, stream: bool) -> Value {
         body["system"] = json!(system.join("\n\n"));
     }
     if !request.tools.is_empty() {
-        body["tools"] = request
-            .tools
-            .iter()
-            .map(|tool| {
-                json!({
-                    "name": tool.name,
-                    "description": tool.description,
-                    "input_schema": tool.parameters,
-                })
-            })
-            .collect();
+        body["tools"] = request.tools.anthropic_json().clone();
     }
     if let Some(temperature) = request.temperature {
         body["temperature"] = json!(temperature_value(temperature));

@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::domain::{ChatMessage, ToolCall, Usage};
-use crate::tools::ToolSpec;
+use crate::tools::ToolSpecs;
 
 pub use anthropic::AnthropicProvider;
 pub use error::ProviderError;
@@ -34,7 +34,8 @@ pub use retry::RetryPolicy;
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,
-    pub tools: Vec<ToolSpec>,
+    /// Shared and built once (see [`ToolSpecs`]).
+    pub tools: ToolSpecs,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f32>,
 }

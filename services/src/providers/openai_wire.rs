@@ -16,20 +16,7 @@ pub(crate) fn request_body(request: &ChatRequest, stream: bool) -> Value {
         "messages": request.messages.iter().map(message).collect::<Vec<_>>(),
     });
     if !request.tools.is_empty() {
-        body["tools"] = request
-            .tools
-            .iter()
-            .map(|tool| {
-                json!({
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": tool.parameters,
-                    },
-                })
-            })
-            .collect();
+        body["tools"] = request.tools.openai_json().clone();
     }
     if let Some(max_tokens) = request.max_tokens {
         body["max_tokens"] = json!(max_tokens);

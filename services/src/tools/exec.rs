@@ -11,6 +11,7 @@ mod env;
 mod sandbox;
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,6 +33,43 @@ const CAPTURE_LIMIT: usize = 4 * 1024 * 1024;
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 pub struct ExecTool;
+
+/// `tools.exec.denyPatterns`, compiled.
+struct DenyPatterns {
+    patterns: Vec<String>,
+    /// One per pattern; `None`: it does not compile.
+    compiled: Vec<Option<regex::Regex>>,
+}
+
+impl DenyPatterns {
+    /// The first pattern `command` matches. Patterns are validated when the config
+    /// loads; one that still fails to compile refuses everything rather than nothing.
+    fn matched(&self, command: &str) -> Option<&str> {
+        self.patterns
+            .iter()
+            .zip(&self.compiled)
+            .find(|(_, regex)| regex.as_ref().is_none_or(|r| r.is_match(command)))
+            .map(|(pattern, _)| pattern.as_str())
+    }
+}
+
+/// The deny patterns compiled once per configuration, not per call: kept until a call
+/// comes with other patterns (a reloaded or another runtime's config).
+fn deny_patterns(patterns: &[String]) -> Arc<DenyPatterns> {
+    static COMPILED: Mutex<Option<Arc<DenyPatterns>>> = Mutex::new(None);
+    let mut kept = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(compiled) = kept.as_ref()
+        && compiled.patterns == patterns
+    {
+        return compiled.clone();
+    }
+    let compiled = Arc::new(DenyPatterns {
+        patterns: patterns.to_vec(),
+        compiled: patterns.iter().map(|p| regex::Regex::new(p).ok()).collect(),
+    });
+    *kept = Some(compiled.clone());
+    compiled
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,17 +109,12 @@ impl Tool for ExecTool {
     ) -> Result<ToolOutput, ToolError> {
         let args: Args = parse_args(args)?;
         let exec = &ctx.config.exec;
-        for pattern in &exec.deny_patterns {
-            // Patterns are validated when the config loads; one that still fails to
-            // compile refuses everything rather than nothing.
-            let denied = regex::Regex::new(pattern).map_or(true, |r| r.is_match(&args.command));
-            if denied {
-                return Err(ToolError::new(
-                    ToolErrorKind::Denied,
-                    format!("the command matches the deny pattern {pattern:?}"),
-                )
-                .with_hint("this command is not allowed here; find another way or ask the user"));
-            }
+        if let Some(pattern) = deny_patterns(&exec.deny_patterns).matched(&args.command) {
+            return Err(ToolError::new(
+                ToolErrorKind::Denied,
+                format!("the command matches the deny pattern {pattern:?}"),
+            )
+            .with_hint("this command is not allowed here; find another way or ask the user"));
         }
         // Credentials reach the command only through its environment: placeholders
         // become variable references, and exposed credentials are always set.

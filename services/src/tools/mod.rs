@@ -14,6 +14,7 @@ mod patch_file;
 mod read_file;
 mod read_logs;
 mod registry;
+mod specs;
 mod text_file;
 mod web_fetch;
 mod workspace;
@@ -32,6 +33,7 @@ pub use error::{ToolError, ToolErrorKind};
 pub use exec::{NamespaceMode, SandboxError, SandboxStatus, require_sandbox, sandbox_status};
 pub use read_logs::RecordSource;
 pub use registry::ToolRegistry;
+pub use specs::ToolSpecs;
 pub use text_file::atomic_write;
 pub use workspace::{Workspace, WorkspaceError};
 

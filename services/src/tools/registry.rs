@@ -12,12 +12,13 @@ use super::patch_file::PatchFileTool;
 use super::read_file::ReadFileTool;
 use super::web_fetch::WebFetchTool;
 use super::write_file::WriteFileTool;
-use super::{Tool, ToolSpec};
+use super::{RiskTier, Tool, ToolSpec};
 
-/// The tools offered to the model, by name.
+/// The tools offered to the model, by name, each with its spec, taken once when it
+/// is registered (a spec holds a JSON schema: building it per call would be waste).
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
-    tools: BTreeMap<String, Arc<dyn Tool>>,
+    tools: BTreeMap<String, (ToolSpec, Arc<dyn Tool>)>,
 }
 
 impl ToolRegistry {
@@ -43,15 +44,31 @@ impl ToolRegistry {
     }
 
     pub fn register(&mut self, tool: Arc<dyn Tool>) {
-        self.tools.insert(tool.spec().name, tool);
+        let spec = tool.spec();
+        self.tools.insert(spec.name.clone(), (spec, tool));
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
-        self.tools.get(name).cloned()
+        self.tools.get(name).map(|(_, tool)| tool.clone())
+    }
+
+    /// The spec of the tool named `name`, as taken when it was registered.
+    pub fn spec(&self, name: &str) -> Option<&ToolSpec> {
+        self.tools.get(name).map(|(spec, _)| spec)
+    }
+
+    /// The risk tier of the tool named `name`.
+    pub fn risk(&self, name: &str) -> Option<RiskTier> {
+        self.spec(name).map(|spec| spec.risk)
+    }
+
+    /// The registered tools' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tools.keys().map(String::as_str)
     }
 
     pub fn specs(&self) -> Vec<ToolSpec> {
-        self.tools.values().map(|t| t.spec()).collect()
+        self.tools.values().map(|(spec, _)| spec.clone()).collect()
     }
 }
 

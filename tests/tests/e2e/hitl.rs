@@ -1348,3 +1348,54 @@ async fn a_reviewer_edits_the_arguments_in_the_inbox_and_the_call_runs_with_them
         "edited\n"
     );
 }
+
+#[tokio::test]
+async fn a_run_resumed_after_approval_and_a_restart_calls_the_model_it_was_asked_for() {
+    let env = gated_env(vec![
+        Reply::tool_call("exec", json!({"command": "echo chosen >> model.txt"})),
+        Reply::text("Done on the model you chose."),
+    ])
+    .await;
+    let first = env.serve().await;
+    let body = json!({"model": "scripted-2", "messages": [{"role": "user", "content": "Run it."}]});
+    let response = first.post_chat(&body, Some("hitl:model")).await;
+    assert_eq!(response.status(), 200);
+    let run_id = response.headers()["x-facio-run-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (_, run) = api(
+        &first,
+        reqwest::Method::GET,
+        &format!("/runs/{run_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(run["status"], "awaiting_review", "{run}");
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+    // The requested model must be durable, not only held by the process that accepted it.
+    first.process.kill().await.unwrap();
+
+    let second = env.serve().await;
+    let (status, decided) = api(
+        &second,
+        reqwest::Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    let done = finished(&second, &run_id).await;
+    assert_eq!(done["content"], "Done on the model you chose.", "{done}");
+    let models: Vec<Value> = env
+        .model
+        .requests()
+        .iter()
+        .map(|r| r.body["model"].clone())
+        .collect();
+    assert_eq!(
+        models,
+        vec![json!("scripted-2"), json!("scripted-2")],
+        "the resumed run called the requested model, not agents.defaults.model"
+    );
+}

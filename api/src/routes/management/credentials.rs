@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use facio_services::domain::TenantId;
 use facio_services::review::SecretString;
 use facio_services::store::{AuditEventKind, CredentialRow, StoreError};
+use facio_services::tenant_cache::TenantCacheEvent;
 use facio_services::vault::{CredentialScope, provider_key, valid_key};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
@@ -204,7 +205,7 @@ async fn create(
         .create_credential(caller.tenant(), &body.key, &sealed, body.exposed)
         .await
     {
-        Ok(()) => {}
+        Ok(()) => credentials_changed(&state, caller.tenant()),
         Err(StoreError::Conflict(message)) => {
             return Err(ApiError::conflict("credential_exists", message));
         }
@@ -269,6 +270,7 @@ async fn replace(
         .put_credential(caller.tenant(), &key, &sealed, exposed)
         .await
         .map_err(store_error)?;
+    credentials_changed(&state, caller.tenant());
     let action = if before.is_some() {
         "updated"
     } else {
@@ -291,6 +293,9 @@ async fn remove(
             .delete_credential(caller.tenant(), &key)
             .await
             .map_err(store_error)?;
+    if deleted {
+        credentials_changed(&state, caller.tenant());
+    }
     if !deleted {
         return Err(ApiError::not_found(format!(
             "credential {key} does not exist"
@@ -443,7 +448,7 @@ async fn create_provider(
         .create_credential(caller.tenant(), &key, &sealed, false)
         .await
     {
-        Ok(()) => {}
+        Ok(()) => credentials_changed(&state, caller.tenant()),
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::conflict(
                 "credential_exists",
@@ -484,6 +489,7 @@ async fn put_provider(
         .put_credential(caller.tenant(), &key, &sealed, false)
         .await
         .map_err(store_error)?;
+    credentials_changed(&state, caller.tenant());
     changed(&state, &caller, &key, "updated", None, None).await?;
     Ok(Json(
         json!({"name": name, "source": "vault", "restartRequired": true}),
@@ -502,6 +508,9 @@ async fn delete_provider(
         .delete_credential(caller.tenant(), &key)
         .await
         .map_err(store_error)?;
+    if deleted {
+        credentials_changed(&state, caller.tenant());
+    }
     if !deleted {
         return Err(ApiError::not_found(format!(
             "provider {name} has no stored key"
@@ -509,4 +518,12 @@ async fn delete_provider(
     }
     changed(&state, &caller, &key, "deleted", None, None).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A credential of `tenant` was written: turns open the new set.
+fn credentials_changed(state: &AppState, tenant: &TenantId) {
+    state
+        .runtime
+        .tenant_cache()
+        .changed(TenantCacheEvent::Credentials(tenant.clone()));
 }

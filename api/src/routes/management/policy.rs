@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use facio_services::store::AuditEventKind;
+use facio_services::tenant_cache::TenantCacheEvent;
 
 use super::json::Body;
 use super::{Caller, audit_change, store_error};
@@ -42,6 +43,10 @@ async fn put(state: &AppState, tenant: &TenantId, policy: &Policy) -> Result<Val
         .put_policy(tenant, &doc)
         .await
         .map_err(store_error)?;
+    state
+        .runtime
+        .tenant_cache()
+        .changed(TenantCacheEvent::Policy(tenant.clone()));
     Ok(doc)
 }
 

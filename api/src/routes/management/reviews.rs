@@ -300,10 +300,8 @@ fn narrow_rule(review: &ReviewRecord) -> Result<facio_services::policy::PolicyRu
     };
     rule.validate().map_err(|e| e.to_string())?;
     // It must cover the call it came from, and nothing broader than its arguments.
-    let only = Policy {
-        rules: vec![rule.clone()],
-        ..Policy::default()
-    };
+    let mut only = Policy::default();
+    only.rules = vec![rule.clone()];
     let covers = matches!(
         only.decide(&CallContext {
             tool: &review.tool,

@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use facio_services::config::{Config, SettingsError};
 use facio_services::domain::{TenantId, TenantSettingsPatch};
 use facio_services::store::AuditEventKind;
+use facio_services::tenant_cache::TenantCacheEvent;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -89,6 +90,10 @@ async fn apply(
                 .put_tenant_settings(&tenant, &settings)
                 .await
                 .map_err(store_error)?;
+            state
+                .runtime
+                .tenant_cache()
+                .changed(TenantCacheEvent::Settings(tenant.clone()));
         }
         if applied.is_empty() && saved.is_empty() {
             return Ok(());
@@ -115,6 +120,10 @@ async fn apply(
             if let Ok(mut settings) = store.tenant_settings(&tenant).await {
                 settings.merge(undo);
                 let _ = store.put_tenant_settings(&tenant, &settings).await;
+                state
+                    .runtime
+                    .tenant_cache()
+                    .changed(TenantCacheEvent::Settings(tenant.clone()));
             }
         }
         return Err(e);

@@ -8,6 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use facio_services::domain::{TenantId, TenantSettingsPatch};
 use facio_services::store::{AuditEventKind, StoreError};
+use facio_services::tenant_cache::TenantCacheEvent;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -115,6 +116,10 @@ async fn update(
         .put_tenant_settings(&tenant, &settings)
         .await
         .map_err(store_error)?;
+    state
+        .runtime
+        .tenant_cache()
+        .changed(TenantCacheEvent::Settings(tenant.clone()));
     let audited = super::audit_change(
         &state,
         &caller,
@@ -129,6 +134,10 @@ async fn update(
             .put_tenant_settings(&tenant, &before)
             .await
             .map_err(store_error)?;
+        state
+            .runtime
+            .tenant_cache()
+            .changed(TenantCacheEvent::Settings(tenant.clone()));
         return Err(e);
     }
     Ok(Json(json!({"name": tenant, "settings": settings})))

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{ChatRequest, ChatResponse, Provider, ProviderError, StreamDelta};
 use crate::domain::{ChatMessage, ToolCall};
-use crate::tools::{RiskTier, ToolSpec};
+use crate::tools::{RiskTier, ToolSpec, ToolSpecs};
 
 /// A conversation that exercises every message shape: system prompt, a turn with two
 /// tool calls, both results, and a follow-up question.
@@ -43,7 +43,8 @@ fn conversation() -> ChatRequest {
             description: "Reads a file.".into(),
             parameters: json!({ "type": "object", "properties": { "path": { "type": "string" } } }),
             risk: RiskTier::ReadOnly,
-        }],
+        }]
+        .into(),
         max_tokens: Some(256),
         temperature: Some(0.2),
     }
@@ -53,7 +54,7 @@ fn question() -> ChatRequest {
     ChatRequest {
         model: "test-model".into(),
         messages: vec![ChatMessage::user("Hi")],
-        tools: Vec::new(),
+        tools: ToolSpecs::default(),
         max_tokens: None,
         temperature: None,
     }
