@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # loadtest/run.sh N K C L — N sessions × K turns at concurrency C against a release
 # `facio serve` whose model is the scripted model at a fixed latency of L ms.
+# TOOL=list_dir: every turn makes one call of that tool before its answer.
+# STORAGE_URL=postgres://…: the gateway's store (default: SQLite in a temp dir).
+# FACIO=path: another gateway binary (an earlier build, for A/B runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000} K=${2:-3} C=${3:-50} L=${4:-0}
 
 cargo build --release --quiet -p facio --bin facio -p facio-tests --bin scripted-model -p facio-loadtest --bin facio-loadtest
 TARGET=${CARGO_TARGET_DIR:-target}/release
+FACIO=${FACIO:-$TARGET/facio}
 TMP=$(mktemp -d -t facio-load-XXXXXX)
 MODEL_PID="" FACIO_PID=""
 cleanup() {
@@ -24,7 +28,7 @@ wait_line() { # file pattern
     echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
 }
 
-"$TARGET/scripted-model" --port 0 --latency-ms "$L" --content "ok" >"$TMP/model.log" 2>&1 &
+"$TARGET/scripted-model" --port 0 --latency-ms "$L" --content "ok" ${TOOL:+--tool "$TOOL"} >"$TMP/model.log" 2>&1 &
 MODEL_PID=$!
 MODEL_URL=$(wait_line "$TMP/model.log" 'http://127.0.0.1:[0-9]*')
 
@@ -32,13 +36,13 @@ cat >"$TMP/config.json" <<JSON
 {
   "agents": {"defaults": {"model": "scripted-1", "provider": "scripted", "maxToolIterations": 5}},
   "providers": {"scripted": {"apiKey": "sk-load", "apiBase": "$MODEL_URL/v1"}},
-  "storage": {"dataDir": "$TMP/data"},
+  "storage": {"dataDir": "$TMP/data"${STORAGE_URL:+, "url": "$STORAGE_URL"}},
   "limits": {"tenantRequestsPerMinute": 100000000, "tokenRequestsPerMinute": 100000000},
   "logging": {"level": "warn"}
 }
 JSON
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$TARGET/facio" serve --config "$TMP/config.json" --workspace "$TMP/ws" --port "$PORT" >"$TMP/facio.log" 2>&1 &
+"$FACIO" serve --config "$TMP/config.json" --workspace "$TMP/ws" --port "$PORT" >"$TMP/facio.log" 2>&1 &
 FACIO_PID=$!
 wait_line "$TMP/facio.log" 'listening on http://[0-9.:]*' >/dev/null
 

@@ -19,13 +19,17 @@ struct Args {
     /// The answer to every request.
     #[arg(long, default_value = "ok")]
     content: String,
+    /// Call this tool (with no arguments) once per turn before answering.
+    #[arg(long)]
+    tool: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let model = facio_tests::model::ScriptedModel::start_fixed_on(
+    let model = facio_tests::model::ScriptedModel::start_fixed_with_tool(
         &args.content,
+        args.tool.as_deref(),
         Duration::from_millis(args.latency_ms),
         args.port,
     )

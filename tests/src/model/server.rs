@@ -60,7 +60,13 @@ impl RecordedRequest {
 
 enum Script {
     Replies(VecDeque<Reply>),
-    Fixed { content: String, latency: Duration },
+    /// The same answer to every request; with `tool`, a call of that tool (no
+    /// arguments) first whenever the conversation ends with the user's message.
+    Fixed {
+        content: String,
+        latency: Duration,
+        tool: Option<String>,
+    },
 }
 
 struct Shared {
@@ -104,9 +110,20 @@ impl ScriptedModel {
         latency: Duration,
         port: u16,
     ) -> anyhow::Result<ScriptedModel> {
+        Self::start_fixed_with_tool(content, None, latency, port).await
+    }
+
+    /// [`Self::start_fixed_on`], calling `tool` once per turn before answering.
+    pub async fn start_fixed_with_tool(
+        content: &str,
+        tool: Option<&str>,
+        latency: Duration,
+        port: u16,
+    ) -> anyhow::Result<ScriptedModel> {
         let script = Script::Fixed {
             content: content.to_owned(),
             latency,
+            tool: tool.map(str::to_owned),
         };
         Self::serve(script, port).await
     }
@@ -185,8 +202,20 @@ async fn completions(
         let n = requests.len();
         let reply = match &mut *lock(&shared.script) {
             Script::Replies(queue) => queue.pop_front(),
-            Script::Fixed { content, latency } => {
-                Some(Reply::text(content.clone()).delayed(*latency))
+            Script::Fixed {
+                content,
+                latency,
+                tool,
+            } => {
+                let after_user = body["messages"]
+                    .as_array()
+                    .and_then(|m| m.last())
+                    .is_some_and(|m| m["role"] == "user");
+                let reply = match tool {
+                    Some(name) if after_user => Reply::tool_call(name, serde_json::json!({})),
+                    _ => Reply::text(content.clone()),
+                };
+                Some(reply.delayed(*latency))
             }
         };
         (reply, n)

@@ -9,6 +9,7 @@ use facio_tests::model::Reply;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Notify};
 
+use crate::postgres::Backend;
 use crate::support::{Env, PATIENCE, http};
 
 const TOKEN: &str = "mgmt-durability-token";
@@ -21,6 +22,15 @@ const KILL_AFTER: usize = 100;
 
 #[tokio::test]
 async fn every_acknowledged_run_survives_kill_9_while_turns_stream_in() {
+    acknowledged_runs_survive_kill_9(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn every_acknowledged_run_survives_kill_9_on_postgres() {
+    acknowledged_runs_survive_kill_9(Backend::Postgres).await;
+}
+
+async fn acknowledged_runs_survive_kill_9(backend: Backend) {
     // Slow answers keep turns running when the node dies; the replies are all alike,
     // so it does not matter which turn takes which.
     let replies = (0..MESSAGES * 2)
@@ -33,6 +43,9 @@ async fn every_acknowledged_run_survives_kill_9_while_turns_stream_in() {
         json!({"tenantRequestsPerMinute": 100_000_000, "tokenRequestsPerMinute": 100_000_000}),
     );
     env.set("/logging", json!({"level": "warn"}));
+    let Ok(database) = backend.apply(&mut env).await else {
+        return;
+    };
     let first = env.serve().await;
 
     let client = http();
@@ -112,6 +125,10 @@ async fn every_acknowledged_run_survives_kill_9_while_turns_stream_in() {
         acknowledged.len(),
         &lost[..lost.len().min(10)]
     );
+    drop(second);
+    if let Some(database) = database {
+        database.drop_it().await;
+    }
 }
 
 #[tokio::test]

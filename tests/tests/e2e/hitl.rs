@@ -4,6 +4,7 @@
 use facio_tests::model::Reply;
 use serde_json::{Value, json};
 
+use crate::postgres::Backend;
 use crate::support::{Env, Gateway, PATIENCE, http, request_text, tool_results};
 
 pub(crate) const TOKEN: &str = "mgmt-test-token";
@@ -218,11 +219,23 @@ async fn a_gated_command_waits_for_approval_runs_once_and_is_audited() {
 
 #[tokio::test]
 async fn a_pending_review_survives_kill_9_and_the_call_runs_once_after_restart() {
-    let env = gated_env(vec![
+    pending_review_survives_kill_9(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_pending_review_survives_kill_9_on_postgres() {
+    pending_review_survives_kill_9(Backend::Postgres).await;
+}
+
+async fn pending_review_survives_kill_9(backend: Backend) {
+    let mut env = gated_env(vec![
         Reply::tool_call("exec", json!({"command": "echo once >> count.txt"})),
         Reply::text("Counted after the restart."),
     ])
     .await;
+    let Ok(database) = backend.apply(&mut env).await else {
+        return;
+    };
     let first = env.serve().await;
     let run = ask(&first, "hitl:crash", "Count once.").await;
     assert_eq!(run["status"], "awaiting_review", "{run}");
@@ -259,6 +272,10 @@ async fn a_pending_review_survives_kill_9_and_the_call_runs_once_after_restart()
         std::fs::read_to_string(env.workspace().join("count.txt")).unwrap(),
         "once\n"
     );
+    drop(second);
+    if let Some(database) = database {
+        database.drop_it().await;
+    }
 }
 
 #[tokio::test]
@@ -555,6 +572,15 @@ async fn a_reviewer_approves_in_the_inbox_with_a_real_click() {
 
 #[tokio::test]
 async fn a_call_running_at_a_crash_comes_back_to_a_human_as_in_doubt() {
+    in_doubt_after_a_crash(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_call_running_at_a_crash_comes_back_in_doubt_on_postgres() {
+    in_doubt_after_a_crash(Backend::Postgres).await;
+}
+
+async fn in_doubt_after_a_crash(backend: Backend) {
     let mut env = gated_env(vec![
         Reply::tool_call(
             "exec",
@@ -567,6 +593,9 @@ async fn a_call_running_at_a_crash_comes_back_to_a_human_as_in_doubt() {
         "/policy",
         json!({"rules": [{"action": "allow", "tool": "exec"}]}),
     );
+    let Ok(database) = backend.apply(&mut env).await else {
+        return;
+    };
     let first = env.serve().await;
     let (status, accepted) = api(
         &first,
@@ -626,6 +655,10 @@ async fn a_call_running_at_a_crash_comes_back_to_a_human_as_in_doubt() {
             .1
             .contains("it already ran")
     );
+    drop(second);
+    if let Some(database) = database {
+        database.drop_it().await;
+    }
 }
 
 #[tokio::test]

@@ -114,6 +114,8 @@ async fn commit_batch(pool: &sqlx::SqlitePool, units: Vec<Unit>, counters: &Coun
     }
     let mut ran: Vec<(oneshot::Sender<Result<Made, StoreError>>, Made)> =
         Vec::with_capacity(units.len());
+    // Units that failed alone hear back after the batch ended, like the others.
+    let mut failed: Vec<(oneshot::Sender<Result<Made, StoreError>>, StoreError)> = Vec::new();
     let mut remaining = units.into_iter();
     while let Some(Unit { body, answer }) = remaining.next() {
         if let Err(e) = sqlx::query("SAVEPOINT unit").execute(&mut *conn).await {
@@ -132,7 +134,7 @@ async fn commit_batch(pool: &sqlx::SqlitePool, units: Vec<Unit>, counters: &Coun
             }
             Err(error) => {
                 // The unit fails alone, with its own error; nothing of it stays.
-                let _ = answer.send(Err(error));
+                failed.push((answer, error));
                 let rolled_back = sqlx::query("ROLLBACK TO unit")
                     .execute(&mut *conn)
                     .await
@@ -146,12 +148,20 @@ async fn commit_batch(pool: &sqlx::SqlitePool, units: Vec<Unit>, counters: &Coun
                 };
                 if let Err(e) = released {
                     let why = format!("cannot roll back a failed write: {e}");
+                    answer_failed(failed);
                     return abort(&mut conn, ran, remaining, &why).await;
                 }
             }
         }
     }
-    match sqlx::query("COMMIT").execute(&mut *conn).await {
+    if ran.is_empty() {
+        // Nothing to keep: no commit.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        answer_failed(failed);
+        return false;
+    }
+    let committed = sqlx::query("COMMIT").execute(&mut *conn).await;
+    let kept = match committed {
         Ok(_) => {
             // Counted before anyone hears back, so a caller reads its own commit.
             counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -169,6 +179,14 @@ async fn commit_batch(pool: &sqlx::SqlitePool, units: Vec<Unit>, counters: &Coun
             }
             false
         }
+    };
+    answer_failed(failed);
+    kept
+}
+
+fn answer_failed(failed: Vec<(oneshot::Sender<Result<Made, StoreError>>, StoreError)>) {
+    for (answer, error) in failed {
+        let _ = answer.send(Err(error));
     }
 }
 
