@@ -32,11 +32,13 @@ wait_line() { # file pattern
 MODEL_PID=$!
 MODEL_URL=$(wait_line "$TMP/model.log" 'http://127.0.0.1:[0-9]*')
 
+STORAGE_JSON=""
+[[ -n "${STORAGE_URL:-}" ]] && STORAGE_JSON=", \"url\": \"$STORAGE_URL\""
 cat >"$TMP/config.json" <<JSON
 {
   "agents": {"defaults": {"model": "scripted-1", "provider": "scripted", "maxToolIterations": 5}},
   "providers": {"scripted": {"apiKey": "sk-load", "apiBase": "$MODEL_URL/v1"}},
-  "storage": {"dataDir": "$TMP/data"${STORAGE_URL:+, "url": "$STORAGE_URL"}},
+  "storage": {"dataDir": "$TMP/data"$STORAGE_JSON},
   "limits": {"tenantRequestsPerMinute": 100000000, "tokenRequestsPerMinute": 100000000},
   "logging": {"level": "warn"}
 }
