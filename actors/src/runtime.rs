@@ -101,6 +101,7 @@ impl Runtime {
     /// when asked to).
     pub async fn start(deps: RuntimeDeps) -> Result<Runtime, RuntimeError> {
         let mut in_doubt = Vec::new();
+        let mut recovered = Vec::new();
         if deps.recover_on_start {
             let tools = deps.tools.clone();
             let side_effecting = move |name: &str| {
@@ -110,6 +111,7 @@ impl Runtime {
             if !tenants.contains(&TenantId::default_tenant()) {
                 tenants.push(TenantId::default_tenant());
             }
+            recovered.clone_from(&tenants);
             for tenant in tenants {
                 let RecoveryReport {
                     interrupted_runs,
@@ -193,14 +195,49 @@ impl Runtime {
             .await
             .map_err(|e| RuntimeError::Start(e.to_string()))?;
         tokio::spawn(keep_leases(turn_deps.clone(), shutdown.clone()));
-        Ok(Runtime {
+        let runtime = Runtime {
             refs,
             node,
             deps: turn_deps,
             accepting: AtomicBool::new(true),
             shutdown,
             tracker,
-        })
+        };
+        for tenant in &recovered {
+            runtime.requeue(tenant).await?;
+        }
+        Ok(runtime)
+    }
+
+    /// Turns that were acknowledged and waiting when the process stopped go back to
+    /// their sessions, oldest first, as they were submitted.
+    async fn requeue(&self, tenant: &TenantId) -> Result<(), RuntimeError> {
+        for run in self.deps.store.queued_runs(tenant).await? {
+            let (origin, model) =
+                crate::turn::queued_as(self.deps.store.as_ref(), tenant, &run.run_id)
+                    .await?
+                    .unwrap_or((Origin::Api, None));
+            tracing::info!(run = %run.run_id, session = %run.session_key, "a turn queued before the restart waits again");
+            let input = TurnInput {
+                run_id: run.run_id.clone(),
+                input: run.input.clone(),
+                origin,
+                hooks: None,
+                model,
+                events: None,
+                resume: false,
+                accepted: None,
+                recording: false,
+                stored: true,
+            };
+            self.sessions()?
+                .cast(SupervisorMsg::Route(
+                    (tenant.clone(), run.session_key.clone()),
+                    SessionMsg::Submit(input),
+                ))
+                .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Run and review changes as they happen.
@@ -254,8 +291,9 @@ impl Runtime {
     /// Queues a turn on its session and returns its run id and its progress events
     /// (always ending with [`TurnEvent::Finished`]) once the turn's accept step has
     /// committed: an acknowledged run is in the store, whatever happens to the process
-    /// after. A turn queued behind another of its session is acknowledged when it
-    /// starts. Nothing is locked while it waits.
+    /// after. A turn queued behind another of its session is acknowledged once its
+    /// queued record committed (it survives a crash while it waits and starts again
+    /// after a restart). Nothing is locked while it waits.
     pub async fn submit(
         &self,
         request: TurnRequest,
@@ -275,6 +313,8 @@ impl Runtime {
             events: Some(events),
             resume: false,
             accepted: Some(accepted),
+            recording: false,
+            stored: false,
         };
         self.sessions()?
             .cast(SupervisorMsg::Route(

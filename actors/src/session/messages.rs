@@ -23,8 +23,13 @@ pub struct TurnInput {
     /// Continue a run that waited for a human review instead of starting one.
     pub resume: bool,
     /// Told once the turn's accept step has committed (or why it could not be); the
-    /// caller is acknowledged only then.
+    /// caller is acknowledged only then. A turn that has to wait behind another is
+    /// recorded as queued first, and its caller is told once that has committed.
     pub accepted: Option<oneshot::Sender<Result<(), crate::turn::NotAccepted>>>,
+    /// Its queued record is being written: it does not start before that ends.
+    pub recording: bool,
+    /// Its run is stored as queued (so a stop must close it).
+    pub stored: bool,
 }
 
 /// Messages to a [`super::SessionActor`].
@@ -45,6 +50,8 @@ pub enum SessionMsg {
     /// From the session itself, first of all: take the session's lease and load what
     /// is waiting (off the supervisor, which only spawns).
     Activate,
+    /// From the session's own task: a waiting turn's queued record committed (or not).
+    Queued { run_id: RunId, stored: bool },
     /// From the session's own timer: passivate if still idle.
     IdleCheck,
 }

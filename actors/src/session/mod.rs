@@ -84,19 +84,55 @@ impl Actor for SessionActor {
                 state.waiting = waiting.into_iter().next().map(|r| r.run_id);
                 start_next(&myself, state);
             }
+            SessionMsg::Queued { run_id, stored } => {
+                if stored {
+                    if let Some(input) = state.queue.iter_mut().find(|i| i.run_id == run_id) {
+                        input.recording = false;
+                        input.stored = true;
+                    }
+                } else {
+                    // Its caller was told it was not accepted: it never runs.
+                    state.queue.retain(|i| i.run_id != run_id);
+                }
+                start_next(&myself, state);
+            }
             SessionMsg::Submit(input) => {
                 state.received += 1;
                 let run_id = input.run_id.clone();
                 state.queue.push_back(input);
                 start_next(&myself, state);
                 // A turn that has to wait behind another of its session (one running,
-                // or one waiting for a human for as long as that takes) is answered
-                // now: its caller must not hang until it starts. It is written when
-                // it starts, so such a queued turn is not yet durable.
-                if let Some(queued) = state.queue.iter_mut().find(|i| i.run_id == run_id)
+                // or one waiting for a human for as long as that takes) is recorded
+                // as queued now, and its caller acknowledged once that committed: it
+                // must not hang until the turn starts, and an acknowledged turn must
+                // survive a crash while it waits.
+                let epoch = state.lease.as_ref().map(|l| l.epoch);
+                if let Some(epoch) = epoch
+                    && let Some(queued) = state.queue.iter_mut().find(|i| i.run_id == run_id)
                     && let Some(accepted) = queued.accepted.take()
                 {
-                    let _ = accepted.send(Ok(()));
+                    queued.recording = true;
+                    let deps = state.args.deps.clone();
+                    let (tenant, key) = state.args.address.clone();
+                    let (input, origin, model) =
+                        (queued.input.clone(), queued.origin, queued.model.clone());
+                    let myself = myself.clone();
+                    state.args.tracker.spawn(async move {
+                        let result = crate::turn::record_queued(
+                            &deps,
+                            &tenant,
+                            &key,
+                            epoch,
+                            &run_id,
+                            &input,
+                            origin,
+                            model.as_deref(),
+                        )
+                        .await;
+                        let stored = result.is_ok();
+                        let _ = accepted.send(result);
+                        let _ = myself.cast(SessionMsg::Queued { run_id, stored });
+                    });
                 }
             }
             SessionMsg::Resume { run_id, origin } => {
@@ -113,13 +149,17 @@ impl Actor for SessionActor {
                     events: None,
                     resume: true,
                     accepted: None,
+                    recording: false,
+                    stored: false,
                 });
                 start_next(&myself, state);
             }
             SessionMsg::Cancel(reply) => {
                 state.received += 1;
                 let mut cancelled = !state.queue.is_empty();
-                state.queue.clear();
+                let dropped: Vec<_> = state.queue.drain(..).filter(|i| i.stored).collect();
+                // Queued turns on record end as cancelled, never started.
+                cancel_queued(&state.args, dropped.iter().map(|i| &i.run_id)).await;
                 if let Some(running) = &state.running {
                     running.cancel.cancel();
                     cancelled = true;
@@ -240,6 +280,44 @@ async fn withdraw_reviews(args: &SessionArgs, run_id: &facio_services::domain::R
     withdrawn
 }
 
+/// Closes queued runs that a stop dropped before they started: `cancelled`, with
+/// their `turn_finished` event.
+async fn cancel_queued<'a>(
+    args: &SessionArgs,
+    runs: impl Iterator<Item = &'a facio_services::domain::RunId>,
+) {
+    let (tenant, key) = &args.address;
+    for run_id in runs {
+        let store = &args.deps.store;
+        let closed = store
+            .set_run_status(
+                tenant,
+                run_id,
+                facio_services::store::RunStatus::Queued,
+                facio_services::store::RunStatus::Cancelled,
+            )
+            .await;
+        let event = facio_services::store::NewAuditEvent {
+            kind: facio_services::store::AuditEventKind::TurnFinished,
+            session_key: Some(key.clone()),
+            run_id: Some(run_id.clone()),
+            actor: "stop command".to_owned(),
+            data: serde_json::json!({
+                "status": "cancelled",
+                "reason": "stopped before it started",
+            }),
+        };
+        let recorded = match closed {
+            Ok(true) => store.append_audit(tenant, event).await.map(|_| ()),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            tracing::error!(run = %run_id, error = %e, "cannot close a queued run that was stopped");
+        }
+    }
+}
+
 /// Starts the next queued turn as a task if none is running.
 fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     if state.running.is_some() {
@@ -249,6 +327,10 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
         return;
     };
     if state.waiting.is_some() && !state.queue.front().is_some_and(|i| i.resume) {
+        return;
+    }
+    // Its queued record is still being written: it starts once that committed.
+    if state.queue.front().is_some_and(|i| i.recording) {
         return;
     }
     let Some(input) = state.queue.pop_front() else {

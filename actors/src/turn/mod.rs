@@ -30,6 +30,7 @@ pub use budget::BudgetScope;
 pub use events::{Origin, StopReason, ToolUse, TurnEvent, TurnSummary};
 pub use hooks::{HookDecision, TurnHooks};
 use record::Recorder;
+pub(crate) use record::{queued_as, record_queued};
 
 /// What every turn on a node shares.
 pub(crate) struct TurnDeps {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use facio_services::domain::ChatMessage;
 use facio_services::store::{
     AcceptStep, AuditEventKind, AuditFilter, ModelReplyStep, ModelSpend, NewAuditEvent, NoteStep,
-    RunScope, StepEvent, Store, StoreError, ToolCallStatus, ToolFinishedStep, ToolStartedStep,
-    TurnFinishedStep,
+    QueuedStep, RunScope, StepEvent, Store, StoreError, ToolCallStatus, ToolFinishedStep,
+    ToolStartedStep, TurnFinishedStep,
 };
 
 use super::{Origin, Progress, StopReason, TurnTask};
@@ -249,4 +249,88 @@ pub(super) fn clip(text: &str, max: usize) -> String {
         ),
         None => text.to_owned(),
     }
+}
+
+/// Records a turn that has to wait behind another of its session: its run as
+/// `queued` and the `turn_queued` event (origin, input, requested model), in one step
+/// fenced by the session's epoch, so the caller is acknowledged only once it is
+/// durable. The input is redacted like an accepted one.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_queued(
+    deps: &super::TurnDeps,
+    tenant: &facio_services::domain::TenantId,
+    key: &facio_services::domain::SessionKey,
+    epoch: facio_services::store::Epoch,
+    run_id: &facio_services::domain::RunId,
+    input: &str,
+    origin: Origin,
+    model: Option<&str>,
+) -> Result<(), super::NotAccepted> {
+    let secrets = deps
+        .tenants
+        .credentials(deps.store.as_ref(), &deps.vault, tenant)
+        .await
+        .map_err(|e| super::NotAccepted::Failed(e.to_string()))?;
+    let input = if secrets.is_empty() {
+        input.to_owned()
+    } else {
+        secrets.redact(input)
+    };
+    let mut data = serde_json::json!({
+        "origin": origin.as_str(),
+        "input": clip(&input, deps.config.audit.max_field_chars),
+    });
+    if let Some(model) = model {
+        data[REQUESTED_MODEL] = serde_json::json!(model);
+    }
+    let scope = RunScope {
+        tenant: tenant.clone(),
+        session_key: key.clone(),
+        run_id: run_id.clone(),
+        actor: "agent".to_owned(),
+        epoch,
+    };
+    deps.store
+        .record_queued(
+            &scope,
+            QueuedStep {
+                input,
+                event: StepEvent::new(AuditEventKind::TurnQueued, data),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Busy(why) => super::NotAccepted::Busy(why),
+            other => super::NotAccepted::Failed(format!("the store failed: {other}")),
+        })
+}
+
+/// How a queued run was submitted (origin and requested model), from its
+/// `turn_queued` event; `None` when it has none.
+pub(crate) async fn queued_as(
+    store: &dyn Store,
+    tenant: &facio_services::domain::TenantId,
+    run: &facio_services::domain::RunId,
+) -> Result<Option<(Origin, Option<String>)>, StoreError> {
+    let filter = AuditFilter {
+        run_id: Some(run.clone()),
+        kind: Some(AuditEventKind::TurnQueued),
+        limit: Some(1),
+        ..AuditFilter::default()
+    };
+    let events = store.list_audit(tenant, &filter).await?;
+    Ok(events.first().map(|event| {
+        let origin = event
+            .data
+            .get("origin")
+            .and_then(serde_json::Value::as_str)
+            .and_then(Origin::parse)
+            .unwrap_or(Origin::Api);
+        let model = event
+            .data
+            .get(REQUESTED_MODEL)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        (origin, model)
+    }))
 }

@@ -11,6 +11,8 @@ use crate::domain::{RunId, SessionKey, TenantId};
 #[serde(rename_all = "snake_case")]
 pub enum AuditEventKind {
     TurnStarted,
+    /// A turn was accepted for a busy session and waits behind its other turns.
+    TurnQueued,
     ModelCall,
     ToolCall,
     ToolDenied,
@@ -54,6 +56,7 @@ impl AuditEventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TurnStarted => "turn_started",
+            Self::TurnQueued => "turn_queued",
             Self::ModelCall => "model_call",
             Self::ToolCall => "tool_call",
             Self::ToolDenied => "tool_denied",
@@ -81,6 +84,7 @@ impl AuditEventKind {
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "turn_started" => Self::TurnStarted,
+            "turn_queued" => Self::TurnQueued,
             "model_call" => Self::ModelCall,
             "tool_call" => Self::ToolCall,
             "tool_denied" => Self::ToolDenied,

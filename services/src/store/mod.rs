@@ -49,8 +49,8 @@ pub use seal::{AuditCheckpoint, AuditKey, ChainCheck, CheckpointBody, SealedEven
 pub use sqlite::SqliteStore;
 pub use steps::{
     AcceptStep, GateClosedEvent, GateClosedStep, GateOpenedStep, ModelReplyStep, ModelSpend,
-    NoteStep, RunScope, SessionLog, StepEvent, StoreCounts, StoreMetrics, ToolFinishedStep,
-    ToolStartedStep, TurnFinishedStep,
+    NoteStep, QueuedStep, RunScope, SessionLog, StepEvent, StoreCounts, StoreMetrics,
+    ToolFinishedStep, ToolStartedStep, TurnFinishedStep,
 };
 pub use tokens::{TokenRecord, TokenRepository};
 pub use usage::{
@@ -133,6 +133,9 @@ pub trait RunRepository: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Runs still `running` (after a crash: to mark them interrupted on start).
     async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError>;
+    /// Runs accepted and still waiting to start, oldest first (to start them again
+    /// after a restart).
+    async fn queued_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError>;
     async fn tool_call_started(
         &self,
         tenant: &TenantId,

@@ -30,6 +30,8 @@ pub struct StoredMessage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Accepted and stored, waiting behind another turn of its session.
+    Queued,
     Running,
     /// Stopped at a human review; resumes when the review closes.
     AwaitingReview,
@@ -43,6 +45,7 @@ pub enum RunStatus {
 impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Queued => "queued",
             Self::Running => "running",
             Self::AwaitingReview => "awaiting_review",
             Self::Completed => "completed",
@@ -54,6 +57,7 @@ impl RunStatus {
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
+            "queued" => Self::Queued,
             "running" => Self::Running,
             "awaiting_review" => Self::AwaitingReview,
             "completed" => Self::Completed,

@@ -47,6 +47,15 @@ pub struct AcceptStep {
     pub event: StepEvent,
 }
 
+/// A turn was accepted for a session that is busy: its run (`queued`, with the
+/// input as given) and the `turn_queued` event, so the caller can be acknowledged
+/// before the turn starts. Its accept step later moves the run to `running`.
+#[derive(Debug, Clone)]
+pub struct QueuedStep {
+    pub input: String,
+    pub event: StepEvent,
+}
+
 /// What one model call spent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpend {
@@ -126,8 +135,11 @@ pub struct GateClosedStep {
 /// Records a session's steps, each atomically with its audit events.
 #[async_trait]
 pub trait SessionLog: Send + Sync {
-    /// [`StoreError::Conflict`] if the run exists already.
+    /// [`StoreError::Conflict`] if the run exists already (unless it was queued: its
+    /// accept moves it from `queued` to `running`).
     async fn record_accept(&self, run: &RunScope, step: AcceptStep) -> Result<(), StoreError>;
+    /// [`StoreError::Conflict`] if the run exists already.
+    async fn record_queued(&self, run: &RunScope, step: QueuedStep) -> Result<(), StoreError>;
     async fn record_model_reply(
         &self,
         run: &RunScope,

@@ -168,3 +168,101 @@ async fn a_message_to_a_session_waiting_for_a_human_is_answered_at_once() {
     let queued: Value = second.json().await.unwrap();
     assert!(queued["runId"].is_string(), "{queued}");
 }
+
+#[tokio::test]
+async fn a_queued_message_survives_kill_9_and_runs_after_the_review() {
+    queued_message_survives_kill_9(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_queued_message_survives_kill_9_on_postgres() {
+    queued_message_survives_kill_9(Backend::Postgres).await;
+}
+
+/// The attack: a message acknowledged while its session waits for a human, then
+/// kill -9 before it ever started. It must still be there after the restart, run
+/// once the review is decided, and reach the model as the user wrote it.
+async fn queued_message_survives_kill_9(backend: Backend) {
+    let mut env = Env::new(vec![
+        Reply::tool_call("exec", json!({"command": "echo gated"})),
+        Reply::text("done"),
+        Reply::text("second answer"),
+    ])
+    .await;
+    env.set("/api/managementToken", json!(crate::hitl::TOKEN));
+    let Ok(database) = backend.apply(&mut env).await else {
+        return;
+    };
+    let first_node = env.serve().await;
+    let post = |url: String, content: &'static str, wait: &'static str| async move {
+        http()
+            .post(format!("{url}/api/v1/sessions/dur:queued/messages{wait}"))
+            .bearer_auth(crate::hitl::TOKEN)
+            .json(&json!({"content": content}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let first: Value = post(first_node.url.clone(), "run the gated command", "?wait=20")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["status"], "awaiting_review", "{first}");
+    let second = post(first_node.url.clone(), "and then this", "").await;
+    assert_eq!(second.status(), 202);
+    let queued: Value = second.json().await.unwrap();
+    let queued_id = queued["runId"].as_str().unwrap().to_owned();
+    first_node.process.kill().await.expect("kill -9 the node");
+    drop(first_node);
+
+    let node = env.serve().await;
+    let get = |path: String| {
+        let url = format!("{}/api/v1{path}", node.url);
+        async move {
+            let response = http()
+                .get(url)
+                .bearer_auth(crate::hitl::TOKEN)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, run) = get(format!("/runs/{queued_id}")).await;
+    assert_eq!(
+        status, 200,
+        "the acknowledged run is gone after kill -9: {run}"
+    );
+    assert_eq!(run["status"], "queued", "{run}");
+    let (_, pending) = get("/reviews?status=pending".to_owned()).await;
+    let review = pending["reviews"][0]["id"].as_str().unwrap().to_owned();
+    let decided = http()
+        .post(format!("{}/api/v1/reviews/{review}/decide", node.url))
+        .bearer_auth(crate::hitl::TOKEN)
+        .json(&json!({"response": {"selectedOption": "approve"}, "reviewer": "erin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decided.status().as_u16(), 200);
+    let done = crate::hitl::finished(&node, &queued_id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["content"].as_str()),
+        (Some("completed"), Some("second answer")),
+        "{done}"
+    );
+    let asked = env.model.requests();
+    let last = asked.last().unwrap();
+    assert!(
+        last.body.to_string().contains("and then this"),
+        "the queued message reached the model"
+    );
+    drop(node);
+    if let Some(database) = database {
+        database.drop_it().await;
+    }
+}

@@ -284,7 +284,7 @@ impl Agent<'_> {
                     .await?
                     .with_context(|| format!("run {run_id} is not in the store"))?;
                 match run.status {
-                    RunStatus::Running => {}
+                    RunStatus::Queued | RunStatus::Running => {}
                     RunStatus::AwaitingReview => {
                         if let Some(next) = self.pending_review(run_id).await? {
                             break Next::Review(next);

@@ -93,7 +93,7 @@ async fn post_message(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(MAX_WAIT_S));
     loop {
         if let Some(run) = run_json(&state, caller.tenant(), &run_id).await?
-            && run["status"] != "running"
+            && !matches!(run["status"].as_str(), Some("queued" | "running"))
         {
             return Ok(Json(run).into_response());
         }
@@ -194,7 +194,10 @@ async fn run_events(
                     }
                 },
             };
-            let finished = !matches!(run["status"].as_str(), Some("running" | "awaiting_review"));
+            let finished = !matches!(
+                run["status"].as_str(),
+                Some("queued" | "running" | "awaiting_review")
+            );
             let event = Event::default()
                 .event(if finished { "end" } else { "run" })
                 .data(run.to_string());

@@ -276,6 +276,18 @@ impl RunRepository for PostgresStore {
         rows.iter().map(run_row).collect()
     }
 
+    async fn queued_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
+        let mut tx = self.read(tenant).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{RUN_SELECT} WHERE tenant_id = $1 AND status = 'queued' ORDER BY created_at"
+        )))
+        .bind(tenant.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        done(tx).await?;
+        rows.iter().map(run_row).collect()
+    }
+
     async fn tool_call_started(
         &self,
         tenant: &TenantId,

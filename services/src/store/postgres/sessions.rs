@@ -204,7 +204,7 @@ impl SessionRepository for PostgresStore {
             .await?;
         let active: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM runs WHERE tenant_id = $1 AND session_key = $2 \
-             AND status IN ('running', 'awaiting_review')",
+             AND status IN ('queued', 'running', 'awaiting_review')",
         )
         .bind(tenant.as_str())
         .bind(key.as_str())

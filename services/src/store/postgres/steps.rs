@@ -17,8 +17,8 @@ use crate::domain::{ChatMessage, TenantId};
 use crate::store::chain::step_audit_event;
 use crate::store::{
     AcceptStep, AuditKey, GateClosedStep, GateOpenedStep, ModelReplyStep, NewUsage, NoteStep,
-    ReviewRecord, RunScope, RunStatus, SessionLog, StepEvent, StoreError, ToolFinishedStep,
-    ToolStartedStep, TurnFinishedStep,
+    QueuedStep, ReviewRecord, RunScope, RunStatus, SessionLog, StepEvent, StoreError,
+    ToolFinishedStep, ToolStartedStep, TurnFinishedStep,
 };
 
 /// Appends one message of the run to its session, inside the step's transaction.
@@ -55,6 +55,31 @@ async fn audit_in(
 impl SessionLog for PostgresStore {
     async fn record_accept(&self, run: &RunScope, step: AcceptStep) -> Result<(), StoreError> {
         let mut tx = self.begin_step(run).await?;
+        let was_queued = set_run_status_in(
+            &mut tx,
+            &run.tenant,
+            &run.run_id,
+            RunStatus::Queued,
+            RunStatus::Running,
+        )
+        .await?;
+        if !was_queued {
+            create_run_in(
+                &mut tx,
+                &run.tenant,
+                &run.session_key,
+                &run.run_id,
+                &step.input,
+            )
+            .await?;
+        }
+        append_in(&mut tx, run, &step.user).await?;
+        audit_in(&mut tx, run, [step.event], self.audit_key().as_ref()).await?;
+        self.commit(tx).await
+    }
+
+    async fn record_queued(&self, run: &RunScope, step: QueuedStep) -> Result<(), StoreError> {
+        let mut tx = self.begin_step(run).await?;
         create_run_in(
             &mut tx,
             &run.tenant,
@@ -63,7 +88,14 @@ impl SessionLog for PostgresStore {
             &step.input,
         )
         .await?;
-        append_in(&mut tx, run, &step.user).await?;
+        set_run_status_in(
+            &mut tx,
+            &run.tenant,
+            &run.run_id,
+            RunStatus::Running,
+            RunStatus::Queued,
+        )
+        .await?;
         audit_in(&mut tx, run, [step.event], self.audit_key().as_ref()).await?;
         self.commit(tx).await
     }

@@ -294,6 +294,18 @@ impl RunRepository for SqliteStore {
         rows.iter().map(run_row).collect()
     }
 
+    async fn queued_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND status = 'queued' \
+             ORDER BY created_at"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter().map(run_row).collect()
+    }
+
     async fn tool_call_started(
         &self,
         tenant: &TenantId,

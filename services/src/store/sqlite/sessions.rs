@@ -197,7 +197,7 @@ impl SessionRepository for SqliteStore {
             Box::pin(async move {
                 let active: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM runs WHERE tenant_id = ? AND session_key = ? \
-                     AND status IN ('running', 'awaiting_review')",
+                     AND status IN ('queued', 'running', 'awaiting_review')",
                 )
                 .bind(t.as_str())
                 .bind(k.as_str())

@@ -17,7 +17,7 @@ use super::usage::record_usage_in;
 use crate::domain::TenantId;
 use crate::store::{
     AcceptStep, AuditKey, GateClosedStep, GateOpenedStep, ModelReplyStep, NewAuditEvent, NewUsage,
-    NoteStep, ReviewRecord, RunScope, RunStatus, SessionLog, StepEvent, StoreError,
+    NoteStep, QueuedStep, ReviewRecord, RunScope, RunStatus, SessionLog, StepEvent, StoreError,
     ToolFinishedStep, ToolStartedStep, TurnFinishedStep,
 };
 
@@ -68,6 +68,36 @@ impl SessionLog for SqliteStore {
         self.write(move |conn| {
             Box::pin(async move {
                 check_epoch_in(&mut *conn, &run).await?;
+                let was_queued = set_run_status_in(
+                    &mut *conn,
+                    &run.tenant,
+                    &run.run_id,
+                    RunStatus::Queued,
+                    RunStatus::Running,
+                )
+                .await?;
+                if !was_queued {
+                    create_run_in(
+                        &mut *conn,
+                        &run.tenant,
+                        &run.session_key,
+                        &run.run_id,
+                        &step.input,
+                    )
+                    .await?;
+                }
+                append_in(&mut *conn, &run, &step.user).await?;
+                events_in(&mut *conn, &run, [step.event], key.as_ref()).await
+            })
+        })
+        .await
+    }
+
+    async fn record_queued(&self, run: &RunScope, step: QueuedStep) -> Result<(), StoreError> {
+        let (run, key) = (run.clone(), self.audit_key());
+        self.write(move |conn| {
+            Box::pin(async move {
+                check_epoch_in(&mut *conn, &run).await?;
                 create_run_in(
                     &mut *conn,
                     &run.tenant,
@@ -76,7 +106,14 @@ impl SessionLog for SqliteStore {
                     &step.input,
                 )
                 .await?;
-                append_in(&mut *conn, &run, &step.user).await?;
+                set_run_status_in(
+                    &mut *conn,
+                    &run.tenant,
+                    &run.run_id,
+                    RunStatus::Running,
+                    RunStatus::Queued,
+                )
+                .await?;
                 events_in(&mut *conn, &run, [step.event], key.as_ref()).await
             })
         })
