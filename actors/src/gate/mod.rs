@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use facio_services::domain::TenantId;
 use facio_services::review::{ReviewId, ReviewOutcome};
-use facio_services::store::ReviewRecord;
+use facio_services::store::{ReviewRecord, StoreError};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 pub(crate) use close::{CloseError, close_review};
@@ -108,6 +108,13 @@ impl Actor for ApprovalGate {
         tokio::spawn(async move {
             match close_review(&deps, &tenant, &review, ReviewOutcome::TimedOut, None).await {
                 Ok(_) | Err(CloseError::Closed(_)) => {}
+                // This node's clock ran ahead of the database's: look again shortly.
+                Err(CloseError::Store(StoreError::NotExpired(_))) => {
+                    if let Ok(Some(record)) = deps.store.get_review(&tenant, &review).await {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        arm(deps.clone(), &record).await;
+                    }
+                }
                 Err(e) => {
                     tracing::error!(review = %review, error = %e, "could not expire the review")
                 }

@@ -13,6 +13,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A timeout was asked for a review whose deadline has not passed by the
+    /// database's clock (a node's clock ran ahead): it stays pending.
+    #[error("review {0} has not reached its deadline yet")]
+    NotExpired(String),
     /// The write queue is full: the caller may try again (never silently lost).
     #[error("store busy: {0}")]
     Busy(String),

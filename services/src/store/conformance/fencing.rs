@@ -5,11 +5,16 @@
 use std::time::Duration;
 
 use super::harness::{Subject, conformance};
-use super::{accept, event, key, reply, scope, tenant};
+use super::{accept, event, key, new_review, reply, scope, tenant};
 use crate::domain::{ChatMessage, NodeId};
-use crate::store::{AuditEventKind, AuditKey, StoreError, chain_hash};
+use crate::review::ReviewOutcome;
+use crate::store::{
+    AuditEventKind, AuditKey, GateClosedStep, GateOpenedStep, ReviewStatus, StepEvent, StoreError,
+    chain_hash,
+};
 
 conformance!(
+    a_review_times_out_only_past_its_deadline,
     a_stale_epoch_is_fenced_and_writes_nothing,
     a_sealed_log_finds_a_recomputed_rewrite_and_a_cut_tail,
 );
@@ -162,4 +167,49 @@ async fn a_sealed_log_finds_a_recomputed_rewrite_and_a_cut_tail(subject: &Subjec
         .await
         .unwrap();
     assert!(anchored.first_broken.is_some());
+}
+
+/// A node whose clock runs ahead cannot time a review out early: the deadline is the
+/// database's. A decision is taken at any time.
+async fn a_review_times_out_only_past_its_deadline(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let run = scope(store, "acme", "deadline").await;
+    store.record_accept(&run, accept("deploy")).await.unwrap();
+    let open = |seconds: i64| {
+        let mut review = new_review(&run, "call_1");
+        review.expires_at = chrono::Utc::now() + chrono::Duration::seconds(seconds);
+        GateOpenedStep {
+            review,
+            events: vec![],
+        }
+    };
+    let close = |id: &crate::review::ReviewId, outcome: ReviewOutcome| GateClosedStep {
+        review_id: id.clone(),
+        outcome,
+        actor: "runtime".into(),
+        event: Box::new(|_| StepEvent::new(AuditEventKind::ReviewExpired, serde_json::json!({}))),
+    };
+    let later = store.record_gate_opened(&run, open(3600)).await.unwrap();
+    let early = store
+        .record_gate_closed(&run.tenant, close(&later.id, ReviewOutcome::TimedOut))
+        .await;
+    assert!(matches!(early, Err(StoreError::NotExpired(_))), "{early:?}");
+    let still = store
+        .get_review(&run.tenant, &later.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.status, ReviewStatus::Pending);
+    let past = store.record_gate_opened(&run, open(-1)).await.unwrap();
+    let expired = store
+        .record_gate_closed(&run.tenant, close(&past.id, ReviewOutcome::TimedOut))
+        .await
+        .unwrap();
+    assert_eq!(expired.status, ReviewStatus::Expired);
+    // A human's answer does not wait for any deadline.
+    let cancelled = store
+        .record_gate_closed(&run.tenant, close(&later.id, ReviewOutcome::Cancelled))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, ReviewStatus::Cancelled);
 }

@@ -53,9 +53,13 @@ pub(super) async fn create_review_in(
 ) -> Result<(), StoreError> {
     let request = encode("request", &review.request)?;
     let context = encode("context", &review.context)?;
+    // The deadline runs on the database's clock: the timeout the node asked for
+    // (its deadline minus its own now) is added to the database's `now()`, so nodes
+    // whose clocks disagree still agree when a review expires.
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO reviews ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, NULL, NULL)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', date_trunc('microseconds', now()), \
+         date_trunc('microseconds', now() + ($11::timestamptz - $10::timestamptz)), NULL, NULL)"
     )))
     .bind(tenant.as_str())
     .bind(review.id.as_str())
@@ -101,21 +105,29 @@ pub(super) async fn close_review_in(
     outcome: &ReviewOutcome,
 ) -> Result<ReviewRecord, StoreError> {
     let encoded = encode("outcome", outcome)?;
+    // A timeout closes only a review whose deadline has passed by the database's
+    // clock, whatever the clock of the node whose timer fired says.
+    let timing_out = matches!(outcome, ReviewOutcome::TimedOut);
     let updated = sqlx::query(
         "UPDATE reviews SET status = $1, outcome = $2, decided_at = $3 \
-         WHERE tenant_id = $4 AND review_id = $5 AND status = 'pending'",
+         WHERE tenant_id = $4 AND review_id = $5 AND status = 'pending' \
+         AND (NOT $6 OR expires_at <= now())",
     )
     .bind(ReviewStatus::of(outcome).as_str())
     .bind(&encoded)
     .bind(now())
     .bind(tenant.as_str())
     .bind(id.as_str())
+    .bind(timing_out)
     .execute(&mut *conn)
     .await?
     .rows_affected();
     let record = get_review_in(conn, tenant, id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("review {id}")))?;
+    if updated == 0 && timing_out && record.status == ReviewStatus::Pending {
+        return Err(StoreError::NotExpired(id.to_string()));
+    }
     if updated == 0 {
         return Err(StoreError::Conflict(format!(
             "review {id} is already {}",

@@ -204,6 +204,26 @@ pub(super) async fn tool_call_finished_in(
     Ok(())
 }
 
+impl PostgresStore {
+    /// The tenant's runs in `status`, oldest first.
+    async fn runs_in(
+        &self,
+        tenant: &TenantId,
+        status: RunStatus,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut tx = self.read(tenant).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{RUN_SELECT} WHERE tenant_id = $1 AND status = $2 ORDER BY created_at"
+        )))
+        .bind(tenant.as_str())
+        .bind(status.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        done(tx).await?;
+        rows.iter().map(run_row).collect()
+    }
+}
+
 #[async_trait]
 impl RunRepository for PostgresStore {
     async fn create_run(
@@ -265,27 +285,11 @@ impl RunRepository for PostgresStore {
     }
 
     async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
-        let mut tx = self.read(tenant).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{RUN_SELECT} WHERE tenant_id = $1 AND status = 'running' ORDER BY created_at"
-        )))
-        .bind(tenant.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        done(tx).await?;
-        rows.iter().map(run_row).collect()
+        self.runs_in(tenant, RunStatus::Running).await
     }
 
     async fn queued_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
-        let mut tx = self.read(tenant).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{RUN_SELECT} WHERE tenant_id = $1 AND status = 'queued' ORDER BY created_at"
-        )))
-        .bind(tenant.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        done(tx).await?;
-        rows.iter().map(run_row).collect()
+        self.runs_in(tenant, RunStatus::Queued).await
     }
 
     async fn tool_call_started(

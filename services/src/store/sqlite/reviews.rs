@@ -106,21 +106,31 @@ pub(super) async fn close_review_in(
     outcome: &ReviewOutcome,
 ) -> Result<ReviewRecord, StoreError> {
     let encoded = encode("outcome", outcome)?;
+    let at = ts(&now());
+    // A timeout closes only a review whose deadline has passed by the database's
+    // clock (on SQLite, this node's: it is the only one).
+    let timing_out = matches!(outcome, ReviewOutcome::TimedOut);
     let updated = sqlx::query(
         "UPDATE reviews SET status = ?, outcome = ?, decided_at = ? \
-         WHERE tenant_id = ? AND review_id = ? AND status = 'pending'",
+         WHERE tenant_id = ? AND review_id = ? AND status = 'pending' \
+         AND (NOT ? OR expires_at <= ?)",
     )
     .bind(ReviewStatus::of(outcome).as_str())
     .bind(&encoded)
-    .bind(ts(&now()))
+    .bind(&at)
     .bind(tenant.as_str())
     .bind(id.as_str())
+    .bind(timing_out)
+    .bind(&at)
     .execute(&mut *conn)
     .await?
     .rows_affected();
     let record = get_review_in(conn, tenant, id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("review {id}")))?;
+    if updated == 0 && timing_out && record.status == ReviewStatus::Pending {
+        return Err(StoreError::NotExpired(id.to_string()));
+    }
     if updated == 0 {
         return Err(StoreError::Conflict(format!(
             "review {id} is already {}",

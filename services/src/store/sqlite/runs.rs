@@ -222,6 +222,25 @@ where
     Ok(())
 }
 
+impl SqliteStore {
+    /// The tenant's runs in `status`, oldest first.
+    async fn runs_in(
+        &self,
+        tenant: &TenantId,
+        status: RunStatus,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND status = ? ORDER BY created_at"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(status.as_str())
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter().map(run_row).collect()
+    }
+}
+
 #[async_trait]
 impl RunRepository for SqliteStore {
     async fn create_run(
@@ -283,27 +302,11 @@ impl RunRepository for SqliteStore {
     }
 
     async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND status = 'running' \
-             ORDER BY created_at"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant.as_str())
-            .fetch_all(self.read_pool())
-            .await?;
-        rows.iter().map(run_row).collect()
+        self.runs_in(tenant, RunStatus::Running).await
     }
 
     async fn queued_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND status = 'queued' \
-             ORDER BY created_at"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant.as_str())
-            .fetch_all(self.read_pool())
-            .await?;
-        rows.iter().map(run_row).collect()
+        self.runs_in(tenant, RunStatus::Queued).await
     }
 
     async fn tool_call_started(
