@@ -6,7 +6,7 @@
 //! or may not have taken effect. It is never re-run silently and never silently
 //! dropped: its run stays open and the call goes back to a human as "in doubt".
 
-use facio_services::domain::{ChatMessage, TenantId, ToolCall};
+use facio_services::domain::{ChatMessage, NodeId, TenantId, ToolCall};
 use facio_services::store::{
     AuditEventKind, NewAuditEvent, RunRecord, RunStatus, Store, StoreError, ToolCallStatus,
 };
@@ -26,9 +26,40 @@ pub(crate) async fn recover(
     store: &dyn Store,
     tenant: &TenantId,
     side_effecting: &dyn Fn(&str) -> bool,
+    node: &NodeId,
+    lease_ttl: std::time::Duration,
 ) -> Result<RecoveryReport, StoreError> {
     let mut report = RecoveryReport::default();
     for run in store.running_runs(tenant).await? {
+        // Only a run whose session nobody else holds is this node's to close: on a
+        // shared database another live node may be running it right now.
+        let lease = match store
+            .acquire_lease(tenant, &run.session_key, node, lease_ttl)
+            .await
+        {
+            Ok(lease) => lease,
+            Err(StoreError::LeaseHeld { owner, .. }) => {
+                tracing::info!(run = %run.run_id, owner = %owner, "a running turn belongs to a live node; left to it");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let closed = recover_run(store, tenant, side_effecting, &run, &mut report).await;
+        store.release_lease(&lease).await?;
+        closed?;
+    }
+    Ok(report)
+}
+
+/// Closes one run left running, under its session's lease.
+async fn recover_run(
+    store: &dyn Store,
+    tenant: &TenantId,
+    side_effecting: &dyn Fn(&str) -> bool,
+    run: &RunRecord,
+    report: &mut RecoveryReport,
+) -> Result<(), StoreError> {
+    {
         let history: Vec<ChatMessage> = store
             .history(tenant, &run.session_key)
             .await?
@@ -61,7 +92,7 @@ pub(crate) async fn recover(
                     .await?;
             }
             report.in_doubt.push((run.clone(), doubt.clone()));
-            continue;
+            return Ok(());
         }
         let mut results = Vec::new();
         for call in &orphans {
@@ -108,5 +139,5 @@ pub(crate) async fn recover(
         report.interrupted_runs += 1;
         report.orphaned_tool_calls += orphans.len();
     }
-    Ok(report)
+    Ok(())
 }

@@ -100,6 +100,11 @@ impl Runtime {
     /// Starts the actor tree (after closing turns a previous process left running,
     /// when asked to).
     pub async fn start(deps: RuntimeDeps) -> Result<Runtime, RuntimeError> {
+        let node = deps
+            .config
+            .cluster
+            .node()
+            .map_err(|e| RuntimeError::Start(format!("cluster.nodeId: {e}")))?;
         let mut in_doubt = Vec::new();
         let mut recovered = Vec::new();
         if deps.recover_on_start {
@@ -117,7 +122,14 @@ impl Runtime {
                     interrupted_runs,
                     orphaned_tool_calls,
                     in_doubt: doubts,
-                } = recover(deps.store.as_ref(), &tenant, &side_effecting).await?;
+                } = recover(
+                    deps.store.as_ref(),
+                    &tenant,
+                    &side_effecting,
+                    &node,
+                    deps.config.cluster.lease_ttl(),
+                )
+                .await?;
                 in_doubt.extend(
                     doubts
                         .into_iter()
@@ -134,11 +146,6 @@ impl Runtime {
             }
         }
 
-        let node = deps
-            .config
-            .cluster
-            .node()
-            .map_err(|e| RuntimeError::Start(format!("cluster.nodeId: {e}")))?;
         let refs = Arc::new(NodeRefs::default());
         let idle_after = Duration::from_secs(deps.config.agents.defaults.idle_passivate_s.max(1));
         let mut specs = deps.tools.specs();

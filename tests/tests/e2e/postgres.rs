@@ -242,3 +242,68 @@ async fn postgres_refuses_to_change_an_audit_row() {
     drop(conn);
     database.drop_it().await;
 }
+
+/// Two nodes on one database: a node that starts (and recovers) while another is in
+/// the middle of a turn must leave that turn alone, since the session's live lease is
+/// the other node's. Before leases scoped recovery, the newcomer closed it as
+/// `interrupted` under the running node.
+#[tokio::test]
+async fn a_node_starting_on_a_shared_database_leaves_a_live_nodes_turn_alone() {
+    let Some(database) = Database::create().await else {
+        return;
+    };
+    let token = crate::hitl::TOKEN;
+    let mut a = Env::new(vec![
+        Reply::text("answered on node a").delayed(std::time::Duration::from_secs(3)),
+    ])
+    .await;
+    a.set("/storage/url", json!(database.url));
+    a.set("/cluster", json!({"nodeId": "node-a"}));
+    a.set("/api/managementToken", json!(token));
+    let node_a = a.serve().await;
+    let accepted: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions/shared:1/messages", node_a.url))
+        .bearer_auth(token)
+        .json(&json!({"content": "take your time"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = accepted["runId"].as_str().unwrap().to_owned();
+    // The turn is at the model: running on node a.
+    a.model.wait_for_requests(1, PATIENCE).await.unwrap();
+
+    let mut b = Env::new(vec![]).await;
+    b.set("/storage/url", json!(database.url));
+    b.set("/cluster", json!({"nodeId": "node-b"}));
+    b.set("/api/managementToken", json!(token));
+    // One cluster, one master key (it seals the shared audit log).
+    std::fs::create_dir_all(b.dir.path().join("data")).unwrap();
+    std::fs::copy(
+        a.dir.path().join("data").join("master.key"),
+        b.dir.path().join("data").join("master.key"),
+    )
+    .unwrap();
+    let node_b = b.serve().await;
+    let run: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/runs/{run_id}", node_b.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "running", "node b took node a's turn: {run}");
+
+    let done = crate::hitl::finished(&node_a, &run_id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["content"].as_str()),
+        (Some("completed"), Some("answered on node a")),
+        "{done}"
+    );
+    drop((node_a, node_b));
+    database.drop_it().await;
+}
