@@ -146,15 +146,20 @@ impl Node {
 }
 
 /// Opens and migrates the store `storage.url` names (SQLite or PostgreSQL), with a
-/// pool of `storage.maxConnections`. Every command that reads the store opens it here.
+/// pool of `storage.maxConnections`, sealing the audit events it appends with the
+/// node's key (a CLI command that records a change seals it like the node would).
+/// Every command that reads the store opens it here.
 pub async fn open_configured_store(config: &Config) -> Result<Arc<dyn Store>, BootError> {
     let url = config.storage_url();
-    open_store(&url, config.storage.max_connections())
+    let store = open_store(&url, config.storage.max_connections())
         .await
         .map_err(|source| BootError::Store {
             url: redact_url(&url),
             source,
-        })
+        })?;
+    let vault = open_vault(store.as_ref(), config).await?;
+    store.set_audit_key(vault.audit_key());
+    Ok(store)
 }
 
 /// Sandboxed commands cannot see the node's own secrets: the master key, the store,

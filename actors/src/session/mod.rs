@@ -86,9 +86,14 @@ impl Actor for SessionActor {
             }
             SessionMsg::Queued { run_id, stored } => {
                 if stored {
-                    if let Some(input) = state.queue.iter_mut().find(|i| i.run_id == run_id) {
-                        input.recording = false;
-                        input.stored = true;
+                    match state.queue.iter_mut().find(|i| i.run_id == run_id) {
+                        Some(input) => {
+                            input.recording = false;
+                            input.stored = true;
+                        }
+                        // A stop came while it was being recorded: it is on record
+                        // now, and ends cancelled like the other stopped ones.
+                        None => cancel_queued(&state.args, std::iter::once(&run_id)).await,
                     }
                 } else {
                     // Its caller was told it was not accepted: it never runs.

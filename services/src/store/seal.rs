@@ -195,6 +195,10 @@ pub fn check_chain(
         }
         prev_hash = event.hash.clone();
     }
+    if let Some(problem) = key.and_then(|_| unsealed_tail(events, checkpoints)) {
+        check.first_broken = Some(problem);
+        return check;
+    }
     let mut prev_mac = FIRST_CHECKPOINT_PREV.to_owned();
     for (expected, checkpoint) in (1_i64..).zip(checkpoints) {
         check.checkpoints_checked += 1;
@@ -249,6 +253,31 @@ pub fn check_chain(
         }
     }
     check
+}
+
+/// With a key: a log that is sealed must stay sealed. From the head its first
+/// checkpoint names, every event carries a MAC; and a log of events without a single
+/// checkpoint has had its seals removed (every unit of work ends with one).
+fn unsealed_tail(events: &[SealedEvent], checkpoints: &[AuditCheckpoint]) -> Option<(i64, String)> {
+    let Some(first) = checkpoints.first() else {
+        return events.first().map(|e| {
+            (
+                e.event.seq,
+                "the log has events but no checkpoint (it was never sealed, or its seals were removed)"
+                    .to_owned(),
+            )
+        });
+    };
+    events
+        .iter()
+        .find(|e| e.event.seq >= first.head_seq && e.mac.is_none())
+        .map(|e| {
+            (
+                e.event.seq,
+                "it has no seal although the log was sealed before it (its seal was removed)"
+                    .to_owned(),
+            )
+        })
 }
 
 /// A problem with an event's MAC, if any. Events written before the log was sealed

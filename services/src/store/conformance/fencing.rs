@@ -14,6 +14,7 @@ use crate::store::{
 };
 
 conformance!(
+    the_heartbeat_keeps_an_expired_lease_but_not_a_released_one,
     a_review_times_out_only_past_its_deadline,
     a_stale_epoch_is_fenced_and_writes_nothing,
     a_sealed_log_finds_a_recomputed_rewrite_and_a_cut_tail,
@@ -212,4 +213,40 @@ async fn a_review_times_out_only_past_its_deadline(subject: &Subject) {
         .await
         .unwrap();
     assert_eq!(cancelled.status, ReviewStatus::Cancelled);
+}
+
+/// A node that stalled past its leases' time to live still holds them on its next
+/// heartbeat (nobody took them meanwhile); a lease it gave back stays given back.
+async fn the_heartbeat_keeps_an_expired_lease_but_not_a_released_one(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let node = NodeId::new("stalled").unwrap();
+    let t = tenant("acme");
+    let held = store
+        .acquire_lease(&t, &key("kept"), &node, Duration::ZERO)
+        .await
+        .unwrap();
+    let given = store
+        .acquire_lease(&t, &key("given"), &node, Duration::from_secs(60))
+        .await
+        .unwrap();
+    store.release_lease(&given).await.unwrap();
+    assert_eq!(
+        store
+            .renew_leases(&node, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        1
+    );
+    let kept = store.get_lease(&t, &key("kept")).await.unwrap().unwrap();
+    assert_eq!(kept.epoch, held.epoch);
+    assert!(kept.expires_at > chrono::Utc::now());
+    let released = store.get_lease(&t, &key("given")).await.unwrap().unwrap();
+    assert!(released.expires_at < chrono::Utc::now());
+    // A released lease is free for anyone at once.
+    let other = NodeId::new("other").unwrap();
+    let taken = store
+        .acquire_lease(&t, &key("given"), &other, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(taken.epoch > given.epoch);
 }

@@ -230,12 +230,6 @@ impl AuditRepository for PostgresStore {
         anchor: Option<&str>,
     ) -> Result<AuditChainReport, StoreError> {
         let mut tx = self.read(tenant).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS}, mac FROM audit_events WHERE tenant_id = $1 ORDER BY seq"
-        )))
-        .bind(tenant.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
         let checkpoint_rows: Vec<(
             i64,
             i64,
@@ -247,6 +241,14 @@ impl AuditRepository for PostgresStore {
             "SELECT seq, head_seq, head_hash, created_at, prev_mac, mac \
                  FROM audit_checkpoints WHERE tenant_id = $1 ORDER BY seq",
         )
+        .bind(tenant.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        // Events after checkpoints: events only grow, so every checkpoint read first
+        // names an event this later read still sees.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, mac FROM audit_events WHERE tenant_id = $1 ORDER BY seq"
+        )))
         .bind(tenant.as_str())
         .fetch_all(&mut *tx)
         .await?;

@@ -101,8 +101,11 @@ impl LeaseRepository for PostgresStore {
     async fn renew_leases(&self, owner: &NodeId, ttl: Duration) -> Result<u64, StoreError> {
         let mut tx = self.write_leases_of_node().await?;
         let renewed = sqlx::query(
+            // Every lease still the owner's and not given back (released leases end
+            // at the epoch), expired or not: a stall longer than the time to live
+            // must not leave the node's live sessions unleased.
             "UPDATE session_leases SET expires_at = now() + make_interval(secs => $2) \
-             WHERE owner = $1 AND expires_at > now()",
+             WHERE owner = $1 AND expires_at > 'epoch'::timestamptz",
         )
         .bind(owner.as_str())
         .bind(seconds(ttl))
@@ -116,7 +119,7 @@ impl LeaseRepository for PostgresStore {
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         let mut tx = self.write(&lease.tenant).await?;
         sqlx::query(
-            "UPDATE session_leases SET expires_at = now() \
+            "UPDATE session_leases SET expires_at = 'epoch'::timestamptz \
              WHERE tenant_id = $1 AND session_key = $2 AND epoch = $3",
         )
         .bind(lease.tenant.as_str())

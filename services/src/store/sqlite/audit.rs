@@ -276,6 +276,29 @@ impl AuditRepository for SqliteStore {
         tenant: &TenantId,
         anchor: Option<&str>,
     ) -> Result<AuditChainReport, StoreError> {
+        // Checkpoints first: events only grow, so every checkpoint read here names an
+        // event the read after it still sees (the other order races a live writer).
+        let rows = sqlx::query(
+            "SELECT seq, head_seq, head_hash, created_at, prev_mac, mac FROM audit_checkpoints \
+             WHERE tenant_id = ? ORDER BY seq",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(self.read_pool())
+        .await?;
+        let checkpoints = rows
+            .iter()
+            .map(|row| {
+                Ok(AuditCheckpoint {
+                    tenant: tenant.clone(),
+                    seq: row.try_get("seq")?,
+                    head_seq: row.try_get("head_seq")?,
+                    head_hash: row.try_get("head_hash")?,
+                    created_at: parse_ts("created_at", row.try_get("created_at")?)?,
+                    prev_mac: row.try_get("prev_mac")?,
+                    mac: row.try_get("mac")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS}, mac FROM audit_events WHERE tenant_id = ? ORDER BY seq"
         )))
@@ -302,27 +325,6 @@ impl AuditRepository for SqliteStore {
                 }
             }
         }
-        let rows = sqlx::query(
-            "SELECT seq, head_seq, head_hash, created_at, prev_mac, mac FROM audit_checkpoints \
-             WHERE tenant_id = ? ORDER BY seq",
-        )
-        .bind(tenant.as_str())
-        .fetch_all(self.read_pool())
-        .await?;
-        let checkpoints = rows
-            .iter()
-            .map(|row| {
-                Ok(AuditCheckpoint {
-                    tenant: tenant.clone(),
-                    seq: row.try_get("seq")?,
-                    head_seq: row.try_get("head_seq")?,
-                    head_hash: row.try_get("head_hash")?,
-                    created_at: parse_ts("created_at", row.try_get("created_at")?)?,
-                    prev_mac: row.try_get("prev_mac")?,
-                    mac: row.try_get("mac")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
         let key = self.audit_key.get();
         let check = check_chain(&events, &checkpoints, key, anchor);
         Ok(AuditChainReport {

@@ -10,6 +10,10 @@ use super::{SqliteStore, now, parse_id, parse_ts, ts};
 use crate::domain::{NodeId, SessionKey, TenantId};
 use crate::store::{Epoch, Lease, LeaseRepository, RunScope, StoreError};
 
+/// A lease given back expires at the start of time, which marks it released (the
+/// heartbeat renews every other lease of its owner, even one that ran out).
+const RELEASED: &str = "1970-01-01T00:00:00.000000Z";
+
 fn until(ttl: Duration) -> chrono::DateTime<chrono::Utc> {
     now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
 }
@@ -138,14 +142,16 @@ impl LeaseRepository for SqliteStore {
     }
 
     async fn renew_leases(&self, owner: &NodeId, ttl: Duration) -> Result<u64, StoreError> {
-        let at = ts(&now());
+        // Every lease still the owner's and not given back, expired or not: a stall
+        // longer than the time to live must not leave the node's live sessions
+        // unleased (one another node could take under them).
         self.execute(
             sqlx::query(
                 "UPDATE session_leases SET expires_at = ? WHERE owner = ? AND expires_at > ?",
             )
             .bind(ts(&until(ttl)))
             .bind(owner.as_str())
-            .bind(at),
+            .bind(RELEASED),
         )
         .await
     }
@@ -158,7 +164,7 @@ impl LeaseRepository for SqliteStore {
                     "UPDATE session_leases SET expires_at = ? \
                      WHERE tenant_id = ? AND session_key = ? AND epoch = ?",
                 )
-                .bind(ts(&now()))
+                .bind(RELEASED)
                 .bind(lease.tenant.as_str())
                 .bind(lease.session_key.as_str())
                 .bind(lease.epoch.get())

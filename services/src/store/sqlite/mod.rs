@@ -125,7 +125,8 @@ impl SqliteStore {
     }
 
     /// Runs `work` on the writer's connection, atomically, in the next group commit;
-    /// answers once that commit is on disk.
+    /// answers once that commit is on disk. A full queue answers
+    /// [`StoreError::Busy`] at once: this is how new work is refused.
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -133,7 +134,20 @@ impl SqliteStore {
             + Send
             + 'static,
     {
-        self.writer.write(work).await
+        self.writer.write(false, work).await
+    }
+
+    /// [`Self::write`] for a later step of a turn already taken in: it waits for room
+    /// in a full queue instead of failing (its turn was acknowledged and must not be
+    /// left half-recorded).
+    async fn write_waiting<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.writer.write(true, work).await
     }
 
     /// Runs one statement as a write of its own; the rows it touched.

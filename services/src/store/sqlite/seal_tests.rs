@@ -197,3 +197,29 @@ async fn another_key_does_not_verify_the_seals() {
     assert_eq!(seq, 1);
     assert!(why.contains("seal"), "{why}");
 }
+
+#[tokio::test]
+async fn stripping_every_seal_and_the_checkpoints_after_a_rewrite_is_found() {
+    let store = sealed_store_with(5).await;
+    drop_triggers(&store).await;
+    // Rewrite event 4 (rehashing the tail), strip every seal, and delete the
+    // checkpoints that name the rewritten part: the first checkpoint still says the
+    // log was sealed from its head on.
+    sqlx::query("UPDATE audit_events SET mac = NULL")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_checkpoints WHERE head_seq >= 4")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let (_, why) = broken(&store).await;
+    assert!(why.contains("no seal"), "{why}");
+    // And with every checkpoint gone too, a log of events with none is unsealed.
+    sqlx::query("DELETE FROM audit_checkpoints")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let (_, why) = broken(&store).await;
+    assert!(why.contains("no checkpoint"), "{why}");
+}

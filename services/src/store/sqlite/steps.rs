@@ -126,7 +126,7 @@ impl SessionLog for SqliteStore {
         step: ModelReplyStep,
     ) -> Result<(), StoreError> {
         let (run, key) = (run.clone(), self.audit_key());
-        self.write(move |conn| {
+        self.write_waiting(move |conn| {
             Box::pin(async move {
                 check_epoch_in(&mut *conn, &run).await?;
                 let usage = NewUsage {
@@ -146,7 +146,7 @@ impl SessionLog for SqliteStore {
 
     async fn record_note(&self, run: &RunScope, step: NoteStep) -> Result<(), StoreError> {
         let (run, key) = (run.clone(), self.audit_key());
-        self.write(move |conn| {
+        self.write_waiting(move |conn| {
             Box::pin(async move {
                 check_epoch_in(&mut *conn, &run).await?;
                 append_in(&mut *conn, &run, &step.message).await?;
@@ -162,7 +162,7 @@ impl SessionLog for SqliteStore {
         step: ToolStartedStep,
     ) -> Result<(), StoreError> {
         let (run, key) = (run.clone(), self.audit_key());
-        self.write(move |conn| {
+        self.write_waiting(move |conn| {
             Box::pin(async move {
                 check_epoch_in(&mut *conn, &run).await?;
                 tool_call_started_in(
@@ -186,7 +186,7 @@ impl SessionLog for SqliteStore {
         step: ToolFinishedStep,
     ) -> Result<(), StoreError> {
         let (run, key) = (run.clone(), self.audit_key());
-        self.write(move |conn| {
+        self.write_waiting(move |conn| {
             Box::pin(async move {
                 check_epoch_in(&mut *conn, &run).await?;
                 tool_call_finished_in(
@@ -211,7 +211,7 @@ impl SessionLog for SqliteStore {
         step: TurnFinishedStep,
     ) -> Result<(), StoreError> {
         let (run, key) = (run.clone(), self.audit_key());
-        self.write(move |conn| {
+        self.write_waiting(move |conn| {
             Box::pin(async move {
                 check_epoch_in(&mut *conn, &run).await?;
                 finish_run_in(
@@ -236,7 +236,7 @@ impl SessionLog for SqliteStore {
         step: GateOpenedStep,
     ) -> Result<ReviewRecord, StoreError> {
         let (run, key) = (run.clone(), self.audit_key());
-        self.write(move |conn| {
+        self.write_waiting(move |conn| {
             Box::pin(async move {
                 check_epoch_in(&mut *conn, &run).await?;
                 create_review_in(&mut *conn, &run.tenant, &step.review).await?;
@@ -269,7 +269,7 @@ impl SessionLog for SqliteStore {
         // (the close is conditional on the review still pending); the run resumes on
         // its session's owner.
         let (tenant, key) = (tenant.clone(), self.audit_key());
-        self.write(move |conn| {
+        self.write_waiting(move |conn| {
             Box::pin(async move {
                 let record =
                     close_review_in(&mut *conn, &tenant, &step.review_id, &step.outcome).await?;

@@ -58,8 +58,10 @@ impl Writer {
     }
 
     /// Runs `work` in the next batch and returns its result once that batch has
-    /// committed. [`StoreError::Busy`] at once when the queue is full.
-    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    /// committed. When the queue is full: [`StoreError::Busy`] at once, or, with
+    /// `wait` (the later steps of a turn already taken in, which must not be lost),
+    /// a wait for room.
+    pub async fn write<T, F>(&self, wait: bool, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut sqlx::SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
@@ -70,9 +72,14 @@ impl Writer {
         let body: Body = Box::new(move |conn| {
             Box::pin(async move { work(conn).await.map(|value| Box::new(value) as Made) })
         });
-        self.queue
-            .try_send(Unit { body, answer })
-            .map_err(|e| match e {
+        let unit = Unit { body, answer };
+        if wait {
+            self.queue
+                .send(unit)
+                .await
+                .map_err(|_| StoreError::CommitFailed("the store's writer has stopped".into()))?;
+        } else {
+            self.queue.try_send(unit).map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => StoreError::Busy(format!(
                     "the store's write queue is full ({} writes waiting); try again shortly",
                     self.capacity
@@ -81,6 +88,7 @@ impl Writer {
                     StoreError::CommitFailed("the store's writer has stopped".into())
                 }
             })?;
+        }
         let made = answered
             .await
             .map_err(|_| StoreError::CommitFailed("the store's writer stopped".into()))??;
