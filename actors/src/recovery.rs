@@ -8,7 +8,7 @@
 
 use facio_services::domain::{ChatMessage, NodeId, TenantId, ToolCall};
 use facio_services::store::{
-    AuditEventKind, NewAuditEvent, RunRecord, RunStatus, Store, StoreError, ToolCallStatus,
+    AuditEventKind, Lease, NewAuditEvent, RunRecord, RunStatus, Store, StoreError, ToolCallStatus,
 };
 
 /// What recovery found and closed.
@@ -17,7 +17,8 @@ pub struct RecoveryReport {
     pub interrupted_runs: usize,
     pub orphaned_tool_calls: usize,
     /// Side-effecting calls that started but never finished; each needs a human.
-    pub in_doubt: Vec<(RunRecord, ToolCall)>,
+    /// Each with its session's lease, still held: its gate opens under it.
+    pub in_doubt: Vec<(RunRecord, ToolCall, Lease)>,
 }
 
 const IN_DOUBT: &str = "in doubt: the process stopped while this call was running";
@@ -44,8 +45,15 @@ pub(crate) async fn recover(
             }
             Err(e) => return Err(e),
         };
-        let closed = recover_run(store, tenant, side_effecting, &run, &mut report).await;
-        store.release_lease(&lease).await?;
+        let mut doubt = None;
+        let closed =
+            recover_run(store, tenant, side_effecting, &run, &mut report, &mut doubt).await;
+        match doubt {
+            // Kept until its gate has opened: no other node may take the session
+            // while its run waits, unanswered, for a human.
+            Some((run, call)) if closed.is_ok() => report.in_doubt.push((run, call, lease)),
+            _ => store.release_lease(&lease).await?,
+        }
         closed?;
     }
     Ok(report)
@@ -58,6 +66,7 @@ async fn recover_run(
     side_effecting: &dyn Fn(&str) -> bool,
     run: &RunRecord,
     report: &mut RecoveryReport,
+    doubt_found: &mut Option<(RunRecord, ToolCall)>,
 ) -> Result<(), StoreError> {
     {
         let history: Vec<ChatMessage> = store
@@ -91,7 +100,7 @@ async fn recover_run(
                     )
                     .await?;
             }
-            report.in_doubt.push((run.clone(), doubt.clone()));
+            *doubt_found = Some((run.clone(), doubt.clone()));
             return Ok(());
         }
         let mut results = Vec::new();

@@ -133,7 +133,7 @@ impl Runtime {
                 in_doubt.extend(
                     doubts
                         .into_iter()
-                        .map(|(run, call)| (tenant.clone(), run, call)),
+                        .map(|(run, call, lease)| (tenant.clone(), run, call, lease)),
                 );
                 if interrupted_runs > 0 {
                     tracing::warn!(
@@ -169,18 +169,9 @@ impl Runtime {
             crate::gate::arm(turn_deps.clone(), &review).await;
             crate::gate::resume_placet(turn_deps.clone(), review).await;
         }
-        for (tenant, run, call) in in_doubt {
+        for (tenant, run, call, lease) in in_doubt {
             tracing::warn!(run = %run.run_id, tool = %call.name, "a tool call was running when the process stopped; asking a human");
-            // The gate is the session's step: written under its lease like any other.
-            let lease = turn_deps
-                .store
-                .acquire_lease(
-                    &tenant,
-                    &run.session_key,
-                    &turn_deps.node,
-                    turn_deps.config.cluster.lease_ttl(),
-                )
-                .await?;
+            // The gate is the session's step, written under the lease recovery took.
             crate::gate::open_gate(
                 &turn_deps,
                 crate::gate::in_doubt_request(tenant, lease.epoch, &run, &call),
