@@ -26,7 +26,7 @@ const IN_DOUBT: &str = "in doubt: the process stopped while this call was runnin
 pub(crate) async fn recover(
     store: &dyn Store,
     tenant: &TenantId,
-    side_effecting: &dyn Fn(&str) -> bool,
+    side_effecting: &(dyn Fn(&str) -> bool + Sync),
     node: &NodeId,
     lease_ttl: std::time::Duration,
 ) -> Result<RecoveryReport, StoreError> {
@@ -60,10 +60,10 @@ pub(crate) async fn recover(
 }
 
 /// Closes one run left running, under its session's lease.
-async fn recover_run(
+pub(crate) async fn recover_run(
     store: &dyn Store,
     tenant: &TenantId,
-    side_effecting: &dyn Fn(&str) -> bool,
+    side_effecting: &(dyn Fn(&str) -> bool + Sync),
     run: &RunRecord,
     report: &mut RecoveryReport,
     doubt_found: &mut Option<(RunRecord, ToolCall)>,

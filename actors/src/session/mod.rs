@@ -73,6 +73,9 @@ impl Actor for SessionActor {
                         return Ok(());
                     }
                 }
+                take_over(state).await?;
+                let (tenant, key) = &state.args.address;
+                let deps = &state.args.deps;
                 let pending = ReviewFilter {
                     status: Some(ReviewStatus::Pending),
                     session_key: Some(key.clone()),
@@ -103,6 +106,11 @@ impl Actor for SessionActor {
             }
             SessionMsg::Submit(input) => {
                 state.received += 1;
+                // A queued run handed back after a restart that activation already
+                // took from the store.
+                if input.stored && state.queue.iter().any(|i| i.run_id == input.run_id) {
+                    return Ok(());
+                }
                 let run_id = input.run_id.clone();
                 state.queue.push_back(input);
                 start_next(&myself, state);
@@ -283,6 +291,66 @@ async fn withdraw_reviews(args: &SessionArgs, run_id: &facio_services::domain::R
         }
     }
     withdrawn
+}
+
+/// What a previous owner of the session left behind, taken over under this actor's
+/// fresh lease: a run it left mid-turn (a node that died or was fenced, an actor that
+/// failed) is closed as start-up recovery would (a side-effecting call that had
+/// started goes to a human as in doubt), and its queued turns join this queue.
+async fn take_over(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
+    let Some(epoch) = state.lease.as_ref().map(|l| l.epoch) else {
+        return Ok(());
+    };
+    let (tenant, key) = state.args.address.clone();
+    let deps = state.args.deps.clone();
+    let store = deps.store.as_ref();
+    let side_effecting =
+        |name: &str| deps.tools.risk(name) != Some(facio_services::tools::RiskTier::ReadOnly);
+    for run in store.running_runs(&tenant).await? {
+        if run.session_key != key {
+            continue;
+        }
+        tracing::warn!(run = %run.run_id, session = %key, "taking over a turn its previous owner left running");
+        let mut report = crate::recovery::RecoveryReport::default();
+        let mut doubt = None;
+        crate::recovery::recover_run(
+            store,
+            &tenant,
+            &side_effecting,
+            &run,
+            &mut report,
+            &mut doubt,
+        )
+        .await?;
+        if let Some((run, call)) = doubt {
+            crate::gate::open_gate(
+                &deps,
+                crate::gate::in_doubt_request(tenant.clone(), epoch, &run, &call),
+            )
+            .await?;
+        }
+    }
+    for run in store.queued_runs(&tenant).await? {
+        if run.session_key != key || state.queue.iter().any(|i| i.run_id == run.run_id) {
+            continue;
+        }
+        let (origin, model) = crate::turn::queued_as(store, &tenant, &run.run_id)
+            .await?
+            .unwrap_or((crate::turn::Origin::Api, None));
+        state.queue.push_back(TurnInput {
+            run_id: run.run_id,
+            input: run.input,
+            origin,
+            hooks: None,
+            model,
+            events: None,
+            resume: false,
+            accepted: None,
+            recording: false,
+            stored: true,
+        });
+    }
+    Ok(())
 }
 
 /// Closes queued runs that a stop dropped before they started: `cancelled`, with

@@ -307,3 +307,78 @@ async fn a_node_starting_on_a_shared_database_leaves_a_live_nodes_turn_alone() {
     drop((node_a, node_b));
     database.drop_it().await;
 }
+
+/// A node dies mid-turn (kill -9) while another node is up: once the dead node's
+/// lease runs out, the next message for the session on the live node takes the
+/// session over, closes the orphaned turn (never left `running`) and answers.
+#[tokio::test]
+async fn a_dead_nodes_turn_is_taken_over_by_the_next_message_on_another_node() {
+    let Some(database) = Database::create().await else {
+        return;
+    };
+    let token = crate::hitl::TOKEN;
+    let shared = |env: &mut Env, node: &str| {
+        env.set("/storage/url", json!(database.url));
+        env.set("/cluster", json!({"nodeId": node, "leaseTtlS": 2}));
+        env.set("/api/managementToken", json!(token));
+    };
+    let mut a = Env::new(vec![
+        Reply::text("never arrives").delayed(std::time::Duration::from_secs(30)),
+    ])
+    .await;
+    shared(&mut a, "node-a");
+    let node_a = a.serve().await;
+    let post = |url: String, content: &'static str| async move {
+        reqwest::Client::new()
+            .post(format!("{url}/api/v1/sessions/takeover:1/messages"))
+            .bearer_auth(token)
+            .json(&json!({"content": content}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let orphan: Value = post(node_a.url.clone(), "slow").await.json().await.unwrap();
+    let orphan_id = orphan["runId"].as_str().unwrap().to_owned();
+    a.model.wait_for_requests(1, PATIENCE).await.unwrap();
+
+    let mut b = Env::new(vec![Reply::text("answered on node b")]).await;
+    shared(&mut b, "node-b");
+    std::fs::create_dir_all(b.dir.path().join("data")).unwrap();
+    std::fs::copy(
+        a.dir.path().join("data").join("master.key"),
+        b.dir.path().join("data").join("master.key"),
+    )
+    .unwrap();
+    let node_b = b.serve().await;
+    node_a.process.kill().await.expect("kill -9 node a");
+    drop(node_a);
+
+    // Until node a's lease runs out, node b refuses the session; then it takes it.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let accepted = loop {
+        let response = post(node_b.url.clone(), "are you there?").await;
+        if response.status().as_u16() == 202 {
+            break response.json::<Value>().await.unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node b never took the session: {}",
+            response.text().await.unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    let done = crate::hitl::finished(&node_b, accepted["runId"].as_str().unwrap()).await;
+    assert_eq!(done["content"], "answered on node b", "{done}");
+    let orphan: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/runs/{orphan_id}", node_b.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orphan["status"], "interrupted", "{orphan}");
+    drop(node_b);
+    database.drop_it().await;
+}
