@@ -243,6 +243,30 @@ async fn postgres_refuses_to_change_an_audit_row() {
     database.drop_it().await;
 }
 
+/// A run as the API shows it, asked of `gateway`.
+async fn run_on(gateway: &crate::support::Gateway, run_id: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}/api/v1/runs/{run_id}", gateway.url))
+        .bearer_auth(crate::hitl::TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Gives `to` the master key of `from`: one cluster, one key (it opens the shared
+/// credentials and seals the shared audit log).
+fn share_master_key(from: &Env, to: &Env) {
+    std::fs::create_dir_all(to.dir.path().join("data")).unwrap();
+    std::fs::copy(
+        from.dir.path().join("data").join("master.key"),
+        to.dir.path().join("data").join("master.key"),
+    )
+    .unwrap();
+}
+
 /// Two nodes on one database: a node that starts (and recovers) while another is in
 /// the middle of a turn must leave that turn alone, since the session's live lease is
 /// the other node's. Before leases scoped recovery, the newcomer closed it as
@@ -279,23 +303,9 @@ async fn a_node_starting_on_a_shared_database_leaves_a_live_nodes_turn_alone() {
     b.set("/storage/url", json!(database.url));
     b.set("/cluster", json!({"nodeId": "node-b"}));
     b.set("/api/managementToken", json!(token));
-    // One cluster, one master key (it seals the shared audit log).
-    std::fs::create_dir_all(b.dir.path().join("data")).unwrap();
-    std::fs::copy(
-        a.dir.path().join("data").join("master.key"),
-        b.dir.path().join("data").join("master.key"),
-    )
-    .unwrap();
+    share_master_key(&a, &b);
     let node_b = b.serve().await;
-    let run: Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/runs/{run_id}", node_b.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let run = run_on(&node_b, &run_id).await;
     assert_eq!(run["status"], "running", "node b took node a's turn: {run}");
 
     let done = crate::hitl::finished(&node_a, &run_id).await;
@@ -343,12 +353,7 @@ async fn a_dead_nodes_turn_is_taken_over_by_the_next_message_on_another_node() {
 
     let mut b = Env::new(vec![Reply::text("answered on node b")]).await;
     shared(&mut b, "node-b");
-    std::fs::create_dir_all(b.dir.path().join("data")).unwrap();
-    std::fs::copy(
-        a.dir.path().join("data").join("master.key"),
-        b.dir.path().join("data").join("master.key"),
-    )
-    .unwrap();
+    share_master_key(&a, &b);
     let node_b = b.serve().await;
     node_a.process.kill().await.expect("kill -9 node a");
     drop(node_a);
@@ -369,15 +374,7 @@ async fn a_dead_nodes_turn_is_taken_over_by_the_next_message_on_another_node() {
     };
     let done = crate::hitl::finished(&node_b, accepted["runId"].as_str().unwrap()).await;
     assert_eq!(done["content"], "answered on node b", "{done}");
-    let orphan: Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/runs/{orphan_id}", node_b.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orphan = run_on(&node_b, &orphan_id).await;
     assert_eq!(orphan["status"], "interrupted", "{orphan}");
     drop(node_b);
     database.drop_it().await;
