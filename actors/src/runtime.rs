@@ -208,30 +208,19 @@ impl Runtime {
     }
 
     /// Turns that were acknowledged and waiting when the process stopped go back to
-    /// their sessions, oldest first, as they were submitted.
+    /// their sessions: each such session is woken, and its activation takes them from
+    /// the store, oldest first.
     async fn requeue(&self, tenant: &TenantId) -> Result<(), RuntimeError> {
+        let mut woken = std::collections::HashSet::new();
         for run in self.deps.store.queued_runs(tenant).await? {
-            let (origin, model) =
-                crate::turn::queued_as(self.deps.store.as_ref(), tenant, &run.run_id)
-                    .await?
-                    .unwrap_or((Origin::Api, None));
-            tracing::info!(run = %run.run_id, session = %run.session_key, "a turn queued before the restart waits again");
-            let input = TurnInput {
-                run_id: run.run_id.clone(),
-                input: run.input.clone(),
-                origin,
-                hooks: None,
-                model,
-                events: None,
-                resume: false,
-                accepted: None,
-                recording: false,
-                stored: true,
-            };
+            if !woken.insert(run.session_key.clone()) {
+                continue;
+            }
+            tracing::info!(session = %run.session_key, "turns queued before the restart wait again");
             self.sessions()?
                 .cast(SupervisorMsg::Route(
-                    (tenant.clone(), run.session_key.clone()),
-                    SessionMsg::Submit(input),
+                    (tenant.clone(), run.session_key),
+                    SessionMsg::Wake,
                 ))
                 .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
         }

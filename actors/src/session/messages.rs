@@ -52,6 +52,9 @@ pub enum SessionMsg {
     Activate,
     /// From the session's own task: a waiting turn's queued record committed (or not).
     Queued { run_id: RunId, stored: bool },
+    /// From the runtime after a restart: activate, which takes the session's queued
+    /// turns from the store; nothing else.
+    Wake,
     /// From the session's own timer: passivate if still idle.
     IdleCheck,
 }

@@ -104,13 +104,10 @@ impl Actor for SessionActor {
                 }
                 start_next(&myself, state);
             }
+            // Activation (which takes the session's stored work) was all it was for.
+            SessionMsg::Wake => state.received += 1,
             SessionMsg::Submit(input) => {
                 state.received += 1;
-                // A queued run handed back after a restart that activation already
-                // took from the store.
-                if input.stored && state.queue.iter().any(|i| i.run_id == input.run_id) {
-                    return Ok(());
-                }
                 let run_id = input.run_id.clone();
                 state.queue.push_back(input);
                 start_next(&myself, state);
@@ -306,8 +303,25 @@ async fn take_over(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
     let store = deps.store.as_ref();
     let side_effecting =
         |name: &str| deps.tools.risk(name) != Some(facio_services::tools::RiskTier::ReadOnly);
-    for run in store.running_runs(&tenant).await? {
-        if run.session_key != key {
+    for run in store.unfinished_runs(&tenant, &key).await? {
+        if run.status == facio_services::store::RunStatus::Queued {
+            if state.queue.iter().all(|i| i.run_id != run.run_id) {
+                let (origin, model) = crate::turn::queued_as(store, &tenant, &run.run_id)
+                    .await?
+                    .unwrap_or((crate::turn::Origin::Api, None));
+                state.queue.push_back(TurnInput {
+                    run_id: run.run_id,
+                    input: run.input,
+                    origin,
+                    hooks: None,
+                    model,
+                    events: None,
+                    resume: false,
+                    accepted: None,
+                    recording: false,
+                    stored: true,
+                });
+            }
             continue;
         }
         tracing::warn!(run = %run.run_id, session = %key, "taking over a turn its previous owner left running");
@@ -329,26 +343,6 @@ async fn take_over(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
             )
             .await?;
         }
-    }
-    for run in store.queued_runs(&tenant).await? {
-        if run.session_key != key || state.queue.iter().any(|i| i.run_id == run.run_id) {
-            continue;
-        }
-        let (origin, model) = crate::turn::queued_as(store, &tenant, &run.run_id)
-            .await?
-            .unwrap_or((crate::turn::Origin::Api, None));
-        state.queue.push_back(TurnInput {
-            run_id: run.run_id,
-            input: run.input,
-            origin,
-            hooks: None,
-            model,
-            events: None,
-            resume: false,
-            accepted: None,
-            recording: false,
-            stored: true,
-        });
     }
     Ok(())
 }

@@ -226,18 +226,33 @@ pub(super) async fn requested_model(
     tenant: &facio_services::domain::TenantId,
     run: &facio_services::domain::RunId,
 ) -> Result<Option<String>, StoreError> {
+    let event = run_event(store, tenant, run, AuditEventKind::TurnStarted).await?;
+    Ok(event.as_ref().and_then(requested_in))
+}
+
+/// The run's first event of `kind`.
+async fn run_event(
+    store: &dyn Store,
+    tenant: &facio_services::domain::TenantId,
+    run: &facio_services::domain::RunId,
+    kind: AuditEventKind,
+) -> Result<Option<facio_services::store::AuditEvent>, StoreError> {
     let filter = AuditFilter {
         run_id: Some(run.clone()),
-        kind: Some(AuditEventKind::TurnStarted),
+        kind: Some(kind),
         limit: Some(1),
         ..AuditFilter::default()
     };
-    let events = store.list_audit(tenant, &filter).await?;
-    Ok(events
-        .first()
-        .and_then(|event| event.data.get(REQUESTED_MODEL))
+    Ok(store.list_audit(tenant, &filter).await?.into_iter().next())
+}
+
+/// The requested model an accept or queued event names.
+fn requested_in(event: &facio_services::store::AuditEvent) -> Option<String> {
+    event
+        .data
+        .get(REQUESTED_MODEL)
         .and_then(serde_json::Value::as_str)
-        .map(str::to_owned))
+        .map(str::to_owned)
 }
 
 pub(super) fn clip(text: &str, max: usize) -> String {
@@ -312,25 +327,14 @@ pub(crate) async fn queued_as(
     tenant: &facio_services::domain::TenantId,
     run: &facio_services::domain::RunId,
 ) -> Result<Option<(Origin, Option<String>)>, StoreError> {
-    let filter = AuditFilter {
-        run_id: Some(run.clone()),
-        kind: Some(AuditEventKind::TurnQueued),
-        limit: Some(1),
-        ..AuditFilter::default()
-    };
-    let events = store.list_audit(tenant, &filter).await?;
-    Ok(events.first().map(|event| {
+    let event = run_event(store, tenant, run, AuditEventKind::TurnQueued).await?;
+    Ok(event.map(|event| {
         let origin = event
             .data
             .get("origin")
             .and_then(serde_json::Value::as_str)
             .and_then(Origin::parse)
             .unwrap_or(Origin::Api);
-        let model = event
-            .data
-            .get(REQUESTED_MODEL)
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned);
-        (origin, model)
+        (origin, requested_in(&event))
     }))
 }

@@ -136,6 +136,13 @@ pub trait RunRepository: Send + Sync {
     /// Runs accepted and still waiting to start, oldest first (to start them again
     /// after a restart).
     async fn queued_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError>;
+    /// One session's runs still `queued` or `running`, oldest first (what a new owner
+    /// of the session takes over).
+    async fn unfinished_runs(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+    ) -> Result<Vec<RunRecord>, StoreError>;
     async fn tool_call_started(
         &self,
         tenant: &TenantId,

@@ -124,6 +124,36 @@ impl AuditCheckpoint {
     }
 }
 
+impl AuditKey {
+    /// The checkpoint that seals `head` (seq, hash) after `last` (the tenant's newest
+    /// checkpoint as seq, head seq and MAC); `None` when `last` already names `head`.
+    pub fn next_checkpoint(
+        &self,
+        tenant: &TenantId,
+        head: (i64, String),
+        last: Option<(i64, i64, String)>,
+        created_at: DateTime<Utc>,
+    ) -> Option<AuditCheckpoint> {
+        let (head_seq, head_hash) = head;
+        let (seq, prev_mac) = match last {
+            Some((_, last_head, _)) if last_head == head_seq => return None,
+            Some((seq, _, mac)) => (seq + 1, mac),
+            None => (1, FIRST_CHECKPOINT_PREV.to_owned()),
+        };
+        let mut checkpoint = AuditCheckpoint {
+            tenant: tenant.clone(),
+            seq,
+            head_seq,
+            head_hash,
+            created_at,
+            prev_mac,
+            mac: String::new(),
+        };
+        checkpoint.mac = self.checkpoint_mac(&checkpoint.body());
+        Some(checkpoint)
+    }
+}
+
 /// The predecessor MAC of a tenant's first checkpoint.
 pub const FIRST_CHECKPOINT_PREV: &str = GENESIS_HASH;
 

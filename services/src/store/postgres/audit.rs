@@ -10,10 +10,9 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use super::{PostgresStore, done, now, parse_id};
 use crate::domain::TenantId;
 use crate::store::chain::{StoredEvent, next_link};
-use crate::store::seal::FIRST_CHECKPOINT_PREV;
 use crate::store::{
     AuditChainReport, AuditCheckpoint, AuditEvent, AuditFilter, AuditKey, AuditRepository,
-    CheckpointBody, NewAuditEvent, SealedEvent, StoreError, check_chain,
+    NewAuditEvent, SealedEvent, StoreError, check_chain,
 };
 
 const COLUMNS: &str =
@@ -96,7 +95,7 @@ pub(super) async fn checkpoint_in(
     .bind(tenant.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((head_seq, head_hash)) = head else {
+    let Some(head) = head else {
         return Ok(());
     };
     let last: Option<(i64, i64, String)> = sqlx::query_as(
@@ -106,32 +105,21 @@ pub(super) async fn checkpoint_in(
     .bind(tenant.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    let (seq, prev_mac) = match last {
-        Some((_, last_head, _)) if last_head == head_seq => return Ok(()),
-        Some((seq, _, mac)) => (seq + 1, mac),
-        None => (1, FIRST_CHECKPOINT_PREV.to_owned()),
+    let Some(checkpoint) = key.next_checkpoint(tenant, head, last, now()) else {
+        return Ok(());
     };
-    let created_at = now();
-    let mac = key.checkpoint_mac(&CheckpointBody {
-        tenant,
-        seq,
-        head_seq,
-        head_hash: &head_hash,
-        created_at: &created_at,
-        prev_mac: &prev_mac,
-    });
     sqlx::query(
         "INSERT INTO audit_checkpoints \
          (tenant_id, seq, head_seq, head_hash, created_at, prev_mac, mac) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(tenant.as_str())
-    .bind(seq)
-    .bind(head_seq)
-    .bind(&head_hash)
-    .bind(created_at)
-    .bind(&prev_mac)
-    .bind(&mac)
+    .bind(checkpoint.seq)
+    .bind(checkpoint.head_seq)
+    .bind(&checkpoint.head_hash)
+    .bind(checkpoint.created_at)
+    .bind(&checkpoint.prev_mac)
+    .bind(&checkpoint.mac)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -292,6 +292,24 @@ impl RunRepository for PostgresStore {
         self.runs_in(tenant, RunStatus::Queued).await
     }
 
+    async fn unfinished_runs(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut tx = self.read(tenant).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{RUN_SELECT} WHERE tenant_id = $1 AND session_key = $2 \
+             AND status IN ('queued', 'running') ORDER BY created_at"
+        )))
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        done(tx).await?;
+        rows.iter().map(run_row).collect()
+    }
+
     async fn tool_call_started(
         &self,
         tenant: &TenantId,

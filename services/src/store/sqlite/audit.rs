@@ -9,11 +9,9 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, now, parse_id, parse_ts, ts};
 use crate::domain::TenantId;
-use crate::store::seal::FIRST_CHECKPOINT_PREV;
 use crate::store::{
     AuditChainReport, AuditCheckpoint, AuditEvent, AuditEventKind, AuditFilter, AuditKey,
-    AuditRepository, CheckpointBody, GENESIS_HASH, NewAuditEvent, SealedEvent, StoreError,
-    chain_hash, check_chain,
+    AuditRepository, GENESIS_HASH, NewAuditEvent, SealedEvent, StoreError, chain_hash, check_chain,
 };
 
 const COLUMNS: &str =
@@ -125,43 +123,37 @@ pub(super) async fn checkpoint_in(
     let Some(head) = head else {
         return Ok(());
     };
-    let (head_seq, head_hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
+    let head: (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
     let last = sqlx::query(
         "SELECT seq, head_seq, mac FROM audit_checkpoints WHERE tenant_id = ? \
          ORDER BY seq DESC LIMIT 1",
     )
     .bind(tenant.as_str())
     .fetch_optional(&mut *conn)
-    .await?;
-    let (seq, prev_mac) = match last {
-        Some(row) if row.try_get::<i64, _>("head_seq")? == head_seq => return Ok(()),
-        Some(row) => (
-            row.try_get::<i64, _>("seq")? + 1,
-            row.try_get::<String, _>("mac")?,
-        ),
-        None => (1, FIRST_CHECKPOINT_PREV.to_owned()),
+    .await?
+    .map(|row| -> Result<(i64, i64, String), StoreError> {
+        Ok((
+            row.try_get("seq")?,
+            row.try_get("head_seq")?,
+            row.try_get("mac")?,
+        ))
+    })
+    .transpose()?;
+    let Some(checkpoint) = key.next_checkpoint(tenant, head, last, now()) else {
+        return Ok(());
     };
-    let created_at = now();
-    let mac = key.checkpoint_mac(&CheckpointBody {
-        tenant,
-        seq,
-        head_seq,
-        head_hash: &head_hash,
-        created_at: &created_at,
-        prev_mac: &prev_mac,
-    });
     sqlx::query(
         "INSERT INTO audit_checkpoints \
          (tenant_id, seq, head_seq, head_hash, created_at, prev_mac, mac) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(tenant.as_str())
-    .bind(seq)
-    .bind(head_seq)
-    .bind(&head_hash)
-    .bind(ts(&created_at))
-    .bind(&prev_mac)
-    .bind(&mac)
+    .bind(checkpoint.seq)
+    .bind(checkpoint.head_seq)
+    .bind(&checkpoint.head_hash)
+    .bind(ts(&checkpoint.created_at))
+    .bind(&checkpoint.prev_mac)
+    .bind(&checkpoint.mac)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -309,6 +309,23 @@ impl RunRepository for SqliteStore {
         self.runs_in(tenant, RunStatus::Queued).await
     }
 
+    async fn unfinished_runs(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND session_key = ? \
+             AND status IN ('queued', 'running') ORDER BY created_at"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(key.as_str())
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter().map(run_row).collect()
+    }
+
     async fn tool_call_started(
         &self,
         tenant: &TenantId,
