@@ -193,6 +193,7 @@ impl Runtime {
             .await
             .map_err(|e| RuntimeError::Start(e.to_string()))?;
         tokio::spawn(keep_leases(turn_deps.clone(), shutdown.clone()));
+        tokio::spawn(keep_sealed(turn_deps.clone(), shutdown.clone()));
         let runtime = Runtime {
             refs,
             node,
@@ -406,7 +407,30 @@ impl Runtime {
             // Interrupted turns only record their end; this is quick unless the store hangs.
             let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
         }
+        // What the last turns appended is sealed before the node goes.
+        if let Err(e) = self.deps.store.seal_audit().await {
+            tracing::error!(error = %e, "cannot seal the audit log at shutdown");
+        }
         self.node.stop(Some("shutdown".to_owned()));
+    }
+}
+
+/// How often the audit log's moved chains are sealed by a checkpoint (SQLite also
+/// seals as each unit of work ends; on PostgreSQL this is the only sealer).
+const SEAL_EVERY: Duration = Duration::from_secs(1);
+
+/// Seals the audit log every [`SEAL_EVERY`] until the node shuts down.
+async fn keep_sealed(deps: Arc<TurnDeps>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(SEAL_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        if let Err(e) = deps.store.seal_audit().await {
+            tracing::error!(error = %e, "cannot seal the audit log");
+        }
     }
 }
 

@@ -152,14 +152,28 @@ pub async fn run(globals: &Globals, command: AuditCommand) -> anyhow::Result<Exi
                 println!("tenant {tenant}: no events to verify");
             }
             None => println!(
-                "tenant {tenant}: {} events checked in 1 chain, intact; {} checkpoints{}",
+                "tenant {tenant}: {} events checked in {} {}, intact; {} checkpoints{}{}",
                 report.events_checked,
+                report.chains,
+                if report.chains == 1 {
+                    "chain"
+                } else {
+                    "chains"
+                },
                 report.checkpoints_checked,
                 report
                     .anchor
                     .map(|a| format!(", sealed, newest checkpoint {a} (keep it for --anchor)"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                match report.unsealed {
+                    0 => String::new(),
+                    n => format!("; the newest {n} not yet in a checkpoint"),
+                }
             ),
+            Some((0, reason)) => {
+                intact = false;
+                println!("tenant {tenant}: log broken: {reason}");
+            }
             Some((seq, reason)) => {
                 intact = false;
                 println!("tenant {tenant}: chain broken at event {seq}: {reason}");
@@ -180,9 +194,9 @@ fn verify_file(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let report = verify_export(std::io::BufReader::new(file))?;
     for (tenant, count) in &report.events {
         let whole = if report.from_genesis.contains(tenant) {
-            "from the start of its chain"
+            "each chain from its start"
         } else {
-            "from the first exported event on"
+            "from each chain's first exported event on"
         };
         println!("tenant {tenant}: {count} events checked, {whole}");
     }

@@ -124,11 +124,22 @@ pub struct NewAuditEvent {
 }
 
 /// A stored event. `hash` = SHA-256 over `prev_hash` and the canonical event fields.
+///
+/// Each event belongs to one chain: its session's (or, without a session, the
+/// tenant's chain of events outside sessions), and `prev_hash` is the hash of the
+/// chain's previous event. Events written before chains were per session (`chain_seq`
+/// is `None`) form one chain per tenant, in `seq` order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
-    /// Position in the tenant's chain, from 1.
+    /// Orders the tenant's listing: unique and increasing, not gap-free.
     pub seq: i64,
+    /// Position in its chain, from 1 (`None` for an event of the older tenant chain).
+    pub chain_seq: Option<i64>,
+    /// The session lease's epoch the event was written under (`None` outside a step).
+    pub epoch: Option<i64>,
+    /// The newest checkpoint of the tenant its writer saw (0 for none yet).
+    pub seen_checkpoint: Option<i64>,
     pub tenant: TenantId,
     pub kind: AuditEventKind,
     pub session_key: Option<SessionKey>,
@@ -159,12 +170,18 @@ pub struct AuditFilter {
     pub after: Option<i64>,
 }
 
-/// Result of recomputing a chain.
+/// Result of recomputing a tenant's chains.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditChainReport {
     pub tenant: TenantId,
     pub events_checked: i64,
+    /// Chains checked: one per session, one for events outside sessions, and the
+    /// older tenant-wide chain when there is one.
+    pub chains: i64,
+    /// Events not yet named by a checkpoint (the newest ones; sealed when their turn
+    /// ends, or by the next periodic seal).
+    pub unsealed: i64,
     /// The first event whose stored hash or link does not match, with the reason.
     pub first_broken: Option<(i64, String)>,
     pub checkpoints_checked: i64,
@@ -201,9 +218,97 @@ pub fn chain_hash(
         data,
         created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     ]);
+    hash_after(prev_hash, &canonical)
+}
+
+/// SHA-256 over the previous hash, a newline and the canonical fields' JSON.
+fn hash_after(prev_hash: &str, canonical: &serde_json::Value) -> String {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(b"\n");
     hasher.update(canonical.to_string().as_bytes());
     hex::encode(hasher.finalize())
+}
+
+/// Where an event sits in its chain: the fields of a per-session chain's link that
+/// the hash commits to besides the event itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainLink {
+    pub chain_seq: i64,
+    pub epoch: Option<i64>,
+    pub seen_checkpoint: i64,
+}
+
+/// Computes the hash of an event of a per-session chain from the previous event's
+/// hash, its link and its fields (the chain is named by the session key).
+#[allow(clippy::too_many_arguments)]
+pub fn link_hash(
+    prev_hash: &str,
+    link: ChainLink,
+    tenant: &TenantId,
+    kind: AuditEventKind,
+    session_key: Option<&SessionKey>,
+    run_id: Option<&RunId>,
+    actor: &str,
+    data: &serde_json::Value,
+    created_at: &DateTime<Utc>,
+) -> String {
+    let canonical = serde_json::json!([
+        "v2",
+        tenant.as_str(),
+        session_key.map(SessionKey::as_str),
+        link.chain_seq,
+        link.epoch,
+        link.seen_checkpoint,
+        kind.as_str(),
+        run_id.map(RunId::as_str),
+        actor,
+        data,
+        created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    ]);
+    hash_after(prev_hash, &canonical)
+}
+
+impl AuditEvent {
+    /// The event's link in a per-session chain (`None` for the older tenant chain).
+    pub fn link(&self) -> Option<ChainLink> {
+        Some(ChainLink {
+            chain_seq: self.chain_seq?,
+            epoch: self.epoch,
+            seen_checkpoint: self.seen_checkpoint.unwrap_or(0),
+        })
+    }
+
+    /// The name of the event's chain: its session key, or "" outside sessions.
+    pub fn chain(&self) -> &str {
+        self.session_key.as_ref().map_or("", SessionKey::as_str)
+    }
+
+    /// The hash the event's fields and link give after `prev_hash`.
+    pub fn expected_hash(&self, prev_hash: &str) -> String {
+        match self.link() {
+            Some(link) => link_hash(
+                prev_hash,
+                link,
+                &self.tenant,
+                self.kind,
+                self.session_key.as_ref(),
+                self.run_id.as_ref(),
+                &self.actor,
+                &self.data,
+                &self.created_at,
+            ),
+            None => chain_hash(
+                prev_hash,
+                self.seq,
+                &self.tenant,
+                self.kind,
+                self.session_key.as_ref(),
+                self.run_id.as_ref(),
+                &self.actor,
+                &self.data,
+                &self.created_at,
+            ),
+        }
+    }
 }

@@ -1,12 +1,12 @@
-//! The audit chain's pure logic, shared by the backends: the link that follows a
-//! chain's head and reading a stored event back (the check of a stored chain is
+//! The audit chains' pure logic, shared by the backends: the link that follows a
+//! session chain's head and reading a stored event back (the check of a stored chain is
 //! [`crate::store::check_chain`]). A backend only reads and writes rows.
 
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEvent, AuditEventKind, GENESIS_HASH, NewAuditEvent, RunScope, StepEvent, StoreError,
-    chain_hash,
+    AuditEvent, AuditEventKind, ChainLink, NewAuditEvent, RunScope, StepEvent, StoreError,
+    link_hash,
 };
 use crate::domain::TenantId;
 
@@ -21,21 +21,26 @@ pub(crate) fn step_audit_event(run: &RunScope, event: StepEvent) -> NewAuditEven
     }
 }
 
-/// The event that follows `head` (the chain's last `seq` and `hash`; none for an empty
-/// chain) in the tenant's chain, hashed.
+/// The event that follows `head` (its chain's newest `chain_seq` and hash; 0 and the
+/// genesis hash for a new chain), written under `epoch` by a writer that saw
+/// checkpoint `seen_checkpoint`, hashed. Its `seq` is the store's to assign (0 here).
 pub(crate) fn next_link(
-    head: Option<(i64, String)>,
+    head: (i64, String),
+    seen_checkpoint: i64,
+    epoch: Option<i64>,
     tenant: &TenantId,
     event: NewAuditEvent,
     created_at: DateTime<Utc>,
 ) -> AuditEvent {
-    let (seq, prev_hash) = match head {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS_HASH.to_owned()),
+    let (head_seq, prev_hash) = head;
+    let link = ChainLink {
+        chain_seq: head_seq + 1,
+        epoch,
+        seen_checkpoint,
     };
-    let hash = chain_hash(
+    let hash = link_hash(
         &prev_hash,
-        seq,
+        link,
         tenant,
         event.kind,
         event.session_key.as_ref(),
@@ -45,7 +50,10 @@ pub(crate) fn next_link(
         &created_at,
     );
     AuditEvent {
-        seq,
+        seq: 0,
+        chain_seq: Some(link.chain_seq),
+        epoch,
+        seen_checkpoint: Some(seen_checkpoint),
         tenant: tenant.clone(),
         kind: event.kind,
         session_key: event.session_key,
@@ -58,9 +66,17 @@ pub(crate) fn next_link(
     }
 }
 
+/// The name of an event's chain in the heads table: its session key, or "".
+pub(crate) fn chain_of(event: &NewAuditEvent) -> &str {
+    event.session_key.as_ref().map_or("", |k| k.as_str())
+}
+
 /// A stored event's columns as text (JSON data as stored), read back into an event.
 pub(crate) struct StoredEvent<'r> {
     pub seq: i64,
+    pub chain_seq: Option<i64>,
+    pub epoch: Option<i64>,
+    pub seen_checkpoint: Option<i64>,
     pub tenant: &'r str,
     pub kind: &'r str,
     pub session_key: Option<&'r str>,
@@ -80,6 +96,9 @@ impl StoredEvent<'_> {
         };
         Ok(AuditEvent {
             seq,
+            chain_seq: self.chain_seq,
+            epoch: self.epoch,
+            seen_checkpoint: self.seen_checkpoint,
             tenant: self.tenant.parse().map_err(|e| corrupt("tenant_id", &e))?,
             kind: AuditEventKind::parse(self.kind).ok_or_else(|| {
                 StoreError::Corrupt(format!("audit event {seq}: unknown kind {:?}", self.kind))

@@ -1,9 +1,12 @@
 //! An audit export an auditor can check alone: JSON Lines, one event a line, with
-//! every field the hash chain commits to (`seq`, `tenant`, `kind`, `sessionKey`,
-//! `runId`, `actor`, `data`, `createdAt`) and the chain itself (`prevHash`, `hash`).
-//! [`verify_export`] recomputes each tenant's chain from its first exported event:
-//! from the start of the chain (`prevHash` = 64 zeros, `seq` 1) it proves the whole
-//! chain; from a later event, everything after it.
+//! every field the hash chains commit to (`tenant`, `kind`, `sessionKey`, `runId`,
+//! `actor`, `data`, `createdAt`, and each event's place in its chain: `chainSeq`,
+//! `epoch`, `seenCheckpoint`) and the chain itself (`prevHash`, `hash`).
+//! [`verify_export`] recomputes every chain from its first exported event: one chain
+//! per session (and one for a tenant's events outside sessions), plus the older
+//! tenant-wide chain (events without `chainSeq`, linked in `seq` order). From the
+//! start of a chain (`prevHash` = 64 zeros, position 1) it proves the whole chain;
+//! from a later event, everything after it.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -11,7 +14,7 @@ use std::io::BufRead;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{AuditEventKind, GENESIS_HASH, chain_hash};
+use super::{AuditEvent, AuditEventKind, GENESIS_HASH};
 use crate::domain::{RunId, SessionKey, TenantId};
 
 /// One exported line, as [`super::AuditEvent`] serializes.
@@ -19,6 +22,12 @@ use crate::domain::{RunId, SessionKey, TenantId};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Line {
     seq: i64,
+    #[serde(default)]
+    chain_seq: Option<i64>,
+    #[serde(default)]
+    epoch: Option<i64>,
+    #[serde(default)]
+    seen_checkpoint: Option<i64>,
     tenant: TenantId,
     kind: String,
     session_key: Option<SessionKey>,
@@ -35,7 +44,7 @@ struct Line {
 pub struct ExportReport {
     /// Events checked, per tenant.
     pub events: BTreeMap<String, u64>,
-    /// Tenants whose export starts at the beginning of their chain.
+    /// Tenants whose every exported chain starts at its beginning.
     pub from_genesis: Vec<String>,
     /// The first line that breaks a chain: (line number from 1, seq, why).
     pub first_broken: Option<(usize, i64, String)>,
@@ -50,11 +59,20 @@ pub enum ExportError {
     Empty,
 }
 
-/// Checks an export: every line parses, each tenant's events follow one another
-/// (`seq` +1, `prevHash` = the previous `hash`) and each `hash` is the hash of its
+/// A chain of an export: its tenant and session (or none), or a tenant's older
+/// tenant-wide chain.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum ChainId {
+    Session(String, String),
+    Tenant(String),
+}
+
+/// Checks an export: every line parses, the events of each chain follow one another
+/// (position +1, `prevHash` = the previous `hash`) and each `hash` is the hash of its
 /// line's fields. Stops at the first break.
 pub fn verify_export(reader: impl BufRead) -> Result<ExportReport, ExportError> {
-    let mut heads: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    let mut heads: BTreeMap<ChainId, (i64, String)> = BTreeMap::new();
+    let mut partial: std::collections::BTreeSet<String> = Default::default();
     let mut report = ExportReport {
         events: BTreeMap::new(),
         from_genesis: Vec::new(),
@@ -78,10 +96,24 @@ pub fn verify_export(reader: impl BufRead) -> Result<ExportReport, ExportError> 
             return Ok(report);
         };
         let tenant = line.tenant.to_string();
-        match heads.get(&tenant) {
-            Some((seq, hash)) => {
-                if line.seq != seq + 1 {
-                    let why = format!("event {} follows event {seq}: events are missing", line.seq);
+        let (chain, at) = match line.chain_seq {
+            Some(at) => (
+                ChainId::Session(
+                    tenant.clone(),
+                    line.session_key
+                        .as_ref()
+                        .map_or(String::new(), |k| k.to_string()),
+                ),
+                at,
+            ),
+            None => (ChainId::Tenant(tenant.clone()), line.seq),
+        };
+        match heads.get(&chain) {
+            Some((previous, hash)) => {
+                if at != previous + 1 {
+                    let why = format!(
+                        "event {at} of its chain follows event {previous}: events are missing"
+                    );
                     report.first_broken = Some((number, line.seq, why));
                     return Ok(report);
                 }
@@ -92,37 +124,48 @@ pub fn verify_export(reader: impl BufRead) -> Result<ExportReport, ExportError> 
                 }
             }
             None => {
-                if line.seq == 1 && line.prev_hash == GENESIS_HASH {
-                    report.from_genesis.push(tenant.clone());
-                } else if line.seq == 1 {
+                if at == 1 && line.prev_hash != GENESIS_HASH {
                     let why = "the first event does not start the chain".to_owned();
                     report.first_broken = Some((number, line.seq, why));
                     return Ok(report);
                 }
+                if at != 1 {
+                    partial.insert(tenant.clone());
+                }
             }
         }
-        let expected = chain_hash(
-            &line.prev_hash,
-            line.seq,
-            &line.tenant,
+        let event = AuditEvent {
+            seq: line.seq,
+            chain_seq: line.chain_seq,
+            epoch: line.epoch,
+            seen_checkpoint: line.seen_checkpoint,
+            tenant: line.tenant,
             kind,
-            line.session_key.as_ref(),
-            line.run_id.as_ref(),
-            &line.actor,
-            &line.data,
-            &line.created_at,
-        );
-        if expected != line.hash {
+            session_key: line.session_key,
+            run_id: line.run_id,
+            actor: line.actor,
+            data: line.data,
+            created_at: line.created_at,
+            prev_hash: line.prev_hash,
+            hash: line.hash,
+        };
+        if event.expected_hash(&event.prev_hash) != event.hash {
             let why = "its fields do not match its hash (the event was changed)".to_owned();
-            report.first_broken = Some((number, line.seq, why));
+            report.first_broken = Some((number, event.seq, why));
             return Ok(report);
         }
-        *report.events.entry(tenant.clone()).or_default() += 1;
-        heads.insert(tenant, (line.seq, line.hash));
+        *report.events.entry(tenant).or_default() += 1;
+        heads.insert(chain, (at, event.hash));
     }
     if report.events.is_empty() {
         return Err(ExportError::Empty);
     }
+    report.from_genesis = report
+        .events
+        .keys()
+        .filter(|t| !partial.contains(*t))
+        .cloned()
+        .collect();
     Ok(report)
 }
 

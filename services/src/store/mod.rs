@@ -32,8 +32,8 @@ use crate::review::{ReviewId, ReviewOutcome};
 use crate::vault::Sealed;
 
 pub use audit::{
-    AuditChainReport, AuditEvent, AuditEventKind, AuditFilter, GENESIS_HASH, NewAuditEvent,
-    chain_hash,
+    AuditChainReport, AuditEvent, AuditEventKind, AuditFilter, ChainLink, GENESIS_HASH,
+    NewAuditEvent, chain_hash, link_hash,
 };
 pub use error::StoreError;
 pub use export::{ExportError, ExportReport, verify_export};
@@ -45,7 +45,10 @@ pub use records::{
     RunRecord, RunStatus, SessionRecord, StoredMessage, ToolCallRecord, ToolCallStatus,
 };
 pub use reviews::{NewReview, ReviewFilter, ReviewRecord, ReviewStatus};
-pub use seal::{AuditCheckpoint, AuditKey, ChainCheck, CheckpointBody, SealedEvent, check_chain};
+pub use seal::{
+    AuditCheckpoint, AuditKey, ChainCheck, ChainHead, CheckpointBody, SealedEvent, check_chain,
+    heads_text, parse_heads,
+};
 pub use sqlite::SqliteStore;
 pub use steps::{
     AcceptStep, GateClosedEvent, GateClosedStep, GateOpenedStep, ModelReplyStep, ModelSpend,
@@ -169,7 +172,8 @@ pub trait RunRepository: Send + Sync {
 /// The append-only, hash-chained audit log (one chain per tenant).
 #[async_trait]
 pub trait AuditRepository: Send + Sync {
-    /// Appends an event, chaining it to the tenant's previous one.
+    /// Appends an event outside any step, chaining it to the previous event of its
+    /// session (or of the tenant's events outside sessions), and seals it.
     async fn append_audit(
         &self,
         tenant: &TenantId,
@@ -197,6 +201,12 @@ pub trait AuditRepository: Send + Sync {
     fn set_audit_key(&self, key: AuditKey);
     /// Tenants that have audit events (for verifying every chain).
     async fn audit_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+    /// Writes a checkpoint for every tenant whose chains moved since their last one
+    /// (nothing without a key), and says how many it wrote. SQLite seals when each
+    /// unit of work ends; PostgreSQL, where a per-write checkpoint would make every
+    /// writer of a tenant wait on one another, seals on this call, which the runtime
+    /// makes every second and at shutdown.
+    async fn seal_audit(&self) -> Result<u64, StoreError>;
 }
 
 /// Human reviews (approval gates) and the operator policy that opens them.

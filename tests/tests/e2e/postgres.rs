@@ -187,7 +187,7 @@ async fn a_gateway_on_postgres_runs_a_tool_call_and_its_audit_chain_verifies() {
     let text = stdout(&verified);
     assert!(verified.status.success(), "{text}{}", stderr(&verified));
     assert!(text.contains("tenant default: "), "{text}");
-    assert!(text.contains("in 1 chain, intact"), "{text}");
+    assert!(text.contains(", intact;"), "{text}");
     let sessions = env.cli(&["sessions", "list"]).await;
     assert!(
         stdout(&sessions).contains("py:postgres"),

@@ -194,6 +194,8 @@ async fn stats(caller: Caller, State(state): State<AppState>) -> Result<Json<Val
         "total": events.len(),
         "byType": by_type,
         "chain": {"verified": chain.first_broken.is_none(), "eventsChecked": chain.events_checked,
+                  "chains": chain.chains, "unsealed": chain.unsealed,
+                  "checkpointsChecked": chain.checkpoints_checked,
                   "firstBroken": chain.first_broken.map(|(seq, reason)| json!({"seq": seq, "reason": reason}))},
     })))
 }

@@ -3,12 +3,96 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
+
 use super::harness::{Subject, conformance};
-use super::{event, tenant};
-use crate::domain::RunId;
-use crate::store::{AuditEventKind, AuditFilter, verify_export};
+use super::{accept, event, scope, tenant};
+use crate::domain::{RunId, Usage};
+use crate::store::{
+    AuditEventKind, AuditFilter, AuditKey, RunStatus, StepEvent, TurnFinishedStep, verify_export,
+};
+
+/// Many sessions step at once, each into a chain of its own under its lease's epoch;
+/// what is not yet in a checkpoint is counted, a seal names every moved head, and
+/// deleting one session's newest event is then found.
+async fn sessions_chain_apart_and_a_seal_names_every_head(subject: &Subject) {
+    let store = &subject.store;
+    store.set_audit_key(AuditKey::derive(b"the conformance suite's master key"));
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(async move {
+            let run = scope(store.as_ref(), "chains", &format!("chain:{n}")).await;
+            store.record_accept(&run, accept("hello")).await.unwrap();
+            run
+        }));
+    }
+    let mut runs = Vec::new();
+    for task in tasks {
+        runs.push(task.await.unwrap());
+    }
+    let t = tenant("chains");
+    let report = store.verify_audit(&t).await.unwrap();
+    assert_eq!(report.first_broken, None);
+    assert_eq!((report.events_checked, report.chains), (12, 12));
+    assert_eq!(report.unsealed, 12, "an accept ends no unit of work");
+    assert_eq!(
+        store.seal_audit().await.unwrap(),
+        1,
+        "one checkpoint for the tenant"
+    );
+    assert_eq!(store.seal_audit().await.unwrap(), 0, "nothing moved since");
+    let report = store.verify_audit(&t).await.unwrap();
+    assert_eq!((report.unsealed, report.checkpoints_checked), (0, 1));
+
+    for run in &runs {
+        let finished = TurnFinishedStep {
+            status: RunStatus::Completed,
+            content: Some("bye".into()),
+            usage: Usage::default(),
+            event: StepEvent::new(AuditEventKind::TurnFinished, json!({"status": "completed"})),
+        };
+        store.record_turn_finished(run, finished).await.unwrap();
+    }
+    store.seal_audit().await.unwrap();
+    let report = store.verify_audit(&t).await.unwrap();
+    assert_eq!((report.first_broken, report.unsealed), (None, 0));
+    let events = store.list_audit(&t, &AuditFilter::default()).await.unwrap();
+    for event in &events {
+        let run = runs
+            .iter()
+            .find(|r| Some(&r.session_key) == event.session_key.as_ref())
+            .unwrap();
+        assert_eq!(
+            event.epoch,
+            Some(run.epoch.get()),
+            "written under its lease"
+        );
+    }
+    let newest = events
+        .iter()
+        .rfind(|e| e.kind == AuditEventKind::TurnFinished)
+        .unwrap();
+    assert_eq!(newest.chain_seq, Some(2));
+
+    let drop_guard = if subject.is_postgres() {
+        "DROP TRIGGER audit_events_no_update_delete ON audit_events"
+    } else {
+        "DROP TRIGGER audit_events_no_delete"
+    };
+    subject.execute(None, drop_guard).await.unwrap();
+    let delete = format!("DELETE FROM audit_events WHERE seq = {}", newest.seq);
+    assert_eq!(subject.execute(Some("chains"), &delete).await.unwrap(), 1);
+    let (_, why) = store.verify_audit(&t).await.unwrap().first_broken.unwrap();
+    let session = newest.session_key.as_ref().unwrap();
+    assert!(
+        why.contains(&format!("event 2 of session {session}, which is gone")),
+        "{why}"
+    );
+}
 
 conformance!(
+    sessions_chain_apart_and_a_seal_names_every_head,
     concurrent_appends_form_one_unbroken_chain,
     audit_rows_cannot_be_changed_and_tampering_is_named,
     listing_filters_and_keeps_the_newest_when_limited,

@@ -10,7 +10,6 @@ use crate::domain::{ChatMessage, NodeId};
 use crate::review::ReviewOutcome;
 use crate::store::{
     AuditEventKind, AuditKey, GateClosedStep, GateOpenedStep, ReviewStatus, StepEvent, StoreError,
-    chain_hash,
 };
 
 conformance!(
@@ -131,17 +130,9 @@ async fn a_sealed_log_finds_a_recomputed_rewrite_and_a_cut_tail(subject: &Subjec
     let events = store.list_audit(&t, &Default::default()).await.unwrap();
     let last = events.iter().find(|e| e.seq == 4).unwrap();
     let forged = serde_json::json!({"n": 40});
-    let hash = chain_hash(
-        &last.prev_hash,
-        last.seq,
-        &last.tenant,
-        last.kind,
-        last.session_key.as_ref(),
-        last.run_id.as_ref(),
-        &last.actor,
-        &forged,
-        &last.created_at,
-    );
+    let mut rewritten = last.clone();
+    rewritten.data = forged.clone();
+    let hash = rewritten.expected_hash(&last.prev_hash);
     let sql = format!("UPDATE audit_events SET data = '{forged}', hash = '{hash}' WHERE seq = 4");
     assert_eq!(subject.execute(Some("sealed"), &sql).await.unwrap(), 1);
     let (seq, why) = store.verify_audit(&t).await.unwrap().first_broken.unwrap();

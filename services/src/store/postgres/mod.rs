@@ -8,8 +8,9 @@
 //! `facio.system` instead. Steps commit concurrently from the pool, without a
 //! process-wide writer lock: where a step reads a head and appends after it, it first
 //! locks that head inside its transaction — the session's row for message sequence
-//! numbers, a transaction advisory lock on the tenant for the audit chain — so
-//! concurrent writers queue there instead of forking the sequence.
+//! numbers, the session chain's head row for the audit log — so concurrent writers of
+//! one session queue there instead of forking the sequence, and writers of different
+//! sessions do not wait on one another.
 
 mod audit;
 mod credentials;
@@ -114,6 +115,21 @@ impl PostgresStore {
     /// Begins a transaction scoped to `tenant`.
     async fn begin_tenant(&self, tenant: &TenantId) -> Result<Tx, StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('facio.tenant', $1, true)")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// A read-only transaction on one snapshot of `tenant`'s rows (counted): every
+    /// statement in it sees the same committed state.
+    async fn snapshot(&self, tenant: &TenantId) -> Result<Tx, StoreError> {
+        self.counters.reads.fetch_add(1, Ordering::Relaxed);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT set_config('facio.tenant', $1, true)")
             .bind(tenant.as_str())
             .execute(&mut *tx)

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 
 use super::PostgresStore;
-use super::audit::{append_audit_in, checkpoint_in};
+use super::audit::append_audit_in;
 use super::reviews::{close_review_in, create_review_in, get_review_in};
 use super::runs::{
     create_run_in, finish_run_in, set_run_status_in, tool_call_finished_in, tool_call_started_in,
@@ -46,7 +46,14 @@ async fn audit_in(
     key: Option<&AuditKey>,
 ) -> Result<(), StoreError> {
     for event in events {
-        append_audit_in(&mut *conn, &run.tenant, step_audit_event(run, event), key).await?;
+        append_audit_in(
+            &mut *conn,
+            &run.tenant,
+            step_audit_event(run, event),
+            Some(run.epoch.get()),
+            key,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -181,7 +188,6 @@ impl SessionLog for PostgresStore {
         )
         .await?;
         audit_in(&mut tx, run, [step.event], self.audit_key().as_ref()).await?;
-        checkpoint_in(&mut tx, &run.tenant, self.audit_key().as_ref()).await?;
         self.commit(tx).await
     }
 
@@ -203,7 +209,6 @@ impl SessionLog for PostgresStore {
         )
         .await?;
         audit_in(&mut tx, run, step.events, self.audit_key().as_ref()).await?;
-        checkpoint_in(&mut tx, &run.tenant, self.audit_key().as_ref()).await?;
         let record = get_review_in(&mut tx, &run.tenant, &step.review.id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("review {}", step.review.id)))?;
@@ -229,8 +234,7 @@ impl SessionLog for PostgresStore {
             actor: step.actor,
             data: event.data,
         };
-        append_audit_in(&mut tx, tenant, audit, key.as_ref()).await?;
-        checkpoint_in(&mut tx, tenant, key.as_ref()).await?;
+        append_audit_in(&mut tx, tenant, audit, None, key.as_ref()).await?;
         self.commit(tx).await?;
         Ok(record)
     }

@@ -1,6 +1,6 @@
-//! The hash-chained audit log. Appends for all tenants go through the writer task, so
-//! reading a chain's head and inserting the next link can never interleave with
-//! another append and fork the chain.
+//! The hash-chained audit log, one chain per session. Appends for all tenants go
+//! through the writer task, so reading a chain's head and inserting the next link can
+//! never interleave with another append and fork the chain.
 
 use async_trait::async_trait;
 // Dynamic SQL here only splices constant column lists and fixed clauses; every
@@ -9,154 +9,160 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, now, parse_id, parse_ts, ts};
 use crate::domain::TenantId;
+use crate::store::chain::{StoredEvent, chain_of, next_link};
 use crate::store::{
-    AuditChainReport, AuditCheckpoint, AuditEvent, AuditEventKind, AuditFilter, AuditKey,
-    AuditRepository, GENESIS_HASH, NewAuditEvent, SealedEvent, StoreError, chain_hash, check_chain,
+    AuditChainReport, AuditCheckpoint, AuditEvent, AuditFilter, AuditKey, AuditRepository,
+    ChainHead, GENESIS_HASH, NewAuditEvent, SealedEvent, StoreError, check_chain, heads_text,
+    parse_heads,
 };
 
-const COLUMNS: &str =
-    "tenant_id, seq, kind, session_key, run_id, actor, data, created_at, prev_hash, hash";
+const COLUMNS: &str = "tenant_id, seq, kind, session_key, run_id, actor, data, created_at, \
+                       prev_hash, hash, chain_seq, epoch, seen_checkpoint";
 
 fn event_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditEvent, StoreError> {
-    let seq: i64 = row.try_get("seq")?;
-    let kind: String = row.try_get("kind")?;
-    let data: String = row.try_get("data")?;
-    let session: Option<String> = row.try_get("session_key")?;
-    let run: Option<String> = row.try_get("run_id")?;
-    Ok(AuditEvent {
-        seq,
-        tenant: parse_id("tenant_id", row.try_get("tenant_id")?)?,
-        kind: AuditEventKind::parse(&kind).ok_or_else(|| {
-            StoreError::Corrupt(format!("audit event {seq}: unknown kind {kind:?}"))
-        })?,
-        session_key: session.map(|s| parse_id("session_key", &s)).transpose()?,
-        run_id: run.map(|r| parse_id("run_id", &r)).transpose()?,
+    StoredEvent {
+        seq: row.try_get("seq")?,
+        chain_seq: row.try_get("chain_seq")?,
+        epoch: row.try_get("epoch")?,
+        seen_checkpoint: row.try_get("seen_checkpoint")?,
+        tenant: row.try_get("tenant_id")?,
+        kind: row.try_get("kind")?,
+        session_key: row.try_get("session_key")?,
+        run_id: row.try_get("run_id")?,
         actor: row.try_get("actor")?,
-        data: serde_json::from_str(&data)
-            .map_err(|e| StoreError::Corrupt(format!("audit event {seq}: data: {e}")))?,
+        data: row.try_get("data")?,
         created_at: parse_ts("created_at", row.try_get("created_at")?)?,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
-    })
+    }
+    .into_event()
 }
 
-/// Appends an event to the tenant's chain inside the caller's write transaction
-/// (the writer's `BEGIN IMMEDIATE` batch): the head is read and advanced in that
-/// same transaction, so the chain cannot fork and a rolled-back step leaves no link.
+/// Appends an event to its session's chain inside the caller's write transaction
+/// (the writer's `BEGIN IMMEDIATE` batch): the head is read and advanced (by the
+/// `audit_heads_follow` trigger) in that same transaction, so the chain cannot fork
+/// and a rolled-back step leaves no link. `epoch` is the lease the step holds.
 pub(super) async fn append_audit_in(
     conn: &mut sqlx::SqliteConnection,
     tenant: &TenantId,
     event: NewAuditEvent,
+    epoch: Option<i64>,
     key: Option<&AuditKey>,
 ) -> Result<AuditEvent, StoreError> {
-    let head = sqlx::query(
-        "SELECT seq, hash FROM audit_events WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
+    let (chain_seq, hash, seen): (Option<i64>, Option<String>, i64) = sqlx::query_as(
+        "SELECT (SELECT chain_seq FROM audit_heads WHERE tenant_id = ?1 AND chain = ?2), \
+                (SELECT hash FROM audit_heads WHERE tenant_id = ?1 AND chain = ?2), \
+                (SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE tenant_id = ?1)",
     )
     .bind(tenant.as_str())
-    .fetch_optional(&mut *conn)
+    .bind(chain_of(&event))
+    .fetch_one(&mut *conn)
     .await?;
-    let (seq, prev_hash) = match head {
-        Some(row) => (
-            row.try_get::<i64, _>("seq")? + 1,
-            row.try_get::<String, _>("hash")?,
-        ),
-        None => (1, GENESIS_HASH.to_owned()),
-    };
-    let created_at = now();
-    let hash = chain_hash(
-        &prev_hash,
-        seq,
-        tenant,
-        event.kind,
-        event.session_key.as_ref(),
-        event.run_id.as_ref(),
-        &event.actor,
-        &event.data,
-        &created_at,
+    let head = (
+        chain_seq.unwrap_or(0),
+        hash.unwrap_or_else(|| GENESIS_HASH.to_owned()),
     );
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO audit_events ({COLUMNS}, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    let mut linked = next_link(head, seen, epoch, tenant, event, now());
+    linked.seq = sqlx::query_scalar(AssertSqlSafe(format!(
+        "INSERT INTO audit_events ({COLUMNS}, mac) VALUES \
+         (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_events WHERE tenant_id = ?1), \
+          ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING seq"
     )))
     .bind(tenant.as_str())
-    .bind(seq)
-    .bind(event.kind.as_str())
-    .bind(event.session_key.as_ref().map(|k| k.as_str()))
-    .bind(event.run_id.as_ref().map(|r| r.as_str()))
-    .bind(&event.actor)
-    .bind(event.data.to_string())
-    .bind(ts(&created_at))
-    .bind(&prev_hash)
-    .bind(&hash)
-    .bind(key.map(|k| k.event_mac(&hash)))
-    .execute(&mut *conn)
+    .bind(linked.kind.as_str())
+    .bind(linked.session_key.as_ref().map(|k| k.as_str()))
+    .bind(linked.run_id.as_ref().map(|r| r.as_str()))
+    .bind(&linked.actor)
+    .bind(linked.data.to_string())
+    .bind(ts(&linked.created_at))
+    .bind(&linked.prev_hash)
+    .bind(&linked.hash)
+    .bind(linked.chain_seq)
+    .bind(linked.epoch)
+    .bind(linked.seen_checkpoint)
+    .bind(key.map(|k| k.event_mac(&linked.hash)))
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(AuditEvent {
-        seq,
-        tenant: tenant.clone(),
-        kind: event.kind,
-        session_key: event.session_key,
-        run_id: event.run_id,
-        actor: event.actor,
-        data: event.data,
-        created_at,
-        prev_hash,
-        hash,
-    })
+    Ok(linked)
 }
 
-/// Seals the tenant's head as a checkpoint, inside the caller's write transaction,
-/// when there is a key and the head moved since the last checkpoint.
+/// Seals the tenant's chains that moved since their last checkpoint, inside the
+/// caller's write transaction, when there is a key: one checkpoint naming their heads.
 pub(super) async fn checkpoint_in(
     conn: &mut sqlx::SqliteConnection,
     tenant: &TenantId,
     key: Option<&AuditKey>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let Some(key) = key else {
-        return Ok(());
+        return Ok(false);
     };
-    let head = sqlx::query(
-        "SELECT seq, hash FROM audit_events WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
+    let heads: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT chain, chain_seq, hash FROM audit_heads \
+         WHERE tenant_id = ? AND chain_seq > sealed_seq",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    if heads.is_empty() {
+        return Ok(false);
+    }
+    let heads = heads
+        .into_iter()
+        .map(|(chain, seq, hash)| ChainHead(chain, seq, hash))
+        .collect();
+    let last: Option<(i64, String)> = sqlx::query_as(
+        "SELECT seq, mac FROM audit_checkpoints WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
     )
     .bind(tenant.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(head) = head else {
-        return Ok(());
-    };
-    let head: (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
-    let last = sqlx::query(
-        "SELECT seq, head_seq, mac FROM audit_checkpoints WHERE tenant_id = ? \
-         ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(tenant.as_str())
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|row| -> Result<(i64, i64, String), StoreError> {
-        Ok((
-            row.try_get("seq")?,
-            row.try_get("head_seq")?,
-            row.try_get("mac")?,
-        ))
-    })
-    .transpose()?;
-    let Some(checkpoint) = key.next_checkpoint(tenant, head, last, now()) else {
-        return Ok(());
+    let Some(checkpoint) = key.next_checkpoint(tenant, heads, last, now()) else {
+        return Ok(false);
     };
     sqlx::query(
         "INSERT INTO audit_checkpoints \
-         (tenant_id, seq, head_seq, head_hash, created_at, prev_mac, mac) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         (tenant_id, seq, head_seq, head_hash, heads, created_at, prev_mac, mac) \
+         VALUES (?, ?, 0, '', ?, ?, ?, ?)",
     )
     .bind(tenant.as_str())
     .bind(checkpoint.seq)
-    .bind(checkpoint.head_seq)
-    .bind(&checkpoint.head_hash)
+    .bind(heads_text(checkpoint.heads.as_deref().unwrap_or_default()))
     .bind(ts(&checkpoint.created_at))
     .bind(&checkpoint.prev_mac)
     .bind(&checkpoint.mac)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    sqlx::query(
+        "UPDATE audit_heads SET sealed_seq = chain_seq \
+         WHERE tenant_id = ? AND chain_seq > sealed_seq",
+    )
+    .bind(tenant.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// A stored checkpoint of `tenant`.
+fn checkpoint_row(
+    tenant: &TenantId,
+    row: &sqlx::sqlite::SqliteRow,
+) -> Result<AuditCheckpoint, StoreError> {
+    let seq: i64 = row.try_get("seq")?;
+    let heads: Option<String> = row.try_get("heads")?;
+    let heads = heads
+        .map(|text| parse_heads(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("audit checkpoint {seq}: heads: {e}")))?;
+    Ok(AuditCheckpoint {
+        tenant: tenant.clone(),
+        seq,
+        head_seq: row.try_get("head_seq")?,
+        head_hash: row.try_get("head_hash")?,
+        heads,
+        created_at: parse_ts("created_at", row.try_get("created_at")?)?,
+        prev_mac: row.try_get("prev_mac")?,
+        mac: row.try_get("mac")?,
+    })
 }
 
 #[async_trait]
@@ -169,7 +175,8 @@ impl AuditRepository for SqliteStore {
         let (tenant, key) = (tenant.clone(), self.audit_key());
         self.write(move |conn| {
             Box::pin(async move {
-                let appended = append_audit_in(&mut *conn, &tenant, event, key.as_ref()).await?;
+                let appended =
+                    append_audit_in(&mut *conn, &tenant, event, None, key.as_ref()).await?;
                 checkpoint_in(&mut *conn, &tenant, key.as_ref()).await?;
                 Ok(appended)
             })
@@ -268,35 +275,27 @@ impl AuditRepository for SqliteStore {
         tenant: &TenantId,
         anchor: Option<&str>,
     ) -> Result<AuditChainReport, StoreError> {
-        // Checkpoints first: events only grow, so every checkpoint read here names an
-        // event the read after it still sees (the other order races a live writer).
+        // One read transaction: checkpoints and events from the same snapshot (a
+        // checkpoint or event committed between two reads would look like tampering).
+        let mut snapshot = self.read_pool().begin().await?;
         let rows = sqlx::query(
-            "SELECT seq, head_seq, head_hash, created_at, prev_mac, mac FROM audit_checkpoints \
-             WHERE tenant_id = ? ORDER BY seq",
+            "SELECT seq, head_seq, head_hash, heads, created_at, prev_mac, mac \
+             FROM audit_checkpoints WHERE tenant_id = ? ORDER BY seq",
         )
         .bind(tenant.as_str())
-        .fetch_all(self.read_pool())
+        .fetch_all(&mut *snapshot)
         .await?;
         let checkpoints = rows
             .iter()
-            .map(|row| {
-                Ok(AuditCheckpoint {
-                    tenant: tenant.clone(),
-                    seq: row.try_get("seq")?,
-                    head_seq: row.try_get("head_seq")?,
-                    head_hash: row.try_get("head_hash")?,
-                    created_at: parse_ts("created_at", row.try_get("created_at")?)?,
-                    prev_mac: row.try_get("prev_mac")?,
-                    mac: row.try_get("mac")?,
-                })
-            })
+            .map(|row| checkpoint_row(tenant, row))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS}, mac FROM audit_events WHERE tenant_id = ? ORDER BY seq"
         )))
         .bind(tenant.as_str())
-        .fetch_all(self.read_pool())
+        .fetch_all(&mut *snapshot)
         .await?;
+        snapshot.commit().await?;
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
             match event_row(row) {
@@ -310,6 +309,8 @@ impl AuditRepository for SqliteStore {
                         tenant: tenant.clone(),
                         events_checked: i64::try_from(events.len()).unwrap_or(i64::MAX) + 1,
                         first_broken: Some((seq, format!("the stored event cannot be read: {e}"))),
+                        chains: 0,
+                        unsealed: 0,
                         checkpoints_checked: 0,
                         sealed: self.audit_key.get().is_some(),
                         anchor: None,
@@ -323,10 +324,35 @@ impl AuditRepository for SqliteStore {
             tenant: tenant.clone(),
             events_checked: check.events_checked,
             first_broken: check.first_broken,
+            chains: check.chains,
+            unsealed: check.unsealed,
             checkpoints_checked: check.checkpoints_checked,
             sealed: key.is_some(),
             anchor: check.newest_checkpoint.map(|c| c.anchor()),
         })
+    }
+
+    async fn seal_audit(&self) -> Result<u64, StoreError> {
+        let key = self.audit_key();
+        if key.is_none() {
+            return Ok(0);
+        }
+        self.write(move |conn| {
+            Box::pin(async move {
+                let tenants: Vec<String> = sqlx::query_scalar(
+                    "SELECT DISTINCT tenant_id FROM audit_heads WHERE chain_seq > sealed_seq",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut sealed = 0;
+                for tenant in tenants {
+                    let tenant: TenantId = parse_id("tenant_id", &tenant)?;
+                    sealed += u64::from(checkpoint_in(&mut *conn, &tenant, key.as_ref()).await?);
+                }
+                Ok(sealed)
+            })
+        })
+        .await
     }
 
     async fn audit_tenants(&self) -> Result<Vec<TenantId>, StoreError> {

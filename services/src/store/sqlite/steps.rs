@@ -48,7 +48,7 @@ async fn append_in(
     .map(|_| ())
 }
 
-/// Appends the step's events to the tenant's chain, inside the step's transaction.
+/// Appends the step's events to the session's chain, inside the step's transaction.
 async fn events_in(
     conn: &mut sqlx::SqliteConnection,
     run: &RunScope,
@@ -56,7 +56,14 @@ async fn events_in(
     key: Option<&AuditKey>,
 ) -> Result<(), StoreError> {
     for event in events {
-        append_audit_in(&mut *conn, &run.tenant, audit_event(run, event), key).await?;
+        append_audit_in(
+            &mut *conn,
+            &run.tenant,
+            audit_event(run, event),
+            Some(run.epoch.get()),
+            key,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -224,7 +231,8 @@ impl SessionLog for SqliteStore {
                 )
                 .await?;
                 events_in(&mut *conn, &run, [step.event], key.as_ref()).await?;
-                checkpoint_in(&mut *conn, &run.tenant, key.as_ref()).await
+                checkpoint_in(&mut *conn, &run.tenant, key.as_ref()).await?;
+                Ok(())
             })
         })
         .await
@@ -281,7 +289,7 @@ impl SessionLog for SqliteStore {
                     actor: step.actor,
                     data: event.data,
                 };
-                append_audit_in(&mut *conn, &tenant, audit, key.as_ref()).await?;
+                append_audit_in(&mut *conn, &tenant, audit, None, key.as_ref()).await?;
                 checkpoint_in(&mut *conn, &tenant, key.as_ref()).await?;
                 Ok(record)
             })
