@@ -337,7 +337,17 @@ impl AuditRepository for SqliteStore {
         if key.is_none() {
             return Ok(0);
         }
-        self.write(move |conn| {
+        // Most seconds nothing moved since the last unit of work sealed it: a read
+        // says so without taking the writer.
+        let moved: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM audit_heads WHERE chain_seq > sealed_seq LIMIT 1")
+                .fetch_optional(self.read_pool())
+                .await?;
+        if moved.is_none() {
+            return Ok(0);
+        }
+        // Not new work: it waits for room in a full queue rather than failing.
+        self.write_waiting(move |conn| {
             Box::pin(async move {
                 let tenants: Vec<String> = sqlx::query_scalar(
                     "SELECT DISTINCT tenant_id FROM audit_heads WHERE chain_seq > sealed_seq",
