@@ -230,75 +230,26 @@ fn hash_after(prev_hash: &str, canonical: &serde_json::Value) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Where an event sits in its chain: the fields of a per-session chain's link that
-/// the hash commits to besides the event itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChainLink {
-    pub chain_seq: i64,
-    pub epoch: Option<i64>,
-    pub seen_checkpoint: i64,
-}
-
-/// Computes the hash of an event of a per-session chain from the previous event's
-/// hash, its link and its fields (the chain is named by the session key).
-#[allow(clippy::too_many_arguments)]
-pub fn link_hash(
-    prev_hash: &str,
-    link: ChainLink,
-    tenant: &TenantId,
-    kind: AuditEventKind,
-    session_key: Option<&SessionKey>,
-    run_id: Option<&RunId>,
-    actor: &str,
-    data: &serde_json::Value,
-    created_at: &DateTime<Utc>,
-) -> String {
-    let canonical = serde_json::json!([
-        "v2",
-        tenant.as_str(),
-        session_key.map(SessionKey::as_str),
-        link.chain_seq,
-        link.epoch,
-        link.seen_checkpoint,
-        kind.as_str(),
-        run_id.map(RunId::as_str),
-        actor,
-        data,
-        created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    ]);
-    hash_after(prev_hash, &canonical)
+impl NewAuditEvent {
+    /// The name of the event's chain: its session key, or "" outside sessions.
+    pub fn chain(&self) -> &str {
+        self.session_key.as_ref().map_or("", SessionKey::as_str)
+    }
 }
 
 impl AuditEvent {
-    /// The event's link in a per-session chain (`None` for the older tenant chain).
-    pub fn link(&self) -> Option<ChainLink> {
-        Some(ChainLink {
-            chain_seq: self.chain_seq?,
-            epoch: self.epoch,
-            seen_checkpoint: self.seen_checkpoint.unwrap_or(0),
-        })
-    }
-
     /// The name of the event's chain: its session key, or "" outside sessions.
     pub fn chain(&self) -> &str {
         self.session_key.as_ref().map_or("", SessionKey::as_str)
     }
 
-    /// The hash the event's fields and link give after `prev_hash`.
+    /// The hash the event's fields give after `prev_hash`: for an event of a
+    /// per-session chain, over "v2", tenant, session, its place in the chain (`chain_seq`,
+    /// `epoch`, `seen_checkpoint`) and the event; for one of the older tenant-wide
+    /// chain, [`chain_hash`] over its `seq` and the event.
     pub fn expected_hash(&self, prev_hash: &str) -> String {
-        match self.link() {
-            Some(link) => link_hash(
-                prev_hash,
-                link,
-                &self.tenant,
-                self.kind,
-                self.session_key.as_ref(),
-                self.run_id.as_ref(),
-                &self.actor,
-                &self.data,
-                &self.created_at,
-            ),
-            None => chain_hash(
+        let Some(chain_seq) = self.chain_seq else {
+            return chain_hash(
                 prev_hash,
                 self.seq,
                 &self.tenant,
@@ -308,7 +259,22 @@ impl AuditEvent {
                 &self.actor,
                 &self.data,
                 &self.created_at,
-            ),
-        }
+            );
+        };
+        let canonical = serde_json::json!([
+            "v2",
+            self.tenant.as_str(),
+            self.session_key.as_ref().map(SessionKey::as_str),
+            chain_seq,
+            self.epoch,
+            self.seen_checkpoint.unwrap_or(0),
+            self.kind.as_str(),
+            self.run_id.as_ref().map(RunId::as_str),
+            self.actor,
+            self.data,
+            self.created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        ]);
+        hash_after(prev_hash, &canonical)
     }
 }

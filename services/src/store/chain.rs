@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEvent, AuditEventKind, ChainLink, NewAuditEvent, RunScope, StepEvent, StoreError,
-    link_hash,
+    AuditEvent, AuditEventKind, ChainHead, NewAuditEvent, RunScope, StepEvent, StoreError,
+    parse_heads,
 };
 use crate::domain::TenantId;
 
@@ -33,25 +33,9 @@ pub(crate) fn next_link(
     created_at: DateTime<Utc>,
 ) -> AuditEvent {
     let (head_seq, prev_hash) = head;
-    let link = ChainLink {
-        chain_seq: head_seq + 1,
-        epoch,
-        seen_checkpoint,
-    };
-    let hash = link_hash(
-        &prev_hash,
-        link,
-        tenant,
-        event.kind,
-        event.session_key.as_ref(),
-        event.run_id.as_ref(),
-        &event.actor,
-        &event.data,
-        &created_at,
-    );
-    AuditEvent {
+    let mut linked = AuditEvent {
         seq: 0,
-        chain_seq: Some(link.chain_seq),
+        chain_seq: Some(head_seq + 1),
         epoch,
         seen_checkpoint: Some(seen_checkpoint),
         tenant: tenant.clone(),
@@ -62,13 +46,21 @@ pub(crate) fn next_link(
         data: event.data,
         created_at,
         prev_hash,
-        hash,
-    }
+        hash: String::new(),
+    };
+    linked.hash = linked.expected_hash(&linked.prev_hash);
+    linked
 }
 
-/// The name of an event's chain in the heads table: its session key, or "".
-pub(crate) fn chain_of(event: &NewAuditEvent) -> &str {
-    event.session_key.as_ref().map_or("", |k| k.as_str())
+/// A stored checkpoint's `heads` column read back (`None` for an older checkpoint).
+pub(crate) fn stored_heads(
+    seq: i64,
+    heads: Option<String>,
+) -> Result<Option<Vec<ChainHead>>, StoreError> {
+    heads
+        .map(|text| parse_heads(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("audit checkpoint {seq}: heads: {e}")))
 }
 
 /// A stored event's columns as text (JSON data as stored), read back into an event.

@@ -32,8 +32,8 @@ use crate::review::{ReviewId, ReviewOutcome};
 use crate::vault::Sealed;
 
 pub use audit::{
-    AuditChainReport, AuditEvent, AuditEventKind, AuditFilter, ChainLink, GENESIS_HASH,
-    NewAuditEvent, chain_hash, link_hash,
+    AuditChainReport, AuditEvent, AuditEventKind, AuditFilter, GENESIS_HASH, NewAuditEvent,
+    chain_hash,
 };
 pub use error::StoreError;
 pub use export::{ExportError, ExportReport, verify_export};
@@ -169,7 +169,7 @@ pub trait RunRepository: Send + Sync {
     ) -> Result<Vec<ToolCallRecord>, StoreError>;
 }
 
-/// The append-only, hash-chained audit log (one chain per tenant).
+/// The append-only, hash-chained audit log (one chain per session).
 #[async_trait]
 pub trait AuditRepository: Send + Sync {
     /// Appends an event outside any step, chaining it to the previous event of its

@@ -11,11 +11,10 @@ use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::{PostgresStore, done, now, parse_id};
 use crate::domain::TenantId;
-use crate::store::chain::{StoredEvent, chain_of, next_link};
+use crate::store::chain::{StoredEvent, next_link, stored_heads};
 use crate::store::{
     AuditChainReport, AuditCheckpoint, AuditEvent, AuditFilter, AuditKey, AuditRepository,
     ChainHead, GENESIS_HASH, NewAuditEvent, SealedEvent, StoreError, check_chain, heads_text,
-    parse_heads,
 };
 
 const COLUMNS: &str = "tenant_id, seq, kind, session_key, run_id, actor, data, created_at, \
@@ -86,7 +85,7 @@ pub(super) async fn append_audit_in(
     epoch: Option<i64>,
     key: Option<&AuditKey>,
 ) -> Result<AuditEvent, StoreError> {
-    let (head, seen) = lock_head(&mut *conn, tenant, chain_of(&event)).await?;
+    let (head, seen) = lock_head(&mut *conn, tenant, event.chain()).await?;
     let mut linked = next_link(head, seen, epoch, tenant, event, now());
     linked.seq = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "INSERT INTO audit_events ({COLUMNS}, mac) \
@@ -311,13 +310,7 @@ impl AuditRepository for PostgresStore {
             .iter()
             .map(|row| {
                 let seq: i64 = row.try_get("seq")?;
-                let heads: Option<String> = row.try_get("heads")?;
-                let heads = heads
-                    .map(|text| parse_heads(&text))
-                    .transpose()
-                    .map_err(|e| {
-                        StoreError::Corrupt(format!("audit checkpoint {seq}: heads: {e}"))
-                    })?;
+                let heads = stored_heads(seq, row.try_get("heads")?)?;
                 Ok(AuditCheckpoint {
                     tenant: tenant.clone(),
                     seq,

@@ -9,11 +9,10 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, now, parse_id, parse_ts, ts};
 use crate::domain::TenantId;
-use crate::store::chain::{StoredEvent, chain_of, next_link};
+use crate::store::chain::{StoredEvent, next_link, stored_heads};
 use crate::store::{
     AuditChainReport, AuditCheckpoint, AuditEvent, AuditFilter, AuditKey, AuditRepository,
     ChainHead, GENESIS_HASH, NewAuditEvent, SealedEvent, StoreError, check_chain, heads_text,
-    parse_heads,
 };
 
 const COLUMNS: &str = "tenant_id, seq, kind, session_key, run_id, actor, data, created_at, \
@@ -50,12 +49,12 @@ pub(super) async fn append_audit_in(
     key: Option<&AuditKey>,
 ) -> Result<AuditEvent, StoreError> {
     let (chain_seq, hash, seen): (Option<i64>, Option<String>, i64) = sqlx::query_as(
-        "SELECT (SELECT chain_seq FROM audit_heads WHERE tenant_id = ?1 AND chain = ?2), \
-                (SELECT hash FROM audit_heads WHERE tenant_id = ?1 AND chain = ?2), \
-                (SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE tenant_id = ?1)",
+        "SELECT h.chain_seq, h.hash, \
+                (SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE tenant_id = ?1) \
+         FROM (SELECT 1) LEFT JOIN audit_heads h ON h.tenant_id = ?1 AND h.chain = ?2",
     )
     .bind(tenant.as_str())
-    .bind(chain_of(&event))
+    .bind(event.chain())
     .fetch_one(&mut *conn)
     .await?;
     let head = (
@@ -148,11 +147,7 @@ fn checkpoint_row(
     row: &sqlx::sqlite::SqliteRow,
 ) -> Result<AuditCheckpoint, StoreError> {
     let seq: i64 = row.try_get("seq")?;
-    let heads: Option<String> = row.try_get("heads")?;
-    let heads = heads
-        .map(|text| parse_heads(&text))
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("audit checkpoint {seq}: heads: {e}")))?;
+    let heads = stored_heads(seq, row.try_get("heads")?)?;
     Ok(AuditCheckpoint {
         tenant: tenant.clone(),
         seq,
