@@ -9,6 +9,7 @@
 
 mod gate;
 mod node;
+mod peers;
 mod recovery;
 mod runtime;
 mod session;
@@ -16,6 +17,7 @@ mod tool_pool;
 mod turn;
 
 pub use gate::Notice;
+pub use peers::{Peers, SessionOp, SessionOpResult};
 pub use runtime::{ReviewDecision, ReviewError, Runtime, RuntimeDeps, RuntimeError, TurnRequest};
 pub use session::ResetError;
 pub use turn::{

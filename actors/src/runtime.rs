@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::node::{NodeArgs, NodeMsg, NodeRefs, NodeSupervisor};
+use crate::peers::{Peers, SessionOp, SessionOpResult};
 use crate::recovery::{RecoveryReport, recover};
 use crate::session::{SessionMsg, SupervisorMsg, TurnInput};
 use crate::turn::{Origin, TurnDeps, TurnEvent, TurnHooks, TurnSummary};
@@ -163,6 +164,7 @@ impl Runtime {
             node,
             prompts: facio_services::prompt_cache::SystemPromptCache::default(),
             tenants: Arc::default(),
+            peers: std::sync::OnceLock::new(),
         });
         // Reviews that were pending when the process last stopped get their timers back.
         for review in turn_deps.store.all_pending_reviews().await? {
@@ -194,6 +196,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::Start(e.to_string()))?;
         tokio::spawn(keep_leases(turn_deps.clone(), shutdown.clone()));
         tokio::spawn(keep_sealed(turn_deps.clone(), shutdown.clone()));
+        tokio::spawn(sweep(turn_deps.clone(), shutdown.clone()));
         let runtime = Runtime {
             refs,
             node,
@@ -334,6 +337,21 @@ impl Runtime {
     /// Cancels the session's running turn and any queued behind it. Returns whether
     /// anything was cancelled.
     pub async fn cancel(&self, tenant: TenantId, key: SessionKey) -> Result<bool, RuntimeError> {
+        if let Some((owner, peers)) =
+            crate::peers::holder_elsewhere(&self.deps, &tenant, &key).await
+        {
+            return match peers.ask(&owner, &tenant, &key, SessionOp::Stop).await {
+                Ok(SessionOpResult::Done { changed }) => Ok(changed),
+                Ok(SessionOpResult::Busy) => Ok(false),
+                Err(e) => Err(RuntimeError::Unavailable(format!(
+                    "the session is held by node {owner}, which did not answer: {e}"
+                ))),
+            };
+        }
+        self.cancel_here(tenant, key).await
+    }
+
+    async fn cancel_here(&self, tenant: TenantId, key: SessionKey) -> Result<bool, RuntimeError> {
         let sessions = self.sessions()?;
         let result = sessions
             .call(
@@ -358,6 +376,25 @@ impl Runtime {
         tenant: TenantId,
         key: SessionKey,
     ) -> Result<Result<bool, crate::session::ResetError>, RuntimeError> {
+        if let Some((owner, peers)) =
+            crate::peers::holder_elsewhere(&self.deps, &tenant, &key).await
+        {
+            return match peers.ask(&owner, &tenant, &key, SessionOp::Reset).await {
+                Ok(SessionOpResult::Done { changed }) => Ok(Ok(changed)),
+                Ok(SessionOpResult::Busy) => Ok(Err(crate::session::ResetError::Busy)),
+                Err(e) => Err(RuntimeError::Unavailable(format!(
+                    "the session is held by node {owner}, which did not answer: {e}"
+                ))),
+            };
+        }
+        self.reset_here(tenant, key).await
+    }
+
+    async fn reset_here(
+        &self,
+        tenant: TenantId,
+        key: SessionKey,
+    ) -> Result<Result<bool, crate::session::ResetError>, RuntimeError> {
         let result = self
             .sessions()?
             .call(
@@ -372,6 +409,50 @@ impl Runtime {
                 "the session did not answer".into(),
             )),
         }
+    }
+
+    /// Carries out `op` on a session of this node, asked by another node that found
+    /// this one holding the session's lease (never passed on again).
+    pub async fn session_op(
+        &self,
+        tenant: TenantId,
+        key: SessionKey,
+        op: SessionOp,
+    ) -> Result<SessionOpResult, RuntimeError> {
+        match op {
+            SessionOp::Poke => {
+                self.sessions()?
+                    .cast(SupervisorMsg::Route((tenant, key), SessionMsg::Poke))
+                    .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+                Ok(SessionOpResult::Done { changed: true })
+            }
+            SessionOp::Stop => Ok(SessionOpResult::Done {
+                changed: self.cancel_here(tenant, key).await?,
+            }),
+            SessionOp::Reset => Ok(match self.reset_here(tenant, key).await? {
+                Ok(changed) => SessionOpResult::Done { changed },
+                Err(crate::session::ResetError::Busy) => SessionOpResult::Busy,
+                Err(crate::session::ResetError::Store(e)) => {
+                    return Err(RuntimeError::Unavailable(e));
+                }
+            }),
+        }
+    }
+
+    /// Joins this node to its cluster: from now on a session held by another live
+    /// node is stopped, reset and resumed there, and the sweep leaves it alone.
+    pub fn set_peers(&self, peers: Arc<dyn Peers>) {
+        let _ = self.deps.peers.set(peers);
+    }
+
+    /// This node's id in session leases.
+    pub fn node_id(&self) -> &facio_services::domain::NodeId {
+        &self.deps.node
+    }
+
+    /// Whether the node is draining (a shutdown began): it takes no new turns.
+    pub fn draining(&self) -> bool {
+        !self.accepting.load(Ordering::Acquire)
     }
 
     /// Sessions currently held in memory (the rest are passivated in the store).
@@ -450,4 +531,77 @@ async fn keep_leases(deps: Arc<TurnDeps>, shutdown: CancellationToken) {
             tracing::error!(node = %deps.node, error = %e, "cannot renew this node's session leases");
         }
     }
+}
+
+/// Every lease TTL, until the node shuts down: work in the store that no live node
+/// holds goes to the node rendezvous hashing prefers for it (a node that died left it
+/// running, queued or resumable), and runs of this node's own sessions whose review
+/// closed without the resume reaching them resume. What a message would have brought
+/// (a decision on another node, a takeover) arrives this way when the message is lost.
+async fn sweep(deps: Arc<TurnDeps>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(deps.config.cluster.lease_ttl());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        if let Err(e) = sweep_once(&deps).await {
+            tracing::warn!(error = %e, "the sweep for unheld sessions failed; it runs again");
+        }
+    }
+}
+
+async fn sweep_once(deps: &Arc<TurnDeps>) -> Result<(), StoreError> {
+    let Some(sessions) = deps.refs.sessions() else {
+        return Ok(());
+    };
+    let store = &deps.store;
+    let mut tenants = store.audit_tenants().await?;
+    if !tenants.contains(&TenantId::default_tenant()) {
+        tenants.push(TenantId::default_tenant());
+    }
+    let now = chrono::Utc::now();
+    for tenant in tenants {
+        let mut seen = std::collections::HashSet::new();
+        let awaiting = store.resumable_runs(&tenant).await?;
+        let stalled = store
+            .running_runs(&tenant)
+            .await?
+            .into_iter()
+            .chain(store.queued_runs(&tenant).await?);
+        for (run, resumable) in awaiting
+            .into_iter()
+            .map(|r| (r, true))
+            .chain(stalled.map(|r| (r, false)))
+        {
+            if !seen.insert(run.session_key.clone()) {
+                continue;
+            }
+            let lease = store.get_lease(&tenant, &run.session_key).await?;
+            let held = lease.as_ref().filter(|l| l.expires_at > now);
+            let message = match held {
+                // Ours: only a resume can have gone missing.
+                Some(l) if l.owner == deps.node => resumable.then_some(SessionMsg::Poke),
+                Some(_) => None,
+                None => {
+                    let preferred = deps
+                        .peers
+                        .get()
+                        .map(|p| p.preferred(&tenant, &run.session_key));
+                    (preferred.is_none() || preferred.as_ref() == Some(&deps.node))
+                        .then_some(SessionMsg::Poke)
+                }
+            };
+            if let Some(message) = message {
+                tracing::debug!(session = %run.session_key, "the sweep hands a session its stored work");
+                let _ = sessions.cast(SupervisorMsg::Route(
+                    (tenant.clone(), run.session_key.clone()),
+                    message,
+                ));
+            }
+        }
+    }
+    Ok(())
 }

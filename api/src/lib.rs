@@ -3,6 +3,7 @@
 //! `facio-actors`; the domain and adapters are `facio-services`.
 
 mod bootstrap;
+mod cluster;
 mod connections;
 mod error;
 mod routes;

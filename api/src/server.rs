@@ -25,6 +25,8 @@ pub enum ServeError {
          administer the default tenant"
     )]
     SharedToken,
+    #[error("cannot join the cluster: {0}")]
+    Cluster(facio_services::cluster::ClusterError),
 }
 
 /// A bearer token from the environment variable `var`, else from config; blank is none.
@@ -61,7 +63,43 @@ pub async fn serve(
     if a2a_token.is_some() && a2a_token == management_token {
         return Err(ServeError::SharedToken);
     }
+    // In cluster mode the node joins once it can be reached, at the port it bound.
+    let leaving = CancellationToken::new();
+    let cluster = match node.config.cluster.redis() {
+        None => None,
+        Some(redis) => {
+            let token = node.config.cluster.token().unwrap_or_default();
+            facio_services::vault::remember(token);
+            let advertise = node
+                .config
+                .cluster
+                .advertise_url
+                .clone()
+                .unwrap_or_else(|| {
+                    let host = match api.host.as_str() {
+                        "0.0.0.0" | "::" | "[::]" => std::env::var("HOSTNAME")
+                            .ok()
+                            .filter(|h| !h.is_empty())
+                            .unwrap_or_else(|| local.ip().to_string()),
+                        host => host.to_owned(),
+                    };
+                    format!("http://{host}:{}", local.port())
+                });
+            let joined = crate::cluster::Cluster::join(
+                &node.runtime,
+                redis,
+                token,
+                advertise.clone(),
+                leaving.clone(),
+            )
+            .await
+            .map_err(ServeError::Cluster)?;
+            tracing::info!(node = %node.runtime.node_id(), %advertise, "joined the cluster");
+            Some(joined)
+        }
+    };
     let state = AppState {
+        cluster: cluster.clone(),
         runtime: node.runtime.clone(),
         config: node.config.clone(),
         started: chrono::Utc::now().timestamp(),
@@ -83,6 +121,14 @@ pub async fn serve(
             env!("CARGO_PKG_VERSION")
         );
         let _ = writeln!(out, "store: {}", node.store_url);
+        if let Some(cluster) = &cluster {
+            let _ = writeln!(
+                out,
+                "cluster: node {} of {} live",
+                node.runtime.node_id(),
+                cluster.membership.live().len()
+            );
+        }
         let _ = writeln!(out, "workspace: {}", node.config.workspace_dir().display());
         let _ = out.flush();
     }
@@ -110,6 +156,9 @@ pub async fn serve(
         node.runtime
             .shutdown(Duration::from_secs(node.config.api.shutdown_grace_s))
             .await;
+        // Gone from the membership at once, its leases given back as its sessions
+        // stopped: other nodes take its sessions over without waiting.
+        leaving.cancel();
     };
     tokio::join!(server, drain);
     Ok(())

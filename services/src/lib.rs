@@ -3,6 +3,7 @@
 //! `facio-actors`); nothing here depends on another Facio crate.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod context;
 pub mod domain;

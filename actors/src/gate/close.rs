@@ -58,7 +58,24 @@ pub(crate) async fn close_review(
         tenant: tenant.clone(),
         review_id: id.clone(),
     });
-    if let Some(sessions) = deps.refs.sessions() {
+    // The run resumes where its session is held: here, or on the node holding its
+    // lease (told now; if that fails, its sweep finds the decided review in the store).
+    if let Some((owner, peers)) =
+        crate::peers::holder_elsewhere(deps, tenant, &closed.session_key).await
+    {
+        if let Err(e) = peers
+            .ask(
+                &owner,
+                tenant,
+                &closed.session_key,
+                crate::peers::SessionOp::Poke,
+            )
+            .await
+        {
+            tracing::warn!(run = %closed.run_id, owner = %owner, error = %e,
+                "cannot tell the session's node that its review closed; its sweep will find it");
+        }
+    } else if let Some(sessions) = deps.refs.sessions() {
         let address = (tenant.clone(), closed.session_key.clone());
         if let Err(e) = sessions.cast(SupervisorMsg::Route(
             address,

@@ -55,6 +55,9 @@ pub enum SessionMsg {
     /// From the runtime after a restart: activate, which takes the session's queued
     /// turns from the store; nothing else.
     Wake,
+    /// From the runtime (a review decided on another node, a node's sweep): resume
+    /// every run of the session whose reviews are all closed, unless it already is.
+    Poke,
     /// From the session's own timer: passivate if still idle.
     IdleCheck,
 }

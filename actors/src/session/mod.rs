@@ -85,6 +85,7 @@ impl Actor for SessionActor {
                 // A passivated or restarted session may have a run waiting for a human.
                 let waiting = deps.store.list_reviews(tenant, &pending).await?;
                 state.waiting = waiting.into_iter().next().map(|r| r.run_id);
+                reconcile(state).await?;
                 start_next(&myself, state);
             }
             SessionMsg::Queued { run_id, stored } => {
@@ -106,6 +107,11 @@ impl Actor for SessionActor {
             }
             // Activation (which takes the session's stored work) was all it was for.
             SessionMsg::Wake => state.received += 1,
+            SessionMsg::Poke => {
+                state.received += 1;
+                reconcile(state).await?;
+                start_next(&myself, state);
+            }
             SessionMsg::Submit(input) => {
                 state.received += 1;
                 let run_id = input.run_id.clone();
@@ -149,6 +155,11 @@ impl Actor for SessionActor {
                 state.received += 1;
                 if state.waiting.as_ref() == Some(&run_id) {
                     state.waiting = None;
+                }
+                // Already resuming (found in the store on activation or by a poke):
+                // a run resumes once.
+                if resuming(state, &run_id) {
+                    return Ok(());
                 }
                 state.queue.push_front(TurnInput {
                     run_id,
@@ -288,6 +299,55 @@ async fn withdraw_reviews(args: &SessionArgs, run_id: &facio_services::domain::R
         }
     }
     withdrawn
+}
+
+/// Whether `run` is running or queued to resume here.
+fn resuming(state: &SessionState, run: &facio_services::domain::RunId) -> bool {
+    state.running.as_ref().is_some_and(|r| &r.run_id == run)
+        || state.queue.iter().any(|i| i.resume && &i.run_id == run)
+}
+
+/// Runs of the session stopped at a review that has since closed, whose resume never
+/// arrived here (it was decided on another node, or while no node held the session,
+/// or this node died before resuming it): each resumes now, once.
+async fn reconcile(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
+    let (tenant, key) = state.args.address.clone();
+    let store = state.args.deps.store.clone();
+    for run in store.awaiting_runs(&tenant, Some(&key)).await? {
+        if resuming(state, &run.run_id) {
+            continue;
+        }
+        let of_run = ReviewFilter {
+            run_id: Some(run.run_id.clone()),
+            limit: Some(100),
+            ..ReviewFilter::default()
+        };
+        let reviews = store.list_reviews(&tenant, &of_run).await?;
+        if reviews.is_empty() || reviews.iter().any(|r| r.status == ReviewStatus::Pending) {
+            continue;
+        }
+        let origin = reviews
+            .iter()
+            .find_map(|r| crate::turn::Origin::parse(&r.origin))
+            .unwrap_or(crate::turn::Origin::Api);
+        tracing::info!(run = %run.run_id, session = %key, "resuming a run whose review was decided");
+        if state.waiting.as_ref() == Some(&run.run_id) {
+            state.waiting = None;
+        }
+        state.queue.push_front(TurnInput {
+            run_id: run.run_id,
+            input: String::new(),
+            origin,
+            hooks: None,
+            model: None,
+            events: None,
+            resume: true,
+            accepted: None,
+            recording: false,
+            stored: false,
+        });
+    }
+    Ok(())
 }
 
 /// What a previous owner of the session left behind, taken over under this actor's

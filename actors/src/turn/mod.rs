@@ -50,6 +50,8 @@ pub(crate) struct TurnDeps {
     pub tenants: Arc<facio_services::tenant_cache::TenantCache>,
     /// This node's id in session leases.
     pub node: facio_services::domain::NodeId,
+    /// The other nodes, in cluster mode (set once, after the HTTP layer joined).
+    pub peers: std::sync::OnceLock<Arc<dyn crate::peers::Peers>>,
 }
 
 /// A turn ready to run as a task.

@@ -93,7 +93,17 @@ async fn completions(
         let settings = super::identity::admit(&state, &tenant, None).await?;
         (tenant, settings)
     };
-    let body: Result<Json<ChatBody>, JsonRejection> = Json::from_request(request, &state).await;
+    let forwarded = request
+        .extensions()
+        .get::<crate::cluster::Forwarded>()
+        .is_some();
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let bytes = axum::body::Bytes::from_request(request, &state)
+        .await
+        .map_err(|rejection| {
+            super::slow_body::unreadable(&rejection, rejection.status(), rejection.body_text())
+        })?;
+    let body: Result<Json<ChatBody>, JsonRejection> = Json::from_bytes(&bytes);
     let Json(body) = body.map_err(|rejection| {
         super::slow_body::unreadable(&rejection, rejection.status(), rejection.body_text())
     })?;
@@ -102,6 +112,18 @@ async fn completions(
         return Err(ApiError::model_not_allowed(&body.model));
     }
     let session_key = session_key(&headers, body.user.as_deref())?;
+    // A session another node holds (or should take) runs there; the caller gets its
+    // answer, streamed as it comes, as if it ran here.
+    if !forwarded
+        && let Some(cluster) = &state.cluster
+        && let Some((owner, url)) = cluster
+            .owner_elsewhere(&state.runtime, &tenant, &session_key)
+            .await
+    {
+        return cluster
+            .forward(&owner, &url, method, &uri, &headers, bytes)
+            .await;
+    }
     let (run_id, events) = state
         .runtime
         .submit(TurnRequest {

@@ -43,7 +43,18 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/healthz", get(health))
-        .route("/readyz", get(health))
+        .route("/readyz", get(ready))
+}
+
+/// Ready when healthy and not draining: a node that began shutting down answers 503
+/// at once, so load balancers stop sending it new work while its turns finish.
+async fn ready(state: State<AppState>) -> Result<Json<Health>, ApiError> {
+    if state.runtime.draining() {
+        return Err(ApiError::unavailable(
+            "draining: this node is shutting down and takes no new turns",
+        ));
+    }
+    health(state).await
 }
 
 /// Healthy when the runtime's actors answer.

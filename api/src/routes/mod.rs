@@ -41,6 +41,8 @@ pub(crate) struct AppState {
     /// The config as its files said when the node started (secrets masked), against
     /// which `/api/v1/settings` names the keys waiting for a restart.
     pub config_at_start: Arc<serde_json::Value>,
+    /// This node's cluster, in cluster mode.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// The config as JSON with every secret masked.
@@ -53,11 +55,19 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(chat::routes())
         .merge(inbox::routes())
         .nest("/api/v1", management::routes(state.clone()))
+        .route(
+            "/internal/v1/sessions/op",
+            axum::routing::post(crate::cluster::session_op),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             Duration::from_secs(state.config.api.body_idle_timeout_s.max(1)),
             slow_body::idle_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cluster::node_layer,
         ))
         .with_state(state)
 }

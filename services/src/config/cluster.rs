@@ -1,4 +1,5 @@
-//! `cluster`: this node's name and how long it holds a session.
+//! `cluster`: this node's name, how long it holds a session, and (in cluster mode)
+//! the Redis that nodes meet in and how they reach one another.
 
 use std::time::Duration;
 
@@ -15,6 +16,15 @@ pub struct ClusterConfig {
     /// How long a session lease lasts without renewal, in seconds (default 10). The
     /// node renews its leases every third of it.
     pub lease_ttl_s: u64,
+    /// Redis, where the nodes of a cluster register and find each other. Unset: a
+    /// single node, no Redis needed.
+    pub redis_url: Option<String>,
+    /// The base URL other nodes forward this node's sessions to. Default:
+    /// `http://<api.host>:<the port bound>`.
+    pub advertise_url: Option<String>,
+    /// The secret nodes present to one another on forwarded requests (required in
+    /// cluster mode; a forwarded request without it is refused).
+    pub internal_token: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -22,6 +32,9 @@ impl Default for ClusterConfig {
         Self {
             node_id: None,
             lease_ttl_s: 10,
+            redis_url: None,
+            advertise_url: None,
+            internal_token: None,
         }
     }
 }
@@ -36,6 +49,49 @@ impl ClusterConfig {
                 .and_then(|name| NodeId::new(name).ok())
                 .map_or_else(|| NodeId::new("facio"), Ok),
         }
+    }
+
+    /// The Redis URL when this node is part of a cluster (blank is unset).
+    pub fn redis(&self) -> Option<&str> {
+        self.redis_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// The internal token (blank is unset).
+    pub fn token(&self) -> Option<&str> {
+        self.internal_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// What is wrong with the cluster settings, if anything.
+    pub fn problem(&self) -> Option<String> {
+        if self.redis().is_some() && self.token().is_none() {
+            return Some(
+                "cluster.redisUrl is set but cluster.internalToken is not: nodes of a cluster \
+                 must share an internal token"
+                    .to_owned(),
+            );
+        }
+        if let Some(url) = self.advertise_url.as_deref()
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Some(format!(
+                "cluster.advertiseUrl must be an http:// or https:// URL, not {url:?}"
+            ));
+        }
+        if let Some(url) = self.redis()
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Some(format!(
+                "cluster.redisUrl must be a redis:// or rediss:// URL, not {:?}",
+                crate::store::redact_url(url)
+            ));
+        }
+        None
     }
 
     pub fn lease_ttl(&self) -> Duration {

@@ -139,6 +139,17 @@ pub trait RunRepository: Send + Sync {
     /// Runs accepted and still waiting to start, oldest first (to start them again
     /// after a restart).
     async fn queued_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError>;
+    /// Runs stopped at a human review, oldest first, of one session or all (a review
+    /// decided while nobody held its session leaves its run here until a node
+    /// resumes it).
+    async fn awaiting_runs(
+        &self,
+        tenant: &TenantId,
+        key: Option<&SessionKey>,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+    /// Runs stopped at a review that is no longer pending (decided, expired or
+    /// withdrawn): each is due to resume, oldest first.
+    async fn resumable_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError>;
     /// One session's runs still `queued` or `running`, oldest first (what a new owner
     /// of the session takes over).
     async fn unfinished_runs(

@@ -285,6 +285,12 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         ADMINS,
         "Change tenant settings (at once) and node settings (saved to settings.json, on restart)",
     ),
+    system(
+        "get",
+        "/cluster",
+        ADMINS,
+        "The cluster's live nodes (id, advertise URL, start time, sessions held); one node when single",
+    ),
     system("get", "/tenants", ADMINS, "Tenants"),
     system("post", "/tenants", ADMINS, "Create a tenant"),
     route(

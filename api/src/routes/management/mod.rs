@@ -4,6 +4,7 @@
 
 mod audit;
 mod catalog;
+mod cluster;
 mod commands;
 mod credentials;
 mod json;
@@ -38,6 +39,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(policy::routes())
         .merge(audit::routes())
         .merge(tenants::routes())
+        .merge(cluster::routes())
         .merge(tokens::routes())
         .merge(sessions::routes())
         .merge(usage::routes())

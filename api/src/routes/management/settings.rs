@@ -210,6 +210,7 @@ pub(crate) fn masked(config: &Config) -> Value {
         "/api/a2aToken",
         "/auth/hs256Secret",
         "/channels/placet/apiKey",
+        "/cluster/internalToken",
     ] {
         if let Some(v) = value.pointer_mut(path) {
             set(v);
@@ -231,13 +232,15 @@ pub(crate) fn masked(config: &Config) -> Value {
             }
         }
     }
-    if let Some(url) = value.pointer_mut("/storage/url")
-        && let Some(text) = url.as_str()
-        && let Ok(mut parsed) = reqwest::Url::parse(text)
-        && parsed.password().is_some()
-        && parsed.set_password(Some("[set]")).is_ok()
-    {
-        *url = json!(parsed.to_string());
+    for path in ["/storage/url", "/cluster/redisUrl"] {
+        if let Some(url) = value.pointer_mut(path)
+            && let Some(text) = url.as_str()
+            && let Ok(mut parsed) = reqwest::Url::parse(text)
+            && parsed.password().is_some()
+            && parsed.set_password(Some("[set]")).is_ok()
+        {
+            *url = json!(parsed.to_string());
+        }
     }
     value
 }

@@ -51,6 +51,10 @@ fn cluster(config: &Config) -> Result<(), Violation> {
     if let Some(id) = &config.cluster.node_id {
         crate::domain::NodeId::new(id).map_err(|e| violation("cluster.nodeId", e.to_string()))?;
     }
+    if let Some(problem) = config.cluster.problem() {
+        let key = problem.split(' ').next().unwrap_or("cluster").to_owned();
+        return Err(violation(&key, problem));
+    }
     at_least("cluster.leaseTtlS", config.cluster.lease_ttl_s, 1)
 }
 

@@ -210,13 +210,16 @@ impl PostgresStore {
         &self,
         tenant: &TenantId,
         status: RunStatus,
+        key: Option<&SessionKey>,
     ) -> Result<Vec<RunRecord>, StoreError> {
         let mut tx = self.read(tenant).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{RUN_SELECT} WHERE tenant_id = $1 AND status = $2 ORDER BY created_at"
+            "{RUN_SELECT} WHERE tenant_id = $1 AND status = $2 \
+             AND ($3::text IS NULL OR session_key = $3) ORDER BY created_at"
         )))
         .bind(tenant.as_str())
         .bind(status.as_str())
+        .bind(key.map(SessionKey::as_str))
         .fetch_all(&mut *tx)
         .await?;
         done(tx).await?;
@@ -285,11 +288,33 @@ impl RunRepository for PostgresStore {
     }
 
     async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
-        self.runs_in(tenant, RunStatus::Running).await
+        self.runs_in(tenant, RunStatus::Running, None).await
     }
 
     async fn queued_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
-        self.runs_in(tenant, RunStatus::Queued).await
+        self.runs_in(tenant, RunStatus::Queued, None).await
+    }
+
+    async fn awaiting_runs(
+        &self,
+        tenant: &TenantId,
+        key: Option<&SessionKey>,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        self.runs_in(tenant, RunStatus::AwaitingReview, key).await
+    }
+
+    async fn resumable_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
+        let mut tx = self.read(tenant).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{RUN_SELECT} r WHERE tenant_id = $1 AND status = 'awaiting_review' \
+             AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.tenant_id = r.tenant_id \
+             AND v.run_id = r.run_id AND v.status = 'pending') ORDER BY created_at"
+        )))
+        .bind(tenant.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        done(tx).await?;
+        rows.iter().map(run_row).collect()
     }
 
     async fn unfinished_runs(

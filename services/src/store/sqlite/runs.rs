@@ -228,13 +228,16 @@ impl SqliteStore {
         &self,
         tenant: &TenantId,
         status: RunStatus,
+        key: Option<&SessionKey>,
     ) -> Result<Vec<RunRecord>, StoreError> {
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND status = ? ORDER BY created_at"
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND status = ? \
+             AND (?3 IS NULL OR session_key = ?3) ORDER BY created_at"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(tenant.as_str())
             .bind(status.as_str())
+            .bind(key.map(SessionKey::as_str))
             .fetch_all(self.read_pool())
             .await?;
         rows.iter().map(run_row).collect()
@@ -302,11 +305,32 @@ impl RunRepository for SqliteStore {
     }
 
     async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
-        self.runs_in(tenant, RunStatus::Running).await
+        self.runs_in(tenant, RunStatus::Running, None).await
     }
 
     async fn queued_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
-        self.runs_in(tenant, RunStatus::Queued).await
+        self.runs_in(tenant, RunStatus::Queued, None).await
+    }
+
+    async fn awaiting_runs(
+        &self,
+        tenant: &TenantId,
+        key: Option<&SessionKey>,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        self.runs_in(tenant, RunStatus::AwaitingReview, key).await
+    }
+
+    async fn resumable_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs r WHERE tenant_id = ? AND status = 'awaiting_review' \
+             AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.tenant_id = r.tenant_id \
+             AND v.run_id = r.run_id AND v.status = 'pending') ORDER BY created_at"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .fetch_all(self.read_pool())
+            .await?;
+        rows.iter().map(run_row).collect()
     }
 
     async fn unfinished_runs(

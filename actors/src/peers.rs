@@ -1,0 +1,71 @@
+//! The other nodes of a cluster, as the runtime sees them: who is alive, who a
+//! session would go to, and how to reach the node that holds a session. The HTTP
+//! layer implements it (membership in Redis, calls over `cluster.advertiseUrl`); a
+//! single node has none, and everything is local.
+
+use async_trait::async_trait;
+use facio_services::domain::{NodeId, SessionKey, TenantId};
+
+/// What another node is asked to do with a session it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SessionOp {
+    /// Look at the session's stored work now: a review of it was decided, a turn was
+    /// queued for it.
+    Poke,
+    /// Stop the running turn and the queued ones (the answer says whether anything
+    /// was stopped).
+    Stop,
+    /// Delete the session's history, runs and reviews if it is idle.
+    Reset,
+}
+
+/// What the holder answered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum SessionOpResult {
+    Done {
+        changed: bool,
+    },
+    /// Reset refused: the session is busy.
+    Busy,
+}
+
+/// The cluster around this node.
+#[async_trait]
+pub trait Peers: Send + Sync {
+    /// Whether `node` is registered and alive.
+    fn is_live(&self, node: &NodeId) -> bool;
+    /// The live node that should take a session nobody holds.
+    fn preferred(&self, tenant: &TenantId, key: &SessionKey) -> NodeId;
+    /// Asks `owner`, which holds the session's lease, to carry out `op`.
+    async fn ask(
+        &self,
+        owner: &NodeId,
+        tenant: &TenantId,
+        key: &SessionKey,
+        op: SessionOp,
+    ) -> Result<SessionOpResult, String>;
+}
+
+/// The node other than this one that holds the session's live lease, when that node
+/// is alive: the session's work is carried out there. `None` on a single node, when
+/// nobody holds the session, and when its holder is gone (its lease runs out and the
+/// session is taken over here or by a sweep).
+pub(crate) async fn holder_elsewhere(
+    deps: &crate::turn::TurnDeps,
+    tenant: &TenantId,
+    key: &SessionKey,
+) -> Option<(NodeId, std::sync::Arc<dyn Peers>)> {
+    let peers = deps.peers.get()?;
+    let lease = match deps.store.get_lease(tenant, key).await {
+        Ok(lease) => lease?,
+        Err(e) => {
+            tracing::warn!(session = %key, error = %e, "cannot read the session's lease");
+            return None;
+        }
+    };
+    let live = lease.expires_at > chrono::Utc::now();
+    (live && lease.owner != deps.node && peers.is_live(&lease.owner))
+        .then(|| (lease.owner, peers.clone()))
+}

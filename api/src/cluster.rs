@@ -1,0 +1,310 @@
+//! Cluster mode at the HTTP edge: joining the membership, finding the node that holds
+//! a session, forwarding a request to it (the caller cannot tell), and the internal
+//! calls nodes make to one another with `cluster.internalToken`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use facio_actors::{Peers, Runtime, SessionOp, SessionOpResult};
+use facio_services::cluster::{ClusterError, Membership, NodeInfo};
+use facio_services::domain::{NodeId, SessionKey, TenantId};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+
+/// The header a forwarded request carries the internal token in.
+pub(crate) const INTERNAL_TOKEN: &str = "x-facio-internal-token";
+/// The header naming the node that ran a request.
+pub(crate) const NODE_HEADER: &str = "x-facio-node";
+
+/// This node's place in its cluster.
+pub(crate) struct Cluster {
+    pub membership: Arc<Membership>,
+    token: Arc<str>,
+    client: reqwest::Client,
+}
+
+/// How an internal call names a session and what to do with it.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct OpRequest {
+    pub tenant: String,
+    pub session_key: String,
+    pub op: SessionOp,
+}
+
+impl Cluster {
+    /// Joins the cluster at `redis_url` as the node `runtime` runs, reachable at
+    /// `advertise_url`, until `stop`.
+    pub async fn join(
+        runtime: &Arc<Runtime>,
+        redis_url: &str,
+        token: &str,
+        advertise_url: String,
+        stop: CancellationToken,
+    ) -> Result<Arc<Cluster>, ClusterError> {
+        let sessions = Arc::new(AtomicUsize::new(0));
+        // The registration says how many sessions the node holds; counted here
+        // because counting asks the actors.
+        tokio::spawn({
+            let (runtime, sessions, stop) = (runtime.clone(), sessions.clone(), stop.clone());
+            async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = every.tick() => {}
+                    }
+                    if let Ok(n) = runtime.active_sessions().await {
+                        sessions.store(n, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        let me = NodeInfo {
+            id: runtime.node_id().clone(),
+            advertise_url: advertise_url.trim_end_matches('/').to_owned(),
+            started_at: chrono::Utc::now(),
+            sessions: 0,
+        };
+        let count = sessions.clone();
+        let membership = Membership::join(
+            redis_url,
+            me,
+            runtime.config().cluster.lease_ttl(),
+            Arc::new(move || count.load(Ordering::Relaxed)),
+            stop,
+        )
+        .await?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| ClusterError::Redis {
+                url: String::new(),
+                reason: format!("cannot build the HTTP client for forwarding: {e}"),
+            })?;
+        let cluster = Arc::new(Cluster {
+            membership,
+            token: token.into(),
+            client,
+        });
+        runtime.set_peers(cluster.clone());
+        Ok(cluster)
+    }
+
+    /// Whether `presented` is this cluster's internal token (compared in constant
+    /// time).
+    pub fn token_matches(&self, presented: &[u8]) -> bool {
+        let expected = self.token.as_bytes();
+        expected.len() == presented.len()
+            && expected
+                .iter()
+                .zip(presented)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
+    /// The node a request for this session must go to, when it is not this one:
+    /// the live holder of its lease, else (nobody holds it) the node rendezvous
+    /// hashing prefers. `None`: run it here.
+    pub async fn owner_elsewhere(
+        &self,
+        runtime: &Runtime,
+        tenant: &TenantId,
+        key: &SessionKey,
+    ) -> Option<(NodeId, String)> {
+        let me = runtime.node_id();
+        let holder = match runtime.store().get_lease(tenant, key).await {
+            Ok(lease) => lease.filter(|l| l.expires_at > chrono::Utc::now()),
+            Err(e) => {
+                tracing::warn!(session = %key, error = %e, "cannot read the session's lease; running it here");
+                return None;
+            }
+        };
+        let target = match holder {
+            Some(lease) if &lease.owner == me => return None,
+            // Held by a node that is gone: its lease runs out within the TTL and the
+            // session is taken over here then; until then this node says so.
+            Some(lease) => lease.owner,
+            None => self.membership.preferred(tenant, key),
+        };
+        if &target == me {
+            return None;
+        }
+        let url = self.membership.url_of(&target)?;
+        Some((target, url))
+    }
+
+    /// Sends the request to `url` (another node) and streams its answer back as it
+    /// comes, status and headers included.
+    pub async fn forward(
+        &self,
+        owner: &NodeId,
+        url: &str,
+        method: Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: axum::body::Bytes,
+    ) -> Result<Response, ApiError> {
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut request = self.client.request(method, format!("{url}{path}"));
+        for (name, value) in headers {
+            if !hop_by_hop(name) && name != INTERNAL_TOKEN {
+                request = request.header(name, value);
+            }
+        }
+        let sent = request
+            .header(INTERNAL_TOKEN, self.token.as_ref())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                ApiError::unavailable(format!(
+                    "the session is held by node {owner}, which cannot be reached ({}); retry shortly: \
+                     its lease runs out within cluster.leaseTtlS and another node takes the session over",
+                    without_url(&e)
+                ))
+            })?;
+        let status =
+            StatusCode::from_u16(sent.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut out = Response::builder().status(status);
+        for (name, value) in sent.headers() {
+            if !hop_by_hop(name) && name != "content-length" {
+                out = out.header(name, value);
+            }
+        }
+        out.body(Body::from_stream(sent.bytes_stream()))
+            .map_err(|e| ApiError::internal(format!("cannot pass the forwarded answer on: {e}")))
+    }
+}
+
+/// A reqwest error's text without the URL (it names an internal address).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "the node");
+    }
+    text
+}
+
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "upgrade"
+            | "te"
+            | "trailer"
+            | "host"
+    )
+}
+
+#[async_trait]
+impl Peers for Cluster {
+    fn is_live(&self, node: &NodeId) -> bool {
+        self.membership.is_live(node)
+    }
+
+    fn preferred(&self, tenant: &TenantId, key: &SessionKey) -> NodeId {
+        self.membership.preferred(tenant, key)
+    }
+
+    async fn ask(
+        &self,
+        owner: &NodeId,
+        tenant: &TenantId,
+        key: &SessionKey,
+        op: SessionOp,
+    ) -> Result<SessionOpResult, String> {
+        let url = self
+            .membership
+            .url_of(owner)
+            .ok_or_else(|| format!("node {owner} is not known"))?;
+        let body = OpRequest {
+            tenant: tenant.as_str().to_owned(),
+            session_key: key.as_str().to_owned(),
+            op,
+        };
+        let answer = self
+            .client
+            .post(format!("{url}/internal/v1/sessions/op"))
+            .header(INTERNAL_TOKEN, self.token.as_ref())
+            .timeout(Duration::from_secs(30))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| without_url(&e))?;
+        if !answer.status().is_success() {
+            let status = answer.status();
+            let text = answer.text().await.unwrap_or_default();
+            return Err(format!("node {owner} answered {status}: {text}"));
+        }
+        answer.json().await.map_err(|e| without_url(&e))
+    }
+}
+
+/// Every response names the node that ran it (a forwarded one keeps its owner's
+/// name), and a request that presents an internal token must present the right one.
+pub(crate) async fn node_layer(
+    axum::extract::State(state): axum::extract::State<crate::routes::AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let me = state.runtime.node_id().clone();
+    if let Some(presented) = request.headers().get(INTERNAL_TOKEN) {
+        let valid = state
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.token_matches(presented.as_bytes()));
+        if !valid {
+            let mut refused =
+                ApiError::forbidden("the internal token is not this cluster's").into_response();
+            name_node(&mut refused, &me);
+            return refused;
+        }
+        request.extensions_mut().insert(Forwarded);
+    }
+    let mut response = next.run(request).await;
+    name_node(&mut response, &me);
+    response
+}
+
+fn name_node(response: &mut Response, me: &NodeId) {
+    if !response.headers().contains_key(NODE_HEADER)
+        && let Ok(value) = HeaderValue::from_str(me.as_str())
+    {
+        response.headers_mut().insert(NODE_HEADER, value);
+    }
+}
+
+/// Marks a request another node forwarded here with the internal token: it runs here
+/// and is never passed on again.
+#[derive(Clone, Copy)]
+pub(crate) struct Forwarded;
+
+/// `POST /internal/v1/sessions/op`: another node found this one holding a session.
+pub(crate) async fn session_op(
+    axum::extract::State(state): axum::extract::State<crate::routes::AppState>,
+    forwarded: Option<axum::Extension<Forwarded>>,
+    axum::Json(body): axum::Json<OpRequest>,
+) -> Result<axum::Json<SessionOpResult>, ApiError> {
+    if forwarded.is_none() {
+        return Err(ApiError::forbidden(
+            "internal calls need the cluster's internal token",
+        ));
+    }
+    let tenant = TenantId::new(body.tenant.clone())
+        .map_err(|e| ApiError::invalid_request(Some("tenant"), e.to_string()))?;
+    let key = SessionKey::new(body.session_key)
+        .map_err(|e| ApiError::invalid_request(Some("sessionKey"), e.to_string()))?;
+    let result = state.runtime.session_op(tenant, key, body.op).await?;
+    Ok(axum::Json(result))
+}

@@ -1,0 +1,354 @@
+//! Cluster membership: each node registers itself in Redis under a key that expires
+//! unless renewed, and reads everyone else's. Membership only says who is alive and
+//! where to reach them; which node runs a session is decided by the store's fenced
+//! session lease. Rendezvous hashing over the live nodes suggests an owner for a
+//! session nobody holds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{NodeId, SessionKey, TenantId};
+use crate::store::redact_url;
+
+/// Where node registrations live in Redis.
+const NODE_PREFIX: &str = "facio:node:";
+
+/// One node as it registered itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeInfo {
+    pub id: NodeId,
+    pub advertise_url: String,
+    pub started_at: DateTime<Utc>,
+    /// Sessions this node held in memory (and so the leases of) at its last renewal.
+    pub sessions: usize,
+}
+
+/// Why membership could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster.redisUrl {url}: {reason}")]
+    Redis { url: String, reason: String },
+    #[error("another live node already registered as {0}: give each node its own cluster.nodeId")]
+    DuplicateNode(NodeId),
+}
+
+#[derive(Default)]
+struct View {
+    /// Live nodes at the last successful read, this one included.
+    live: Vec<NodeInfo>,
+    /// Every node ever seen, by id: where to reach the owner of a lease even while
+    /// Redis is unreachable.
+    known: HashMap<NodeId, String>,
+    /// Whether the last exchange with Redis worked.
+    connected: bool,
+}
+
+/// This node's membership: its registration, renewed every third of the TTL, and the
+/// view of the others, refreshed as often.
+pub struct Membership {
+    me: RwLock<NodeInfo>,
+    ttl: Duration,
+    view: RwLock<View>,
+    redis: redis::aio::ConnectionManager,
+    url: String,
+}
+
+impl Membership {
+    /// Connects to Redis, registers this node (refusing an id another live node holds)
+    /// and starts renewing until `stop`. `sessions` reports how many sessions this
+    /// node holds, for the registration.
+    pub async fn join(
+        url: &str,
+        me: NodeInfo,
+        ttl: Duration,
+        sessions: Arc<dyn Fn() -> usize + Send + Sync>,
+        stop: CancellationToken,
+    ) -> Result<Arc<Membership>, ClusterError> {
+        let masked = redact_url(url);
+        if let Ok(parsed) = reqwest::Url::parse(url)
+            && let Some(password) = parsed.password()
+        {
+            crate::vault::remember(password);
+        }
+        let fail = |e: redis::RedisError| ClusterError::Redis {
+            url: masked.clone(),
+            reason: scrub(&e.to_string()),
+        };
+        let client = redis::Client::open(url).map_err(fail)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(3)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let redis = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(fail)?;
+        let membership = Arc::new(Membership {
+            me: RwLock::new(me.clone()),
+            ttl,
+            view: RwLock::new(View::default()),
+            redis,
+            url: masked.clone(),
+        });
+        // A live registration under this id from another process means two nodes
+        // would share leases: refuse. Our own earlier life (same advertise URL) may
+        // still be registered after a kill -9; that one is ours to replace.
+        let key = format!("{NODE_PREFIX}{}", me.id);
+        let mut conn = membership.redis.clone();
+        let existing: Option<String> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(fail)?;
+        if let Some(text) = existing
+            && let Ok(other) = serde_json::from_str::<NodeInfo>(&text)
+            && other.advertise_url != me.advertise_url
+        {
+            return Err(ClusterError::DuplicateNode(me.id));
+        }
+        membership.renew().await.map_err(fail)?;
+        membership.refresh().await.map_err(fail)?;
+        let keep = membership.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(keep.ttl / 3);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = every.tick() => {}
+                }
+                if let Ok(mut me) = keep.me.write() {
+                    me.sessions = sessions();
+                }
+                let worked = match keep.renew().await {
+                    Ok(()) => keep.refresh().await,
+                    Err(e) => Err(e),
+                };
+                keep.note(worked);
+            }
+            keep.leave().await;
+        });
+        Ok(membership)
+    }
+
+    /// This node's id.
+    pub fn me(&self) -> NodeId {
+        self.me
+            .read()
+            .map(|me| me.id.clone())
+            .unwrap_or_else(|p| p.into_inner().id.clone())
+    }
+
+    /// The live nodes as last seen (this one always among them).
+    pub fn live(&self) -> Vec<NodeInfo> {
+        let mut live = self.view.read().map(|v| v.live.clone()).unwrap_or_default();
+        if let Ok(me) = self.me.read()
+            && !live.iter().any(|n| n.id == me.id)
+        {
+            live.push(me.clone());
+        }
+        live.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        live
+    }
+
+    /// Whether the last exchange with Redis worked.
+    pub fn connected(&self) -> bool {
+        self.view.read().is_ok_and(|v| v.connected)
+    }
+
+    /// Where `node` can be reached, if it was ever seen.
+    pub fn url_of(&self, node: &NodeId) -> Option<String> {
+        self.view
+            .read()
+            .ok()
+            .and_then(|v| v.known.get(node).cloned())
+    }
+
+    /// Whether `node` is registered and alive as last seen. While Redis cannot be
+    /// reached, every node ever seen counts as alive: the store's leases tell who
+    /// holds what, and a dead node's leases run out.
+    pub fn is_live(&self, node: &NodeId) -> bool {
+        if !self.connected() {
+            return self.url_of(node).is_some() || *node == self.me();
+        }
+        self.live().iter().any(|n| &n.id == node)
+    }
+
+    /// The live node rendezvous hashing prefers for a session. While Redis cannot be
+    /// reached, this node: every node then takes up unheld work, and the lease lets
+    /// one of them have it.
+    pub fn preferred(&self, tenant: &TenantId, key: &SessionKey) -> NodeId {
+        if !self.connected() {
+            return self.me();
+        }
+        let live = self.live();
+        preferred(live.iter().map(|n| &n.id), tenant, key).unwrap_or_else(|| self.me())
+    }
+
+    /// Re-reads the live nodes now (the periodic refresh does this every third of the
+    /// TTL).
+    pub async fn refresh_now(&self) {
+        let worked = self.refresh().await;
+        self.note(worked);
+    }
+
+    fn note(&self, worked: redis::RedisResult<()>) {
+        let was = self.connected();
+        match worked {
+            Ok(()) if !was => tracing::info!(redis = %self.url, "cluster membership is reachable"),
+            Ok(()) => {}
+            Err(e) => {
+                if let Ok(mut view) = self.view.write() {
+                    view.connected = false;
+                }
+                if was {
+                    tracing::warn!(redis = %self.url, error = %scrub(&e.to_string()),
+                        "cannot reach the cluster's Redis; sessions keep their owners and work goes on from the store");
+                }
+            }
+        }
+    }
+
+    async fn renew(&self) -> redis::RedisResult<()> {
+        let me = self
+            .me
+            .read()
+            .map(|m| m.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        let text = serde_json::to_string(&me).unwrap_or_default();
+        let mut conn = self.redis.clone();
+        let millis = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        redis::cmd("SET")
+            .arg(format!("{NODE_PREFIX}{}", me.id))
+            .arg(text)
+            .arg("PX")
+            .arg(millis)
+            .query_async::<()>(&mut conn)
+            .await
+    }
+
+    async fn refresh(&self) -> redis::RedisResult<()> {
+        let mut conn = self.redis.clone();
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{NODE_PREFIX}*"))
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let values: Vec<Option<String>> = if keys.is_empty() {
+            Vec::new()
+        } else {
+            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?
+        };
+        let live: Vec<NodeInfo> = values
+            .into_iter()
+            .flatten()
+            .filter_map(|text| serde_json::from_str(&text).ok())
+            .collect();
+        if let Ok(mut view) = self.view.write() {
+            for node in &live {
+                view.known
+                    .insert(node.id.clone(), node.advertise_url.clone());
+            }
+            view.live = live;
+            view.connected = true;
+        }
+        Ok(())
+    }
+
+    /// Removes this node's registration (a drained node is gone at once, not after
+    /// its TTL).
+    async fn leave(&self) {
+        let mut conn = self.redis.clone();
+        let key = format!("{NODE_PREFIX}{}", self.me());
+        if let Err(e) = redis::cmd("DEL")
+            .arg(key)
+            .query_async::<()>(&mut conn)
+            .await
+        {
+            tracing::warn!(error = %scrub(&e.to_string()), "cannot deregister from the cluster");
+        }
+    }
+}
+
+/// `text` with every known secret (the Redis password among them) masked.
+fn scrub(text: &str) -> String {
+    crate::vault::redact_known(text).unwrap_or_else(|| text.to_owned())
+}
+
+/// The node rendezvous (highest-random-weight) hashing picks for a session among
+/// `nodes`: every node computes the same answer from the same set, and a departure
+/// moves only the departed node's sessions.
+pub fn preferred<'a>(
+    nodes: impl IntoIterator<Item = &'a NodeId>,
+    tenant: &TenantId,
+    key: &SessionKey,
+) -> Option<NodeId> {
+    use sha2::{Digest, Sha256};
+    nodes
+        .into_iter()
+        .max_by_key(|node| {
+            let mut hash = Sha256::new();
+            hash.update(node.as_str().as_bytes());
+            hash.update([0]);
+            hash.update(tenant.as_str().as_bytes());
+            hash.update([0]);
+            hash.update(key.as_str().as_bytes());
+            let digest = hash.finalize();
+            let mut weight = [0u8; 8];
+            weight.copy_from_slice(&digest[..8]);
+            (u64::from_be_bytes(weight), node.as_str().to_owned())
+        })
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str) -> NodeId {
+        NodeId::new(id).unwrap()
+    }
+
+    #[test]
+    fn rendezvous_moves_only_the_departed_nodes_sessions() {
+        let all = [node("a"), node("b"), node("c")];
+        let tenant = TenantId::default_tenant();
+        let mut moved = 0;
+        let mut spread = HashMap::new();
+        for i in 0..300 {
+            let key = SessionKey::new(format!("s{i}")).unwrap();
+            let before = preferred(all.iter(), &tenant, &key).unwrap();
+            *spread.entry(before.clone()).or_insert(0) += 1;
+            let after = preferred(all.iter().filter(|n| n.as_str() != "b"), &tenant, &key).unwrap();
+            if before != after {
+                assert_eq!(before.as_str(), "b", "only b's sessions move");
+                moved += 1;
+            }
+        }
+        assert_eq!(moved, spread[&node("b")]);
+        assert!(spread.values().all(|&n| n > 50), "spread: {spread:?}");
+        assert_eq!(
+            preferred(std::iter::empty(), &tenant, &SessionKey::new("x").unwrap()),
+            None
+        );
+    }
+}
