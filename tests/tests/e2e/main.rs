@@ -6,6 +6,7 @@ mod support;
 
 mod audit;
 mod cli;
+mod cluster;
 mod durability;
 mod gate;
 mod gate_property;

@@ -1,0 +1,1355 @@
+//! Cluster mode: several real `facio serve` processes sharing one PostgreSQL database,
+//! one Redis and one scripted model. Any node answers any request; a session's turns
+//! run on the node that owns it, wherever they arrive; a review is decided on any node
+//! and resumes its run once; a dead or paused owner loses its sessions to a live node
+//! without losing or doubling anything.
+//! Needs `FACIO_TEST_POSTGRES_URL` and `FACIO_TEST_REDIS_URL` (tests/run.sh sets both);
+//! each test skips, saying so, without them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use facio_tests::model::{Reply, ScriptedModel};
+use facio_tests::process::FacioProcess;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::postgres::{Backend, Database};
+use crate::support::{Env, PATIENCE, facio_bin, http, path_str, stderr, stdout};
+
+const TOKEN: &str = "mgmt-cluster-token";
+const INTERNAL_TOKEN: &str = "cluster-internal-secret";
+const NODE_HEADER: &str = "x-facio-node";
+/// How often a test looks again at something it waits for.
+const POLL: Duration = Duration::from_millis(100);
+/// How long after a node's lease runs out the others may take to notice.
+const GRACE: Duration = Duration::from_secs(8);
+/// How long a node that listens may take to appear in every node's view.
+const JOIN: Duration = Duration::from_secs(10);
+
+// --- the harness ---------------------------------------------------------------
+
+/// One `facio serve` of a cluster.
+struct Node {
+    id: String,
+    config: PathBuf,
+    /// None while the node is down (killed and not restarted).
+    process: Option<FacioProcess>,
+    /// `http://127.0.0.1:PORT` of its latest start.
+    url: String,
+    /// What earlier runs of the node printed (before a kill or restart).
+    past_output: Vec<String>,
+    /// Stopped with SIGSTOP and not yet continued.
+    paused: bool,
+}
+
+impl Node {
+    fn process(&self) -> &FacioProcess {
+        self.process
+            .as_ref()
+            .unwrap_or_else(|| panic!("node {} is down", self.id))
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = self.process().pid().expect("the node has a pid");
+        let pid = libc::pid_t::try_from(pid).expect("pid in range");
+        // SAFETY: kill(2) on our own child's pid with a valid signal number.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(
+            sent,
+            0,
+            "kill({pid}, {signal}): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Everything this node printed, over all its runs.
+    fn log(&self) -> String {
+        let mut runs = self.past_output.clone();
+        if let Some(process) = &self.process {
+            runs.push(process.output());
+        }
+        runs.iter()
+            .enumerate()
+            .map(|(i, text)| format!("--- run {} ---\n{text}", i + 1))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// n nodes on one fresh PostgreSQL database, one Redis database and one scripted
+/// model, sharing the management token, the internal token, the master key (it seals
+/// the shared audit log) and the workspace (so a command's side effect lands in one
+/// file, whichever node runs it). Each node has its own config file and data dir.
+/// When a test fails, every node's log is printed and the temp dir is kept.
+struct Cluster {
+    dir: Option<tempfile::TempDir>,
+    model: ScriptedModel,
+    database: Option<Database>,
+    master_key: String,
+    nodes: Vec<Node>,
+    lease_ttl: Duration,
+}
+
+impl Cluster {
+    /// Starts `n` nodes (`redis_db` keeps this test's nodes apart from other tests'
+    /// in a shared Redis) and waits until every node lists every node. None, after
+    /// saying so, when PostgreSQL or Redis is not configured.
+    async fn start(
+        n: usize,
+        lease_ttl_s: u64,
+        redis_db: u8,
+        model: ScriptedModel,
+    ) -> Option<Cluster> {
+        let Some(redis) = std::env::var("FACIO_TEST_REDIS_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+        else {
+            eprintln!("skipped: FACIO_TEST_REDIS_URL is not set (tests/run.sh sets it)");
+            return None;
+        };
+        // `postgres::Database` makes its databases only through `Backend::apply`,
+        // which writes the URL into an `Env`'s config; read it back from there.
+        let mut scratch = Env::new(vec![]).await;
+        let database = Backend::Postgres.apply(&mut scratch).await.ok()??;
+        let database_url = scratch.config["storage"]["url"]
+            .as_str()
+            .expect("the database URL")
+            .to_owned();
+        let redis_url = redis_database(&redis, redis_db);
+        let suffix = unique_suffix();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("workspace")).expect("workspace dir");
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let id = format!("node-{}-{suffix}", (b'a' + i as u8) as char);
+            let home = dir.path().join(&id);
+            std::fs::create_dir_all(&home).expect("node dir");
+            let config = json!({
+                "agents": {"defaults": {
+                    "model": "scripted-1",
+                    "provider": "scripted",
+                    "maxToolIterations": 10,
+                    "requestTimeoutS": 20,
+                    "maxRetries": 2
+                }},
+                "providers": {"scripted": {"apiKey": "sk-test-not-secret", "apiBase": model.base_url()}},
+                "storage": {"dataDir": home.join("data"), "url": database_url},
+                "api": {"host": "127.0.0.1", "port": 0, "managementToken": TOKEN},
+                "cluster": {
+                    "redisUrl": redis_url,
+                    "nodeId": id,
+                    "leaseTtlS": lease_ttl_s,
+                    "internalToken": INTERNAL_TOKEN
+                },
+                "limits": {"tenantRequestsPerMinute": 100_000_000, "tokenRequestsPerMinute": 100_000_000},
+                "logging": {"level": "info"}
+            });
+            let path = home.join("config.json");
+            std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap())
+                .expect("write a node's config");
+            nodes.push(Node {
+                id,
+                config: path,
+                process: None,
+                url: String::new(),
+                past_output: Vec::new(),
+                paused: false,
+            });
+        }
+        let mut cluster = Cluster {
+            dir: Some(dir),
+            model,
+            database: Some(database),
+            master_key: master_key(),
+            nodes,
+            lease_ttl: Duration::from_secs(lease_ttl_s),
+        };
+        // The first node migrates the fresh database alone; the others then start
+        // together.
+        cluster.boot(0).await;
+        for i in 1..n {
+            cluster.nodes[i].process = Some(cluster.spawn(i));
+        }
+        for i in 1..n {
+            cluster.nodes[i].url = listening_url(cluster.nodes[i].process()).await;
+        }
+        let all: Vec<usize> = (0..n).collect();
+        cluster.wait_for_members(&all, &all, JOIN).await;
+        Some(cluster)
+    }
+
+    fn workspace(&self) -> PathBuf {
+        self.root().join("workspace")
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.as_ref().expect("the cluster's dir").path()
+    }
+
+    fn id(&self, i: usize) -> &str {
+        &self.nodes[i].id
+    }
+
+    fn url(&self, i: usize) -> &str {
+        &self.nodes[i].url
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.id.clone()).collect()
+    }
+
+    /// The index of the node with this id.
+    fn index_of(&self, id: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .unwrap_or_else(|| panic!("{id} is not a node of this cluster"))
+    }
+
+    fn spawn(&self, i: usize) -> FacioProcess {
+        let node = &self.nodes[i];
+        let workspace = self.workspace();
+        FacioProcess::spawn(
+            facio_bin(),
+            &[
+                "serve",
+                "--config",
+                path_str(&node.config),
+                "--workspace",
+                path_str(&workspace),
+            ],
+            &[("FACIO_MASTER_KEY", &self.master_key)],
+            self.root(),
+        )
+        .expect("spawn facio serve")
+    }
+
+    /// Starts node `i` and waits until it listens.
+    async fn boot(&mut self, i: usize) {
+        self.nodes[i].process = Some(self.spawn(i));
+        self.nodes[i].url = listening_url(self.nodes[i].process()).await;
+    }
+
+    /// kill -9 node `i` and reap it.
+    async fn kill(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let process = node.process.take().expect("the node is up");
+        process.kill().await.expect("kill -9 the node");
+        node.past_output.push(process.output());
+    }
+
+    /// Starts node `i` again with the same config (same id) after a kill, and waits
+    /// until every live node lists it.
+    async fn restart(&mut self, i: usize) {
+        assert!(self.nodes[i].process.is_none(), "kill the node first");
+        self.boot(i).await;
+        let live: Vec<usize> = (0..self.nodes.len())
+            .filter(|&j| self.nodes[j].process.is_some())
+            .collect();
+        self.wait_for_members(&live, &live, JOIN).await;
+    }
+
+    /// SIGSTOP: the node freezes mid-whatever, its leases unrenewed.
+    fn pause(&mut self, i: usize) {
+        self.nodes[i].signal(libc::SIGSTOP);
+        self.nodes[i].paused = true;
+    }
+
+    /// SIGCONT: the node carries on as if nothing happened.
+    fn resume(&mut self, i: usize) {
+        self.nodes[i].signal(libc::SIGCONT);
+        self.nodes[i].paused = false;
+    }
+
+    /// `GET /api/v1/cluster` on node `i`.
+    async fn view(&self, i: usize) -> Answer {
+        call(self.url(i), reqwest::Method::GET, "/api/v1/cluster", None).await
+    }
+
+    /// The ids `GET /api/v1/cluster` on node `i` lists; None while it cannot answer.
+    async fn members(&self, i: usize) -> Option<BTreeSet<String>> {
+        let answer = try_call(
+            self.url(i),
+            reqwest::Method::GET,
+            "/api/v1/cluster",
+            None,
+            &[],
+        )
+        .await?;
+        (answer.status == 200).then(|| {
+            answer.body["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+    }
+
+    /// Waits until every node of `askers` lists every node of `expected` (other
+    /// tests' nodes may be listed too, should Redis be shared after all).
+    async fn wait_for_members(&self, askers: &[usize], expected: &[usize], within: Duration) {
+        let want: BTreeSet<String> = expected.iter().map(|&j| self.id(j).to_owned()).collect();
+        for &i in askers {
+            let deadline = Deadline::new(format!("node {} lists {want:?}", self.id(i)), within);
+            loop {
+                let seen = self.members(i).await;
+                if seen.as_ref().is_some_and(|s| want.is_subset(s)) {
+                    break;
+                }
+                deadline.tick(&seen).await;
+            }
+        }
+    }
+
+    /// Waits until every node of `askers` no longer lists node `gone`.
+    async fn wait_until_gone(&self, askers: &[usize], gone: usize, within: Duration) {
+        let id = self.id(gone).to_owned();
+        for &i in askers {
+            let deadline = Deadline::new(format!("node {} drops {id}", self.id(i)), within);
+            loop {
+                let seen = self.members(i).await;
+                if seen.as_ref().is_some_and(|s| !s.contains(&id)) {
+                    break;
+                }
+                deadline.tick(&seen).await;
+            }
+        }
+    }
+
+    /// `facio ARGS` with node `i`'s config, the shared workspace and master key.
+    async fn cli(&self, i: usize, args: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new(facio_bin());
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&self.nodes[i].config)
+            .arg("--workspace")
+            .arg(self.workspace())
+            .env("FACIO_MASTER_KEY", &self.master_key)
+            .env("NO_COLOR", "1")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("ANTHROPIC_API_KEY")
+            .kill_on_drop(true);
+        tokio::time::timeout(Duration::from_secs(120), command.output())
+            .await
+            .expect("facio CLI finished in time")
+            .expect("run facio CLI")
+    }
+
+    /// `facio audit verify` against the shared database passes.
+    async fn assert_audit_verifies(&self, i: usize) {
+        let verified = self.cli(i, &["audit", "verify"]).await;
+        let text = stdout(&verified);
+        assert!(
+            verified.status.success(),
+            "audit verify failed:\n{text}{}",
+            stderr(&verified)
+        );
+        assert!(text.contains(", intact;"), "{text}");
+    }
+
+    /// Polls `GET /api/v1/runs/{id}` (on running nodes in turn) until the run has
+    /// ended.
+    async fn run_ended(&self, run_id: &str) -> Value {
+        let live: Vec<usize> = (0..self.nodes.len())
+            .filter(|&j| self.nodes[j].process.is_some() && !self.nodes[j].paused)
+            .collect();
+        let deadline = Deadline::new(format!("run {run_id} ends"), PATIENCE);
+        let mut turn = 0;
+        loop {
+            let i = live[turn % live.len()];
+            turn += 1;
+            let path = format!("/api/v1/runs/{run_id}");
+            let answer = try_call(self.url(i), reqwest::Method::GET, &path, None, &[]).await;
+            if let Some(answer) = &answer
+                && answer.status == 200
+                && !matches!(
+                    answer.body["status"].as_str(),
+                    Some("queued" | "running" | "awaiting_review")
+                )
+            {
+                return answer.body.clone();
+            }
+            deadline.tick(&answer.map(|a| a.body)).await;
+        }
+    }
+
+    /// Stops every node and drops the database.
+    async fn finish(mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].process.is_some() {
+                // A paused node must be able to die.
+                self.resume(i);
+                self.kill(i).await;
+            }
+        }
+        if let Some(database) = self.database.take() {
+            database.drop_it().await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Some(dir) = self.dir.take() else { return };
+        let root = dir.keep();
+        eprintln!(
+            "cluster test failed; its files and node logs are kept in {}",
+            root.display()
+        );
+        for node in &self.nodes {
+            let log = node.log();
+            let path = root.join(format!("{}.log", node.id));
+            let _ = std::fs::write(&path, &log);
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(150)..];
+            eprintln!(
+                "===== {} ({}; last {} lines, all in {}) =====\n{}",
+                node.id,
+                node.url,
+                tail.len(),
+                path.display(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+/// What a node answered: status, the `X-Facio-Node` header, the JSON body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    node: Option<String>,
+    body: Value,
+}
+
+/// Calls `base + path` with the management token; panics when the node cannot be
+/// reached.
+async fn call(base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+    try_call(base, method.clone(), path, body, &[])
+        .await
+        .unwrap_or_else(|| panic!("{method} {base}{path}: no answer"))
+}
+
+/// [`call`] with extra headers; None when the node does not answer in time.
+async fn try_call(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Option<Answer> {
+    let mut request = http()
+        .request(method, format!("{base}{path}"))
+        .timeout(Duration::from_secs(30))
+        .bearer_auth(TOKEN);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.ok()?;
+    let status = response.status().as_u16();
+    let node = node_header(response.headers());
+    let body = response.json().await.unwrap_or(Value::Null);
+    Some(Answer { status, node, body })
+}
+
+fn node_header(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get(NODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// One non-streamed OpenAI turn through `base` for `session`.
+async fn chat(base: &str, session: &str, content: &str) -> Answer {
+    let body = json!({"model": "scripted-1", "messages": [{"role": "user", "content": content}]});
+    let response = http()
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(TOKEN)
+        .header("X-Session-Key", session)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {base}/v1/chat/completions for {session}: {e}"));
+    let status = response.status().as_u16();
+    let node = node_header(response.headers());
+    let body = response.json().await.unwrap_or(Value::Null);
+    Answer { status, node, body }
+}
+
+/// The same turn through the official `openai` Python client (the session by a
+/// default header), in strict validation mode; returns (content, X-Facio-Node).
+async fn chat_with_python(base: &str, session: &str, content: &str) -> (String, Option<String>) {
+    const SCRIPT: &str = r#"
+import json, sys
+import openai
+base, token, session, content = sys.argv[1:5]
+client = openai.OpenAI(base_url=base, api_key=token, max_retries=0,
+                       default_headers={"X-Session-Key": session},
+                       _strict_response_validation=True)
+raw = client.chat.completions.with_raw_response.create(
+    model="scripted-1", messages=[{"role": "user", "content": content}])
+completion = raw.parse()
+print(json.dumps({"content": completion.choices[0].message.content,
+                  "node": raw.headers.get("x-facio-node"),
+                  "session": raw.headers.get("x-session-key")}))
+"#;
+    let python = std::env::var("FACIO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(format!("{base}/v1"))
+        .arg(TOKEN)
+        .arg(session)
+        .arg(content)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run the Python openai client");
+    assert!(
+        output.status.success(),
+        "the openai client failed for {session} (install it with `pip install -r tests/python/requirements.txt`):\n{}",
+        stderr(&output)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("the client's report");
+    assert_eq!(report["session"], session, "{report}");
+    (
+        report["content"].as_str().unwrap_or_default().to_owned(),
+        report["node"].as_str().map(str::to_owned),
+    )
+}
+
+/// A session's history as `GET /api/v1/sessions/{key}` shows it: (seq, role, content).
+async fn history(base: &str, session: &str) -> Vec<(i64, String, Option<String>)> {
+    let answer = call(
+        base,
+        reqwest::Method::GET,
+        &format!("/api/v1/sessions/{session}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        answer.status, 200,
+        "history of {session}: {:?}",
+        answer.body
+    );
+    answer.body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_i64().expect("seq"),
+                m["message"]["role"].as_str().unwrap_or_default().to_owned(),
+                m["message"]["content"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// The (role, content) of a history's user and assistant text messages, in order
+/// (an assistant message that only calls tools has no text).
+fn conversation(history: &[(i64, String, Option<String>)]) -> Vec<(String, String)> {
+    history
+        .iter()
+        .filter(|(_, role, content)| {
+            (role == "user" || role == "assistant")
+                && content.as_deref().is_some_and(|c| !c.is_empty())
+        })
+        .map(|(_, role, content)| (role.clone(), content.clone().unwrap_or_default()))
+        .collect()
+}
+
+fn assert_seqs_increase(session: &str, history: &[(i64, String, Option<String>)]) {
+    let seqs: Vec<i64> = history.iter().map(|(seq, ..)| *seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "{session}: positions repeat or go back: {seqs:?}"
+    );
+}
+
+/// Polls something until it holds; panics, saying what was awaited and what was last
+/// seen, once `within` has passed.
+struct Deadline {
+    what: String,
+    at: Instant,
+}
+
+impl Deadline {
+    fn new(what: impl Into<String>, within: Duration) -> Deadline {
+        Deadline {
+            what: what.into(),
+            at: Instant::now() + within,
+        }
+    }
+
+    fn passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    async fn tick(&self, last_seen: &dyn std::fmt::Debug) {
+        assert!(
+            !self.passed(),
+            "gave up waiting until {}; last seen: {last_seen:?}",
+            self.what
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Reads the `listening on http://ADDR` line of a starting node.
+async fn listening_url(process: &FacioProcess) -> String {
+    let line = process
+        .wait_for_line(r"listening on http://", PATIENCE)
+        .await
+        .expect("facio serve announced its address");
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("an address in the listening line")
+        .to_owned()
+}
+
+/// `redis://host:port` with its database number set to `db`.
+fn redis_database(url: &str, db: u8) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a Redis URL");
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{db}")
+}
+
+/// Unique enough across tests and runs sharing one Redis.
+fn unique_suffix() -> String {
+    format!(
+        "{}{:x}",
+        std::process::id(),
+        std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos() & 0xff_ffff_ffff
+    )
+}
+
+/// 32 random bytes as 64 hex characters, for `FACIO_MASTER_KEY`.
+fn master_key() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A small xorshift generator: which node a request goes to. Seeded from the clock
+/// and printed, so a failing order can be replayed by hand.
+struct Dice(u64);
+
+impl Dice {
+    fn new() -> Dice {
+        let seed = std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos() as u64 | 1;
+        eprintln!("node order seed: {seed}");
+        Dice(seed)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// The lines of the shared counter file (none when it does not exist).
+fn counter_lines(cluster: &Cluster, name: &str) -> Vec<String> {
+    std::fs::read_to_string(cluster.workspace().join(name))
+        .map(|text| text.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// The kinds of a run's audit events, asked of node `i`.
+async fn audit_kinds(cluster: &Cluster, i: usize, run_id: &str) -> Vec<String> {
+    let answer = call(
+        cluster.url(i),
+        reqwest::Method::GET,
+        &format!("/api/v1/audit?run={run_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Posts a message through node `i` and waits (`?wait=20`) for the run to end or stop
+/// at a review.
+async fn ask(cluster: &Cluster, i: usize, session: &str, content: &str) -> Answer {
+    call(
+        cluster.url(i),
+        reqwest::Method::POST,
+        &format!("/api/v1/sessions/{session}/messages?wait=20"),
+        Some(json!({"content": content})),
+    )
+    .await
+}
+
+// --- the tests -----------------------------------------------------------------
+
+const SESSIONS: usize = 30;
+const TURNS: usize = 3;
+
+fn turn_text(session: usize, turn: usize) -> String {
+    format!("session {session} turn {turn}")
+}
+
+#[tokio::test]
+async fn three_nodes_route_every_session_to_its_owner() {
+    let model = ScriptedModel::start_fixed("ok", Duration::from_millis(30))
+        .await
+        .expect("start the scripted model");
+    let Some(cluster) = Cluster::start(3, 3, 1, model).await else {
+        return;
+    };
+    let ids = cluster.ids();
+
+    // Every node knows the whole cluster and itself in it.
+    for i in 0..3 {
+        let view = cluster.view(i).await;
+        assert_eq!(view.status, 200, "{:?}", view.body);
+        assert_eq!(view.node.as_deref(), Some(cluster.id(i)), "X-Facio-Node");
+        assert_eq!(view.body["mode"], "cluster", "{}", view.body);
+        assert_eq!(view.body["self"], cluster.id(i), "{}", view.body);
+        let nodes = view.body["nodes"].as_array().expect("nodes");
+        for (j, id) in ids.iter().enumerate() {
+            let node = nodes
+                .iter()
+                .find(|n| n["id"] == id.as_str())
+                .unwrap_or_else(|| panic!("node {} does not list {id}: {}", ids[i], view.body));
+            assert_eq!(
+                node["advertiseUrl"],
+                cluster.url(j),
+                "by default a node advertises the address it listens on: {node}"
+            );
+            assert_eq!(node["self"], i == j, "{node}");
+            assert!(node["startedAt"].is_string(), "{node}");
+            assert!(node["sessions"].is_u64(), "{node}");
+        }
+    }
+
+    // 30 sessions, 3 turns each, each turn through some node: the first at random,
+    // the next ones through the others, so most turns arrive at a node that does not
+    // own their session. Every fifth session takes its second turn through the
+    // Python openai client.
+    let urls: Vec<String> = (0..3).map(|i| cluster.url(i).to_owned()).collect();
+    let mut dice = Dice::new();
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(10));
+    let mut tasks = Vec::new();
+    for s in 0..SESSIONS {
+        let (urls, permits) = (urls.clone(), permits.clone());
+        let first = dice.below(3);
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            let key = format!("spread:{s}");
+            let mut served = Vec::new();
+            for t in 0..TURNS {
+                let to = (first + t) % 3;
+                let (content, node) = if t == 1 && s % 5 == 0 {
+                    chat_with_python(&urls[to], &key, &turn_text(s, t)).await
+                } else {
+                    let answer = chat(&urls[to], &key, &turn_text(s, t)).await;
+                    assert_eq!(answer.status, 200, "{key} turn {t}: {:?}", answer.body);
+                    let content = answer.body["choices"][0]["message"]["content"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    (content, answer.node)
+                };
+                assert_eq!(content, "ok", "{key} turn {t}");
+                served.push((to, node));
+            }
+            (key, served)
+        }));
+    }
+    let mut owners: HashMap<String, String> = HashMap::new();
+    let mut forwarded = 0;
+    for task in tasks {
+        let (key, served) = task.await.expect("a session's turns");
+        let nodes: BTreeSet<Option<String>> = served.iter().map(|(_, n)| n.clone()).collect();
+        assert_eq!(
+            nodes.len(),
+            1,
+            "{key}: its turns ran on different nodes: {served:?}"
+        );
+        let owner = served[0]
+            .1
+            .clone()
+            .unwrap_or_else(|| panic!("{key}: no X-Facio-Node header on its answers: {served:?}"));
+        assert!(ids.contains(&owner), "{key}: unknown node {owner}");
+        forwarded += served
+            .iter()
+            .filter(|(to, _)| cluster.id(*to) != owner)
+            .count();
+        owners.insert(key, owner);
+    }
+    assert!(
+        forwarded >= SESSIONS,
+        "at most one turn of each session can reach its owner directly: {forwarded}"
+    );
+    let distinct: BTreeSet<&String> = owners.values().collect();
+    assert!(
+        distinct.len() >= 2,
+        "every session went to one node, the others serve nothing: {distinct:?}"
+    );
+
+    // Every session's history is complete and in order, whichever node is asked.
+    for s in 0..SESSIONS {
+        let key = format!("spread:{s}");
+        let messages = history(cluster.url(dice.below(3)), &key).await;
+        assert_seqs_increase(&key, &messages);
+        let expected: Vec<(String, String)> = (0..TURNS)
+            .flat_map(|t| {
+                [
+                    ("user".to_owned(), turn_text(s, t)),
+                    ("assistant".to_owned(), "ok".to_owned()),
+                ]
+            })
+            .collect();
+        assert_eq!(conversation(&messages), expected, "{key}");
+    }
+    // And each turn reached the model with every earlier turn of its session, no
+    // more, no less: the owner never answered from a stale or foreign history.
+    let requests = cluster.model.requests();
+    assert_eq!(requests.len(), SESSIONS * TURNS);
+    for request in &requests {
+        let users: Vec<String> = request
+            .messages()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .filter_map(|m| m["content"].as_str().map(str::to_owned))
+            .collect();
+        let last = users.last().expect("a user message");
+        let (s, t) = last
+            .strip_prefix("session ")
+            .and_then(|rest| rest.split_once(" turn "))
+            .and_then(|(s, t)| Some((s.parse::<usize>().ok()?, t.parse::<usize>().ok()?)))
+            .unwrap_or_else(|| panic!("unexpected input {last:?}"));
+        let expected: Vec<String> = (0..=t).map(|t| turn_text(s, t)).collect();
+        assert_eq!(users, expected, "what the model saw for session {s}");
+    }
+
+    // A streamed turn through a node that does not own the session streams all the
+    // way from the owner.
+    let key = "spread:0";
+    let owner = cluster.index_of(&owners[key]);
+    let other = (owner + 1) % 3;
+    let body = json!({"model": "scripted-1", "stream": true,
+        "messages": [{"role": "user", "content": "stream through another node"}]});
+    let response = http()
+        .post(format!("{}/v1/chat/completions", cluster.url(other)))
+        .bearer_auth(TOKEN)
+        .header("X-Session-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST a streamed turn");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        node_header(response.headers()).as_deref(),
+        Some(cluster.id(owner))
+    );
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut frames = Vec::new();
+    let mut buffer = String::new();
+    let mut bytes = response.bytes_stream();
+    let read = async {
+        while let Some(piece) = bytes.next().await {
+            buffer.push_str(&String::from_utf8_lossy(&piece.expect("a chunk")));
+            while let Some(end) = buffer.find("\n\n") {
+                let frame: String = buffer.drain(..end + 2).collect();
+                if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    frames.push(data.to_owned());
+                }
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, read)
+        .await
+        .expect("the stream ended");
+    assert_eq!(
+        frames.last().map(String::as_str),
+        Some("[DONE]"),
+        "{frames:?}"
+    );
+    let streamed: String = frames
+        .iter()
+        .filter_map(|f| serde_json::from_str::<Value>(f).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(streamed, "ok", "{frames:?}");
+    let messages = history(cluster.url(other), key).await;
+    let conversation = conversation(&messages);
+    assert_eq!(conversation.len(), TURNS * 2 + 2, "{conversation:?}");
+    assert_eq!(
+        conversation[TURNS * 2],
+        ("user".to_owned(), "stream through another node".to_owned())
+    );
+
+    cluster.assert_audit_verifies(0).await;
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn a_review_made_on_one_node_is_decided_on_another_and_runs_once() {
+    let model = ScriptedModel::start(vec![
+        Reply::tool_call("exec", json!({"command": "echo reviewed >> counter.txt"})),
+        Reply::text("Ran it once."),
+        Reply::text("Still on the same node."),
+    ])
+    .await
+    .expect("start the scripted model");
+    let Some(cluster) = Cluster::start(3, 3, 2, model).await else {
+        return;
+    };
+    let key = "review:across";
+    let asked = ask(&cluster, 0, key, "Count, once approved.").await;
+    assert_eq!(asked.status, 200, "{:?}", asked.body);
+    assert_eq!(asked.body["status"], "awaiting_review", "{}", asked.body);
+    let owner_id = asked.node.clone().expect("X-Facio-Node");
+    let owner = cluster.index_of(&owner_id);
+    let run_id = asked.body["runId"].as_str().unwrap().to_owned();
+    let review_id = asked.body["reviews"][0].as_str().unwrap().to_owned();
+    assert!(
+        counter_lines(&cluster, "counter.txt").is_empty(),
+        "nothing ran before the decision"
+    );
+
+    // Every node shows the review as pending.
+    for i in 0..3 {
+        let pending = call(
+            cluster.url(i),
+            reqwest::Method::GET,
+            "/api/v1/reviews?status=pending",
+            None,
+        )
+        .await;
+        let listed: Vec<&str> = pending.body["reviews"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["id"].as_str())
+            .collect();
+        assert_eq!(listed, [review_id.as_str()], "on {}", cluster.id(i));
+    }
+
+    // Decided through a node that neither received the message nor owns the session;
+    // a second decision through the third node is refused.
+    let decider = (1..3).find(|&i| i != owner).expect("a third node");
+    let third = (0..3).find(|&i| i != owner && i != decider).unwrap();
+    let decide = json!({"response": {"selectedOption": "approve"}, "reviewer": "carol"});
+    let path = format!("/api/v1/reviews/{review_id}/decide");
+    let decided = call(
+        cluster.url(decider),
+        reqwest::Method::POST,
+        &path,
+        Some(decide.clone()),
+    )
+    .await;
+    assert_eq!(decided.status, 200, "{:?}", decided.body);
+    assert_eq!(decided.body["status"], "decided", "{}", decided.body);
+    let again = call(
+        cluster.url(third),
+        reqwest::Method::POST,
+        &path,
+        Some(decide),
+    )
+    .await;
+    assert_eq!(again.status, 409, "decided twice: {:?}", again.body);
+
+    let done = cluster.run_ended(&run_id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["content"].as_str()),
+        (Some("completed"), Some("Ran it once.")),
+        "{done}"
+    );
+    assert_eq!(
+        counter_lines(&cluster, "counter.txt"),
+        ["reviewed"],
+        "the approved command ran exactly once"
+    );
+    assert_eq!(cluster.model.requests().len(), 2, "the run resumed once");
+    let kinds = audit_kinds(&cluster, third, &run_id).await;
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert_eq!(
+        (count("review_decided"), count("tool_call")),
+        (1, 1),
+        "{kinds:?}"
+    );
+
+    // The session stayed with its owner: the next turn, sent to the decider, runs
+    // there too.
+    let next = chat(cluster.url(decider), key, "Are you still there?").await;
+    assert_eq!(next.status, 200, "{:?}", next.body);
+    assert_eq!(next.node.as_deref(), Some(owner_id.as_str()));
+    assert_eq!(
+        next.body["choices"][0]["message"]["content"],
+        "Still on the same node."
+    );
+    assert_eq!(counter_lines(&cluster, "counter.txt"), ["reviewed"]);
+
+    cluster.assert_audit_verifies(decider).await;
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn killing_the_owner_while_a_review_waits_loses_nothing() {
+    let model = ScriptedModel::start(vec![
+        Reply::tool_call("exec", json!({"command": "echo once >> counter.txt"})),
+        Reply::text("Counted once, after the crash."),
+        Reply::text("Carrying on."),
+        Reply::text("Still one."),
+    ])
+    .await
+    .expect("start the scripted model");
+    let Some(mut cluster) = Cluster::start(3, 2, 3, model).await else {
+        return;
+    };
+    let key = "review:crash";
+    let asked = ask(&cluster, 0, key, "Count once.").await;
+    assert_eq!(asked.status, 200, "{:?}", asked.body);
+    assert_eq!(asked.body["status"], "awaiting_review", "{}", asked.body);
+    let owner = cluster.index_of(asked.node.as_deref().expect("X-Facio-Node"));
+    let run_id = asked.body["runId"].as_str().unwrap().to_owned();
+    let review_id = asked.body["reviews"][0].as_str().unwrap().to_owned();
+
+    cluster.kill(owner).await;
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != owner).collect();
+    let (b, c) = (survivors[0], survivors[1]);
+
+    // The human does not know a node died: the review is still pending, and the
+    // decision is taken at once, through a survivor.
+    let review = call(
+        cluster.url(b),
+        reqwest::Method::GET,
+        &format!("/api/v1/reviews/{review_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(review.status, 200, "{:?}", review.body);
+    assert_eq!(review.body["status"], "pending", "{}", review.body);
+    let decided = call(
+        cluster.url(b),
+        reqwest::Method::POST,
+        &format!("/api/v1/reviews/{review_id}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}, "reviewer": "dave"})),
+    )
+    .await;
+    assert_eq!(decided.status, 200, "{:?}", decided.body);
+
+    // The dead node leaves the cluster, and a survivor finishes the run.
+    cluster
+        .wait_until_gone(&survivors, owner, cluster.lease_ttl + GRACE)
+        .await;
+    let done = cluster.run_ended(&run_id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["content"].as_str()),
+        (Some("completed"), Some("Counted once, after the crash.")),
+        "{done}"
+    );
+    assert_eq!(
+        counter_lines(&cluster, "counter.txt"),
+        ["once"],
+        "the approved command ran exactly once"
+    );
+    assert_eq!(cluster.model.requests().len(), 2, "the run resumed once");
+
+    // The session carries on on a survivor, with its whole history.
+    let next = chat(cluster.url(c), key, "And now?").await;
+    assert_eq!(next.status, 200, "{:?}", next.body);
+    assert_eq!(
+        next.body["choices"][0]["message"]["content"],
+        "Carrying on."
+    );
+    let new_owner = next.node.clone().expect("X-Facio-Node");
+    assert_ne!(new_owner, cluster.id(owner), "a dead node answered");
+    let messages = history(cluster.url(c), key).await;
+    assert_seqs_increase(key, &messages);
+    let tools = messages
+        .iter()
+        .filter(|(_, role, _)| role == "tool")
+        .count();
+    assert_eq!(tools, 1, "one tool result: {messages:?}");
+    assert_eq!(
+        conversation(&messages)
+            .into_iter()
+            .filter(|(role, _)| role == "assistant")
+            .map(|(_, content)| content)
+            .collect::<Vec<_>>(),
+        ["Counted once, after the crash.", "Carrying on."],
+        "{messages:?}"
+    );
+
+    // The dead node comes back with the same config: it runs nothing again.
+    cluster.restart(owner).await;
+    let again = call(
+        cluster.url(owner),
+        reqwest::Method::GET,
+        &format!("/api/v1/runs/{run_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(again.body["status"], "completed", "{:?}", again.body);
+    let after_restart = chat(cluster.url(owner), key, "Still one?").await;
+    assert_eq!(after_restart.status, 200, "{:?}", after_restart.body);
+    assert_eq!(
+        after_restart.body["choices"][0]["message"]["content"],
+        "Still one."
+    );
+    assert_eq!(
+        after_restart.node.as_deref(),
+        Some(new_owner.as_str()),
+        "the restarted node took back a session a live node owns"
+    );
+    assert_eq!(counter_lines(&cluster, "counter.txt"), ["once"]);
+
+    cluster.assert_audit_verifies(b).await;
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn a_forged_internal_token_is_refused() {
+    let model = ScriptedModel::start(vec![Reply::text("answered")])
+        .await
+        .expect("start the scripted model");
+    let Some(cluster) = Cluster::start(2, 3, 4, model).await else {
+        return;
+    };
+    let key = "forged:1";
+    let forged = "forged-internal-token";
+    let chat_body =
+        json!({"model": "scripted-1", "messages": [{"role": "user", "content": "let me in"}]});
+    for (i, bearer) in [(0, true), (1, false)] {
+        for (method, path, body) in [
+            (
+                reqwest::Method::POST,
+                "/v1/chat/completions".to_owned(),
+                Some(chat_body.clone()),
+            ),
+            (
+                reqwest::Method::POST,
+                format!("/api/v1/sessions/{key}/messages"),
+                Some(json!({"content": "let me in"})),
+            ),
+            (
+                reqwest::Method::GET,
+                format!("/api/v1/sessions/{key}"),
+                None,
+            ),
+            (reqwest::Method::GET, "/api/v1/cluster".to_owned(), None),
+        ] {
+            let mut request = http()
+                .request(method.clone(), format!("{}{path}", cluster.url(i)))
+                .header("X-Session-Key", key)
+                .header("X-Facio-Internal-Token", forged);
+            if bearer {
+                request = request.bearer_auth(TOKEN);
+            }
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.expect("send a forged request");
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            assert_eq!(
+                status,
+                403,
+                "{method} {path} on {} (bearer: {bearer}) with a forged internal token: {text}",
+                cluster.id(i)
+            );
+            assert!(!text.contains(forged), "the forged token is echoed: {text}");
+        }
+    }
+    assert!(
+        cluster.model.requests().is_empty(),
+        "a forged request ran a turn"
+    );
+    let missing = call(
+        cluster.url(1),
+        reqwest::Method::GET,
+        &format!("/api/v1/sessions/{key}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        missing.status, 404,
+        "a forged request made a session: {:?}",
+        missing.body
+    );
+
+    // Without the forged header the same caller is served.
+    let honest = chat(cluster.url(1), key, "let me in").await;
+    assert_eq!(honest.status, 200, "{:?}", honest.body);
+    assert_eq!(honest.body["choices"][0]["message"]["content"], "answered");
+    assert!(honest.node.is_some(), "no X-Facio-Node header");
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn a_paused_owner_past_its_lease_writes_nothing() {
+    let model = ScriptedModel::start(vec![
+        // Answered while its node is frozen; read only after it thaws.
+        Reply::text("stale answer").delayed(Duration::from_secs(1)),
+        Reply::text("fresh answer"),
+        Reply::text("third answer"),
+    ])
+    .await
+    .expect("start the scripted model");
+    let Some(mut cluster) = Cluster::start(2, 2, 5, model).await else {
+        return;
+    };
+    let key = "pause:1";
+    let accepted = call(
+        cluster.url(0),
+        reqwest::Method::POST,
+        &format!("/api/v1/sessions/{key}/messages"),
+        Some(json!({"content": "a slow question"})),
+    )
+    .await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    let stale_run = accepted.body["runId"].as_str().unwrap().to_owned();
+    // The turn is at the model, on its owner: freeze the owner there.
+    cluster
+        .model
+        .wait_for_requests(1, PATIENCE)
+        .await
+        .expect("the turn reached the model");
+    let stale_owner = cluster.index_of(accepted.node.as_deref().expect("X-Facio-Node"));
+    let other = 1 - stale_owner;
+    cluster.pause(stale_owner);
+
+    // Past its lease, the frozen node is out of the cluster and the next message
+    // takes the session over.
+    cluster
+        .wait_until_gone(&[other], stale_owner, cluster.lease_ttl + GRACE)
+        .await;
+    let deadline = Deadline::new(
+        format!("{} takes {key} over", cluster.id(other)),
+        cluster.lease_ttl + GRACE,
+    );
+    // Refused (still leased) messages are sent again; an accepted one is not.
+    let accepted = loop {
+        let answer = try_call(
+            cluster.url(other),
+            reqwest::Method::POST,
+            &format!("/api/v1/sessions/{key}/messages?wait=20"),
+            Some(json!({"content": "are you there?"})),
+            &[],
+        )
+        .await;
+        match answer {
+            Some(answer) if matches!(answer.status, 200 | 202) => break answer,
+            other => deadline.tick(&other).await,
+        }
+    };
+    assert_eq!(accepted.node.as_deref(), Some(cluster.id(other)));
+    let fresh_run = accepted.body["runId"].as_str().expect("runId").to_owned();
+    let fresh = cluster.run_ended(&fresh_run).await;
+    assert_eq!(
+        (fresh["status"].as_str(), fresh["content"].as_str()),
+        (Some("completed"), Some("fresh answer")),
+        "{fresh}"
+    );
+
+    // The frozen node thaws, reads its model's stale answer, and must keep it to
+    // itself: it rejoins the cluster, but the session is no longer its own.
+    cluster.resume(stale_owner);
+    cluster
+        .wait_for_members(&[0, 1], &[0, 1], cluster.lease_ttl + GRACE)
+        .await;
+    let third = chat(cluster.url(stale_owner), key, "one more").await;
+    assert_eq!(third.status, 200, "{:?}", third.body);
+    assert_eq!(
+        third.node.as_deref(),
+        Some(cluster.id(other)),
+        "the thawed node still serves the session it lost"
+    );
+    assert_eq!(
+        third.body["choices"][0]["message"]["content"],
+        "third answer"
+    );
+
+    // Watch for a late write for a lease's length: the stale turn never lands.
+    let watch = Deadline::new("a lease's length passes", cluster.lease_ttl + POLL);
+    loop {
+        let messages = history(cluster.url(other), key).await;
+        assert!(
+            !messages
+                .iter()
+                .any(|(_, _, c)| c.as_deref() == Some("stale answer")),
+            "the stale owner wrote into the history after the takeover: {messages:?}"
+        );
+        let run = call(
+            cluster.url(other),
+            reqwest::Method::GET,
+            &format!("/api/v1/runs/{stale_run}"),
+            None,
+        )
+        .await;
+        assert_ne!(run.body["status"], "completed", "{:?}", run.body);
+        assert_ne!(run.body["content"], "stale answer", "{:?}", run.body);
+        if watch.passed() {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let stale = cluster.run_ended(&stale_run).await;
+    assert_ne!(stale["status"], "completed", "{stale}");
+
+    let messages = history(cluster.url(stale_owner), key).await;
+    assert_seqs_increase(key, &messages);
+    let conversation = conversation(&messages);
+    let n = conversation.len();
+    assert!(n >= 4, "{conversation:?}");
+    assert_eq!(
+        conversation[n - 4..],
+        [
+            ("user".to_owned(), "are you there?".to_owned()),
+            ("assistant".to_owned(), "fresh answer".to_owned()),
+            ("user".to_owned(), "one more".to_owned()),
+            ("assistant".to_owned(), "third answer".to_owned()),
+        ],
+        "{conversation:?}"
+    );
+    let assistants = conversation
+        .iter()
+        .filter(|(role, _)| role == "assistant")
+        .count();
+    assert_eq!(assistants, 2, "{conversation:?}");
+    let requests = cluster.model.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(
+        !requests[2].body.to_string().contains("stale answer"),
+        "the stale answer reached the model"
+    );
+
+    cluster.assert_audit_verifies(other).await;
+    cluster.finish().await;
+}
