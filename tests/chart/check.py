@@ -180,7 +180,12 @@ def pod_env(objs: list[dict], data_dir: Path) -> dict[str, str]:
     env = {}
     for var in container(objs).get("env", []):
         if "value" in var:
-            value = var["value"]
+            # Kubernetes expands $(NAME) of variables defined before this one.
+            value = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                           lambda m: env.get(m.group(1), m.group(0)), var["value"])
+        elif "fieldRef" in var["valueFrom"]:
+            assert var["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP", var
+            value = "10.0.0.7"
         else:
             ref = var["valueFrom"]["secretKeyRef"]
             if ref["name"] != f"{RELEASE}" or ref["key"] not in secret:
@@ -389,10 +394,19 @@ def main() -> int:
         dep = deployment(objs)
         assert "replicas" not in dep["spec"], "the HPA owns the replica count"
         assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
+        env = container(objs)["env"]
         keys = {v["name"]: v["valueFrom"]["secretKeyRef"]["name"]
-                for v in container(objs)["env"] if "valueFrom" in v}
+                for v in env if "secretKeyRef" in v.get("valueFrom", {})}
         assert keys == {"FACIO_MASTER_KEY": "facio-secrets", "FACIO_MANAGEMENT_TOKEN": "facio-secrets",
-                        "FACIO_STORAGE__URL": "facio-secrets"}, keys
+                        "FACIO_STORAGE__URL": "facio-secrets", "FACIO_CLUSTER__REDIS_URL": "facio-secrets",
+                        "FACIO_CLUSTER__INTERNAL_TOKEN": "facio-secrets"}, keys
+        # Each pod advertises its own address to the others (Kubernetes expands $(POD_IP)).
+        names = [v["name"] for v in env]
+        (pod_ip,) = [v for v in env if v["name"] == "POD_IP"]
+        assert pod_ip["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+        (advertise,) = [v for v in env if v["name"] == "FACIO_CLUSTER__ADVERTISE_URL"]
+        assert advertise["value"] == "http://$(POD_IP):8900", advertise
+        assert names.index("POD_IP") < names.index("FACIO_CLUSTER__ADVERTISE_URL"), names
         topology = [t["topologyKey"] for t in dep["spec"]["template"]["spec"]["topologySpreadConstraints"]]
         assert "topology.kubernetes.io/zone" in topology
         with helm.Chart.load(str(CHART)) as chart:
@@ -431,7 +445,7 @@ def main() -> int:
         expect_refused({"config": {"api": {"hostx": "0.0.0.0"}}}, "hostx")
         expect_refused({"config": {"api": {"port": 9000}}}, "port")
         expect_refused({"config": {"tools": {"exec": {"sandbox": "maybe"}}}}, "sandbox")
-        expect_refused({"config": {"cluster": {"redisUrl": "redis://x"}}}, "cluster")
+        expect_refused({"config": {"cluster": {"redisUrl": "redis://x"}}}, "redisUrl")
         expect_refused({"persistence": {"size": "lots"}}, "size")
         expect_refused({"service": {"port": 70000}}, "port")
         expect_refused({"unknownTopLevel": True}, "unknownTopLevel")
@@ -450,9 +464,14 @@ def main() -> int:
     def templates_refuse() -> None:
         expect_refused({"replicaCount": 3}, "cluster mode")
         expect_refused({"autoscaling": {"enabled": True}}, "cluster mode")
+        # Without a volume, several replicas still need the shared store and Redis.
+        expect_refused({"replicaCount": 3, "persistence": {"enabled": False}}, "cluster mode")
+        expect_refused({"secrets": {"redisUrl": {"value": "redis://redis:6379", "key": "redis-url"}}},
+                       "internalToken")
         expect_refused({"lifecycle": {"terminationGracePeriodSeconds": 20}}, "terminationGracePeriodSeconds")
 
-    check("the chart refuses what cannot work (replicas on one volume, a grace period shorter than the drain)",
+    check("the chart refuses what cannot work (replicas on one volume or without cluster mode, cluster mode "
+          "without its token, a grace period shorter than the drain)",
           templates_refuse)
 
     def k8s_matches() -> None:

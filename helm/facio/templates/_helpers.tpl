@@ -107,9 +107,18 @@ Arguments: (list $ "NAME" $entry)
 {{- toPrettyJson $config -}}
 {{- end -}}
 
-{{/* Refuses combinations that cannot work today. */}}
+{{/* Refuses combinations that cannot work. */}}
 {{- define "facio.checks" -}}
-{{- if and .Values.persistence.enabled (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) -}}
-{{- fail "more than one replica needs a shared store and cluster mode: with persistence.enabled every pod would want the same data directory, which one node holds at a time. Keep replicaCount 1 (and autoscaling off), or set persistence.enabled=false with a shared database once cluster mode exists" -}}
+{{- $many := or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled -}}
+{{- if and .Values.persistence.enabled $many -}}
+{{- fail "more than one replica needs a shared store and cluster mode: with persistence.enabled every pod would want the same data directory, which one node holds at a time. Keep replicaCount 1 (and autoscaling off), or set persistence.enabled=false with secrets.databaseUrl (PostgreSQL), secrets.redisUrl and secrets.internalToken (cluster mode)" -}}
+{{- end -}}
+{{- $cluster := or .Values.secrets.redisUrl.existingSecret .Values.secrets.redisUrl.value -}}
+{{- $shared := or .Values.secrets.databaseUrl.existingSecret .Values.secrets.databaseUrl.value -}}
+{{- if and $many (not (and $cluster $shared)) -}}
+{{- fail "more than one replica needs cluster mode on a shared PostgreSQL store: set secrets.databaseUrl, secrets.redisUrl and secrets.internalToken" -}}
+{{- end -}}
+{{- if and $cluster (not (or .Values.secrets.internalToken.existingSecret .Values.secrets.internalToken.value)) -}}
+{{- fail "cluster mode (secrets.redisUrl) needs secrets.internalToken: the nodes present it to one another" -}}
 {{- end -}}
 {{- end -}}
