@@ -493,6 +493,16 @@ impl Runtime {
             tracing::error!(error = %e, "cannot seal the audit log at shutdown");
         }
         self.node.stop(Some("shutdown".to_owned()));
+        // Its sessions are free for other nodes at once, not when the leases run out
+        // (an actor gives its own back as it stops, but the process may end first).
+        self.shutdown.cancel();
+        match self.deps.store.release_leases(&self.deps.node).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, "gave back this node's session leases"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot give back this node's session leases; they run out by themselves")
+            }
+        }
     }
 }
 

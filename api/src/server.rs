@@ -159,6 +159,9 @@ pub async fn serve(
         // Gone from the membership at once, its leases given back as its sessions
         // stopped: other nodes take its sessions over without waiting.
         leaving.cancel();
+        if let Some(cluster) = &cluster {
+            cluster.membership.leave().await;
+        }
     };
     tokio::join!(server, drain);
     Ok(())

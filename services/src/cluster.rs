@@ -275,8 +275,8 @@ impl Membership {
     }
 
     /// Removes this node's registration (a drained node is gone at once, not after
-    /// its TTL).
-    async fn leave(&self) {
+    /// its TTL). Stop the renewal first (the `stop` token given to `join`).
+    pub async fn leave(&self) {
         let mut conn = self.redis.clone();
         let key = format!("{NODE_PREFIX}{}", self.me());
         if let Err(e) = redis::cmd("DEL")

@@ -68,6 +68,9 @@ pub trait LeaseRepository: Send + Sync {
     /// Gives the lease back (it expires now, keeping its epoch) so another owner
     /// need not wait for it to run out. Nothing happens if it was taken over already.
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+    /// Gives back every lease `owner` holds (a draining node, once its turns ended
+    /// and its session actors stopped); how many.
+    async fn release_leases(&self, owner: &NodeId) -> Result<u64, StoreError>;
     /// The session's lease as stored, live or not.
     async fn get_lease(
         &self,

@@ -112,14 +112,23 @@ impl Cluster {
             return None;
         };
         // `postgres::Database` makes its databases only through `Backend::apply`,
-        // which writes the URL into an `Env`'s config; read it back from there.
+        // which writes the URL into an `Env`'s config; `start_on` reads it back.
+        Cluster::start_on(n, lease_ttl_s, redis_database(&redis, redis_db), model).await
+    }
+
+    /// As [`Cluster::start`], against the Redis at `redis_url`.
+    async fn start_on(
+        n: usize,
+        lease_ttl_s: u64,
+        redis_url: String,
+        model: ScriptedModel,
+    ) -> Option<Cluster> {
         let mut scratch = Env::new(vec![]).await;
         let database = Backend::Postgres.apply(&mut scratch).await.ok()??;
         let database_url = scratch.config["storage"]["url"]
             .as_str()
             .expect("the database URL")
             .to_owned();
-        let redis_url = redis_database(&redis, redis_db);
         let suffix = unique_suffix();
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("workspace")).expect("workspace dir");
@@ -1351,5 +1360,224 @@ async fn a_paused_owner_past_its_lease_writes_nothing() {
     );
 
     cluster.assert_audit_verifies(other).await;
+    cluster.finish().await;
+}
+
+/// A Redis of the test's own, on a free port, that the test can kill and start again.
+struct OwnRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnRedis {
+    /// None (after saying so) without `redis-server` on the PATH.
+    async fn start() -> Option<OwnRedis> {
+        let port = crate::support::free_port_string()
+            .parse()
+            .expect("a port number");
+        let mut redis = OwnRedis {
+            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+        };
+        redis.up().await.then_some(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Starts the server on its port and waits until it answers PING.
+    async fn up(&mut self) -> bool {
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let Ok(child) = child else {
+            eprintln!("skipped: redis-server is not installed (tests/run.sh installs it)");
+            return false;
+        };
+        self.child = Some(child);
+        let deadline = Deadline::new("the test's Redis answers PING", PATIENCE);
+        loop {
+            let answered = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .ok();
+            if let Some(mut stream) = answered {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut pong = [0u8; 7];
+                if stream.write_all(b"PING\r\n").await.is_ok()
+                    && stream.read_exact(&mut pong).await.is_ok()
+                    && &pong == b"+PONG\r\n"
+                {
+                    return true;
+                }
+            }
+            deadline.tick(&"no PONG yet").await;
+        }
+    }
+
+    /// kill -9 the server (everything it held is gone: it keeps nothing on disk).
+    async fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("kill redis-server");
+        }
+    }
+}
+
+/// Redis holds no data: while it is gone, every turn still succeeds (a session's
+/// holder is found through the store's lease and the last known addresses), and
+/// once it is back the nodes find each other again by themselves.
+#[tokio::test]
+async fn losing_redis_loses_no_turn() {
+    let Some(mut redis) = OwnRedis::start().await else {
+        return;
+    };
+    let model = ScriptedModel::start_fixed("ok", Duration::from_millis(10))
+        .await
+        .expect("start the scripted model");
+    let Some(cluster) = Cluster::start_on(2, 3, redis.url(), model).await else {
+        return;
+    };
+    const N: usize = 8;
+    let mut owner_of: HashMap<usize, String> = HashMap::new();
+    let send = async |round: usize, owner_of: &mut HashMap<usize, String>| {
+        for s in 0..N {
+            let via = (s + round) % 2;
+            let answer = chat(
+                cluster.url(via),
+                &format!("redis:{s}"),
+                &format!("turn {round}"),
+            )
+            .await;
+            assert_eq!(
+                answer.status, 200,
+                "session {s}, round {round} via {via}: {:?}",
+                answer.body
+            );
+            let node = answer.node.expect("X-Facio-Node");
+            if let Some(before) = owner_of.get(&s) {
+                assert_eq!(
+                    &node, before,
+                    "session {s} kept its node through round {round}"
+                );
+            }
+            owner_of.insert(s, node);
+        }
+    };
+    send(0, &mut owner_of).await;
+
+    redis.down().await;
+    // The nodes notice (their view says so) and keep serving every session.
+    for i in 0..2 {
+        let deadline = Deadline::new(format!("node {} sees Redis gone", cluster.id(i)), JOIN);
+        loop {
+            let view = cluster.view(i).await;
+            if view.body["redis"] == "unreachable" {
+                break;
+            }
+            deadline.tick(&view.body).await;
+        }
+    }
+    for round in 1..4 {
+        send(round, &mut owner_of).await;
+    }
+
+    // Back again (empty): both nodes register again and list each other.
+    assert!(redis.up().await, "redis-server starts again");
+    cluster.wait_for_members(&[0, 1], &[0, 1], JOIN).await;
+    for i in 0..2 {
+        assert_eq!(cluster.view(i).await.body["redis"], "connected");
+    }
+    send(4, &mut owner_of).await;
+
+    for s in 0..N {
+        let messages = history(cluster.url(s % 2), &format!("redis:{s}")).await;
+        assert_seqs_increase(&format!("redis:{s}"), &messages);
+        let said: Vec<(String, String)> = conversation(&messages);
+        let expected: Vec<(String, String)> = (0..5)
+            .flat_map(|r| {
+                [
+                    ("user".to_owned(), format!("turn {r}")),
+                    ("assistant".to_owned(), "ok".to_owned()),
+                ]
+            })
+            .collect();
+        assert_eq!(said, expected, "session {s}: every turn once, in order");
+    }
+    cluster.assert_audit_verifies(0).await;
+    cluster.finish().await;
+}
+
+/// SIGTERM drains a node: it leaves the membership and gives its sessions' leases
+/// back as it goes, so another node takes its sessions at once — long before the
+/// leases (30 s here) would have run out.
+#[tokio::test]
+async fn a_drained_node_hands_its_sessions_over_at_once() {
+    let model = ScriptedModel::start_fixed("ok", Duration::from_millis(10))
+        .await
+        .expect("start the scripted model");
+    let Some(mut cluster) = Cluster::start(2, 30, 6, model).await else {
+        return;
+    };
+    // Sessions on both nodes; find one the first node holds.
+    let mut held_by_first = Vec::new();
+    for s in 0..12 {
+        let key = format!("drain:{s}");
+        let answer = chat(cluster.url(1), &key, "before").await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        if answer.node.as_deref() == Some(cluster.id(0)) {
+            held_by_first.push(key);
+        }
+    }
+    assert!(
+        !held_by_first.is_empty(),
+        "rendezvous gave the first node none of 12 sessions"
+    );
+
+    let stopped = Instant::now();
+    cluster.nodes[0]
+        .process()
+        .terminate()
+        .await
+        .expect("SIGTERM the node");
+    let status = cluster.nodes[0]
+        .process()
+        .wait_exit(PATIENCE)
+        .await
+        .expect("the drained node exits");
+    assert!(status.success(), "a drained node exits cleanly: {status:?}");
+    let process = cluster.nodes[0].process.take().expect("was up");
+    cluster.nodes[0].past_output.push(process.output());
+    cluster.wait_until_gone(&[1], 0, JOIN).await;
+
+    for key in &held_by_first {
+        let answer = chat(cluster.url(1), key, "after").await;
+        assert_eq!(answer.status, 200, "{key}: {:?}", answer.body);
+        assert_eq!(answer.node.as_deref(), Some(cluster.id(1)), "{key}");
+        let said = conversation(&history(cluster.url(1), key).await);
+        assert_eq!(
+            said,
+            [
+                ("user".to_owned(), "before".to_owned()),
+                ("assistant".to_owned(), "ok".to_owned()),
+                ("user".to_owned(), "after".to_owned()),
+                ("assistant".to_owned(), "ok".to_owned()),
+            ],
+            "{key}"
+        );
+    }
+    assert!(
+        stopped.elapsed() < cluster.lease_ttl,
+        "taken over in {:?}, not after the lease ran out",
+        stopped.elapsed()
+    );
+    cluster.assert_audit_verifies(1).await;
     cluster.finish().await;
 }

@@ -17,7 +17,44 @@ conformance!(
     a_review_times_out_only_past_its_deadline,
     a_stale_epoch_is_fenced_and_writes_nothing,
     a_sealed_log_finds_a_recomputed_rewrite_and_a_cut_tail,
+    a_draining_node_gives_back_every_lease_it_holds_and_no_other,
 );
+
+async fn a_draining_node_gives_back_every_lease_it_holds_and_no_other(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let t = tenant("drain");
+    let (mine, theirs) = (
+        NodeId::new("draining").unwrap(),
+        NodeId::new("staying").unwrap(),
+    );
+    let ttl = Duration::from_secs(60);
+    for s in ["d1", "d2"] {
+        store.acquire_lease(&t, &key(s), &mine, ttl).await.unwrap();
+    }
+    store
+        .acquire_lease(&t, &key("s1"), &theirs, ttl)
+        .await
+        .unwrap();
+    assert_eq!(store.release_leases(&mine).await.unwrap(), 2);
+    assert_eq!(
+        store.release_leases(&mine).await.unwrap(),
+        0,
+        "nothing left to give back"
+    );
+    // Another node takes a given-back session at once, at a newer epoch; the other
+    // node's lease is untouched.
+    let before = store.get_lease(&t, &key("d1")).await.unwrap().unwrap();
+    let taken = store
+        .acquire_lease(&t, &key("d1"), &theirs, ttl)
+        .await
+        .unwrap();
+    assert!(taken.epoch > before.epoch);
+    let held = store.acquire_lease(&t, &key("s1"), &mine, ttl).await;
+    assert!(
+        matches!(held, Err(StoreError::LeaseHeld { .. })),
+        "{held:?}"
+    );
+}
 
 async fn a_stale_epoch_is_fenced_and_writes_nothing(subject: &Subject) {
     let store = subject.store.as_ref();
@@ -198,12 +235,41 @@ async fn a_review_times_out_only_past_its_deadline(subject: &Subject) {
         .await
         .unwrap();
     assert_eq!(expired.status, ReviewStatus::Expired);
+    // Waiting, and not yet resumable: one of its reviews is still pending.
+    let ids = |runs: Vec<crate::store::RunRecord>| -> Vec<_> {
+        runs.into_iter().map(|r| r.run_id).collect()
+    };
+    let waiting = store
+        .awaiting_runs(&run.tenant, Some(&run.session_key))
+        .await
+        .unwrap();
+    assert_eq!(ids(waiting), std::slice::from_ref(&run.run_id));
+    assert!(
+        store
+            .awaiting_runs(&run.tenant, Some(&key("elsewhere")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.resumable_runs(&run.tenant).await.unwrap().is_empty());
     // A human's answer does not wait for any deadline.
     let cancelled = store
         .record_gate_closed(&run.tenant, close(&later.id, ReviewOutcome::Cancelled))
         .await
         .unwrap();
     assert_eq!(cancelled.status, ReviewStatus::Cancelled);
+    // Every review closed: the run is due to resume (in its tenant only).
+    assert_eq!(
+        ids(store.resumable_runs(&run.tenant).await.unwrap()),
+        std::slice::from_ref(&run.run_id)
+    );
+    assert!(
+        store
+            .resumable_runs(&tenant("other"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A node that stalled past its leases' time to live still holds them on its next

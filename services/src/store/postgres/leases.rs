@@ -116,6 +116,20 @@ impl LeaseRepository for PostgresStore {
         Ok(renewed)
     }
 
+    async fn release_leases(&self, owner: &NodeId) -> Result<u64, StoreError> {
+        let mut tx = self.write_leases_of_node().await?;
+        let released = sqlx::query(
+            "UPDATE session_leases SET expires_at = 'epoch'::timestamptz \
+             WHERE owner = $1 AND expires_at > 'epoch'::timestamptz",
+        )
+        .bind(owner.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        self.commit(tx).await?;
+        Ok(released)
+    }
+
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         let mut tx = self.write(&lease.tenant).await?;
         sqlx::query(

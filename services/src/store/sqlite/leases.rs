@@ -156,6 +156,18 @@ impl LeaseRepository for SqliteStore {
         .await
     }
 
+    async fn release_leases(&self, owner: &NodeId) -> Result<u64, StoreError> {
+        self.execute(
+            sqlx::query(
+                "UPDATE session_leases SET expires_at = ? WHERE owner = ? AND expires_at > ?",
+            )
+            .bind(RELEASED)
+            .bind(owner.as_str())
+            .bind(RELEASED),
+        )
+        .await
+    }
+
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         let lease = lease.clone();
         self.write(move |conn| {
