@@ -59,6 +59,21 @@ pub(crate) async fn recover(
     Ok(report)
 }
 
+/// Whether a run left `running` by an owner that is gone can simply go on: none of
+/// its tool calls had started without finishing (a started one may or may not have
+/// taken effect, and is settled by [`recover_run`] instead).
+pub(crate) async fn can_continue(
+    store: &dyn Store,
+    tenant: &TenantId,
+    run: &RunRecord,
+) -> Result<bool, StoreError> {
+    Ok(store
+        .tool_calls(tenant, &run.run_id)
+        .await?
+        .iter()
+        .all(|c| c.status != ToolCallStatus::Started))
+}
+
 /// Closes one run left running, under its session's lease.
 pub(crate) async fn recover_run(
     store: &dyn Store,

@@ -303,6 +303,7 @@ impl Runtime {
             model: request.model,
             events: Some(events),
             resume: false,
+            continues: false,
             accepted: Some(accepted),
             recording: false,
             stored: false,

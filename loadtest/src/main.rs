@@ -6,14 +6,15 @@ use clap::Parser;
 use facio_loadtest::memory::{cpu_ms, rss_kib};
 use facio_loadtest::plan::{LoadPlan, run};
 use facio_loadtest::stats::millis;
-use facio_loadtest::store::{per_turn, store_counts};
+use facio_loadtest::store::{per_turn, total_counts};
 
 #[derive(Parser)]
 #[command(about = "N sessions × K turns at concurrency C against a facio gateway")]
 struct Args {
-    /// Gateway base URL, e.g. http://127.0.0.1:8900
-    #[arg(long)]
-    url: String,
+    /// Gateway base URL, e.g. http://127.0.0.1:8900; a cluster's nodes comma-separated
+    /// (each session's turns go round them).
+    #[arg(long, value_delimiter = ',', required = true)]
+    url: Vec<String>,
     #[arg(long, default_value_t = 1000)]
     sessions: usize,
     #[arg(long, default_value_t = 3)]
@@ -23,28 +24,54 @@ struct Args {
     /// The scripted model's fixed latency, subtracted to get the runtime's overhead.
     #[arg(long, default_value_t = 0)]
     model_latency_ms: u64,
-    /// The gateway's pid, to report its memory.
-    #[arg(long)]
-    pid: Option<u32>,
+    /// The gateway's pid (a cluster's, comma-separated), to report memory and CPU
+    /// (added up over the processes).
+    #[arg(long, value_delimiter = ',')]
+    pid: Vec<u32>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    run_load().await
+}
+
+/// Resident and peak memory of the processes, added up; `None` without pids or when
+/// one cannot be read.
+fn memory_of(pids: &[u32]) -> Option<(u64, u64)> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .map(|&pid| rss_kib(pid))
+        .try_fold((0, 0), |(rss, peak), one| {
+            one.map(|(r, p)| (rss + r, peak + p))
+        })
+}
+
+/// CPU time of the processes so far, in milliseconds, added up.
+fn cpu_of(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| cpu_ms(pid)).sum()
+}
+
+async fn run_load() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = LoadPlan {
-        url: args.url.clone(),
+        urls: args.url.clone(),
         sessions: args.sessions,
         turns: args.turns,
         concurrency: args.concurrency,
     };
-    let rss_before = args.pid.and_then(rss_kib).map(|(rss, _)| rss);
-    let cpu_before = args.pid.and_then(cpu_ms);
-    let store_before = store_counts(&plan.url).await;
+    let rss_before = memory_of(&args.pid).map(|(rss, _)| rss);
+    let cpu_before = cpu_of(&args.pid);
+    let store_before = total_counts(&plan.urls).await;
     let report = run(&plan).await?;
-    let store_after = store_counts(&plan.url).await;
-    let memory = args.pid.and_then(rss_kib);
+    let store_after = total_counts(&plan.urls).await;
+    let memory = memory_of(&args.pid);
     let cpu_per_turn = cpu_before
-        .zip(args.pid.and_then(cpu_ms))
+        .zip(cpu_of(&args.pid))
         .filter(|_| !report.latencies.is_empty())
         .map(|(before, after)| (after - before) / report.latencies.len() as f64);
     let model = Duration::from_millis(args.model_latency_ms);

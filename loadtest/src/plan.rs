@@ -11,7 +11,10 @@ use crate::stats::Samples;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
-    pub url: String,
+    /// One gateway, or a cluster's nodes: turn `t` of session `s` goes to node
+    /// `(s + t) mod n`, so with several nodes most turns arrive at a node that does
+    /// not hold their session and are forwarded.
+    pub urls: Vec<String>,
     pub sessions: usize,
     pub turns: usize,
     pub concurrency: usize,
@@ -38,18 +41,22 @@ pub async fn run(plan: &LoadPlan) -> anyhow::Result<LoadReport> {
         .pool_max_idle_per_host(plan.concurrency)
         .timeout(Duration::from_secs(120))
         .build()?;
-    let endpoint = Arc::new(format!(
-        "{}/v1/chat/completions",
-        plan.url.trim_end_matches('/')
-    ));
+    let endpoints: Arc<Vec<String>> = Arc::new(
+        plan.urls
+            .iter()
+            .map(|url| format!("{}/v1/chat/completions", url.trim_end_matches('/')))
+            .collect(),
+    );
+    anyhow::ensure!(!endpoints.is_empty(), "no gateway URL");
     let started = Instant::now();
     let results: Vec<Vec<Result<Duration, String>>> = futures::stream::iter(0..plan.sessions)
         .map(|session| {
-            let (client, endpoint, turns) = (client.clone(), endpoint.clone(), plan.turns);
+            let (client, endpoints, turns) = (client.clone(), endpoints.clone(), plan.turns);
             async move {
                 let mut out = Vec::with_capacity(turns);
                 for turn in 0..turns {
-                    out.push(one_turn(&client, &endpoint, session, turn).await);
+                    let endpoint = &endpoints[(session + turn) % endpoints.len()];
+                    out.push(one_turn(&client, endpoint, session, turn).await);
                 }
                 out
             }

@@ -59,6 +59,23 @@ pub fn per_turn(before: StoreCounts, after: StoreCounts, turns: usize) -> Option
     })
 }
 
+/// The counters of every gateway in `urls`, added up (a cluster's nodes count
+/// their own); `None` when any of them does not report them.
+pub async fn total_counts(urls: &[String]) -> Option<StoreCounts> {
+    let mut total = StoreCounts {
+        commits: 0,
+        writes: 0,
+        reads: 0,
+    };
+    for url in urls {
+        let counts = store_counts(url).await?;
+        total.commits += counts.commits;
+        total.writes += counts.writes;
+        total.reads += counts.reads;
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,8 @@ pub struct TurnInput {
     pub model: Option<String>,
     /// Continue a run that waited for a human review instead of starting one.
     pub resume: bool,
+    /// With `resume`: go on with a run a gone owner left `running`.
+    pub continues: bool,
     /// Told once the turn's accept step has committed (or why it could not be); the
     /// caller is acknowledged only then. A turn that has to wait behind another is
     /// recorded as queued first, and its caller is told once that has committed.

@@ -169,6 +169,7 @@ impl Actor for SessionActor {
                     model: None,
                     events: None,
                     resume: true,
+                    continues: false,
                     accepted: None,
                     recording: false,
                     stored: false,
@@ -342,6 +343,7 @@ async fn reconcile(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
             model: None,
             events: None,
             resume: true,
+            continues: false,
             accepted: None,
             recording: false,
             stored: false,
@@ -377,11 +379,37 @@ async fn take_over(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
                     model,
                     events: None,
                     resume: false,
+                    continues: false,
                     accepted: None,
                     recording: false,
                     stored: true,
                 });
             }
+            continue;
+        }
+        // Nothing of it was running when its owner went (it waited for the model, or
+        // its calls had not started): it goes on here from its last recorded step.
+        if crate::recovery::can_continue(store, &tenant, &run).await? {
+            if resuming(state, &run.run_id) {
+                continue;
+            }
+            tracing::warn!(run = %run.run_id, session = %key, "continuing a turn its previous owner left running");
+            let origin = crate::turn::started_as(store, &tenant, &run.run_id)
+                .await?
+                .unwrap_or(crate::turn::Origin::Api);
+            state.queue.push_back(TurnInput {
+                run_id: run.run_id,
+                input: String::new(),
+                origin,
+                hooks: None,
+                model: None,
+                events: None,
+                resume: true,
+                continues: true,
+                accepted: None,
+                recording: false,
+                stored: false,
+            });
             continue;
         }
         tracing::warn!(run = %run.run_id, session = %key, "taking over a turn its previous owner left running");
@@ -479,6 +507,7 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
         cancel: cancel.clone(),
         shutdown: state.args.shutdown.clone(),
         resume: input.resume,
+        continues: input.continues,
         workspace: std::sync::OnceLock::new(),
         settings: tokio::sync::OnceCell::new(),
         secrets: tokio::sync::OnceCell::new(),

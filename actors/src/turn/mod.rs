@@ -30,7 +30,7 @@ pub use budget::BudgetScope;
 pub use events::{Origin, StopReason, ToolUse, TurnEvent, TurnSummary};
 pub use hooks::{HookDecision, TurnHooks};
 use record::Recorder;
-pub(crate) use record::{queued_as, record_queued};
+pub(crate) use record::{queued_as, record_queued, started_as};
 
 /// What every turn on a node shares.
 pub(crate) struct TurnDeps {
@@ -74,6 +74,9 @@ pub(crate) struct TurnTask {
     pub shutdown: CancellationToken,
     /// Continue a run that waited for a review (its input is already stored).
     pub resume: bool,
+    /// With `resume`: the run was left `running` by an owner that is gone, and goes
+    /// on from its last recorded step (it never waited for a review).
+    pub continues: bool,
     /// The tenant's workspace, opened on first use and kept for the rest of the turn.
     pub workspace: std::sync::OnceLock<Workspace>,
     /// The tenant's settings (model allow list, budgets), read on first use.
@@ -297,13 +300,15 @@ impl TurnTask {
     /// part of it, and the model calls it already made.
     async fn load_resumed(&self, progress: &mut Progress) -> Result<(), TurnError> {
         let store = &self.deps.store;
+        // A run taken over from a gone owner is still `running`: it goes on as it is,
+        // its steps fenced by this owner's newer epoch.
+        let from = if self.continues {
+            RunStatus::Running
+        } else {
+            RunStatus::AwaitingReview
+        };
         let moved = store
-            .set_run_status(
-                &self.tenant,
-                &self.run_id,
-                RunStatus::AwaitingReview,
-                RunStatus::Running,
-            )
+            .set_run_status(&self.tenant, &self.run_id, from, RunStatus::Running)
             .await?;
         if !moved {
             return Err(TurnError::Stopped(StopReason::Internal(format!(

@@ -320,6 +320,23 @@ pub(crate) async fn record_queued(
         })
 }
 
+/// How a run that started was submitted (its origin), from its `turn_started`
+/// event; `None` when it has none.
+pub(crate) async fn started_as(
+    store: &dyn Store,
+    tenant: &facio_services::domain::TenantId,
+    run: &facio_services::domain::RunId,
+) -> Result<Option<Origin>, StoreError> {
+    let event = run_event(store, tenant, run, AuditEventKind::TurnStarted).await?;
+    Ok(event.and_then(|event| {
+        event
+            .data
+            .get("origin")
+            .and_then(serde_json::Value::as_str)
+            .and_then(Origin::parse)
+    }))
+}
+
 /// How a queued run was submitted (origin and requested model), from its
 /// `turn_queued` event; `None` when it has none.
 pub(crate) async fn queued_as(

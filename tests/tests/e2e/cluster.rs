@@ -1226,6 +1226,8 @@ async fn a_paused_owner_past_its_lease_writes_nothing() {
     let model = ScriptedModel::start(vec![
         // Answered while its node is frozen; read only after it thaws.
         Reply::text("stale answer").delayed(Duration::from_secs(1)),
+        // The same turn, gone on with by the node that took the session over.
+        Reply::text("continued answer"),
         Reply::text("fresh answer"),
         Reply::text("third answer"),
     ])
@@ -1279,6 +1281,14 @@ async fn a_paused_owner_past_its_lease_writes_nothing() {
         }
     };
     assert_eq!(accepted.node.as_deref(), Some(cluster.id(other)));
+    // The frozen owner's turn was waiting for the model: the new owner goes on with
+    // it from its last recorded step (it asks the model again) before the new message.
+    let continued = cluster.run_ended(&stale_run).await;
+    assert_eq!(
+        (continued["status"].as_str(), continued["content"].as_str()),
+        (Some("completed"), Some("continued answer")),
+        "{continued}"
+    );
     let fresh_run = accepted.body["runId"].as_str().expect("runId").to_owned();
     let fresh = cluster.run_ended(&fresh_run).await;
     assert_eq!(
@@ -1322,24 +1332,21 @@ async fn a_paused_owner_past_its_lease_writes_nothing() {
             None,
         )
         .await;
-        assert_ne!(run.body["status"], "completed", "{:?}", run.body);
-        assert_ne!(run.body["content"], "stale answer", "{:?}", run.body);
+        assert_eq!(run.body["content"], "continued answer", "{:?}", run.body);
         if watch.passed() {
             break;
         }
         tokio::time::sleep(POLL).await;
     }
-    let stale = cluster.run_ended(&stale_run).await;
-    assert_ne!(stale["status"], "completed", "{stale}");
 
     let messages = history(cluster.url(stale_owner), key).await;
     assert_seqs_increase(key, &messages);
     let conversation = conversation(&messages);
-    let n = conversation.len();
-    assert!(n >= 4, "{conversation:?}");
     assert_eq!(
-        conversation[n - 4..],
+        conversation,
         [
+            ("user".to_owned(), "a slow question".to_owned()),
+            ("assistant".to_owned(), "continued answer".to_owned()),
             ("user".to_owned(), "are you there?".to_owned()),
             ("assistant".to_owned(), "fresh answer".to_owned()),
             ("user".to_owned(), "one more".to_owned()),
@@ -1351,11 +1358,13 @@ async fn a_paused_owner_past_its_lease_writes_nothing() {
         .iter()
         .filter(|(role, _)| role == "assistant")
         .count();
-    assert_eq!(assistants, 2, "{conversation:?}");
+    assert_eq!(assistants, 3, "one answer per turn: {conversation:?}");
     let requests = cluster.model.requests();
-    assert_eq!(requests.len(), 3);
+    assert_eq!(requests.len(), 4);
     assert!(
-        !requests[2].body.to_string().contains("stale answer"),
+        requests[1..]
+            .iter()
+            .all(|r| !r.body.to_string().contains("stale answer")),
         "the stale answer reached the model"
     );
 
