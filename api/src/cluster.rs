@@ -155,7 +155,8 @@ impl Cluster {
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let mut request = self.client.request(method, format!("{url}{path}"));
         for (name, value) in headers {
-            if !hop_by_hop(name) && name != INTERNAL_TOKEN {
+            // The body may be re-encoded: reqwest sets its length.
+            if !hop_by_hop(name) && name != INTERNAL_TOKEN && name != "content-length" {
                 request = request.header(name, value);
             }
         }
@@ -307,4 +308,31 @@ pub(crate) async fn session_op(
         .map_err(|e| ApiError::invalid_request(Some("sessionKey"), e.to_string()))?;
     let result = state.runtime.session_op(tenant, key, body.op).await?;
     Ok(axum::Json(result))
+}
+
+/// What a handler needs to pass its request on to another node: whether it was
+/// forwarded here already, its full URI (outside any nesting) and its headers.
+pub(crate) struct Onward {
+    pub forwarded: bool,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Onward {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
+        Ok(Onward {
+            forwarded: parts.extensions.get::<Forwarded>().is_some(),
+            uri,
+            headers: parts.headers.clone(),
+        })
+    }
 }

@@ -1590,3 +1590,48 @@ async fn a_drained_node_hands_its_sessions_over_at_once() {
     cluster.assert_audit_verifies(1).await;
     cluster.finish().await;
 }
+
+/// The management API's `POST /api/v1/sessions/{key}/messages` reaching a node that
+/// does not hold the session is carried out on the node that does, `?wait` included.
+#[tokio::test]
+async fn a_message_to_a_session_held_elsewhere_runs_on_its_holder() {
+    let model = ScriptedModel::start_fixed("ok", Duration::from_millis(10))
+        .await
+        .expect("start the scripted model");
+    let Some(cluster) = Cluster::start(2, 10, 7, model).await else {
+        return;
+    };
+    for s in 0..6 {
+        let key = format!("message:{s}");
+        let first = chat(cluster.url(0), &key, "first").await;
+        assert_eq!(first.status, 200, "{:?}", first.body);
+        let owner = first.node.expect("X-Facio-Node");
+        let elsewhere = if owner == cluster.id(0) { 1 } else { 0 };
+        let posted = call(
+            cluster.url(elsewhere),
+            reqwest::Method::POST,
+            &format!("/api/v1/sessions/{key}/messages?wait=20"),
+            Some(json!({"content": "second"})),
+        )
+        .await;
+        assert_eq!(posted.status, 200, "{key}: {:?}", posted.body);
+        assert_eq!(posted.node.as_deref(), Some(owner.as_str()), "{key}");
+        assert_eq!(
+            posted.body["status"], "completed",
+            "{key}: {:?}",
+            posted.body
+        );
+        let said = conversation(&history(cluster.url(elsewhere), &key).await);
+        assert_eq!(
+            said,
+            [
+                ("user".to_owned(), "first".to_owned()),
+                ("assistant".to_owned(), "ok".to_owned()),
+                ("user".to_owned(), "second".to_owned()),
+                ("assistant".to_owned(), "ok".to_owned()),
+            ],
+            "{key}"
+        );
+    }
+    cluster.finish().await;
+}

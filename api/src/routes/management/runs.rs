@@ -52,6 +52,7 @@ async fn post_message(
     State(state): State<AppState>,
     Path(key): Path<String>,
     Params(query): Params<WaitQuery>,
+    onward: crate::cluster::Onward,
     Body(body): Body<NewMessage>,
 ) -> Result<Response, ApiError> {
     let key =
@@ -72,6 +73,26 @@ async fn post_message(
             Some("origin"),
             "origin: is set by the runtime from the surface that received the message              (this route is interactive); a request cannot choose it",
         ));
+    }
+    // A session another node holds (or should take) gets its message there.
+    if !onward.forwarded
+        && let Some(cluster) = &state.cluster
+        && let Some((owner, url)) = cluster
+            .owner_elsewhere(&state.runtime, caller.tenant(), &key)
+            .await
+    {
+        let bytes = serde_json::to_vec(&json!({"content": body.content}))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        return cluster
+            .forward(
+                &owner,
+                &url,
+                axum::http::Method::POST,
+                &onward.uri,
+                &onward.headers,
+                bytes.into(),
+            )
+            .await;
     }
     let origin = Origin::Interactive;
     let mut notices = state.runtime.notices();
