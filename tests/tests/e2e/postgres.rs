@@ -320,7 +320,8 @@ async fn a_node_starting_on_a_shared_database_leaves_a_live_nodes_turn_alone() {
 
 /// A node dies mid-turn (kill -9) while another node is up: once the dead node's
 /// lease runs out, the next message for the session on the live node takes the
-/// session over, closes the orphaned turn (never left `running`) and answers.
+/// session over: the orphaned turn, which was waiting for the model, goes on from its
+/// last recorded step there (never left `running`), and then the message is answered.
 #[tokio::test]
 async fn a_dead_nodes_turn_is_taken_over_by_the_next_message_on_another_node() {
     let Some(database) = Database::create().await else {
@@ -351,7 +352,12 @@ async fn a_dead_nodes_turn_is_taken_over_by_the_next_message_on_another_node() {
     let orphan_id = orphan["runId"].as_str().unwrap().to_owned();
     a.model.wait_for_requests(1, PATIENCE).await.unwrap();
 
-    let mut b = Env::new(vec![Reply::text("answered on node b")]).await;
+    let mut b = Env::new(vec![
+        // Node a's turn, which was waiting for the model, goes on here first.
+        Reply::text("continued on node b"),
+        Reply::text("answered on node b"),
+    ])
+    .await;
     shared(&mut b, "node-b");
     share_master_key(&a, &b);
     let node_b = b.serve().await;
@@ -374,8 +380,12 @@ async fn a_dead_nodes_turn_is_taken_over_by_the_next_message_on_another_node() {
     };
     let done = crate::hitl::finished(&node_b, accepted["runId"].as_str().unwrap()).await;
     assert_eq!(done["content"], "answered on node b", "{done}");
-    let orphan = run_on(&node_b, &orphan_id).await;
-    assert_eq!(orphan["status"], "interrupted", "{orphan}");
+    // The turn node a left waiting for the model went on from its last recorded step.
+    let orphan = crate::hitl::finished(&node_b, &orphan_id).await;
+    assert_eq!(orphan["status"], "completed", "{orphan}");
+    assert_eq!(orphan["content"], "continued on node b", "{orphan}");
+    let asked = b.model.requests();
+    assert_eq!(asked.len(), 2, "one model call per turn on node b");
     drop(node_b);
     database.drop_it().await;
 }
