@@ -112,33 +112,44 @@ impl Cluster {
 
     /// The node a request for this session must go to, when it is not this one:
     /// the live holder of its lease, else (nobody holds it) the node rendezvous
-    /// hashing prefers. `None`: run it here.
+    /// hashing prefers. `Ok(None)`: run it here. A 503 with `Retry-After` while the
+    /// session is held by a node that is gone (its lease has not run out yet).
     pub async fn owner_elsewhere(
         &self,
         runtime: &Runtime,
         tenant: &TenantId,
         key: &SessionKey,
-    ) -> Option<(NodeId, String)> {
+    ) -> Result<Option<(NodeId, String)>, ApiError> {
         let me = runtime.node_id();
         let holder = match runtime.store().get_lease(tenant, key).await {
             Ok(lease) => lease.filter(|l| l.expires_at > chrono::Utc::now()),
             Err(e) => {
                 tracing::warn!(session = %key, error = %e, "cannot read the session's lease; running it here");
-                return None;
+                return Ok(None);
             }
         };
         let target = match holder {
-            Some(lease) if &lease.owner == me => return None,
-            // Held by a node that is gone: its lease runs out within the TTL and the
-            // session is taken over here then; until then this node says so.
-            Some(lease) => lease.owner,
+            Some(lease) if &lease.owner == me => return Ok(None),
+            Some(lease) => {
+                let url = self.membership.url_of(&lease.owner);
+                if url.is_none() || !self.membership.is_live(&lease.owner) {
+                    // Held by a node that is gone: its lease runs out within the TTL
+                    // and the session is taken over then; until then, say so.
+                    let left = (lease.expires_at - chrono::Utc::now()).num_seconds().max(0);
+                    return Err(held_by_gone(
+                        &lease.owner,
+                        u64::try_from(left).unwrap_or(0) + 1,
+                    ));
+                }
+                return Ok(url.map(|url| (lease.owner, url)));
+            }
             None => self.membership.preferred(tenant, key),
         };
         if &target == me {
-            return None;
+            return Ok(None);
         }
-        let url = self.membership.url_of(&target)?;
-        Some((target, url))
+        // A preferred node not seen yet: run it here (the lease decides).
+        Ok(self.membership.url_of(&target).map(|url| (target, url)))
     }
 
     /// Sends the request to `url` (another node) and streams its answer back as it
@@ -166,11 +177,8 @@ impl Cluster {
             .send()
             .await
             .map_err(|e| {
-                ApiError::unavailable(format!(
-                    "the session is held by node {owner}, which cannot be reached ({}); retry shortly: \
-                     its lease runs out within cluster.leaseTtlS and another node takes the session over",
-                    without_url(&e)
-                ))
+                tracing::warn!(owner = %owner, error = %without_url(&e), "cannot forward to the session's node");
+                held_by_gone(owner, 1)
             })?;
         let status =
             StatusCode::from_u16(sent.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -183,6 +191,17 @@ impl Cluster {
         out.body(Body::from_stream(sent.bytes_stream()))
             .map_err(|e| ApiError::internal(format!("cannot pass the forwarded answer on: {e}")))
     }
+}
+
+/// 503: the session is held by `owner`, which cannot be reached now; `Retry-After`
+/// says when its lease will have run out.
+fn held_by_gone(owner: &NodeId, retry_after: u64) -> ApiError {
+    let mut error = ApiError::unavailable(format!(
+        "the session is held by node {owner}, which cannot be reached; retry in {retry_after} s: \
+         its lease runs out within cluster.leaseTtlS and another node takes the session over"
+    ));
+    error.retry_after = Some(retry_after);
+    error
 }
 
 /// A reqwest error's text without the URL (it names an internal address).

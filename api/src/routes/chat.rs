@@ -118,7 +118,7 @@ async fn completions(
         && let Some(cluster) = &state.cluster
         && let Some((owner, url)) = cluster
             .owner_elsewhere(&state.runtime, &tenant, &session_key)
-            .await
+            .await?
     {
         return cluster
             .forward(&owner, &url, method, &uri, &headers, bytes)

@@ -1571,16 +1571,7 @@ async fn a_drained_node_hands_its_sessions_over_at_once() {
         assert_eq!(answer.status, 200, "{key}: {:?}", answer.body);
         assert_eq!(answer.node.as_deref(), Some(cluster.id(1)), "{key}");
         let said = conversation(&history(cluster.url(1), key).await);
-        assert_eq!(
-            said,
-            [
-                ("user".to_owned(), "before".to_owned()),
-                ("assistant".to_owned(), "ok".to_owned()),
-                ("user".to_owned(), "after".to_owned()),
-                ("assistant".to_owned(), "ok".to_owned()),
-            ],
-            "{key}"
-        );
+        assert_eq!(said, answered_ok(&["before", "after"]), "{key}");
     }
     assert!(
         stopped.elapsed() < cluster.lease_ttl,
@@ -1622,16 +1613,86 @@ async fn a_message_to_a_session_held_elsewhere_runs_on_its_holder() {
             posted.body
         );
         let said = conversation(&history(cluster.url(elsewhere), &key).await);
-        assert_eq!(
-            said,
-            [
-                ("user".to_owned(), "first".to_owned()),
-                ("assistant".to_owned(), "ok".to_owned()),
-                ("user".to_owned(), "second".to_owned()),
-                ("assistant".to_owned(), "ok".to_owned()),
-            ],
-            "{key}"
-        );
+        assert_eq!(said, answered_ok(&["first", "second"]), "{key}");
     }
     cluster.finish().await;
+}
+
+/// A request for a session whose node just died is refused with 503 and a
+/// `Retry-After` that names when the dead node's lease runs out (no attempt at the dead
+/// address); retried then, it is answered by a live node.
+#[tokio::test]
+async fn a_session_of_a_dead_node_says_when_to_retry() {
+    let model = ScriptedModel::start_fixed("ok", Duration::from_millis(10))
+        .await
+        .expect("start the scripted model");
+    let Some(mut cluster) = Cluster::start(2, 3, 8, model).await else {
+        return;
+    };
+    let key = "retry:1";
+    let first = chat(cluster.url(0), key, "first").await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let owner = cluster.index_of(first.node.as_deref().expect("X-Facio-Node"));
+    let survivor = 1 - owner;
+    let killed = Instant::now();
+    cluster.kill(owner).await;
+
+    let body = json!({"model": "scripted-1", "messages": [{"role": "user", "content": "second"}]});
+    let refused = http()
+        .post(format!("{}/v1/chat/completions", cluster.url(survivor)))
+        .bearer_auth(TOKEN)
+        .header("X-Session-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("the survivor answers");
+    assert_eq!(refused.status().as_u16(), 503);
+    let retry_after: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After header in seconds");
+    assert!(
+        (1..=cluster.lease_ttl.as_secs() + 1).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    let text = refused.text().await.unwrap_or_default();
+    assert!(
+        text.contains(cluster.id(owner)),
+        "names the gone node: {text}"
+    );
+
+    // Retried as told, the session is answered by the survivor, within the TTL and
+    // the sweep's grace.
+    let deadline = Deadline::new("the survivor takes the session", cluster.lease_ttl + GRACE);
+    let answered = loop {
+        let answer = chat(cluster.url(survivor), key, "second").await;
+        if answer.status == 200 {
+            break answer;
+        }
+        assert_eq!(answer.status, 503, "{:?}", answer.body);
+        deadline.tick(&answer.body).await;
+    };
+    assert_eq!(answered.node.as_deref(), Some(cluster.id(survivor)));
+    assert!(killed.elapsed() < cluster.lease_ttl + GRACE);
+    let said = conversation(&history(cluster.url(survivor), key).await);
+    assert_eq!(
+        said,
+        answered_ok(&["first", "second"]),
+        "the refused attempts stored nothing"
+    );
+    cluster.finish().await;
+}
+
+/// A conversation of these user messages, each answered "ok".
+fn answered_ok(said: &[&str]) -> Vec<(String, String)> {
+    said.iter()
+        .flat_map(|text| {
+            [
+                ("user".to_owned(), (*text).to_owned()),
+                ("assistant".to_owned(), "ok".to_owned()),
+            ]
+        })
+        .collect()
 }

@@ -79,7 +79,7 @@ async fn post_message(
         && let Some(cluster) = &state.cluster
         && let Some((owner, url)) = cluster
             .owner_elsewhere(&state.runtime, caller.tenant(), &key)
-            .await
+            .await?
     {
         let bytes = serde_json::to_vec(&json!({"content": body.content}))
             .map_err(|e| ApiError::internal(e.to_string()))?;
