@@ -29,6 +29,14 @@ pub(crate) struct Cluster {
     client: reqwest::Client,
 }
 
+/// Where a request for a session goes: the node, its address, and how long a caller
+/// should wait before trying again should that node not answer.
+pub(crate) struct Target {
+    pub node: NodeId,
+    pub url: String,
+    pub retry_after: u64,
+}
+
 /// How an internal call names a session and what to do with it.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -119,7 +127,7 @@ impl Cluster {
         runtime: &Runtime,
         tenant: &TenantId,
         key: &SessionKey,
-    ) -> Result<Option<(NodeId, String)>, ApiError> {
+    ) -> Result<Option<Target>, ApiError> {
         let me = runtime.node_id();
         let holder = match runtime.store().get_lease(tenant, key).await {
             Ok(lease) => lease.filter(|l| l.expires_at > chrono::Utc::now()),
@@ -131,17 +139,20 @@ impl Cluster {
         let target = match holder {
             Some(lease) if &lease.owner == me => return Ok(None),
             Some(lease) => {
-                let url = self.membership.url_of(&lease.owner);
-                if url.is_none() || !self.membership.is_live(&lease.owner) {
-                    // Held by a node that is gone: its lease runs out within the TTL
-                    // and the session is taken over then; until then, say so.
-                    let left = (lease.expires_at - chrono::Utc::now()).num_seconds().max(0);
-                    return Err(held_by_gone(
-                        &lease.owner,
-                        u64::try_from(left).unwrap_or(0) + 1,
-                    ));
-                }
-                return Ok(url.map(|url| (lease.owner, url)));
+                let left = (lease.expires_at - chrono::Utc::now()).num_seconds().max(0);
+                let retry_after = u64::try_from(left).unwrap_or(0) + 1;
+                // A holder no longer registered (dead, or frozen: a forward to it
+                // could hang) or never seen here: its lease runs out within the TTL
+                // and the session is taken over then; until then, say so. While
+                // Redis is unreachable every known node counts as registered.
+                return match self.membership.url_of(&lease.owner) {
+                    Some(url) if self.membership.is_live(&lease.owner) => Ok(Some(Target {
+                        node: lease.owner,
+                        url,
+                        retry_after,
+                    })),
+                    _ => Err(held_by_gone(&lease.owner, retry_after)),
+                };
             }
             None => self.membership.preferred(tenant, key),
         };
@@ -149,20 +160,25 @@ impl Cluster {
             return Ok(None);
         }
         // A preferred node not seen yet: run it here (the lease decides).
-        Ok(self.membership.url_of(&target).map(|url| (target, url)))
+        let retry_after = self.membership.ttl_secs();
+        Ok(self.membership.url_of(&target).map(|url| Target {
+            node: target,
+            url,
+            retry_after,
+        }))
     }
 
     /// Sends the request to `url` (another node) and streams its answer back as it
     /// comes, status and headers included.
     pub async fn forward(
         &self,
-        owner: &NodeId,
-        url: &str,
+        target: &Target,
         method: Method,
         uri: &Uri,
         headers: &HeaderMap,
         body: axum::body::Bytes,
     ) -> Result<Response, ApiError> {
+        let (owner, url) = (&target.node, &target.url);
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let mut request = self.client.request(method, format!("{url}{path}"));
         for (name, value) in headers {
@@ -178,7 +194,7 @@ impl Cluster {
             .await
             .map_err(|e| {
                 tracing::warn!(owner = %owner, error = %without_url(&e), "cannot forward to the session's node");
-                held_by_gone(owner, 1)
+                held_by_gone(owner, target.retry_after)
             })?;
         let status =
             StatusCode::from_u16(sent.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -158,6 +158,11 @@ impl Membership {
         live
     }
 
+    /// The registration TTL in whole seconds (at least 1).
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl.as_secs().max(1)
+    }
+
     /// Whether the last exchange with Redis worked.
     pub fn connected(&self) -> bool {
         self.view.read().is_ok_and(|v| v.connected)

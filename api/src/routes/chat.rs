@@ -116,12 +116,12 @@ async fn completions(
     // answer, streamed as it comes, as if it ran here.
     if !forwarded
         && let Some(cluster) = &state.cluster
-        && let Some((owner, url)) = cluster
+        && let Some(target) = cluster
             .owner_elsewhere(&state.runtime, &tenant, &session_key)
             .await?
     {
         return cluster
-            .forward(&owner, &url, method, &uri, &headers, bytes)
+            .forward(&target, method, &uri, &headers, bytes)
             .await;
     }
     let (run_id, events) = state

@@ -77,7 +77,7 @@ async fn post_message(
     // A session another node holds (or should take) gets its message there.
     if !onward.forwarded
         && let Some(cluster) = &state.cluster
-        && let Some((owner, url)) = cluster
+        && let Some(target) = cluster
             .owner_elsewhere(&state.runtime, caller.tenant(), &key)
             .await?
     {
@@ -85,8 +85,7 @@ async fn post_message(
             .map_err(|e| ApiError::internal(e.to_string()))?;
         return cluster
             .forward(
-                &owner,
-                &url,
+                &target,
                 axum::http::Method::POST,
                 &onward.uri,
                 &onward.headers,
