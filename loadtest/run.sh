@@ -20,13 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_line() { # file pattern
-    for _ in $(seq 1 300); do
-        grep -m1 -o "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
-}
+. loadtest/lib.sh
 
 "$TARGET/scripted-model" --port 0 --latency-ms "$L" --content "ok" ${TOOL:+--tool "$TOOL"} >"$TMP/model.log" 2>&1 &
 MODEL_PID=$!

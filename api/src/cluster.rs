@@ -93,10 +93,7 @@ impl Cluster {
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| ClusterError::Redis {
-                url: String::new(),
-                reason: format!("cannot build the HTTP client for forwarding: {e}"),
-            })?;
+            .map_err(|e| ClusterError::Forwarding(e.to_string()))?;
         let cluster = Arc::new(Cluster {
             membership,
             token: token.into(),
@@ -109,13 +106,7 @@ impl Cluster {
     /// Whether `presented` is this cluster's internal token (compared in constant
     /// time).
     pub fn token_matches(&self, presented: &[u8]) -> bool {
-        let expected = self.token.as_bytes();
-        expected.len() == presented.len()
-            && expected
-                .iter()
-                .zip(presented)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        crate::routes::same_token(self.token.as_bytes(), presented)
     }
 
     /// The node a request for this session must go to, when it is not this one:

@@ -34,6 +34,8 @@ pub struct NodeInfo {
 pub enum ClusterError {
     #[error("cluster.redisUrl {url}: {reason}")]
     Redis { url: String, reason: String },
+    #[error("cannot build the HTTP client nodes forward requests with: {0}")]
+    Forwarding(String),
     #[error("another live node already registered as {0}: give each node its own cluster.nodeId")]
     DuplicateNode(NodeId),
 }

@@ -34,6 +34,27 @@ pub struct TurnInput {
     pub stored: bool,
 }
 
+impl TurnInput {
+    /// A stored run going on: after its review closed, or (`continues`) where a gone
+    /// owner left it running. Its input and history are in the store; nobody waits on
+    /// it but through the store.
+    pub fn resumed(run_id: RunId, origin: Origin, continues: bool) -> TurnInput {
+        TurnInput {
+            run_id,
+            input: String::new(),
+            origin,
+            hooks: None,
+            events: None,
+            model: None,
+            resume: true,
+            continues,
+            accepted: None,
+            recording: false,
+            stored: false,
+        }
+    }
+}
+
 /// Messages to a [`super::SessionActor`].
 pub enum SessionMsg {
     /// From the supervisor (routing a caller's input): start a turn now, or after the

@@ -153,27 +153,7 @@ impl Actor for SessionActor {
             }
             SessionMsg::Resume { run_id, origin } => {
                 state.received += 1;
-                if state.waiting.as_ref() == Some(&run_id) {
-                    state.waiting = None;
-                }
-                // Already resuming (found in the store on activation or by a poke):
-                // a run resumes once.
-                if resuming(state, &run_id) {
-                    return Ok(());
-                }
-                state.queue.push_front(TurnInput {
-                    run_id,
-                    input: String::new(),
-                    origin,
-                    hooks: None,
-                    model: None,
-                    events: None,
-                    resume: true,
-                    continues: false,
-                    accepted: None,
-                    recording: false,
-                    stored: false,
-                });
+                resume(state, run_id, origin);
                 start_next(&myself, state);
             }
             SessionMsg::Cancel(reply) => {
@@ -302,6 +282,23 @@ async fn withdraw_reviews(args: &SessionArgs, run_id: &facio_services::domain::R
     withdrawn
 }
 
+/// Queues `run` to resume first (its review closed), unless it already is running or
+/// queued: a run resumes once.
+fn resume(
+    state: &mut SessionState,
+    run: facio_services::domain::RunId,
+    origin: crate::turn::Origin,
+) {
+    if state.waiting.as_ref() == Some(&run) {
+        state.waiting = None;
+    }
+    if !resuming(state, &run) {
+        state
+            .queue
+            .push_front(TurnInput::resumed(run, origin, false));
+    }
+}
+
 /// Whether `run` is running or queued to resume here.
 fn resuming(state: &SessionState, run: &facio_services::domain::RunId) -> bool {
     state.running.as_ref().is_some_and(|r| &r.run_id == run)
@@ -332,22 +329,7 @@ async fn reconcile(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
             .find_map(|r| crate::turn::Origin::parse(&r.origin))
             .unwrap_or(crate::turn::Origin::Api);
         tracing::info!(run = %run.run_id, session = %key, "resuming a run whose review was decided");
-        if state.waiting.as_ref() == Some(&run.run_id) {
-            state.waiting = None;
-        }
-        state.queue.push_front(TurnInput {
-            run_id: run.run_id,
-            input: String::new(),
-            origin,
-            hooks: None,
-            model: None,
-            events: None,
-            resume: true,
-            continues: false,
-            accepted: None,
-            recording: false,
-            stored: false,
-        });
+        resume(state, run.run_id, origin);
     }
     Ok(())
 }
@@ -397,19 +379,9 @@ async fn take_over(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
             let origin = crate::turn::started_as(store, &tenant, &run.run_id)
                 .await?
                 .unwrap_or(crate::turn::Origin::Api);
-            state.queue.push_back(TurnInput {
-                run_id: run.run_id,
-                input: String::new(),
-                origin,
-                hooks: None,
-                model: None,
-                events: None,
-                resume: true,
-                continues: true,
-                accepted: None,
-                recording: false,
-                stored: false,
-            });
+            state
+                .queue
+                .push_back(TurnInput::resumed(run.run_id, origin, true));
             continue;
         }
         tracing::warn!(run = %run.run_id, session = %key, "taking over a turn its previous owner left running");

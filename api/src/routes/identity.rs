@@ -98,7 +98,7 @@ pub(crate) async fn admit(
 
 /// Compares without stopping at the first difference, so timing does not reveal how
 /// much of a guessed token was right.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
