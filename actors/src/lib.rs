@@ -7,6 +7,7 @@
 //! This crate depends on `facio-services` only; the HTTP surfaces and the CLI live in
 //! the `facio` crate.
 
+mod background;
 mod gate;
 mod node;
 mod peers;

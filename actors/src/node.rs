@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -16,6 +16,8 @@ use crate::turn::TurnDeps;
 /// Current handles of the node's long-lived actors.
 #[derive(Default)]
 pub(crate) struct NodeRefs {
+    /// The node supervisor, which other supervised actors (approval gates) link to.
+    node: RwLock<Option<ActorCell>>,
     sessions: RwLock<Option<ActorRef<SupervisorMsg>>>,
     tools: RwLock<Option<ActorRef<ToolPoolMsg>>>,
 }
@@ -25,19 +27,23 @@ impl NodeRefs {
         self.sessions.read().ok().and_then(|g| g.clone())
     }
 
+    pub fn node(&self) -> Option<ActorCell> {
+        self.node.read().ok().and_then(|g| g.clone())
+    }
+
     pub fn tools(&self) -> Option<ActorRef<ToolPoolMsg>> {
         self.tools.read().ok().and_then(|g| g.clone())
     }
 
-    fn set_sessions(&self, actor: ActorRef<SupervisorMsg>) {
+    fn set_sessions(&self, actor: Option<ActorRef<SupervisorMsg>>) {
         if let Ok(mut slot) = self.sessions.write() {
-            *slot = Some(actor);
+            *slot = actor;
         }
     }
 
-    fn set_tools(&self, actor: ActorRef<ToolPoolMsg>) {
+    fn set_tools(&self, actor: Option<ActorRef<ToolPoolMsg>>) {
         if let Ok(mut slot) = self.tools.write() {
-            *slot = Some(actor);
+            *slot = actor;
         }
     }
 }
@@ -53,8 +59,30 @@ pub(crate) struct NodeArgs {
     pub tool_capacity: usize,
 }
 
-/// The node supervisor has no messages of its own; it only supervises.
-pub(crate) enum NodeMsg {}
+/// Restarts within [`RESTART_WINDOW`] after which a failing child is given up on:
+/// the node then reports itself unhealthy (`/healthz` 503) to be replaced.
+const RESTART_LIMIT: usize = 5;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// The first restart's delay; each further one within the window doubles it.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The node supervisor's children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Child {
+    Sessions,
+    Tools,
+}
+
+/// The node supervisor's own messages: restarting a failed child after its backoff.
+pub(crate) enum NodeMsg {
+    Restart(Child),
+}
+
+/// What the node supervisor keeps: its arguments and each child's recent restarts.
+pub(crate) struct NodeState {
+    args: NodeArgs,
+    restarts: Vec<(Child, std::time::Instant)>,
+}
 
 impl NodeSupervisor {
     async fn start_sessions(
@@ -70,7 +98,7 @@ impl NodeSupervisor {
         let (actor, _) =
             Actor::spawn_linked(None, SessionSupervisor, supervisor_args, myself.get_cell())
                 .await?;
-        args.refs.set_sessions(actor);
+        args.refs.set_sessions(Some(actor));
         Ok(())
     }
 
@@ -80,14 +108,14 @@ impl NodeSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         let (actor, _) =
             Actor::spawn_linked(None, ToolPool, args.tool_capacity, myself.get_cell()).await?;
-        args.refs.set_tools(actor);
+        args.refs.set_tools(Some(actor));
         Ok(())
     }
 }
 
 impl Actor for NodeSupervisor {
     type Msg = NodeMsg;
-    type State = NodeArgs;
+    type State = NodeState;
     type Arguments = NodeArgs;
 
     async fn pre_start(
@@ -95,9 +123,33 @@ impl Actor for NodeSupervisor {
         myself: ActorRef<Self::Msg>,
         args: NodeArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        if let Ok(mut slot) = args.refs.node.write() {
+            *slot = Some(myself.get_cell());
+        }
         Self::start_tools(&myself, &args).await?;
         Self::start_sessions(&myself, &args).await?;
-        Ok(args)
+        Ok(NodeState {
+            args,
+            restarts: Vec::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let NodeMsg::Restart(child) = message;
+        let started = match child {
+            Child::Sessions => Self::start_sessions(&myself, &state.args).await,
+            Child::Tools => Self::start_tools(&myself, &state.args).await,
+        };
+        if let Err(e) = started {
+            tracing::error!(child = ?child, error = %e, "cannot restart; trying again");
+            Self::schedule(&myself, state, child);
+        }
+        Ok(())
     }
 
     async fn handle_supervisor_evt(
@@ -109,14 +161,42 @@ impl Actor for NodeSupervisor {
         let SupervisionEvent::ActorFailed(cell, error) = event else {
             return Ok(());
         };
-        let is_current = |id| Some(id);
-        if is_current(cell.get_id()) == state.refs.sessions().map(|a| a.get_id()) {
-            tracing::error!(error = %error, "session supervisor failed; restarting it");
-            Self::start_sessions(&myself, state).await?;
-        } else if is_current(cell.get_id()) == state.refs.tools().map(|a| a.get_id()) {
-            tracing::error!(error = %error, "tool pool failed; restarting it");
-            Self::start_tools(&myself, state).await?;
-        }
+        let id = Some(cell.get_id());
+        let refs = &state.args.refs;
+        let child = if id == refs.sessions().map(|a| a.get_id()) {
+            refs.set_sessions(None);
+            Child::Sessions
+        } else if id == refs.tools().map(|a| a.get_id()) {
+            refs.set_tools(None);
+            Child::Tools
+        } else {
+            // An approval gate: its review stays pending in the store, and is watched
+            // again when the nodes next change or the node restarts.
+            tracing::error!(error = %error, "an approval gate failed");
+            return Ok(());
+        };
+        tracing::error!(child = ?child, error = %error, "a node actor failed; restarting it");
+        Self::schedule(&myself, state, child);
         Ok(())
+    }
+}
+
+impl NodeSupervisor {
+    /// Restarts `child` after a backoff that doubles with each recent restart, or
+    /// gives up on it after [`RESTART_LIMIT`] within [`RESTART_WINDOW`].
+    fn schedule(myself: &ActorRef<NodeMsg>, state: &mut NodeState, child: Child) {
+        let now = std::time::Instant::now();
+        state
+            .restarts
+            .retain(|(_, at)| now.duration_since(*at) < RESTART_WINDOW);
+        let recent = state.restarts.iter().filter(|(c, _)| *c == child).count();
+        if recent >= RESTART_LIMIT {
+            tracing::error!(child = ?child, restarts = recent,
+                "a node actor keeps failing; giving up on it (this node reports itself unhealthy)");
+            return;
+        }
+        state.restarts.push((child, now));
+        let backoff = FIRST_BACKOFF * 2u32.pow(u32::try_from(recent).unwrap_or(0));
+        myself.send_after(backoff, move || NodeMsg::Restart(child));
     }
 }

@@ -38,6 +38,17 @@ pub trait Peers: Send + Sync {
     fn is_live(&self, node: &NodeId) -> bool;
     /// The live node that should take a session nobody holds.
     fn preferred(&self, tenant: &TenantId, key: &SessionKey) -> NodeId;
+    /// A number that changes whenever the live nodes change: work divided by
+    /// [`Peers::preferred`] is looked at again when it moved.
+    fn generation(&self) -> u64;
+    /// Tells `owner`, which holds the session's lease, to look at the session's
+    /// stored work (through its inbox; it reads the work from the store).
+    async fn notify(
+        &self,
+        owner: &NodeId,
+        tenant: &TenantId,
+        key: &SessionKey,
+    ) -> Result<(), String>;
     /// Asks `owner`, which holds the session's lease, to carry out `op`.
     async fn ask(
         &self,

@@ -165,12 +165,8 @@ impl Runtime {
             prompts: facio_services::prompt_cache::SystemPromptCache::default(),
             tenants: Arc::default(),
             peers: std::sync::OnceLock::new(),
+            background: crate::background::Background::default(),
         });
-        // Reviews that were pending when the process last stopped get their timers back.
-        for review in turn_deps.store.all_pending_reviews().await? {
-            crate::gate::arm(turn_deps.clone(), &review).await;
-            crate::gate::resume_placet(turn_deps.clone(), review).await;
-        }
         for (tenant, run, call, lease) in in_doubt {
             tracing::warn!(run = %run.run_id, tool = %call.name, "a tool call was running when the process stopped; asking a human");
             // The gate is the session's step, written under the lease recovery took.
@@ -194,9 +190,15 @@ impl Runtime {
         let (node, _) = Actor::spawn(None, NodeSupervisor, args)
             .await
             .map_err(|e| RuntimeError::Start(e.to_string()))?;
-        tokio::spawn(keep_leases(turn_deps.clone(), shutdown.clone()));
-        tokio::spawn(keep_sealed(turn_deps.clone(), shutdown.clone()));
-        tokio::spawn(sweep(turn_deps.clone(), shutdown.clone()));
+        // Reviews that were pending when the process last stopped get their timers and
+        // Placet followers back; in a cluster, once the node knows its peers.
+        if turn_deps.config.cluster.redis_url.is_none() {
+            crate::gate::adopt(&turn_deps).await;
+        }
+        let background = &turn_deps.background;
+        background.spawn(keep_leases(turn_deps.clone()));
+        background.spawn(keep_sealed(turn_deps.clone()));
+        background.spawn(sweep(turn_deps.clone()));
         let runtime = Runtime {
             refs,
             node,
@@ -440,10 +442,53 @@ impl Runtime {
         }
     }
 
+    /// An entry of this node's inbox: something of the session (a review closed on
+    /// another node) is in the store. Goes to the session where it is held: here, or
+    /// on to the live node holding it; a session nobody holds is taken here. `false`
+    /// while the session is still held by a node that is gone: ask again later.
+    pub async fn take_notice(&self, tenant: TenantId, key: SessionKey) -> bool {
+        let lease = match self.deps.store.get_lease(&tenant, &key).await {
+            Ok(lease) => lease.filter(|l| l.expires_at > chrono::Utc::now()),
+            Err(e) => {
+                tracing::warn!(session = %key, error = %e, "cannot read the session's lease; the notice waits");
+                return false;
+            }
+        };
+        if let Some(lease) = lease
+            && lease.owner != self.deps.node
+        {
+            let Some(peers) = self.deps.peers.get() else {
+                return false;
+            };
+            if !peers.is_live(&lease.owner) {
+                return false;
+            }
+            return match peers.notify(&lease.owner, &tenant, &key).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(session = %key, owner = %lease.owner, error = %e, "cannot pass a notice on");
+                    false
+                }
+            };
+        }
+        match self.sessions() {
+            Ok(sessions) => sessions
+                .cast(SupervisorMsg::Route((tenant, key), SessionMsg::Poke))
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+
     /// Joins this node to its cluster: from now on a session held by another live
     /// node is stopped, reset and resumed there, and the sweep leaves it alone.
     pub fn set_peers(&self, peers: Arc<dyn Peers>) {
         let _ = self.deps.peers.set(peers);
+        // Pending reviews' timers and Placet followers are divided among the nodes
+        // from now on: take this node's share.
+        let deps = self.deps.clone();
+        self.deps
+            .background
+            .spawn(async move { crate::gate::adopt(&deps).await });
     }
 
     /// This node's id in session leases.
@@ -497,6 +542,7 @@ impl Runtime {
         // Its sessions are free for other nodes at once, not when the leases run out
         // (an actor gives its own back as it stops, but the process may end first).
         self.shutdown.cancel();
+        self.deps.background.stop(Duration::from_secs(5)).await;
         match self.deps.store.release_leases(&self.deps.node).await {
             Ok(0) => {}
             Ok(released) => tracing::info!(released, "gave back this node's session leases"),
@@ -512,14 +558,11 @@ impl Runtime {
 const SEAL_EVERY: Duration = Duration::from_secs(1);
 
 /// Seals the audit log every [`SEAL_EVERY`] until the node shuts down.
-async fn keep_sealed(deps: Arc<TurnDeps>, shutdown: CancellationToken) {
+async fn keep_sealed(deps: Arc<TurnDeps>) {
     let mut every = tokio::time::interval(SEAL_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = every.tick() => {}
-        }
+        every.tick().await;
         if let Err(e) = deps.store.seal_audit().await {
             tracing::error!(error = %e, "cannot seal the audit log");
         }
@@ -529,15 +572,12 @@ async fn keep_sealed(deps: Arc<TurnDeps>, shutdown: CancellationToken) {
 /// The node's heartbeat on its session leases: every third of their time to live,
 /// one write extends all of them, until the node shuts down. A session actor that
 /// stops gives its lease back itself.
-async fn keep_leases(deps: Arc<TurnDeps>, shutdown: CancellationToken) {
+async fn keep_leases(deps: Arc<TurnDeps>) {
     let ttl = deps.config.cluster.lease_ttl();
     let mut every = tokio::time::interval(ttl / 3);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = every.tick() => {}
-        }
+        every.tick().await;
         if let Err(e) = deps.store.renew_leases(&deps.node, ttl).await {
             tracing::error!(node = %deps.node, error = %e, "cannot renew this node's session leases");
         }
@@ -549,14 +589,19 @@ async fn keep_leases(deps: Arc<TurnDeps>, shutdown: CancellationToken) {
 /// running, queued or resumable), and runs of this node's own sessions whose review
 /// closed without the resume reaching them resume. What a message would have brought
 /// (a decision on another node, a takeover) arrives this way when the message is lost.
-async fn sweep(deps: Arc<TurnDeps>, shutdown: CancellationToken) {
+async fn sweep(deps: Arc<TurnDeps>) {
     let mut every = tokio::time::interval(deps.config.cluster.lease_ttl());
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
+    let mut generation = deps.peers.get().map(|p| p.generation());
     loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = every.tick() => {}
+        every.tick().await;
+        // The live nodes changed: pending reviews a departed node watched are
+        // watched here if they are this node's share now.
+        let now = deps.peers.get().map(|p| p.generation());
+        if now != generation {
+            generation = now;
+            crate::gate::adopt(&deps).await;
         }
         if let Err(e) = sweep_once(&deps).await {
             tracing::warn!(error = %e, "the sweep for unheld sessions failed; it runs again");

@@ -11,7 +11,9 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use facio_actors::{Peers, Runtime, SessionOp, SessionOpResult};
-use facio_services::cluster::{ClusterError, Membership, NodeInfo};
+use facio_services::cluster::{
+    ClusterError, Handled, InboxEntry, InboxHandler, Membership, NodeInfo,
+};
 use facio_services::domain::{NodeId, SessionKey, TenantId};
 use tokio_util::sync::CancellationToken;
 
@@ -81,6 +83,7 @@ impl Cluster {
             sessions: 0,
         };
         let count = sessions.clone();
+        let inbox_stop = stop.clone();
         let membership = Membership::join(
             redis_url,
             me,
@@ -100,6 +103,12 @@ impl Cluster {
             client,
         });
         runtime.set_peers(cluster.clone());
+        // Runs until `stop`; nothing waits for it.
+        drop(
+            cluster
+                .membership
+                .read_inbox(Arc::new(Notices(Arc::downgrade(runtime))), inbox_stop),
+        );
         Ok(cluster)
     }
 
@@ -200,6 +209,23 @@ impl Cluster {
     }
 }
 
+/// Hands this node's inbox entries to its runtime.
+struct Notices(std::sync::Weak<Runtime>);
+
+#[async_trait]
+impl InboxHandler for Notices {
+    async fn handle(&self, entry: InboxEntry) -> Handled {
+        let Some(runtime) = self.0.upgrade() else {
+            return Handled::Later;
+        };
+        if runtime.take_notice(entry.tenant, entry.session_key).await {
+            Handled::Done
+        } else {
+            Handled::Later
+        }
+    }
+}
+
 /// 503: the session is held by `owner`, which cannot be reached now; `Retry-After`
 /// says when its lease will have run out.
 fn held_by_gone(owner: &NodeId, retry_after: u64) -> ApiError {
@@ -242,6 +268,27 @@ impl Peers for Cluster {
 
     fn preferred(&self, tenant: &TenantId, key: &SessionKey) -> NodeId {
         self.membership.preferred(tenant, key)
+    }
+
+    fn generation(&self) -> u64 {
+        self.membership.generation()
+    }
+
+    async fn notify(
+        &self,
+        owner: &NodeId,
+        tenant: &TenantId,
+        key: &SessionKey,
+    ) -> Result<(), String> {
+        let entry = InboxEntry {
+            tenant: tenant.clone(),
+            session_key: key.clone(),
+        };
+        self.membership
+            .send(owner, &entry)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     async fn ask(

@@ -59,21 +59,22 @@ pub(crate) async fn close_review(
         review_id: id.clone(),
     });
     // The run resumes where its session is held: here, or on the node holding its
-    // lease (told now; if that fails, its sweep finds the decided review in the store).
+    // lease (told through its inbox, else directly; if both fail, its sweep finds
+    // the decided review in the store).
     if let Some((owner, peers)) =
         crate::peers::holder_elsewhere(deps, tenant, &closed.session_key).await
     {
-        if let Err(e) = peers
-            .ask(
-                &owner,
-                tenant,
-                &closed.session_key,
-                crate::peers::SessionOp::Poke,
-            )
-            .await
-        {
+        let key = &closed.session_key;
+        if let Err(e) = peers.notify(&owner, tenant, key).await {
             tracing::warn!(run = %closed.run_id, owner = %owner, error = %e,
-                "cannot tell the session's node that its review closed; its sweep will find it");
+                "cannot reach the session node's inbox; telling it directly");
+            if let Err(e) = peers
+                .ask(&owner, tenant, key, crate::peers::SessionOp::Poke)
+                .await
+            {
+                tracing::warn!(run = %closed.run_id, owner = %owner, error = %e,
+                    "cannot tell the session's node that its review closed; its sweep will find it");
+            }
         }
     } else if let Some(sessions) = deps.refs.sessions() {
         let address = (tenant.clone(), closed.session_key.clone());

@@ -57,16 +57,61 @@ fn gate_name(review: &ReviewId) -> String {
     format!("gate:{review}")
 }
 
-/// Starts the gate actor of a pending review (also for reviews found pending at start).
+/// Starts the gate actor of a pending review (also for reviews found pending at
+/// start), under the node supervisor.
 pub(crate) async fn arm(deps: Arc<TurnDeps>, review: &ReviewRecord) {
+    let supervisor = deps.refs.node();
     let args = GateArgs {
         deps,
         tenant: review.tenant.clone(),
         review_id: review.id.clone(),
         expires_at: review.expires_at,
     };
-    if let Err(e) = Actor::spawn(Some(gate_name(&review.id)), ApprovalGate, args).await {
+    let name = Some(gate_name(&review.id));
+    let started = match supervisor {
+        Some(supervisor) => Actor::spawn_linked(name, ApprovalGate, args, supervisor)
+            .await
+            .map(|_| ()),
+        None => Actor::spawn(name, ApprovalGate, args).await.map(|_| ()),
+    };
+    if let Err(e) = started {
         tracing::error!(review = %review.id, error = %e, "could not arm the review's timeout");
+    }
+}
+
+/// Whether this node runs the gate of `review` now.
+fn armed(review: &ReviewId) -> bool {
+    ractor::registry::where_is(gate_name(review)).is_some()
+}
+
+/// Takes this node's share of the pending reviews: their timers, and following them
+/// on Placet. On a single node that is every review; in a cluster, each review is
+/// watched by the node rendezvous hashing prefers for its session (and by the node
+/// that opened it, until that node goes). Called at start and whenever the live
+/// nodes change; a review watched twice for a moment closes once all the same.
+pub(crate) async fn adopt(deps: &Arc<TurnDeps>) {
+    let pending = match deps.store.all_pending_reviews().await {
+        Ok(pending) => pending,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list the pending reviews to watch; the next change of nodes tries again");
+            return;
+        }
+    };
+    let mut adopted = 0usize;
+    for review in pending {
+        let mine = deps
+            .peers
+            .get()
+            .is_none_or(|p| p.preferred(&review.tenant, &review.session_key) == deps.node);
+        if !mine || armed(&review.id) {
+            continue;
+        }
+        arm(deps.clone(), &review).await;
+        resume_placet(deps.clone(), review).await;
+        adopted += 1;
+    }
+    if adopted > 0 {
+        tracing::info!(reviews = adopted, "watching pending reviews");
     }
 }
 
@@ -105,7 +150,7 @@ impl Actor for ApprovalGate {
             state.tenant.clone(),
             state.review_id.clone(),
         );
-        tokio::spawn(async move {
+        state.deps.background.spawn(async move {
             match close_review(&deps, &tenant, &review, ReviewOutcome::TimedOut, None).await {
                 Ok(_) | Err(CloseError::Closed(_)) => {}
                 // This node's clock ran ahead of the database's: look again shortly.

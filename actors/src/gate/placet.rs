@@ -30,7 +30,7 @@ fn client(deps: &TurnDeps) -> Option<PlacetClient> {
 /// Posts a new review to Placet (when configured) and follows it until it closes.
 pub(crate) fn deliver(deps: Arc<TurnDeps>, review: ReviewRecord) {
     let Some(client) = client(&deps) else { return };
-    tokio::spawn(async move {
+    deps.clone().background.spawn(async move {
         let metadata = serde_json::json!({
             "facioReviewId": review.id, "runId": review.run_id, "sessionKey": review.session_key, "tool": review.tool,
         });
@@ -80,7 +80,9 @@ pub(crate) async fn resume(deps: Arc<TurnDeps>, review: ReviewRecord) {
     });
     match message_id {
         Some(message_id) => {
-            tokio::spawn(follow(deps, client, review, message_id));
+            deps.clone()
+                .background
+                .spawn(follow(deps, client, review, message_id));
         }
         None => deliver(deps, review),
     }

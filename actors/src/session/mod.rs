@@ -21,6 +21,10 @@ use crate::turn::{StopReason, TurnTask};
 
 pub struct SessionActor;
 
+/// Most turns waiting in one session's queue; beyond it a new one is refused as busy
+/// (nothing of it stored), so one flooded session cannot hold a node's memory.
+const MAX_QUEUED: usize = 256;
+
 impl Actor for SessionActor {
     type Msg = SessionMsg;
     type State = SessionState;
@@ -112,8 +116,17 @@ impl Actor for SessionActor {
                 reconcile(state).await?;
                 start_next(&myself, state);
             }
-            SessionMsg::Submit(input) => {
+            SessionMsg::Submit(mut input) => {
                 state.received += 1;
+                if state.queue.len() >= MAX_QUEUED {
+                    if let Some(accepted) = input.accepted.take() {
+                        let _ = accepted.send(Err(crate::turn::NotAccepted::Busy(format!(
+                            "session {} already has {MAX_QUEUED} turns waiting; try again once some have run",
+                            state.args.address.1
+                        ))));
+                    }
+                    return Ok(());
+                }
                 let run_id = input.run_id.clone();
                 state.queue.push_back(input);
                 start_next(&myself, state);

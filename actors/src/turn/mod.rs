@@ -52,6 +52,8 @@ pub(crate) struct TurnDeps {
     pub node: facio_services::domain::NodeId,
     /// The other nodes, in cluster mode (set once, after the HTTP layer joined).
     pub peers: std::sync::OnceLock<Arc<dyn crate::peers::Peers>>,
+    /// The node's background tasks (stopped and awaited at shutdown).
+    pub background: crate::background::Background,
 }
 
 /// A turn ready to run as a task.

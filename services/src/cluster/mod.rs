@@ -4,7 +4,10 @@
 //! session lease. Rendezvous hashing over the live nodes suggests an owner for a
 //! session nobody holds.
 
+mod inbox;
+
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -14,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{NodeId, SessionKey, TenantId};
 use crate::store::redact_url;
+
+pub use inbox::{Handled, InboxEntry, InboxHandler};
 
 /// Where node registrations live in Redis.
 const NODE_PREFIX: &str = "facio:node:";
@@ -58,7 +63,12 @@ pub struct Membership {
     ttl: Duration,
     view: RwLock<View>,
     redis: redis::aio::ConnectionManager,
+    /// Opens the inbox reader's own connection (its blocking reads would hold up
+    /// everything else on a shared one).
+    client: redis::Client,
     url: String,
+    /// Bumped whenever the set of live nodes changes.
+    generation: AtomicU64,
 }
 
 impl Membership {
@@ -97,7 +107,9 @@ impl Membership {
             ttl,
             view: RwLock::new(View::default()),
             redis,
+            client,
             url: masked.clone(),
+            generation: AtomicU64::new(0),
         });
         // A live registration under this id from another process means two nodes
         // would share leases: refuse. Our own earlier life (same advertise URL) may
@@ -199,6 +211,12 @@ impl Membership {
         preferred(live.iter().map(|n| &n.id), tenant, key).unwrap_or_else(|| self.me())
     }
 
+    /// A number that changes whenever the live nodes change (or Redis comes back):
+    /// whoever divides work by [`Membership::preferred`] looks again when it moved.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Re-reads the live nodes now (the periodic refresh does this every third of the
     /// TTL).
     pub async fn refresh_now(&self) {
@@ -243,23 +261,7 @@ impl Membership {
 
     async fn refresh(&self) -> redis::RedisResult<()> {
         let mut conn = self.redis.clone();
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{NODE_PREFIX}*"))
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await?;
-            keys.extend(batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        let keys = scan(&mut conn, NODE_PREFIX).await?;
         let values: Vec<Option<String>> = if keys.is_empty() {
             Vec::new()
         } else {
@@ -271,6 +273,14 @@ impl Membership {
             .filter_map(|text| serde_json::from_str(&text).ok())
             .collect();
         if let Ok(mut view) = self.view.write() {
+            let ids = |nodes: &[NodeInfo]| {
+                let mut ids: Vec<NodeId> = nodes.iter().map(|n| n.id.clone()).collect();
+                ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                ids
+            };
+            if !view.connected || ids(&view.live) != ids(&live) {
+                self.generation.fetch_add(1, Ordering::AcqRel);
+            }
             for node in &live {
                 view.known
                     .insert(node.id.clone(), node.advertise_url.clone());
@@ -293,6 +303,30 @@ impl Membership {
         {
             tracing::warn!(error = %scrub(&e.to_string()), "cannot deregister from the cluster");
         }
+    }
+}
+
+/// Every key starting with `prefix`.
+async fn scan<C: redis::aio::ConnectionLike + Send>(
+    conn: &mut C,
+    prefix: &str,
+) -> redis::RedisResult<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(500)
+            .query_async(conn)
+            .await?;
+        keys.extend(batch);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
     }
 }
 
