@@ -93,6 +93,11 @@ pub struct Runtime {
     node: ActorRef<NodeMsg>,
     deps: Arc<TurnDeps>,
     accepting: AtomicBool,
+    /// Past draining: its turns are done and its sessions being given back; it runs
+    /// nothing more.
+    closing: AtomicBool,
+    /// Cancelled once the node has given its sessions back.
+    closed: CancellationToken,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -166,6 +171,7 @@ impl Runtime {
             tenants: Arc::default(),
             peers: std::sync::OnceLock::new(),
             background: crate::background::Background::default(),
+            draining: AtomicBool::new(false),
         });
         for (tenant, run, call, lease) in in_doubt {
             tracing::warn!(run = %run.run_id, tool = %call.name, "a tool call was running when the process stopped; asking a human");
@@ -204,6 +210,8 @@ impl Runtime {
             node,
             deps: turn_deps,
             accepting: AtomicBool::new(true),
+            closing: AtomicBool::new(false),
+            closed: CancellationToken::new(),
             shutdown,
             tracker,
         };
@@ -291,7 +299,11 @@ impl Runtime {
         &self,
         request: TurnRequest,
     ) -> Result<(RunId, mpsc::Receiver<TurnEvent>), RuntimeError> {
-        if !self.accepting.load(Ordering::Acquire) {
+        // A draining node still takes turns of the sessions it holds (they finish
+        // within the grace period); new sessions go to other nodes.
+        if !self.accepting.load(Ordering::Acquire)
+            && (self.closing() || !self.holds(&request.tenant, &request.session_key).await)
+        {
             return Err(RuntimeError::ShuttingDown);
         }
         let run_id = RunId::generate();
@@ -319,9 +331,12 @@ impl Runtime {
         match acceptance.await {
             Ok(Ok(())) => Ok((run_id, receiver)),
             Ok(Err(crate::turn::NotAccepted::Busy(why))) => Err(RuntimeError::Busy(why)),
+            Ok(Err(crate::turn::NotAccepted::Draining)) => Err(RuntimeError::ShuttingDown),
             Ok(Err(crate::turn::NotAccepted::Failed(reason))) => {
                 Err(RuntimeError::NotAccepted(reason))
             }
+            // A draining node's session gave itself up before taking it.
+            Err(_) if self.draining() => Err(RuntimeError::ShuttingDown),
             Err(_) => Err(RuntimeError::Dropped),
         }
     }
@@ -496,9 +511,40 @@ impl Runtime {
         &self.deps.node
     }
 
-    /// Whether the node is draining (a shutdown began): it takes no new turns.
+    /// Whether the node is draining (a shutdown began): it takes no new sessions.
     pub fn draining(&self) -> bool {
         !self.accepting.load(Ordering::Acquire)
+    }
+
+    /// Stops taking new sessions (a shutdown began; [`Runtime::shutdown`] does this
+    /// too): turns of the sessions the node holds are still taken.
+    pub fn begin_drain(&self) {
+        self.accepting.store(false, Ordering::Release);
+        if !self.deps.draining.swap(true, Ordering::AcqRel)
+            && let Ok(sessions) = self.sessions()
+        {
+            // Idle sessions give their leases back now, busy ones once idle.
+            let _ = sessions.cast(SupervisorMsg::Drain);
+        }
+    }
+
+    /// Whether the node is past draining and runs nothing more: its sessions are
+    /// being given back ([`Runtime::wait_closed`]).
+    pub fn closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Waits (up to `within`) until a closing node has given its sessions back.
+    pub async fn wait_closed(&self, within: Duration) {
+        let _ = tokio::time::timeout(within, self.closed.cancelled()).await;
+    }
+
+    /// Whether this node holds the session's live lease.
+    pub async fn holds(&self, tenant: &TenantId, key: &SessionKey) -> bool {
+        matches!(
+            self.deps.store.get_lease(tenant, key).await,
+            Ok(Some(lease)) if lease.owner == self.deps.node && lease.expires_at > chrono::Utc::now()
+        )
     }
 
     /// Sessions currently held in memory (the rest are passivated in the store).
@@ -520,12 +566,24 @@ impl Runtime {
     /// the rest at their next step (their progress is already in the store and they
     /// are recorded as interrupted), and stops the actors.
     pub async fn shutdown(&self, grace: Duration) {
-        self.accepting.store(false, Ordering::Release);
+        self.begin_drain();
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait())
+        let started = std::time::Instant::now();
+        let mut finished = tokio::time::timeout(grace, self.tracker.wait())
             .await
-            .is_err()
-        {
+            .is_ok();
+        self.closing.store(true, Ordering::Release);
+        if finished {
+            // A turn of a held session taken just before closing finishes too, within
+            // what is left of the grace period.
+            let left = grace
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_secs(1));
+            finished = tokio::time::timeout(left, self.tracker.wait())
+                .await
+                .is_ok();
+        }
+        if !finished {
             tracing::warn!(
                 running = self.tracker.len(),
                 "turns still running after the grace period; interrupting them"
@@ -550,6 +608,7 @@ impl Runtime {
                 tracing::warn!(error = %e, "cannot give back this node's session leases; they run out by themselves")
             }
         }
+        self.closed.cancel();
     }
 }
 

@@ -81,6 +81,7 @@ impl Cluster {
             advertise_url: advertise_url.trim_end_matches('/').to_owned(),
             started_at: chrono::Utc::now(),
             sessions: 0,
+            draining: false,
         };
         let count = sessions.clone();
         let inbox_stop = stop.clone();
@@ -168,45 +169,117 @@ impl Cluster {
         }))
     }
 
-    /// Sends the request to `url` (another node) and streams its answer back as it
-    /// comes, status and headers included.
-    pub async fn forward(
+    /// Where a request for a session runs. `Ok(None)`: here. Otherwise the answer of
+    /// the node that ran it, streamed back as it comes (the caller cannot tell). While
+    /// a session moves off a node that is shutting down (which answers
+    /// `shutting_down` having stored nothing, or no longer listens), the request goes
+    /// where the session is now, within a lease's length.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn route(
         &self,
-        target: &Target,
-        method: Method,
+        runtime: &Runtime,
+        tenant: &TenantId,
+        key: &SessionKey,
+        method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
         body: axum::body::Bytes,
-    ) -> Result<Response, ApiError> {
-        let (owner, url) = (&target.node, &target.url);
+    ) -> Result<Option<Response>, ApiError> {
+        let patience = Duration::from_secs(self.membership.ttl_secs() + 2);
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // Past draining this node runs nothing: once its sessions are given
+            // back, the request goes where its session is now.
+            if runtime.closing() {
+                runtime.wait_closed(patience).await;
+            }
+            let Some(target) = self.owner_elsewhere(runtime, tenant, key).await? else {
+                if runtime.closing() && tokio::time::Instant::now() < deadline {
+                    continue;
+                }
+                return Ok(None);
+            };
+            let again = tokio::time::Instant::now() + Duration::from_millis(100) < deadline;
+            match self.send(&target, method, uri, headers, body.clone()).await {
+                Ok(sent) if sent.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                    let status = sent.status();
+                    let answer_headers = sent.headers().clone();
+                    let bytes = sent.bytes().await.unwrap_or_default();
+                    let shutting_down = serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .is_ok_and(|v| v["error"]["code"] == crate::error::SHUTTING_DOWN);
+                    if shutting_down && again {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    return passed_on(status, &answer_headers, Body::from(bytes)).map(Some);
+                }
+                Ok(sent) => {
+                    let (status, answer_headers) = (sent.status(), sent.headers().clone());
+                    return passed_on(
+                        status,
+                        &answer_headers,
+                        Body::from_stream(sent.bytes_stream()),
+                    )
+                    .map(Some);
+                }
+                // Nothing reached a draining node: it may have just closed its
+                // listener, its sessions given back. (A dead node's sessions wait for
+                // their leases: the caller is told when to try again.)
+                Err(e) if e.is_connect() && again && self.membership.is_draining(&target.node) => {
+                    tracing::debug!(owner = %target.node, "the session's node does not listen; looking again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    self.membership.refresh_now().await;
+                }
+                Err(e) => {
+                    tracing::warn!(owner = %target.node, error = %without_url(&e), "cannot forward to the session's node");
+                    return Err(held_by_gone(&target.node, target.retry_after));
+                }
+            }
+        }
+    }
+
+    /// Sends the request to `target` with the internal token.
+    async fn send(
+        &self,
+        target: &Target,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: axum::body::Bytes,
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut request = self.client.request(method, format!("{url}{path}"));
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", target.url));
         for (name, value) in headers {
             // The body may be re-encoded: reqwest sets its length.
             if !hop_by_hop(name) && name != INTERNAL_TOKEN && name != "content-length" {
                 request = request.header(name, value);
             }
         }
-        let sent = request
+        request
             .header(INTERNAL_TOKEN, self.token.as_ref())
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                tracing::warn!(owner = %owner, error = %without_url(&e), "cannot forward to the session's node");
-                held_by_gone(owner, target.retry_after)
-            })?;
-        let status =
-            StatusCode::from_u16(sent.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-        let mut out = Response::builder().status(status);
-        for (name, value) in sent.headers() {
-            if !hop_by_hop(name) && name != "content-length" {
-                out = out.header(name, value);
-            }
-        }
-        out.body(Body::from_stream(sent.bytes_stream()))
-            .map_err(|e| ApiError::internal(format!("cannot pass the forwarded answer on: {e}")))
     }
+}
+
+/// Another node's answer as this node's.
+fn passed_on(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut out = Response::builder().status(status);
+    for (name, value) in headers {
+        if !hop_by_hop(name) && name != "content-length" {
+            out = out.header(name, value);
+        }
+    }
+    out.body(body)
+        .map_err(|e| ApiError::internal(format!("cannot pass the forwarded answer on: {e}")))
 }
 
 /// Hands this node's inbox entries to its runtime.

@@ -224,10 +224,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The error code of a node that is shutting down: nothing was stored, and the
+/// request can go to another node at once.
+pub(crate) const SHUTTING_DOWN: &str = "shutting_down";
+
 impl From<facio_actors::RuntimeError> for ApiError {
     fn from(e: facio_actors::RuntimeError) -> Self {
         match e {
-            facio_actors::RuntimeError::ShuttingDown => Self::unavailable(e.to_string()),
+            facio_actors::RuntimeError::ShuttingDown => {
+                let mut error = Self::unavailable(e.to_string());
+                error.code = SHUTTING_DOWN;
+                error.retry_after = Some(1);
+                error
+            }
             facio_actors::RuntimeError::Busy(_) => Self::busy(e.to_string()),
             other => Self::internal(other.to_string()),
         }

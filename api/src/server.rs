@@ -134,16 +134,20 @@ pub async fn serve(
     }
     tracing::info!(%local, "gateway listening");
     register_with_placet(&node, state.management_token.clone());
-    // On the signal, the server stops accepting while the runtime drains: requests
-    // waiting on running turns complete as those turns finish or are interrupted.
-    let stopping = CancellationToken::new();
+    // On the signal the node drains: `/readyz` answers 503 and the node takes no new
+    // sessions, while turns of the sessions it holds finish. A single node stops
+    // accepting connections at once. In a cluster it keeps listening (passing new
+    // sessions on to other nodes) until it has given its sessions back and every node
+    // has seen it go, so no request sent to it in the meantime fails.
+    let signalled = CancellationToken::new();
     tokio::spawn({
-        let stopping = stopping.clone();
+        let signalled = signalled.clone();
         async move {
             shutdown.await;
-            stopping.cancel();
+            signalled.cancel();
         }
     });
+    let stopping = CancellationToken::new();
     let server = crate::connections::serve_connections(
         listener,
         router(state),
@@ -151,8 +155,14 @@ pub async fn serve(
         stopping.clone(),
     );
     let drain = async {
-        stopping.cancelled().await;
-        tracing::info!("shutting down: no new requests; draining running turns");
+        signalled.cancelled().await;
+        tracing::info!("shutting down: no new sessions; draining running turns");
+        node.runtime.begin_drain();
+        let began = tokio::time::Instant::now();
+        match &cluster {
+            Some(cluster) => cluster.membership.drain().await,
+            None => stopping.cancel(),
+        }
         node.runtime
             .shutdown(Duration::from_secs(node.config.api.shutdown_grace_s))
             .await;
@@ -161,7 +171,12 @@ pub async fn serve(
         leaving.cancel();
         if let Some(cluster) = &cluster {
             cluster.membership.leave().await;
+            // Every node re-reads the membership each third of the lease TTL.
+            let seen = Duration::from_millis(cluster.membership.ttl_secs() * 1000 / 3 + 500);
+            tokio::time::sleep_until(began + seen).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        stopping.cancel();
     };
     tokio::join!(server, drain);
     Ok(())

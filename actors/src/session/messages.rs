@@ -83,6 +83,8 @@ pub enum SessionMsg {
     Poke,
     /// From the session's own timer: passivate if still idle.
     IdleCheck,
+    /// From the supervisor, as the node drains: give the session up once idle.
+    Drain,
 }
 
 /// Why a session could not be reset.
@@ -107,4 +109,6 @@ pub enum SupervisorMsg {
     },
     /// From the runtime: how many sessions are active.
     ActiveCount(RpcReplyPort<usize>),
+    /// From the runtime: the node drains; every session gives itself up once idle.
+    Drain,
 }

@@ -65,6 +65,11 @@ impl Actor for SessionActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SessionMsg::Activate => {
+                if draining(state) {
+                    // A draining node takes no session; its callers are told so.
+                    myself.stop(Some("draining".to_owned()));
+                    return Ok(());
+                }
                 let (tenant, key) = &state.args.address;
                 let deps = &state.args.deps;
                 let ttl = deps.config.cluster.lease_ttl();
@@ -118,6 +123,14 @@ impl Actor for SessionActor {
             }
             SessionMsg::Submit(mut input) => {
                 state.received += 1;
+                if draining(state) && state.is_idle() {
+                    // Given up rather than started: the turn goes to another node.
+                    if let Some(accepted) = input.accepted.take() {
+                        let _ = accepted.send(Err(crate::turn::NotAccepted::Draining));
+                    }
+                    myself.stop(Some("draining".to_owned()));
+                    return Ok(());
+                }
                 if state.queue.len() >= MAX_QUEUED {
                     if let Some(accepted) = input.accepted.take() {
                         let _ = accepted.send(Err(crate::turn::NotAccepted::Busy(format!(
@@ -240,9 +253,18 @@ impl Actor for SessionActor {
                     }
                 }
                 start_next(&myself, state);
+                if state.is_idle() && draining(state) {
+                    myself.stop(Some("draining".to_owned()));
+                    return Ok(());
+                }
                 if state.is_idle() {
                     state.idle_since = std::time::Instant::now();
                     myself.send_after(state.args.idle_after, || SessionMsg::IdleCheck);
+                }
+            }
+            SessionMsg::Drain => {
+                if state.is_idle() {
+                    myself.stop(Some("draining".to_owned()));
                 }
             }
             SessionMsg::IdleCheck => {
@@ -257,6 +279,15 @@ impl Actor for SessionActor {
         }
         Ok(())
     }
+}
+
+/// Whether the node is draining (its sessions give themselves up once idle).
+fn draining(state: &SessionState) -> bool {
+    state
+        .args
+        .deps
+        .draining
+        .load(std::sync::atomic::Ordering::Acquire)
 }
 
 /// Closes `run_id`'s pending reviews as cancelled (each close resumes the run, which

@@ -97,6 +97,11 @@ impl Actor for SessionSupervisor {
             SupervisorMsg::ActiveCount(reply) => {
                 let _ = reply.send(state.sessions.len());
             }
+            SupervisorMsg::Drain => {
+                for live in state.sessions.values() {
+                    let _ = live.actor.send_message(SessionMsg::Drain);
+                }
+            }
         }
         Ok(())
     }

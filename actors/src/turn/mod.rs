@@ -54,6 +54,8 @@ pub(crate) struct TurnDeps {
     pub peers: std::sync::OnceLock<Arc<dyn crate::peers::Peers>>,
     /// The node's background tasks (stopped and awaited at shutdown).
     pub background: crate::background::Background,
+    /// The node is draining: sessions give themselves up as soon as they are idle.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// A turn ready to run as a task.
@@ -101,6 +103,9 @@ pub enum NotAccepted {
     Busy(String),
     #[error("{0}")]
     Failed(String),
+    /// The node is draining and gave the session up: it goes to another node.
+    #[error("the node is shutting down")]
+    Draining,
 }
 
 /// What the task reports to its session actor.

@@ -114,28 +114,45 @@ async fn completions(
     let session_key = session_key(&headers, body.user.as_deref())?;
     // A session another node holds (or should take) runs there; the caller gets its
     // answer, streamed as it comes, as if it ran here.
-    if !forwarded
-        && let Some(cluster) = &state.cluster
-        && let Some(target) = cluster
-            .owner_elsewhere(&state.runtime, &tenant, &session_key)
-            .await?
-    {
-        return cluster
-            .forward(&target, method, &uri, &headers, bytes)
+    // A node that stops taking turns between routing and submitting stored nothing:
+    // the turn then goes where its session is now.
+    let mut attempts = 0;
+    let (run_id, events) = loop {
+        attempts += 1;
+        if !forwarded
+            && let Some(cluster) = &state.cluster
+            && let Some(answer) = cluster
+                .route(
+                    &state.runtime,
+                    &tenant,
+                    &session_key,
+                    &method,
+                    &uri,
+                    &headers,
+                    bytes.clone(),
+                )
+                .await?
+        {
+            return Ok(answer);
+        }
+        let submitted = state
+            .runtime
+            .submit(TurnRequest {
+                tenant: tenant.clone(),
+                session_key: session_key.clone(),
+                input: input.clone(),
+                origin: Origin::Api,
+                hooks: None,
+                // The model the request names is the model called.
+                model: Some(body.model.clone()),
+            })
             .await;
-    }
-    let (run_id, events) = state
-        .runtime
-        .submit(TurnRequest {
-            tenant,
-            session_key: session_key.clone(),
-            input,
-            origin: Origin::Api,
-            hooks: None,
-            // The model the request names is the model called.
-            model: Some(body.model.clone()),
-        })
-        .await?;
+        match submitted {
+            Err(facio_actors::RuntimeError::ShuttingDown)
+                if !forwarded && state.cluster.is_some() && attempts < 3 => {}
+            other => break other?,
+        }
+    };
     let reply = Reply {
         id: format!("chatcmpl-{run_id}"),
         model: body.model,

@@ -445,6 +445,7 @@ mod tests {
             advertise_url: format!("http://{id}.invalid"),
             started_at: chrono::Utc::now(),
             sessions: 0,
+            draining: false,
         };
         Membership::join(
             url,

@@ -32,6 +32,9 @@ pub struct NodeInfo {
     pub started_at: DateTime<Utc>,
     /// Sessions this node held in memory (and so the leases of) at its last renewal.
     pub sessions: usize,
+    /// Shutting down: it finishes what it holds and takes no new sessions.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 /// Why membership could not start.
@@ -163,9 +166,9 @@ impl Membership {
     /// The live nodes as last seen (this one always among them).
     pub fn live(&self) -> Vec<NodeInfo> {
         let mut live = self.view.read().map(|v| v.live.clone()).unwrap_or_default();
-        if let Ok(me) = self.me.read()
-            && !live.iter().any(|n| n.id == me.id)
-        {
+        // This node as it is now, not as last read back.
+        if let Ok(me) = self.me.read() {
+            live.retain(|n| n.id != me.id);
             live.push(me.clone());
         }
         live.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
@@ -208,7 +211,26 @@ impl Membership {
             return self.me();
         }
         let live = self.live();
-        preferred(live.iter().map(|n| &n.id), tenant, key).unwrap_or_else(|| self.me())
+        // Draining nodes take no new sessions (unless every node is draining).
+        let open = live.iter().filter(|n| !n.draining).map(|n| &n.id);
+        preferred(open, tenant, key)
+            .or_else(|| preferred(live.iter().map(|n| &n.id), tenant, key))
+            .unwrap_or_else(|| self.me())
+    }
+
+    /// Whether `node` said, at the last look, that it is draining.
+    pub fn is_draining(&self, node: &NodeId) -> bool {
+        self.live().iter().any(|n| &n.id == node && n.draining)
+    }
+
+    /// Marks this node as draining, at once in Redis: the others stop sending it new
+    /// sessions.
+    pub async fn drain(&self) {
+        if let Ok(mut me) = self.me.write() {
+            me.draining = true;
+        }
+        let worked = self.renew().await;
+        self.note(worked);
     }
 
     /// A number that changes whenever the live nodes change (or Redis comes back):

@@ -714,7 +714,7 @@ async fn ask(cluster: &Cluster, i: usize, session: &str, content: &str) -> Answe
 
 // --- the tests -----------------------------------------------------------------
 
-const SESSIONS: usize = 30;
+const SESSIONS: usize = 300;
 const TURNS: usize = 3;
 
 fn turn_text(session: usize, turn: usize) -> String {
@@ -761,7 +761,7 @@ async fn three_nodes_route_every_session_to_its_owner() {
     // Python openai client.
     let urls: Vec<String> = (0..3).map(|i| cluster.url(i).to_owned()).collect();
     let mut dice = Dice::new();
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(10));
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(24));
     let mut tasks = Vec::new();
     for s in 0..SESSIONS {
         let (urls, permits) = (urls.clone(), permits.clone());
@@ -1314,6 +1314,25 @@ async fn a_paused_owner_past_its_lease_writes_nothing() {
         third.body["choices"][0]["message"]["content"],
         "third answer"
     );
+    // Its session actor found itself fenced off and stopped: the thawed node holds
+    // no session in memory.
+    let deadline = Deadline::new(
+        format!("{} stops its fenced session actor", cluster.id(stale_owner)),
+        PATIENCE,
+    );
+    loop {
+        let health = call(
+            cluster.url(stale_owner),
+            reqwest::Method::GET,
+            "/health",
+            None,
+        )
+        .await;
+        if health.body["activeSessions"] == 0 {
+            break;
+        }
+        deadline.tick(&health.body).await;
+    }
 
     // Watch for a late write for a lease's length: the stale turn never lands.
     let watch = Deadline::new("a lease's length passes", cluster.lease_ttl + POLL);
@@ -1705,4 +1724,197 @@ fn answered_ok(said: &[&str]) -> Vec<(String, String)> {
             ]
         })
         .collect()
+}
+
+/// A flag the load's tasks look at to end.
+#[derive(Clone, Default)]
+struct Stop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Stop {
+    fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// The load balancer of the rolling-restart test: every node's current address and
+/// whether its `/readyz` answered 200 at the last look (taken every 100 ms), as a
+/// Kubernetes Service sees its endpoints.
+#[derive(Default)]
+struct Rotation {
+    urls: std::sync::RwLock<Vec<Option<String>>>,
+    ready: std::sync::RwLock<Vec<bool>>,
+}
+
+impl Rotation {
+    fn ready_urls(&self) -> Vec<String> {
+        let urls = self.urls.read().unwrap();
+        let ready = self.ready.read().unwrap();
+        urls.iter()
+            .zip(ready.iter())
+            .filter(|(_, r)| **r)
+            .filter_map(|(u, _)| u.clone())
+            .collect()
+    }
+
+    fn set_url(&self, i: usize, url: Option<String>) {
+        self.urls.write().unwrap()[i] = url;
+        self.ready.write().unwrap()[i] = false;
+    }
+
+    async fn watch(self: std::sync::Arc<Self>, stop: Stop) {
+        while !stop.is_set() {
+            let urls = self.urls.read().unwrap().clone();
+            for (i, url) in urls.iter().enumerate() {
+                let ready = match url {
+                    Some(url) => http()
+                        .get(format!("{url}/readyz"))
+                        .timeout(Duration::from_secs(2))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 200),
+                    None => false,
+                };
+                // The node may have been replaced while we asked.
+                if self.urls.read().unwrap()[i] == *url {
+                    self.ready.write().unwrap()[i] = ready;
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// Every node in turn is sent SIGTERM and started again while clients keep sending
+/// turns through whichever nodes are ready: no request fails, no turn is lost or run
+/// twice, and every session's history holds exactly the turns that were answered.
+#[tokio::test]
+async fn a_rolling_restart_under_load_fails_no_request() {
+    let model = ScriptedModel::start_fixed("ok", Duration::from_millis(20))
+        .await
+        .expect("start the scripted model");
+    let Some(mut cluster) = Cluster::start(3, 3, 9, model).await else {
+        return;
+    };
+    const CLIENTS: usize = 24;
+    let rotation = std::sync::Arc::new(Rotation::default());
+    *rotation.urls.write().unwrap() = (0..3).map(|i| Some(cluster.url(i).to_owned())).collect();
+    *rotation.ready.write().unwrap() = vec![true; 3];
+    let stop = Stop::default();
+    let watcher = tokio::spawn(rotation.clone().watch(stop.clone()));
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let (rotation, stop) = (rotation.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let key = format!("roll:{c}");
+            let mut dice = Dice(((c as u64) << 32) | 0x9e37_79b9);
+            let (mut answered, mut failures) = (Vec::new(), Vec::new());
+            let mut t = 0;
+            while !stop.is_set() {
+                let ready = rotation.ready_urls();
+                if ready.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+                let url = &ready[dice.below(ready.len())];
+                let content = format!("{key} turn {t}");
+                let body = json!({"model": "scripted-1",
+                    "messages": [{"role": "user", "content": content}]});
+                let sent = http()
+                    .post(format!("{url}/v1/chat/completions"))
+                    .bearer_auth(TOKEN)
+                    .header("X-Session-Key", &key)
+                    .timeout(Duration::from_secs(60))
+                    .json(&body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) if response.status() == 200 => answered.push(content),
+                    Ok(response) => {
+                        let status = response.status();
+                        let text = response.text().await.unwrap_or_default();
+                        failures.push(format!("{content} via {url}: {status} {text}"));
+                    }
+                    Err(e) => failures.push(format!("{content} via {url}: {e}")),
+                }
+                t += 1;
+            }
+            (key, answered, failures)
+        }));
+    }
+
+    for i in 0..3 {
+        // Some load on the full cluster first.
+        let before = cluster.model.requests().len();
+        cluster
+            .model
+            .wait_for_requests(before + 60, PATIENCE)
+            .await
+            .expect("turns go on");
+        cluster.nodes[i]
+            .process()
+            .terminate()
+            .await
+            .expect("SIGTERM the node");
+        let status = cluster.nodes[i]
+            .process()
+            .wait_exit(PATIENCE)
+            .await
+            .expect("the drained node exits");
+        assert!(
+            status.success(),
+            "{} exits cleanly: {status:?}",
+            cluster.id(i)
+        );
+        rotation.set_url(i, None);
+        let process = cluster.nodes[i].process.take().expect("was up");
+        cluster.nodes[i].past_output.push(process.output());
+        cluster.restart(i).await;
+        rotation.set_url(i, Some(cluster.url(i).to_owned()));
+    }
+    let before = cluster.model.requests().len();
+    cluster
+        .model
+        .wait_for_requests(before + 60, PATIENCE)
+        .await
+        .expect("turns go on after the restarts");
+    stop.set();
+    let _ = watcher.await;
+
+    let mut total = 0;
+    let mut all_failures = Vec::new();
+    for client in clients {
+        let (key, answered, failures) = client.await.expect("a client");
+        all_failures.extend(failures);
+        total += answered.len();
+        // Exactly the answered turns, in order, each answered once.
+        let said = conversation(&history(cluster.url(0), &key).await);
+        let expected: Vec<(String, String)> = answered
+            .iter()
+            .flat_map(|c| {
+                [
+                    ("user".to_owned(), c.clone()),
+                    ("assistant".to_owned(), "ok".to_owned()),
+                ]
+            })
+            .collect();
+        assert_eq!(said, expected, "{key}");
+    }
+    assert!(
+        all_failures.is_empty(),
+        "{} of {} requests failed during the rolling restart:\n{}",
+        all_failures.len(),
+        total + all_failures.len(),
+        all_failures.join("\n")
+    );
+    assert_eq!(
+        cluster.model.requests().len(),
+        total,
+        "one model call per answered turn"
+    );
+    cluster.assert_audit_verifies(1).await;
+    cluster.finish().await;
 }

@@ -77,21 +77,23 @@ async fn post_message(
     // A session another node holds (or should take) gets its message there.
     if !onward.forwarded
         && let Some(cluster) = &state.cluster
-        && let Some(target) = cluster
-            .owner_elsewhere(&state.runtime, caller.tenant(), &key)
-            .await?
     {
         let bytes = serde_json::to_vec(&json!({"content": body.content}))
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        return cluster
-            .forward(
-                &target,
-                axum::http::Method::POST,
+        if let Some(answer) = cluster
+            .route(
+                &state.runtime,
+                caller.tenant(),
+                &key,
+                &axum::http::Method::POST,
                 &onward.uri,
                 &onward.headers,
                 bytes.into(),
             )
-            .await;
+            .await?
+        {
+            return Ok(answer);
+        }
     }
     let origin = Origin::Interactive;
     let mut notices = state.runtime.notices();
