@@ -2,9 +2,14 @@
 //! `interrupted`, and tool calls left without a result get one that says so, so the
 //! next turn's history never holds a call without its result.
 //!
-//! One exception: a call with side effects that had started when the process died may
-//! or may not have taken effect. It is never re-run silently and never silently
-//! dropped: its run stays open and the call goes back to a human as "in doubt".
+//! A run none of whose side-effecting calls had started goes on instead, from its last
+//! recorded step: read-only calls that had started are simply run again
+//! ([`can_continue`], [`retry_read_only`]); its session's next owner (this node after a
+//! restart, another node after a failover) continues it.
+//!
+//! A call with side effects that had started when the process died may or may not have
+//! taken effect. It is never re-run silently and never silently dropped: its run stays
+//! open and the call goes back to a human as "in doubt".
 
 use facio_services::domain::{ChatMessage, NodeId, TenantId, ToolCall};
 use facio_services::store::{
@@ -19,7 +24,13 @@ pub struct RecoveryReport {
     /// Side-effecting calls that started but never finished; each needs a human.
     /// Each with its session's lease, still held: its gate opens under it.
     pub in_doubt: Vec<(RunRecord, ToolCall, Lease)>,
+    /// Sessions whose running run goes on from its last recorded step once their
+    /// actor takes them (nothing of it is closed here).
+    pub continued: Vec<facio_services::domain::SessionKey>,
 }
+
+/// The result a read-only call that was cut off gets before it runs again.
+const RETRIED: &str = "retried: the process running this read-only call stopped; it runs again";
 
 const IN_DOUBT: &str = "in doubt: the process stopped while this call was running";
 
@@ -45,6 +56,12 @@ pub(crate) async fn recover(
             }
             Err(e) => return Err(e),
         };
+        if can_continue(store, tenant, &run, side_effecting).await? {
+            // Its session's actor takes it over and goes on with it.
+            store.release_lease(&lease).await?;
+            report.continued.push(run.session_key.clone());
+            continue;
+        }
         let mut doubt = None;
         let closed =
             recover_run(store, tenant, side_effecting, &run, &mut report, &mut doubt).await;
@@ -60,18 +77,48 @@ pub(crate) async fn recover(
 }
 
 /// Whether a run left `running` by an owner that is gone can simply go on: none of
-/// its tool calls had started without finishing (a started one may or may not have
-/// taken effect, and is settled by [`recover_run`] instead).
+/// its side-effecting calls had started without finishing (such a call may or may
+/// not have taken effect, and is settled by [`recover_run`] instead). Read-only calls
+/// that had started run again ([`retry_read_only`]).
 pub(crate) async fn can_continue(
     store: &dyn Store,
     tenant: &TenantId,
     run: &RunRecord,
+    side_effecting: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<bool, StoreError> {
     Ok(store
         .tool_calls(tenant, &run.run_id)
         .await?
         .iter()
-        .all(|c| c.status != ToolCallStatus::Started))
+        .all(|c| c.status != ToolCallStatus::Started || !side_effecting(&c.tool)))
+}
+
+/// Settles the read-only calls of `run` that had started when their node stopped, so
+/// the run, going on, runs them again (their calls stay unanswered in the history).
+/// Returns how many.
+pub(crate) async fn retry_read_only(
+    store: &dyn Store,
+    tenant: &TenantId,
+    run: &RunRecord,
+) -> Result<usize, StoreError> {
+    let started: Vec<_> = store
+        .tool_calls(tenant, &run.run_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.status == ToolCallStatus::Started)
+        .collect();
+    for call in &started {
+        store
+            .tool_call_finished(
+                tenant,
+                &run.run_id,
+                &call.call_id,
+                ToolCallStatus::Failed,
+                RETRIED,
+            )
+            .await?;
+    }
+    Ok(started.len())
 }
 
 /// Closes one run left running, under its session's lease.

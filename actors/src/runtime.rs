@@ -113,6 +113,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::Start(format!("cluster.nodeId: {e}")))?;
         let mut in_doubt = Vec::new();
         let mut recovered = Vec::new();
+        let mut continued = Vec::new();
         if deps.recover_on_start {
             let tools = deps.tools.clone();
             let side_effecting = move |name: &str| {
@@ -128,6 +129,7 @@ impl Runtime {
                     interrupted_runs,
                     orphaned_tool_calls,
                     in_doubt: doubts,
+                    continued: going_on,
                 } = recover(
                     deps.store.as_ref(),
                     &tenant,
@@ -141,6 +143,7 @@ impl Runtime {
                         .into_iter()
                         .map(|(run, call, lease)| (tenant.clone(), run, call, lease)),
                 );
+                continued.extend(going_on.into_iter().map(|key| (tenant.clone(), key)));
                 if interrupted_runs > 0 {
                     tracing::warn!(
                         tenant = %tenant,
@@ -217,6 +220,15 @@ impl Runtime {
         };
         for tenant in &recovered {
             runtime.requeue(tenant).await?;
+        }
+        // Turns that were running when the process stopped go on from their last
+        // recorded step: their sessions' actors take them over.
+        for address in continued {
+            tracing::warn!(session = %address.1, "a turn that was running when the process stopped goes on");
+            runtime
+                .sessions()?
+                .cast(SupervisorMsg::Route(address, SessionMsg::Wake))
+                .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
         }
         Ok(runtime)
     }

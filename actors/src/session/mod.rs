@@ -415,9 +415,13 @@ async fn take_over(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
         }
         // Nothing of it was running when its owner went (it waited for the model, or
         // its calls had not started): it goes on here from its last recorded step.
-        if crate::recovery::can_continue(store, &tenant, &run).await? {
+        if crate::recovery::can_continue(store, &tenant, &run, &side_effecting).await? {
             if resuming(state, &run.run_id) {
                 continue;
+            }
+            let retried = crate::recovery::retry_read_only(store, &tenant, &run).await?;
+            if retried > 0 {
+                tracing::warn!(run = %run.run_id, calls = retried, "read-only calls cut off with their node run again");
             }
             tracing::warn!(run = %run.run_id, session = %key, "continuing a turn its previous owner left running");
             let origin = crate::turn::started_as(store, &tenant, &run.run_id)

@@ -1918,3 +1918,93 @@ async fn a_rolling_restart_under_load_fails_no_request() {
     cluster.assert_audit_verifies(1).await;
     cluster.finish().await;
 }
+
+/// The owner dies while a read-only call runs (`read_file` of a named pipe, which
+/// blocks until someone writes): the session's new owner runs the call again rather
+/// than ending the turn, and the model gets the retried call's result.
+#[tokio::test]
+async fn a_read_only_call_cut_off_by_its_nodes_death_runs_again_elsewhere() {
+    let model = ScriptedModel::start(vec![
+        Reply::tool_call("read_file", json!({"path": "slow.pipe"})),
+        Reply::text("Read it after the crash."),
+    ])
+    .await
+    .expect("start the scripted model");
+    let Some(mut cluster) = Cluster::start(2, 2, 0, model).await else {
+        return;
+    };
+    let pipe = cluster.workspace().join("slow.pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", pipe.display());
+    let key = "readonly:1";
+    let accepted = call(
+        cluster.url(0),
+        reqwest::Method::POST,
+        &format!("/api/v1/sessions/{key}/messages"),
+        Some(json!({"content": "read the pipe"})),
+    )
+    .await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    let run_id = accepted.body["runId"].as_str().unwrap().to_owned();
+    let owner = cluster.index_of(accepted.node.as_deref().expect("X-Facio-Node"));
+
+    // The call is on record as started: the owner is blocked reading the pipe.
+    let database = cluster.database.as_ref().expect("the database");
+    let mut conn = database.connect().await;
+    let started =
+        format!("SELECT COUNT(*) FROM tool_calls WHERE run_id = '{run_id}' AND status = 'started'");
+    let deadline = Deadline::new("the read is on record as started", PATIENCE);
+    loop {
+        let n = crate::postgres::count_as(&mut conn, Some("default"), &started).await;
+        if n == 1 {
+            break;
+        }
+        deadline.tick(&n).await;
+    }
+    cluster.kill(owner).await;
+
+    // Once the dead node's lease has run out, the survivor's sweep takes the session
+    // and reads the pipe again: the read blocks until this writer opens it.
+    let writer = tokio::task::spawn_blocking(move || {
+        std::fs::write(&pipe, "piped words\n").expect("write into the pipe")
+    });
+    tokio::time::timeout(cluster.lease_ttl * 3 + GRACE, writer)
+        .await
+        .expect("the survivor read the pipe again")
+        .expect("the writer");
+    let done = cluster.run_ended(&run_id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["content"].as_str()),
+        (Some("completed"), Some("Read it after the crash.")),
+        "{done}"
+    );
+    let requests = cluster.model.requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "the model was asked once more, after the read"
+    );
+    let tool_results: Vec<String> = requests[1]
+        .messages()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .filter_map(|m| m["content"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        tool_results.len(),
+        1,
+        "one result for the call: {tool_results:?}"
+    );
+    assert!(
+        tool_results[0].contains("piped words"),
+        "the retried read's result: {tool_results:?}"
+    );
+    let survivor = 1 - owner;
+    let messages = history(cluster.url(survivor), key).await;
+    assert_seqs_increase(key, &messages);
+    cluster.assert_audit_verifies(survivor).await;
+    cluster.finish().await;
+}

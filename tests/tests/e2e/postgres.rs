@@ -79,7 +79,7 @@ impl Database {
     }
 
     /// A connection as the role.
-    async fn connect(&self) -> sqlx::PgConnection {
+    pub(crate) async fn connect(&self) -> sqlx::PgConnection {
         sqlx::PgConnection::connect(&self.url).await.unwrap()
     }
 
@@ -98,7 +98,11 @@ impl Database {
 }
 
 /// `SELECT COUNT(*) …` as the role, in a transaction that set `tenant` (or none).
-async fn count_as(conn: &mut sqlx::PgConnection, tenant: Option<&str>, sql: &str) -> i64 {
+pub(crate) async fn count_as(
+    conn: &mut sqlx::PgConnection,
+    tenant: Option<&str>,
+    sql: &str,
+) -> i64 {
     let mut tx = conn.begin().await.unwrap();
     if let Some(tenant) = tenant {
         sqlx::query("SELECT set_config('facio.tenant', $1, true)")
