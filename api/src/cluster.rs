@@ -200,7 +200,16 @@ impl Cluster {
                 return Ok(None);
             };
             let again = tokio::time::Instant::now() + Duration::from_millis(100) < deadline;
-            match self.send(&target, method, uri, headers, body.clone()).await {
+            // A node frozen mid-request (SIGSTOP, a stalled VM) accepts connections
+            // and never answers: once its registration has lapsed, stop waiting.
+            let sent = tokio::select! {
+                sent = self.send(&target, method, uri, headers, body.clone()) => sent,
+                () = self.until_gone(&target.node) => {
+                    tracing::warn!(owner = %target.node, "the session's node stopped answering and left the cluster");
+                    return Err(held_by_gone(&target.node, target.retry_after));
+                }
+            };
+            match sent {
                 Ok(sent) if sent.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
                     let status = sent.status();
                     let answer_headers = sent.headers().clone();
@@ -234,6 +243,18 @@ impl Cluster {
                     tracing::warn!(owner = %target.node, error = %without_url(&e), "cannot forward to the session's node");
                     return Err(held_by_gone(&target.node, target.retry_after));
                 }
+            }
+        }
+    }
+
+    /// Returns once `node` is no longer registered (never while Redis cannot be
+    /// reached: every known node then counts as alive).
+    async fn until_gone(&self, node: &NodeId) {
+        let mut every = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            every.tick().await;
+            if !self.membership.is_live(node) {
+                return;
             }
         }
     }

@@ -1256,6 +1256,25 @@ async fn a_paused_owner_past_its_lease_writes_nothing() {
     let other = 1 - stale_owner;
     cluster.pause(stale_owner);
 
+    // A message sent meanwhile through the other node is forwarded to the frozen
+    // owner, which takes the connection and never answers: once the frozen node's
+    // registration lapses the caller is told to retry, instead of waiting forever
+    // (and what the frozen node may read later it cannot store: it is fenced off).
+    let frozen = tokio::time::timeout(
+        cluster.lease_ttl + GRACE,
+        chat(cluster.url(other), key, "sent while it was frozen"),
+    )
+    .await
+    .expect("a request forwarded to a frozen node is answered");
+    assert_eq!(frozen.status, 503, "{:?}", frozen.body);
+    assert!(
+        frozen.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(cluster.id(stale_owner))),
+        "{:?}",
+        frozen.body
+    );
+
     // Past its lease, the frozen node is out of the cluster and the next message
     // takes the session over.
     cluster
