@@ -93,7 +93,7 @@ fi
 
 section "Python test clients"
 VENV="$ROOT/target/py-venv"
-if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import openai' 2>/dev/null; then
+if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import openai, prometheus_client' 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q -r tests/python/requirements.txt
 fi

@@ -8,8 +8,10 @@
 //! the `facio` crate.
 
 mod background;
+mod context;
 mod gate;
 mod node;
+mod origin;
 mod peers;
 mod recovery;
 mod runtime;
@@ -17,7 +19,7 @@ mod session;
 mod tool_pool;
 mod turn;
 
-pub use gate::Notice;
+pub use context::Notice;
 pub use peers::{Peers, SessionOp, SessionOpResult};
 pub use runtime::{ReviewDecision, ReviewError, Runtime, RuntimeDeps, RuntimeError, TurnRequest};
 pub use session::ResetError;

@@ -9,9 +9,9 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::session::{SessionSupervisor, SupervisorArgs, SupervisorMsg};
+use crate::context::NodeContext;
+use crate::session::{SessionMsg, SessionSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::tool_pool::{ToolPool, ToolPoolMsg};
-use crate::turn::TurnDeps;
 
 /// Current handles of the node's long-lived actors.
 #[derive(Default)]
@@ -48,10 +48,41 @@ impl NodeRefs {
     }
 }
 
+impl crate::context::NodeHandles for NodeRefs {
+    fn supervisor(&self) -> Option<ActorCell> {
+        self.node()
+    }
+
+    fn tools(&self) -> Option<ActorRef<ToolPoolMsg>> {
+        NodeRefs::tools(self)
+    }
+
+    fn resume(
+        &self,
+        tenant: facio_services::domain::TenantId,
+        key: facio_services::domain::SessionKey,
+        run: facio_services::domain::RunId,
+        origin: crate::origin::Origin,
+    ) -> Result<(), String> {
+        let sessions = self
+            .sessions()
+            .ok_or_else(|| "the session supervisor is not running".to_owned())?;
+        sessions
+            .cast(SupervisorMsg::Route(
+                (tenant, key),
+                SessionMsg::Resume {
+                    run_id: run,
+                    origin,
+                },
+            ))
+            .map_err(|e| e.to_string())
+    }
+}
+
 pub(crate) struct NodeSupervisor;
 
 pub(crate) struct NodeArgs {
-    pub deps: Arc<TurnDeps>,
+    pub deps: Arc<NodeContext>,
     pub refs: Arc<NodeRefs>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,

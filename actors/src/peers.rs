@@ -58,25 +58,3 @@ pub trait Peers: Send + Sync {
         op: SessionOp,
     ) -> Result<SessionOpResult, String>;
 }
-
-/// The node other than this one that holds the session's live lease, when that node
-/// is alive: the session's work is carried out there. `None` on a single node, when
-/// nobody holds the session, and when its holder is gone (its lease runs out and the
-/// session is taken over here or by a sweep).
-pub(crate) async fn holder_elsewhere(
-    deps: &crate::turn::TurnDeps,
-    tenant: &TenantId,
-    key: &SessionKey,
-) -> Option<(NodeId, std::sync::Arc<dyn Peers>)> {
-    let peers = deps.peers.get()?;
-    let lease = match deps.store.get_lease(tenant, key).await {
-        Ok(lease) => lease?,
-        Err(e) => {
-            tracing::warn!(session = %key, error = %e, "cannot read the session's lease");
-            return None;
-        }
-    };
-    let live = lease.expires_at > chrono::Utc::now();
-    (live && lease.owner != deps.node && peers.is_live(&lease.owner))
-        .then(|| (lease.owner, peers.clone()))
-}

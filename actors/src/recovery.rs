@@ -60,6 +60,9 @@ pub(crate) async fn recover(
             // Its session's actor takes it over and goes on with it.
             store.release_lease(&lease).await?;
             report.continued.push(run.session_key.clone());
+            facio_services::telemetry::metrics()
+                .lease_takeovers
+                .add(1, &[]);
             continue;
         }
         let mut doubt = None;

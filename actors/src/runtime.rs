@@ -16,16 +16,17 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::gate::Notice;
+use crate::context::Notice;
 pub use crate::gate::{ReviewDecision, ReviewError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::context::NodeContext;
 use crate::node::{NodeArgs, NodeMsg, NodeRefs, NodeSupervisor};
 use crate::peers::{Peers, SessionOp, SessionOpResult};
 use crate::recovery::{RecoveryReport, recover};
 use crate::session::{SessionMsg, SupervisorMsg, TurnInput};
-use crate::turn::{Origin, TurnDeps, TurnEvent, TurnHooks, TurnSummary};
+use crate::turn::{Origin, TurnEvent, TurnHooks, TurnSummary};
 
 /// Events buffered per turn before a slow reader holds the turn back.
 const EVENT_BUFFER: usize = 256;
@@ -91,7 +92,7 @@ pub enum RuntimeError {
 pub struct Runtime {
     refs: Arc<NodeRefs>,
     node: ActorRef<NodeMsg>,
-    deps: Arc<TurnDeps>,
+    deps: Arc<NodeContext>,
     accepting: AtomicBool,
     /// Past draining: its turns are done and its sessions being given back; it runs
     /// nothing more.
@@ -159,7 +160,7 @@ impl Runtime {
         let idle_after = Duration::from_secs(deps.config.agents.defaults.idle_passivate_s.max(1));
         let mut specs = deps.tools.specs();
         specs.extend(facio_services::review::hitl_tool_specs());
-        let turn_deps = Arc::new(TurnDeps {
+        let turn_deps = Arc::new(NodeContext {
             specs: specs.into(),
             config: deps.config,
             store: deps.store,
@@ -207,7 +208,7 @@ impl Runtime {
         let background = &turn_deps.background;
         background.spawn(keep_leases(turn_deps.clone()));
         background.spawn(keep_sealed(turn_deps.clone()));
-        background.spawn(sweep(turn_deps.clone()));
+        background.spawn(sweep(turn_deps.clone(), refs.clone()));
         let runtime = Runtime {
             refs,
             node,
@@ -368,7 +369,7 @@ impl Runtime {
     /// anything was cancelled.
     pub async fn cancel(&self, tenant: TenantId, key: SessionKey) -> Result<bool, RuntimeError> {
         if let Some((owner, peers)) =
-            crate::peers::holder_elsewhere(&self.deps, &tenant, &key).await
+            crate::context::holder_elsewhere(&self.deps, &tenant, &key).await
         {
             return match peers.ask(&owner, &tenant, &key, SessionOp::Stop).await {
                 Ok(SessionOpResult::Done { changed }) => Ok(changed),
@@ -407,7 +408,7 @@ impl Runtime {
         key: SessionKey,
     ) -> Result<Result<bool, crate::session::ResetError>, RuntimeError> {
         if let Some((owner, peers)) =
-            crate::peers::holder_elsewhere(&self.deps, &tenant, &key).await
+            crate::context::holder_elsewhere(&self.deps, &tenant, &key).await
         {
             return match peers.ask(&owner, &tenant, &key, SessionOp::Reset).await {
                 Ok(SessionOpResult::Done { changed }) => Ok(Ok(changed)),
@@ -629,7 +630,7 @@ impl Runtime {
 const SEAL_EVERY: Duration = Duration::from_secs(1);
 
 /// Seals the audit log every [`SEAL_EVERY`] until the node shuts down.
-async fn keep_sealed(deps: Arc<TurnDeps>) {
+async fn keep_sealed(deps: Arc<NodeContext>) {
     let mut every = tokio::time::interval(SEAL_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -643,7 +644,7 @@ async fn keep_sealed(deps: Arc<TurnDeps>) {
 /// The node's heartbeat on its session leases: every third of their time to live,
 /// one write extends all of them, until the node shuts down. A session actor that
 /// stops gives its lease back itself.
-async fn keep_leases(deps: Arc<TurnDeps>) {
+async fn keep_leases(deps: Arc<NodeContext>) {
     let ttl = deps.config.cluster.lease_ttl();
     let mut every = tokio::time::interval(ttl / 3);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -660,7 +661,7 @@ async fn keep_leases(deps: Arc<TurnDeps>) {
 /// running, queued or resumable), and runs of this node's own sessions whose review
 /// closed without the resume reaching them resume. What a message would have brought
 /// (a decision on another node, a takeover) arrives this way when the message is lost.
-async fn sweep(deps: Arc<TurnDeps>) {
+async fn sweep(deps: Arc<NodeContext>, refs: Arc<NodeRefs>) {
     let mut every = tokio::time::interval(deps.config.cluster.lease_ttl());
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
@@ -674,14 +675,14 @@ async fn sweep(deps: Arc<TurnDeps>) {
             generation = now;
             crate::gate::adopt(&deps).await;
         }
-        if let Err(e) = sweep_once(&deps).await {
+        if let Err(e) = sweep_once(&deps, &refs).await {
             tracing::warn!(error = %e, "the sweep for unheld sessions failed; it runs again");
         }
     }
 }
 
-async fn sweep_once(deps: &Arc<TurnDeps>) -> Result<(), StoreError> {
-    let Some(sessions) = deps.refs.sessions() else {
+async fn sweep_once(deps: &Arc<NodeContext>, refs: &NodeRefs) -> Result<(), StoreError> {
+    let Some(sessions) = refs.sessions() else {
         return Ok(());
     };
     let store = &deps.store;

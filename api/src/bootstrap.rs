@@ -263,6 +263,7 @@ fn remember_config_secrets(config: &Config) {
     let tokens = [
         &config.api.management_token,
         &config.api.a2a_token,
+        &config.api.metrics_token,
         &config.auth.hs256_secret,
         &config.channels.placet.api_key,
     ];
@@ -270,8 +271,18 @@ fn remember_config_secrets(config: &Config) {
         .into_iter()
         .flatten()
         .for_each(|token| remember(token));
+    config
+        .telemetry
+        .headers
+        .values()
+        .for_each(|value| remember(value));
     // Keys the process may take from its environment without a config entry.
-    for var in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "FACIO_MASTER_KEY"] {
+    for var in [
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "FACIO_MASTER_KEY",
+        "FACIO_METRICS_TOKEN",
+    ] {
         if let Ok(value) = std::env::var(var) {
             remember(&value);
         }

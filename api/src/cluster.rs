@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
+use axum::response::Response;
 use facio_actors::{Peers, Runtime, SessionOp, SessionOpResult};
 use facio_services::cluster::{
     ClusterError, Handled, InboxEntry, InboxHandler, Membership, NodeInfo,
@@ -116,7 +117,7 @@ impl Cluster {
     /// Whether `presented` is this cluster's internal token (compared in constant
     /// time).
     pub fn token_matches(&self, presented: &[u8]) -> bool {
-        crate::routes::same_token(self.token.as_bytes(), presented)
+        facio_services::auth::same_secret(self.token.as_bytes(), presented)
     }
 
     /// The node a request for this session must go to, when it is not this one:
@@ -204,7 +205,7 @@ impl Cluster {
             // and never answers: once its registration has lapsed, stop waiting.
             let sent = tokio::select! {
                 sent = self.send(&target, method, uri, headers, body.clone()) => sent,
-                () = self.until_gone(&target.node) => {
+                () = self.until_gone(&target) => {
                     tracing::warn!(owner = %target.node, "the session's node stopped answering and left the cluster");
                     return Err(held_by_gone(&target.node, target.retry_after));
                 }
@@ -247,15 +248,28 @@ impl Cluster {
         }
     }
 
-    /// Returns once `node` is no longer registered (never while Redis cannot be
-    /// reached: every known node then counts as alive).
-    async fn until_gone(&self, node: &NodeId) {
+    /// Returns once `target` is gone: its registration lapsed and it does not answer
+    /// a health probe within a second (never while Redis cannot be reached: every
+    /// known node then counts as alive). A draining node leaves the membership on
+    /// purpose while it still answers what it was sent (it keeps listening until every
+    /// node has seen it go), so it answers the probe; a frozen one does not.
+    async fn until_gone(&self, target: &Target) {
         let mut every = tokio::time::interval(Duration::from_millis(250));
         loop {
             every.tick().await;
-            if !self.membership.is_live(node) {
+            if self.membership.is_live(&target.node) {
+                continue;
+            }
+            let probe = self
+                .client
+                .get(format!("{}/healthz", target.url))
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await;
+            if probe.is_err() {
                 return;
             }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
@@ -278,7 +292,11 @@ impl Cluster {
                 request = request.header(name, value);
             }
         }
+        // The owner's spans continue this request's trace.
+        let mut trace = reqwest::header::HeaderMap::new();
+        facio_services::telemetry::inject_headers(&mut trace);
         request
+            .headers(trace)
             .header(INTERNAL_TOKEN, self.token.as_ref())
             .body(body)
             .send()
@@ -312,11 +330,14 @@ impl InboxHandler for Notices {
         let Some(runtime) = self.0.upgrade() else {
             return Handled::Later;
         };
-        if runtime.take_notice(entry.tenant, entry.session_key).await {
-            Handled::Done
-        } else {
-            Handled::Later
-        }
+        let span =
+            tracing::info_span!("inbox", otel.name = "inbox receive", otel.kind = "consumer");
+        facio_services::telemetry::continue_trace(&span, entry.traceparent.as_deref());
+        let taken = runtime
+            .take_notice(entry.tenant, entry.session_key)
+            .instrument(span)
+            .await;
+        if taken { Handled::Done } else { Handled::Later }
     }
 }
 
@@ -375,6 +396,7 @@ impl Peers for Cluster {
         key: &SessionKey,
     ) -> Result<(), String> {
         let entry = InboxEntry {
+            traceparent: facio_services::telemetry::traceparent(),
             tenant: tenant.clone(),
             session_key: key.clone(),
         };
@@ -404,6 +426,11 @@ impl Peers for Cluster {
         let answer = self
             .client
             .post(format!("{url}/internal/v1/sessions/op"))
+            .headers({
+                let mut trace = reqwest::header::HeaderMap::new();
+                facio_services::telemetry::inject_headers(&mut trace);
+                trace
+            })
             .header(INTERNAL_TOKEN, self.token.as_ref())
             .timeout(Duration::from_secs(30))
             .json(&body)
@@ -419,63 +446,10 @@ impl Peers for Cluster {
     }
 }
 
-/// Every response names the node that ran it (a forwarded one keeps its owner's
-/// name), and a request that presents an internal token must present the right one.
-pub(crate) async fn node_layer(
-    axum::extract::State(state): axum::extract::State<crate::routes::AppState>,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let me = state.runtime.node_id().clone();
-    if let Some(presented) = request.headers().get(INTERNAL_TOKEN) {
-        let valid = state
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.token_matches(presented.as_bytes()));
-        if !valid {
-            let mut refused =
-                ApiError::forbidden("the internal token is not this cluster's").into_response();
-            name_node(&mut refused, &me);
-            return refused;
-        }
-        request.extensions_mut().insert(Forwarded);
-    }
-    let mut response = next.run(request).await;
-    name_node(&mut response, &me);
-    response
-}
-
-fn name_node(response: &mut Response, me: &NodeId) {
-    if !response.headers().contains_key(NODE_HEADER)
-        && let Ok(value) = HeaderValue::from_str(me.as_str())
-    {
-        response.headers_mut().insert(NODE_HEADER, value);
-    }
-}
-
 /// Marks a request another node forwarded here with the internal token: it runs here
 /// and is never passed on again.
 #[derive(Clone, Copy)]
 pub(crate) struct Forwarded;
-
-/// `POST /internal/v1/sessions/op`: another node found this one holding a session.
-pub(crate) async fn session_op(
-    axum::extract::State(state): axum::extract::State<crate::routes::AppState>,
-    forwarded: Option<axum::Extension<Forwarded>>,
-    axum::Json(body): axum::Json<OpRequest>,
-) -> Result<axum::Json<SessionOpResult>, ApiError> {
-    if forwarded.is_none() {
-        return Err(ApiError::forbidden(
-            "internal calls need the cluster's internal token",
-        ));
-    }
-    let tenant = TenantId::new(body.tenant.clone())
-        .map_err(|e| ApiError::invalid_request(Some("tenant"), e.to_string()))?;
-    let key = SessionKey::new(body.session_key)
-        .map_err(|e| ApiError::invalid_request(Some("sessionKey"), e.to_string()))?;
-    let result = state.runtime.session_op(tenant, key, body.op).await?;
-    Ok(axum::Json(result))
-}
 
 /// What a handler needs to pass its request on to another node: whether it was
 /// forwarded here already, its full URI (outside any nesting) and its headers.

@@ -6,9 +6,11 @@ mod bootstrap;
 mod cluster;
 mod connections;
 mod error;
+mod prometheus;
 mod routes;
 mod sdk;
 mod server;
+pub mod telemetry;
 
 pub use bootstrap::{BootError, Node, NodeOptions, open_configured_store, open_vault};
 pub use error::ApiError;

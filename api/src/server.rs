@@ -105,6 +105,10 @@ pub async fn serve(
         started: chrono::Utc::now().timestamp(),
         management_token,
         a2a_token,
+        metrics_token: token(
+            "FACIO_METRICS_TOKEN",
+            node.config.api.metrics_token.as_ref(),
+        ),
         verifier: node.verifier.clone(),
         limits: std::sync::Arc::default(),
         config_at_start: std::sync::Arc::new(
@@ -133,6 +137,21 @@ pub async fn serve(
         let _ = out.flush();
     }
     tracing::info!(%local, "gateway listening");
+    // The gauges (live sessions, pending reviews, the store's queue) are read when
+    // scraped and, for an OTLP export, every 15 s.
+    if facio_services::telemetry::metrics_exported() {
+        let state = state.clone();
+        let leaving = leaving.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tokio::select! {
+                    () = leaving.cancelled() => return,
+                    _ = every.tick() => crate::routes::refresh_gauges(&state).await,
+                }
+            }
+        });
+    }
     register_with_placet(&node, state.management_token.clone());
     // On the signal the node drains: `/readyz` answers 503 and the node takes no new
     // sessions, while turns of the sessions it holds finish. A single node stops

@@ -16,6 +16,7 @@ pub mod review;
 pub mod scripts;
 pub mod skills;
 pub mod store;
+pub mod telemetry;
 pub mod tenant_cache;
 pub mod tools;
 pub mod vault;

@@ -6,9 +6,9 @@ use facio_services::domain::TenantId;
 use facio_services::review::{ReviewId, ReviewOutcome};
 use facio_services::store::{AuditEventKind, GateClosedStep, ReviewRecord, StepEvent, StoreError};
 
-use super::{Notice, disarm};
-use crate::session::{SessionMsg, SupervisorMsg};
-use crate::turn::TurnDeps;
+use super::disarm;
+use crate::context::NodeContext;
+use crate::context::Notice;
 
 /// Why a review could not be closed.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,7 @@ pub enum CloseError {
 
 /// Closes a pending review exactly once, records it, and resumes the waiting run.
 pub(crate) async fn close_review(
-    deps: &Arc<TurnDeps>,
+    deps: &Arc<NodeContext>,
     tenant: &TenantId,
     id: &ReviewId,
     outcome: ReviewOutcome,
@@ -54,6 +54,7 @@ pub(crate) async fn close_review(
         Err(e) => return Err(e.into()),
     };
     disarm(id);
+    observe_closed(&closed);
     let _ = deps.notices.send(Notice::ReviewClosed {
         tenant: tenant.clone(),
         review_id: id.clone(),
@@ -62,7 +63,7 @@ pub(crate) async fn close_review(
     // lease (told through its inbox, else directly; if both fail, its sweep finds
     // the decided review in the store).
     if let Some((owner, peers)) =
-        crate::peers::holder_elsewhere(deps, tenant, &closed.session_key).await
+        crate::context::holder_elsewhere(deps, tenant, &closed.session_key).await
     {
         let key = &closed.session_key;
         if let Err(e) = peers.notify(&owner, tenant, key).await {
@@ -76,20 +77,54 @@ pub(crate) async fn close_review(
                     "cannot tell the session's node that its review closed; its sweep will find it");
             }
         }
-    } else if let Some(sessions) = deps.refs.sessions() {
-        let address = (tenant.clone(), closed.session_key.clone());
-        if let Err(e) = sessions.cast(SupervisorMsg::Route(
-            address,
-            SessionMsg::Resume {
-                run_id: closed.run_id.clone(),
-                origin: crate::turn::Origin::parse(&closed.origin)
-                    .unwrap_or(crate::turn::Origin::Api),
-            },
-        )) {
+    } else {
+        let origin =
+            crate::origin::Origin::parse(&closed.origin).unwrap_or(crate::origin::Origin::Api);
+        if let Err(e) = deps.refs.resume(
+            tenant.clone(),
+            closed.session_key.clone(),
+            closed.run_id.clone(),
+            origin,
+        ) {
             tracing::error!(run = %closed.run_id, error = %e, "could not resume the run after its review closed");
         }
     }
     Ok(closed)
+}
+
+/// A closed review in the review metrics.
+fn observe_closed(closed: &ReviewRecord) {
+    use facio_services::telemetry::{metrics, names};
+    let outcome = review_outcome(closed);
+    let attributes = [
+        metrics::tenant(&closed.tenant),
+        opentelemetry::KeyValue::new(names::REVIEW_TYPE, closed.request.review_type().as_str()),
+        opentelemetry::KeyValue::new(names::REVIEW_OUTCOME, outcome),
+    ];
+    let m = metrics();
+    m.reviews_closed.add(1, &attributes);
+    if let Some(at) = closed.decided_at {
+        let waited = (at - closed.created_at).to_std().unwrap_or_default();
+        m.review_latency.record(waited.as_secs_f64(), &attributes);
+    }
+}
+
+/// How a closed review ended: `approved`, `rejected`, `answered`, `expired`,
+/// `cancelled`.
+pub(crate) fn review_outcome(review: &ReviewRecord) -> &'static str {
+    match &review.outcome {
+        Some(ReviewOutcome::Decided { response, .. }) => match response
+            .get("selectedOption")
+            .and_then(serde_json::Value::as_str)
+        {
+            Some("approve") => "approved",
+            Some("reject") => "rejected",
+            _ => "answered",
+        },
+        Some(ReviewOutcome::TimedOut) => "expired",
+        Some(ReviewOutcome::Cancelled) => "cancelled",
+        None => "pending",
+    }
 }
 
 /// The audit event of a review as it closed.

@@ -11,7 +11,7 @@ use facio_services::store::{
 use facio_services::tenant_cache::TenantCacheEvent;
 
 use super::{CloseError, close_review};
-use crate::turn::TurnDeps;
+use crate::context::NodeContext;
 
 /// A human's answer to a review.
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ impl From<CloseError> for ReviewError {
 /// Applies a decision to a pending review and resumes its run. A second decision gets
 /// [`ReviewError::Closed`]; the gated call runs at most once.
 pub(crate) async fn decide(
-    deps: &Arc<TurnDeps>,
+    deps: &Arc<NodeContext>,
     tenant: &TenantId,
     id: &ReviewId,
     decision: ReviewDecision,
@@ -119,7 +119,7 @@ pub(crate) async fn decide(
 /// Stores a form's secret under `wanted`, or under the first of `wanted_2`,
 /// `wanted_3`, ... that is free; never over an existing credential.
 async fn create_free_key(
-    deps: &Arc<TurnDeps>,
+    deps: &Arc<NodeContext>,
     tenant: &TenantId,
     wanted: &str,
     sealed: &facio_services::vault::Sealed,
@@ -171,7 +171,7 @@ fn rename_placeholder(outcome: &mut ReviewOutcome, wanted: &str, key: &str) {
 /// only with an object the tool's schema takes (required fields present, no unknown
 /// ones, the declared JSON types).
 fn check_edit(
-    deps: &Arc<TurnDeps>,
+    deps: &Arc<NodeContext>,
     review: &ReviewRecord,
     outcome: &ReviewOutcome,
     edited: &serde_json::Value,

@@ -9,6 +9,7 @@ mod open;
 mod placet;
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use chrono::Utc;
 use facio_services::domain::TenantId;
@@ -16,33 +17,18 @@ use facio_services::review::{ReviewId, ReviewOutcome};
 use facio_services::store::{ReviewRecord, StoreError};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-pub(crate) use close::{CloseError, close_review};
+pub(crate) use close::{CloseError, close_review, review_outcome};
 pub(crate) use decide::decide;
 pub use decide::{ReviewDecision, ReviewError};
 pub(crate) use open::{GateRequest, in_doubt_request, open_gate};
 pub(crate) use placet::resume as resume_placet;
 
-use crate::turn::TurnDeps;
-
-/// Something that changed, for callers waiting on runs and reviews.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Notice {
-    /// A run reached a new status (awaiting review, completed, failed, ...).
-    RunChanged {
-        tenant: TenantId,
-        run_id: facio_services::domain::RunId,
-    },
-    /// A review was decided, expired or cancelled.
-    ReviewClosed {
-        tenant: TenantId,
-        review_id: ReviewId,
-    },
-}
+use crate::context::NodeContext;
 
 pub(crate) struct ApprovalGate;
 
 pub(crate) struct GateArgs {
-    pub deps: Arc<TurnDeps>,
+    pub deps: Arc<NodeContext>,
     pub tenant: TenantId,
     pub review_id: ReviewId,
     pub expires_at: chrono::DateTime<Utc>,
@@ -59,8 +45,8 @@ fn gate_name(review: &ReviewId) -> String {
 
 /// Starts the gate actor of a pending review (also for reviews found pending at
 /// start), under the node supervisor.
-pub(crate) async fn arm(deps: Arc<TurnDeps>, review: &ReviewRecord) {
-    let supervisor = deps.refs.node();
+pub(crate) async fn arm(deps: Arc<NodeContext>, review: &ReviewRecord) {
+    let supervisor = deps.refs.supervisor();
     let args = GateArgs {
         deps,
         tenant: review.tenant.clone(),
@@ -68,11 +54,18 @@ pub(crate) async fn arm(deps: Arc<TurnDeps>, review: &ReviewRecord) {
         expires_at: review.expires_at,
     };
     let name = Some(gate_name(&review.id));
+    // Outside the current span: the gate lives until a human decides, and the turn's
+    // spans must close (and be exported) when the turn ends.
+    let detached = tracing::Span::none();
     let started = match supervisor {
         Some(supervisor) => Actor::spawn_linked(name, ApprovalGate, args, supervisor)
+            .instrument(detached)
             .await
             .map(|_| ()),
-        None => Actor::spawn(name, ApprovalGate, args).await.map(|_| ()),
+        None => Actor::spawn(name, ApprovalGate, args)
+            .instrument(detached)
+            .await
+            .map(|_| ()),
     };
     if let Err(e) = started {
         tracing::error!(review = %review.id, error = %e, "could not arm the review's timeout");
@@ -89,7 +82,7 @@ fn armed(review: &ReviewId) -> bool {
 /// watched by the node rendezvous hashing prefers for its session (and by the node
 /// that opened it, until that node goes). Called at start and whenever the live
 /// nodes change; a review watched twice for a moment closes once all the same.
-pub(crate) async fn adopt(deps: &Arc<TurnDeps>) {
+pub(crate) async fn adopt(deps: &Arc<NodeContext>) {
     let pending = match deps.store.all_pending_reviews().await {
         Ok(pending) => pending,
         Err(e) => {

@@ -9,8 +9,9 @@ use facio_services::store::{
     AuditEventKind, Epoch, GateOpenedStep, NewReview, RunScope, StepEvent, StoreError,
 };
 
-use super::{Notice, arm};
-use crate::turn::TurnDeps;
+use super::arm;
+use crate::context::NodeContext;
+use crate::context::Notice;
 
 /// What a turn asks a human.
 pub(crate) struct GateRequest {
@@ -75,7 +76,7 @@ pub(crate) fn in_doubt_request(
 /// Writes the review, moves the run to `awaiting_review`, records both and starts the
 /// review's timer. The review exists in the store before anyone can see it.
 pub(crate) async fn open_gate(
-    deps: &Arc<TurnDeps>,
+    deps: &Arc<NodeContext>,
     gate: GateRequest,
 ) -> Result<ReviewId, StoreError> {
     let mut gate = gate;
@@ -90,6 +91,10 @@ pub(crate) async fn open_gate(
     if let Some(reason) = gate.context.get("reason").and_then(|r| r.as_str()) {
         let shown = facio_services::review::displayable(reason, false);
         gate.context["reason"] = serde_json::Value::String(shown);
+    }
+    // The trace of the call that asked: the wait's span goes there once it is over.
+    if let Some(traceparent) = facio_services::telemetry::traceparent() {
+        gate.context["traceparent"] = serde_json::Value::String(traceparent);
     }
     let id = ReviewId::generate();
     let timeout_s = i64::try_from(gate.request.timeout_s).unwrap_or(i64::MAX);
@@ -143,6 +148,16 @@ pub(crate) async fn open_gate(
             },
         )
         .await?;
+    facio_services::telemetry::metrics().reviews_opened.add(
+        1,
+        &[
+            facio_services::telemetry::metrics::tenant(&record.tenant),
+            opentelemetry::KeyValue::new(
+                facio_services::telemetry::names::REVIEW_TYPE,
+                record.request.review_type().as_str(),
+            ),
+        ],
+    );
     arm(deps.clone(), &record).await;
     super::placet::deliver(deps.clone(), record);
     let _ = deps.notices.send(Notice::RunChanged {

@@ -11,12 +11,12 @@ use facio_services::store::{
 };
 
 use super::{ReviewDecision, ReviewError, decide};
-use crate::turn::TurnDeps;
+use crate::context::NodeContext;
 
 /// Pause after a failed Placet call before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-fn client(deps: &TurnDeps) -> Option<PlacetClient> {
+fn client(deps: &NodeContext) -> Option<PlacetClient> {
     let (url, key, channel) = deps.config.channels.placet.delivery()?;
     match PlacetClient::new(url, key, channel) {
         Ok(client) => Some(client),
@@ -28,7 +28,7 @@ fn client(deps: &TurnDeps) -> Option<PlacetClient> {
 }
 
 /// Posts a new review to Placet (when configured) and follows it until it closes.
-pub(crate) fn deliver(deps: Arc<TurnDeps>, review: ReviewRecord) {
+pub(crate) fn deliver(deps: Arc<NodeContext>, review: ReviewRecord) {
     let Some(client) = client(&deps) else { return };
     deps.clone().background.spawn(async move {
         let metadata = serde_json::json!({
@@ -61,7 +61,7 @@ pub(crate) fn deliver(deps: Arc<TurnDeps>, review: ReviewRecord) {
 }
 
 /// After a restart: keeps following a pending review already posted to Placet.
-pub(crate) async fn resume(deps: Arc<TurnDeps>, review: ReviewRecord) {
+pub(crate) async fn resume(deps: Arc<NodeContext>, review: ReviewRecord) {
     let Some(client) = client(&deps) else { return };
     let filter = AuditFilter {
         run_id: Some(review.run_id.clone()),
@@ -88,7 +88,7 @@ pub(crate) async fn resume(deps: Arc<TurnDeps>, review: ReviewRecord) {
     }
 }
 
-async fn still_pending(deps: &TurnDeps, review: &ReviewRecord) -> bool {
+async fn still_pending(deps: &NodeContext, review: &ReviewRecord) -> bool {
     matches!(
         deps.store.get_review(&review.tenant, &review.id).await,
         Ok(Some(r)) if r.status == ReviewStatus::Pending
@@ -97,7 +97,7 @@ async fn still_pending(deps: &TurnDeps, review: &ReviewRecord) -> bool {
 
 /// Long-polls Placet until a human answers there or the review closes elsewhere.
 async fn follow(
-    deps: Arc<TurnDeps>,
+    deps: Arc<NodeContext>,
     client: PlacetClient,
     review: ReviewRecord,
     message_id: String,

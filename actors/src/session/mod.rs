@@ -543,16 +543,23 @@ fn start_next(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     let myself = myself.clone();
     // Everything the turn logs names its tenant and run (the agent's `read_logs`
     // finds its own records by them).
+    // It is the turn's `invoke_agent` span (GenAI conventions): a child of what sent
+    // the message (the request, or the decision that resumed the run).
     let span = tracing::info_span!(
-        "turn",
-        tenant = %task.tenant,
-        session = %task.key,
-        run = %task.run_id
+        "invoke_agent",
+        otel.name = "invoke_agent facio",
+        otel.kind = "internal",
+        facio.tenant = %task.tenant,
+        gen_ai.conversation.id = %task.key,
+        facio.run.id = %task.run_id
     );
     state.args.tracker.spawn(tracing::Instrument::instrument(
         async move {
             let outcome = task.run(history).await;
-            let _ = myself.cast(SessionMsg::TurnFinished(Box::new(outcome)));
+            // Not under this turn's span: what the actor does next (the next queued
+            // turn) is not part of this turn.
+            let _ = tracing::Span::none()
+                .in_scope(|| myself.cast(SessionMsg::TurnFinished(Box::new(outcome))));
         },
         span,
     ));

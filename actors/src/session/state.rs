@@ -11,12 +11,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::messages::{SessionAddress, SupervisorMsg, TurnInput};
-use crate::turn::TurnDeps;
+use crate::context::NodeContext;
 
 /// What a session actor is started with.
 pub struct SessionArgs {
     pub address: SessionAddress,
-    pub deps: Arc<TurnDeps>,
+    pub deps: Arc<NodeContext>,
     pub supervisor: ActorRef<SupervisorMsg>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio_util::sync::CancellationToken;
@@ -12,12 +13,12 @@ use tokio_util::task::TaskTracker;
 
 use super::messages::{SessionAddress, SessionMsg, SupervisorMsg};
 use super::{SessionActor, SessionArgs};
-use crate::turn::TurnDeps;
+use crate::context::NodeContext;
 
 pub struct SessionSupervisor;
 
 pub struct SupervisorArgs {
-    pub deps: Arc<TurnDeps>,
+    pub deps: Arc<NodeContext>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
     pub idle_after: Duration,
@@ -67,8 +68,13 @@ impl Actor for SessionSupervisor {
                         tracker: state.args.tracker.clone(),
                         idle_after: state.args.idle_after,
                     };
+                    // Outside the sender's span: the actor outlives the request that
+                    // woke it, and a span it ran under would stay open (unexported)
+                    // for as long as the session is alive.
                     let (actor, _) =
-                        Actor::spawn_linked(None, SessionActor, args, myself.get_cell()).await?;
+                        Actor::spawn_linked(None, SessionActor, args, myself.get_cell())
+                            .instrument(tracing::Span::none())
+                            .await?;
                     state
                         .sessions
                         .insert(address.clone(), Live { actor, routed: 0 });
@@ -92,6 +98,9 @@ impl Actor for SessionSupervisor {
                 if quiet && let Some(live) = state.sessions.remove(&address) {
                     tracing::debug!(session = %address.1, "passivating idle session");
                     live.actor.stop(Some("passivated".to_owned()));
+                    facio_services::telemetry::metrics()
+                        .passivations
+                        .add(1, &[]);
                 }
             }
             SupervisorMsg::ActiveCount(reply) => {

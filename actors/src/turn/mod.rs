@@ -11,20 +11,23 @@ mod record;
 mod tools;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use facio_services::config::Config;
 use facio_services::context;
 use facio_services::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
-use facio_services::providers::{ChatRequest, ChatResponse, ProviderRegistry, StreamDelta};
+use facio_services::providers::{ChatRequest, ChatResponse, StreamDelta};
 use facio_services::store::{
-    AuditEventKind, ModelSpend, ReviewFilter, ReviewStatus, RunStatus, Store, StoreError,
+    AuditEventKind, ModelSpend, ReviewFilter, ReviewStatus, RunStatus, StoreError,
 };
-use facio_services::tools::{ToolRegistry, Workspace};
+use facio_services::telemetry::{self, names};
+use opentelemetry::KeyValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use crate::node::NodeRefs;
+use facio_services::tools::Workspace;
+
+use crate::context::NodeContext;
 
 pub use budget::BudgetScope;
 pub use events::{Origin, StopReason, ToolUse, TurnEvent, TurnSummary};
@@ -32,35 +35,9 @@ pub use hooks::{HookDecision, TurnHooks};
 use record::Recorder;
 pub(crate) use record::{queued_as, record_queued, started_as};
 
-/// What every turn on a node shares.
-pub(crate) struct TurnDeps {
-    pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
-    pub providers: ProviderRegistry,
-    pub tools: ToolRegistry,
-    pub workspace: Workspace,
-    pub refs: Arc<NodeRefs>,
-    pub notices: tokio::sync::broadcast::Sender<crate::gate::Notice>,
-    pub vault: facio_services::vault::Vault,
-    /// What the model is offered: the registry's tools and the HITL tools, built once.
-    pub specs: facio_services::tools::ToolSpecs,
-    /// Each workspace's system prompt, rebuilt only when a file it reads changes.
-    pub prompts: facio_services::prompt_cache::SystemPromptCache,
-    /// Tenants' settings, policy and credentials between turns (see its module docs).
-    pub tenants: Arc<facio_services::tenant_cache::TenantCache>,
-    /// This node's id in session leases.
-    pub node: facio_services::domain::NodeId,
-    /// The other nodes, in cluster mode (set once, after the HTTP layer joined).
-    pub peers: std::sync::OnceLock<Arc<dyn crate::peers::Peers>>,
-    /// The node's background tasks (stopped and awaited at shutdown).
-    pub background: crate::background::Background,
-    /// The node is draining: sessions give themselves up as soon as they are idle.
-    pub draining: std::sync::atomic::AtomicBool,
-}
-
 /// A turn ready to run as a task.
 pub(crate) struct TurnTask {
-    pub deps: Arc<TurnDeps>,
+    pub deps: Arc<NodeContext>,
     pub tenant: TenantId,
     pub key: SessionKey,
     /// The epoch of the session lease its actor holds: every step is fenced by it.
@@ -125,6 +102,13 @@ struct Progress {
     tools_used: Vec<ToolUse>,
     model: String,
     content: Option<String>,
+    /// What this turn's own model calls used (a resumed run's `usage` also counts
+    /// the calls before it waited).
+    turn_usage: Usage,
+    /// Time spent waiting on the model and in tool batches (for the overhead).
+    model_time: Duration,
+    tool_time: Duration,
+    finish_reasons: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +122,9 @@ enum TurnError {
 /// Gives every call of one model step a fresh id of the runtime's. The model's own
 /// ids are not trusted: two calls sharing one (or having none) would share one review
 /// and one stored answer.
+/// The agent's name on its spans (`gen_ai.agent.name`).
+const AGENT_NAME: &str = "facio";
+
 fn assign_call_ids(calls: &mut [facio_services::domain::ToolCall]) {
     for call in calls {
         call.id = format!("call_{}", uuid::Uuid::now_v7().simple());
@@ -167,7 +154,20 @@ impl TurnTask {
                 .clone()
                 .unwrap_or_else(|| self.deps.config.agents.defaults.model.clone()),
             content: None,
+            turn_usage: Usage::default(),
+            model_time: Duration::ZERO,
+            tool_time: Duration::ZERO,
+            finish_reasons: Vec::new(),
         };
+        let began = Instant::now();
+        let span = tracing::Span::current();
+        telemetry::set(&span, names::OPERATION, "invoke_agent");
+        telemetry::set(&span, names::AGENT_NAME, AGENT_NAME);
+        telemetry::set(&span, names::REQUEST_MODEL, progress.model.clone());
+        if let Some(provider) = &self.deps.config.agents.defaults.provider {
+            telemetry::set(&span, names::PROVIDER, provider.clone());
+        }
+        telemetry::set(&span, "facio.run.resumed", self.resume);
         let driven = match requested {
             Ok(()) => self.drive(&recorder, &mut progress, cached, accepted).await,
             Err(e) => Err(TurnError::Store(e)),
@@ -201,6 +201,7 @@ impl TurnTask {
         };
         let consistent = recorder.finish(&stop, &progress).await.is_ok()
             && !matches!(stop, StopReason::Internal(_) | StopReason::Fenced(_));
+        self.observe_end(&span, &stop, &progress, began.elapsed());
         let summary = TurnSummary {
             run_id: self.run_id.clone(),
             session_key: self.key.clone(),
@@ -215,7 +216,7 @@ impl TurnTask {
                 .unwrap_or_default(),
             model: progress.model.clone(),
         };
-        let _ = self.deps.notices.send(crate::gate::Notice::RunChanged {
+        let _ = self.deps.notices.send(crate::context::Notice::RunChanged {
             tenant: self.tenant.clone(),
             run_id: self.run_id.clone(),
         });
@@ -228,6 +229,50 @@ impl TurnTask {
         TurnOutcome {
             summary,
             history: consistent.then_some(progress.history),
+        }
+    }
+
+    /// The turn's end on its `invoke_agent` span and in the turn metrics.
+    fn observe_end(
+        &self,
+        span: &tracing::Span,
+        stop: &StopReason,
+        progress: &Progress,
+        elapsed: Duration,
+    ) {
+        telemetry::set_usage(span, &progress.model, &progress.turn_usage);
+        telemetry::set(span, "facio.turn.stop", stop.name());
+        if !progress.finish_reasons.is_empty() {
+            telemetry::set(
+                span,
+                names::FINISH_REASONS,
+                opentelemetry::Value::Array(opentelemetry::Array::String(
+                    progress
+                        .finish_reasons
+                        .iter()
+                        .map(|r| r.clone().into())
+                        .collect(),
+                )),
+            );
+        }
+        match stop {
+            StopReason::ProviderFailed(_)
+            | StopReason::ModelNotAllowed(_)
+            | StopReason::Internal(_) => telemetry::set_error(span, stop.name()),
+            _ => {}
+        }
+        let m = telemetry::metrics();
+        let tenant = telemetry::metrics::tenant(&self.tenant);
+        let ended = KeyValue::new("facio.turn.stop", stop.name());
+        m.turn_duration
+            .record(elapsed.as_secs_f64(), &[tenant.clone(), ended.clone()]);
+        let overhead = elapsed
+            .saturating_sub(progress.model_time)
+            .saturating_sub(progress.tool_time);
+        m.turn_overhead
+            .record(overhead.as_secs_f64(), std::slice::from_ref(&tenant));
+        if let StopReason::BudgetExhausted { .. } | StopReason::TokenBudgetExhausted { .. } = stop {
+            m.budget_stops.add(1, &[tenant, ended]);
         }
     }
 
@@ -346,6 +391,9 @@ impl TurnTask {
             };
         }
         let waiting = context::unanswered_tool_calls(&progress.history[progress.start..]);
+        if telemetry::tracing_on() {
+            self.trace_waits(&waiting).await?;
+        }
         if let Ok(mut awaiting) = self.awaiting_answer.lock() {
             *awaiting = waiting.into_iter().map(|call| call.id).collect();
         }
@@ -363,6 +411,54 @@ impl TurnTask {
             .is_empty()
         {
             self.cancel.cancel();
+        }
+        Ok(())
+    }
+
+    /// The human waits this resume follows: one span per review the waiting calls
+    /// had, from its opening to its decision, in the trace of the call that asked,
+    /// linked from this turn's span.
+    async fn trace_waits(
+        &self,
+        waiting: &[facio_services::domain::ToolCall],
+    ) -> Result<(), TurnError> {
+        let filter = ReviewFilter {
+            run_id: Some(self.run_id.clone()),
+            ..ReviewFilter::default()
+        };
+        let reviews = self.deps.store.list_reviews(&self.tenant, &filter).await?;
+        for review in reviews {
+            let Some(decided) = review.decided_at else {
+                continue;
+            };
+            if !waiting.iter().any(|call| call.id == review.call_id) {
+                continue;
+            }
+            let kind = review.request.review_type().as_str();
+            let waited = (decided - review.created_at).to_std().unwrap_or_default();
+            let attributes = vec![
+                KeyValue::new(names::REVIEW, review.id.to_string()),
+                KeyValue::new(names::REVIEW_TYPE, kind),
+                KeyValue::new(names::REVIEW_OUTCOME, crate::gate::review_outcome(&review)),
+                KeyValue::new(names::REVIEW_WAIT, waited.as_secs_f64()),
+                KeyValue::new(names::TOOL_NAME, review.tool.clone()),
+                KeyValue::new(names::TOOL_CALL_ID, review.call_id.clone()),
+                KeyValue::new(names::TENANT, self.tenant.to_string()),
+                KeyValue::new(names::RUN, self.run_id.to_string()),
+            ];
+            let parent = review
+                .context
+                .get("traceparent")
+                .and_then(serde_json::Value::as_str);
+            if let Some(context) = telemetry::past_span(
+                format!("review {kind}"),
+                parent,
+                review.created_at.into(),
+                decided.into(),
+                attributes,
+            ) {
+                telemetry::link_current(context);
+            }
         }
         Ok(())
     }
@@ -527,17 +623,50 @@ impl TurnTask {
             hooks.before_model_call(&request).await;
         }
 
+        let span = tracing::info_span!(
+            "chat",
+            otel.name = %format!("chat {model}"),
+            otel.kind = "client",
+        );
+        telemetry::set(&span, names::OPERATION, "chat");
+        telemetry::set(&span, names::PROVIDER, provider.name().to_owned());
+        telemetry::set(&span, names::REQUEST_MODEL, model.clone());
+        telemetry::set(
+            &span,
+            names::REQUEST_MAX_TOKENS,
+            i64::from(defaults.max_tokens),
+        );
+        telemetry::set(
+            &span,
+            names::REQUEST_TEMPERATURE,
+            f64::from(defaults.temperature),
+        );
+        telemetry::set(&span, names::CONVERSATION, self.key.to_string());
+        if telemetry::capture_content() {
+            let input = serde_json::to_string(&request.messages).unwrap_or_default();
+            telemetry::set(
+                &span,
+                names::INPUT_MESSAGES,
+                telemetry::content(&self.redact(input)),
+            );
+        }
         let started = Instant::now();
         let result = tokio::select! {
-            result = self.stream_model(provider.as_ref(), &request) => result,
+            result = self.stream_model(provider.as_ref(), &request).instrument(span.clone()) => result,
             () = self.cancel.cancelled() => return Err(TurnError::Stopped(StopReason::Cancelled)),
             () = self.shutdown.cancelled() => return Err(TurnError::Stopped(StopReason::Interrupted)),
         };
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         progress.model_calls += 1;
+        progress.model_time += started.elapsed();
+        self.observe_call(&span, provider.name(), &model, &result, started.elapsed());
         match result {
             Ok(response) => {
                 progress.usage += response.usage;
+                progress.turn_usage += response.usage;
+                progress
+                    .finish_reasons
+                    .push(response.finish_reason.as_str().to_owned());
                 progress.model = response.model.clone();
                 let pricing = &self.deps.config.pricing;
                 let priced = if pricing.contains_key(&response.model) {
@@ -546,6 +675,17 @@ impl TurnTask {
                     &model
                 };
                 let cost = facio_services::config::cost_micros(pricing, priced, &response.usage);
+                #[allow(clippy::cast_precision_loss)]
+                let dollars = cost as f64 / 1_000_000.0;
+                if dollars > 0.0 {
+                    telemetry::metrics().model_cost.add(
+                        dollars,
+                        &[
+                            telemetry::metrics::tenant(&self.tenant),
+                            KeyValue::new(names::REQUEST_MODEL, priced.clone()),
+                        ],
+                    );
+                }
                 let spend = ModelSpend {
                     model: priced.clone(),
                     usage: response.usage,
@@ -579,6 +719,65 @@ impl TurnTask {
                 Err(TurnError::Stopped(StopReason::ProviderFailed(reason)))
             }
         }
+    }
+
+    /// A finished model call on its `chat` span and in the GenAI client metrics.
+    fn observe_call(
+        &self,
+        span: &tracing::Span,
+        provider: &str,
+        model: &str,
+        result: &Result<ChatResponse, facio_services::providers::ProviderError>,
+        elapsed: Duration,
+    ) {
+        let mut attributes = vec![
+            KeyValue::new(names::OPERATION, "chat"),
+            KeyValue::new(names::PROVIDER, provider.to_owned()),
+            KeyValue::new(names::REQUEST_MODEL, model.to_owned()),
+            telemetry::metrics::tenant(&self.tenant),
+        ];
+        let m = telemetry::metrics();
+        match result {
+            Ok(response) => {
+                let usage = response.usage;
+                telemetry::set_usage(span, &response.model, &usage);
+                telemetry::set(
+                    span,
+                    names::FINISH_REASONS,
+                    opentelemetry::Value::Array(opentelemetry::Array::String(vec![
+                        response.finish_reason.as_str().into(),
+                    ])),
+                );
+                if telemetry::capture_content() {
+                    let output = serde_json::json!([{
+                        "role": "assistant",
+                        "content": response.content,
+                        "toolCalls": response.tool_calls,
+                    }])
+                    .to_string();
+                    telemetry::set(
+                        span,
+                        names::OUTPUT_MESSAGES,
+                        telemetry::content(&self.redact(output)),
+                    );
+                }
+                attributes.push(KeyValue::new(names::RESPONSE_MODEL, response.model.clone()));
+                for (kind, count) in [
+                    ("input", usage.prompt_tokens),
+                    ("output", usage.completion_tokens),
+                ] {
+                    let mut with_type = attributes.clone();
+                    with_type.push(KeyValue::new(names::TOKEN_TYPE, kind));
+                    m.token_usage.record(count, &with_type);
+                }
+            }
+            Err(e) => {
+                telemetry::set_error(span, &e.kind());
+                attributes.push(KeyValue::new(names::ERROR_TYPE, e.kind()));
+            }
+        }
+        m.operation_duration
+            .record(elapsed.as_secs_f64(), &attributes);
     }
 
     /// Calls the provider, streaming text to the caller when one is listening.

@@ -272,7 +272,7 @@ pub(super) fn clip(text: &str, max: usize) -> String {
 /// durable. The input is redacted like an accepted one.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_queued(
-    deps: &super::TurnDeps,
+    deps: &crate::context::NodeContext,
     tenant: &facio_services::domain::TenantId,
     key: &facio_services::domain::SessionKey,
     epoch: facio_services::store::Epoch,

@@ -6,11 +6,14 @@ use std::time::{Duration, Instant};
 
 use facio_services::domain::{ChatMessage, ToolCall};
 use facio_services::store::{AuditEventKind, StepEvent, ToolCallStatus};
+use facio_services::telemetry::{self, metrics, names};
 use facio_services::tools::{
     CallGrant, RiskTier, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput,
 };
 use futures::future::join_all;
+use opentelemetry::KeyValue;
 use ractor::rpc::CallResult;
+use tracing::Instrument;
 
 use facio_services::policy::{CallContext, Decision, Policy};
 use facio_services::review::{
@@ -66,13 +69,14 @@ pub(super) async fn run_calls(
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
                 // A stop that came while this call was prepared must not end in a review.
                 task.check_stopped()?;
+                let span = tool_span(task, &call, "ask", risk);
                 let review = Gated {
                     call,
                     request,
                     reason,
                     risk,
                 };
-                return Err(open_review(task, progress, review).await?);
+                return Err(open_review(task, progress, review).instrument(span).await?);
             }
             Prepared::Answered(call, answer) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
@@ -82,6 +86,21 @@ pub(super) async fn run_calls(
             }
             Prepared::Refused(call, error) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
+                let decision = if error.kind == ToolErrorKind::Denied {
+                    "deny"
+                } else {
+                    "refused"
+                };
+                let span = tool_span(task, &call, decision, task.deps.tools.risk(&call.name));
+                telemetry::set_error(&span, error.kind.as_str());
+                metrics().tool_calls.add(
+                    1,
+                    &[
+                        KeyValue::new(names::TOOL_NAME, call.name.clone()),
+                        KeyValue::new("facio.tool.outcome", decision),
+                    ],
+                );
+                drop(span);
                 let status = if error.kind == ToolErrorKind::Denied {
                     ToolCallStatus::Denied
                 } else {
@@ -658,7 +677,18 @@ async fn flush(
     }
     let runs = batch.iter().map(|ready| async {
         let started = Instant::now();
-        let result = execute(task, ready).await.map(|out| {
+        let decision = if ready.grant.human_approved {
+            "approved"
+        } else if ready.grant.by_rule {
+            "allow-rule"
+        } else {
+            "allow"
+        };
+        let risk = task.deps.tools.risk(&ready.call.name);
+        let span = tool_span(task, &ready.call, decision, risk);
+        let executed = execute(task, ready).instrument(span.clone()).await;
+        observe_tool(task, &span, &ready.call, &executed, started.elapsed());
+        let result = executed.map(|out| {
             if ready.edited {
                 ToolOutput::text(format!(
                     "[a reviewer edited the arguments before approving; the call ran with {}]\n{}",
@@ -670,7 +700,9 @@ async fn flush(
         });
         (result, started.elapsed())
     });
+    let batch_started = Instant::now();
     let results = join_all(runs).await;
+    progress.tool_time += batch_started.elapsed();
     for (ready, (result, elapsed)) in batch.iter().zip(results) {
         let status = match &result {
             Ok(_) => ToolCallStatus::Succeeded,
@@ -688,6 +720,81 @@ async fn flush(
         .await?;
     }
     Ok(())
+}
+
+/// The `execute_tool {tool}` span of one call, with the policy's decision and the
+/// tool's risk tier (the arguments only with content capture on, redacted).
+fn tool_span(
+    task: &TurnTask,
+    call: &ToolCall,
+    decision: &'static str,
+    risk: Option<RiskTier>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "execute_tool",
+        otel.name = %format!("execute_tool {}", call.name),
+        otel.kind = "internal",
+    );
+    telemetry::set(&span, names::OPERATION, "execute_tool");
+    telemetry::set(&span, names::TOOL_NAME, call.name.clone());
+    telemetry::set(&span, names::TOOL_CALL_ID, call.id.clone());
+    telemetry::set(&span, names::TOOL_TYPE, "function");
+    telemetry::set(&span, names::POLICY_DECISION, decision);
+    if let Some(risk) = risk {
+        telemetry::set(&span, names::RISK_TIER, risk.as_str());
+    }
+    if telemetry::capture_content() {
+        telemetry::set(
+            &span,
+            names::TOOL_ARGUMENTS,
+            telemetry::content(&task.redact(call.arguments.clone())),
+        );
+    }
+    span
+}
+
+/// Records a finished call on its span and in the tool metrics.
+fn observe_tool(
+    task: &TurnTask,
+    span: &tracing::Span,
+    call: &ToolCall,
+    result: &Result<ToolOutput, ToolError>,
+    elapsed: Duration,
+) {
+    let tool = KeyValue::new(names::TOOL_NAME, call.name.clone());
+    let outcome = match result {
+        Ok(out) => {
+            if telemetry::capture_content() {
+                telemetry::set(
+                    span,
+                    names::TOOL_RESULT,
+                    telemetry::content(&task.redact(out.content.clone())),
+                );
+            }
+            "ok"
+        }
+        Err(e) => {
+            telemetry::set_error(span, e.kind.as_str());
+            metrics().tool_errors.add(
+                1,
+                &[
+                    tool.clone(),
+                    KeyValue::new(names::ERROR_TYPE, e.kind.as_str()),
+                ],
+            );
+            "error"
+        }
+    };
+    let m = metrics();
+    m.tool_duration.record(
+        elapsed.as_secs_f64(),
+        &[
+            tool.clone(),
+            KeyValue::new(names::OPERATION, "execute_tool"),
+        ],
+    );
+    m.tool_calls
+        .add(1, &[tool, KeyValue::new("facio.tool.outcome", outcome)]);
 }
 
 async fn execute(task: &TurnTask, ready: &Ready) -> Result<ToolOutput, ToolError> {

@@ -5,12 +5,22 @@ use std::io::Write;
 
 use facio_services::config::{LogFormat, LoggingConfig};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Installs the global subscriber. `RUST_LOG` wins over `logging.level`;
-/// `quiet_default` is used when neither says anything (interactive commands).
-pub fn init(config: &LoggingConfig, quiet_default: Option<&str>) {
+/// `quiet_default` is used when neither says anything (interactive commands). With a
+/// `tracer`, the runtime's spans also go to it, whatever the log level: traces do not
+/// depend on how much is logged.
+///
+/// One global filter decides for every layer (no per-layer filters: with them, spans
+/// of some requests went missing from both the log and the traces).
+pub fn init(
+    config: &LoggingConfig,
+    quiet_default: Option<&str>,
+    tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+) {
     let level = match (std::env::var("RUST_LOG").ok(), quiet_default) {
         (Some(env), _) => env,
         (None, Some(quiet)) => quiet.to_owned(),
@@ -23,12 +33,187 @@ pub fn init(config: &LoggingConfig, quiet_default: Option<&str>) {
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(|| Redacting(std::io::stderr()));
-    let registry = tracing_subscriber::registry().with(filter).with(Keep);
-    // A second init (tests running commands in-process) is harmless; ignore it.
-    let _ = match config.format {
-        LogFormat::Json => registry.with(fmt.json()).try_init(),
-        LogFormat::Text => registry.with(fmt).try_init(),
+    let fmt = match config.format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Text => fmt.boxed(),
     };
+    let traced = tracer.is_some();
+    let spans =
+        tracer.map(|tracer| RuntimeSpans(tracing_opentelemetry::layer().with_tracer(tracer)));
+    // A second init (tests running commands in-process) is harmless; ignore it.
+    let _ = tracing_subscriber::registry()
+        .with(Logged { filter, traced })
+        .with(Keep)
+        .with(fmt)
+        .with(spans)
+        .try_init();
+}
+
+/// Whether `meta` is one of the runtime's own spans at `info` or above: what goes to
+/// the tracer.
+fn runtime_span(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span() && meta.target().starts_with("facio") && *meta.level() <= tracing::Level::INFO
+}
+
+/// The global filter: what the log level lets through, and, when traces are
+/// exported, the runtime's spans too (never more events: a log event's text is
+/// redacted only by the log writer, so none becomes part of a span).
+struct Logged {
+    filter: EnvFilter,
+    traced: bool,
+}
+
+impl<S> tracing_subscriber::Layer<S> for Logged
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if self.traced && runtime_span(meta) {
+            return tracing::subscriber::Interest::always();
+        }
+        <EnvFilter as tracing_subscriber::Layer<S>>::register_callsite(&self.filter, meta)
+    }
+
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        (self.traced && runtime_span(meta))
+            || <EnvFilter as tracing_subscriber::Layer<S>>::enabled(&self.filter, meta, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        let logged = <EnvFilter as tracing_subscriber::Layer<S>>::max_level_hint(&self.filter);
+        if self.traced {
+            logged.map(|hint| hint.max(tracing::level_filters::LevelFilter::INFO))
+        } else {
+            logged
+        }
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.filter.on_new_span(attrs, id, ctx);
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.filter.on_record(id, values, ctx);
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.filter.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.filter.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.filter.on_close(id, ctx);
+    }
+}
+
+/// The OpenTelemetry layer, shown only the runtime's own spans (no events, no
+/// dependencies' spans: those become roots' children of nothing and are not sent).
+struct RuntimeSpans<L>(L);
+
+impl<S, L> tracing_subscriber::Layer<S> for RuntimeSpans<L>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    L: tracing_subscriber::Layer<S>,
+{
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.0.on_register_dispatch(subscriber);
+    }
+
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.0.on_layer(subscriber);
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if runtime_span(attrs.metadata()) {
+            self.0.on_new_span(attrs, id, ctx);
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if ctx.metadata(id).is_some_and(runtime_span) {
+            self.0.on_record(id, values, ctx);
+        }
+    }
+
+    fn on_follows_from(
+        &self,
+        id: &tracing::span::Id,
+        follows: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if ctx.metadata(id).is_some_and(runtime_span) {
+            self.0.on_follows_from(id, follows, ctx);
+        }
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if ctx.metadata(id).is_some_and(runtime_span) {
+            self.0.on_enter(id, ctx);
+        }
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if ctx.metadata(id).is_some_and(runtime_span) {
+            self.0.on_exit(id, ctx);
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if ctx.metadata(&id).is_some_and(runtime_span) {
+            self.0.on_close(id, ctx);
+        }
+    }
+
+    fn on_id_change(
+        &self,
+        old: &tracing::span::Id,
+        new: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0.on_id_change(old, new, ctx);
+    }
+
+    // SAFETY: forwards the type lookup to the wrapped layer, so that
+    // `OpenTelemetrySpanExt` finds the OpenTelemetry layer's context accessor
+    // through this wrapper; a pointer is only handed out for the exact type asked
+    // for, by the wrapped layer's own implementation, or for `Self`.
+    unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
+        if id == std::any::TypeId::of::<Self>() {
+            return Some(std::ptr::from_ref(self).cast());
+        }
+        // SAFETY: the wrapped layer upholds `downcast_raw`'s contract itself.
+        unsafe { self.0.downcast_raw(id) }
+    }
 }
 
 /// Keeps each record (that passed the filter) for the agent's `read_logs`, tagged with
@@ -60,8 +245,12 @@ impl tracing::field::Visit for Fields {
         match field.name() {
             "message" => self.message = value.to_owned(),
             "tenant" => self.names.tenant = Some(value.to_owned()),
-            "run" | "run_id" => self.names.run = Some(value.to_owned()),
-            "session" | "session_key" => self.names.session = Some(value.to_owned()),
+            "run" | "run_id" | "facio.run.id" => self.names.run = Some(value.to_owned()),
+            "session" | "session_key" | "gen_ai.conversation.id" => {
+                self.names.session = Some(value.to_owned());
+            }
+            "facio.tenant" => self.names.tenant = Some(value.to_owned()),
+            "otel.name" | "otel.kind" => {}
             name => self.rest.push(format!("{name}={value}")),
         }
     }

@@ -20,7 +20,13 @@ pub struct ServeArgs {
 
 pub async fn run(globals: &Globals, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(globals.config.as_deref())?;
-    super::logging::init(&config.logging, None);
+    let node_name = config
+        .cluster
+        .node()
+        .map(|node| node.to_string())
+        .unwrap_or_default();
+    let telemetry = facio::telemetry::init(&config.telemetry, &node_name)?;
+    super::logging::init(&config.logging, None, telemetry.tracer());
     if let Some(host) = args.host {
         config.api.host = host;
     }
@@ -32,7 +38,10 @@ pub async fn run(globals: &Globals, args: ServeArgs) -> anyhow::Result<ExitCode>
             Some(std::path::absolute(workspace).context("resolving --workspace")?);
     }
     let node = Node::start_with_config(config, true, false).await?;
-    facio::serve(node, shutdown_signal()).await?;
+    let served = facio::serve(node, shutdown_signal()).await;
+    // Off the async threads: the exporters' last flush blocks on their HTTP calls.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -21,14 +21,14 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
             ApiError::unauthorized("missing bearer token (Authorization: Bearer ...)")
         })?;
     if let Some(a2a) = &state.a2a_token
-        && same(given.as_bytes(), a2a.as_bytes())
+        && facio_services::auth::same_secret(given.as_bytes(), a2a.as_bytes())
     {
         return Err(ApiError::unauthorized(
             "the A2A token is valid only at the A2A endpoint, not here",
         ));
     }
     if let Some(expected) = &state.management_token
-        && same(given.as_bytes(), expected.as_bytes())
+        && facio_services::auth::same_secret(given.as_bytes(), expected.as_bytes())
     {
         let identity = Identity {
             subject: MANAGEMENT_SUBJECT.to_owned(),
@@ -94,12 +94,6 @@ pub(crate) async fn admit(
         &state.config.limits.for_tenant(tenant, &settings),
     )?;
     Ok(settings)
-}
-
-/// Compares without stopping at the first difference, so timing does not reveal how
-/// much of a guessed token was right.
-pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Whether a configured bind host is reachable only from this machine.

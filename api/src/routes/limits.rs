@@ -103,6 +103,14 @@ impl Limits {
 }
 
 fn too_many(who: &str, wait: Duration) -> ApiError {
+    let limit = if who == "this token" {
+        "token"
+    } else {
+        "tenant"
+    };
+    facio_services::telemetry::metrics()
+        .rate_limited
+        .add(1, &[opentelemetry::KeyValue::new("facio.limit", limit)]);
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     ApiError::rate_limited(
         format!("{who} is over its request rate limit; retry in {seconds}s"),

@@ -5,9 +5,11 @@ mod chat;
 mod health;
 mod identity;
 mod inbox;
+mod internal;
 mod limits;
 mod management;
 mod models;
+mod observe;
 mod slow_body;
 
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub(crate) struct AppState {
     pub management_token: Option<Arc<str>>,
     /// The token A2A peers present; valid only at the A2A endpoint.
     pub a2a_token: Option<Arc<str>>,
+    /// The token a Prometheus scraper presents at `/metrics`.
+    pub metrics_token: Option<Arc<str>>,
     /// Verifies JWTs (tenants and roles); none when no keys are configured.
     pub verifier: Option<Arc<facio_services::auth::Verifier>>,
     /// Request rate limits per tenant and per token.
@@ -45,11 +49,10 @@ pub(crate) struct AppState {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
+pub(crate) use observe::refresh_gauges;
+
 /// The config as JSON with every secret masked.
 pub(crate) use management::masked_config;
-
-/// Compares two tokens in constant time.
-pub(crate) use identity::same as same_token;
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
@@ -58,9 +61,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(chat::routes())
         .merge(inbox::routes())
         .nest("/api/v1", management::routes(state.clone()))
+        .route("/metrics", axum::routing::get(observe::scrape))
         .route(
             "/internal/v1/sessions/op",
-            axum::routing::post(crate::cluster::session_op),
+            axum::routing::post(internal::session_op),
         )
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -70,7 +74,8 @@ pub(crate) fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::cluster::node_layer,
+            internal::node_layer,
         ))
+        .layer(axum::middleware::from_fn(observe::http_span))
         .with_state(state)
 }

@@ -41,6 +41,10 @@ const MAX_LEN: usize = 100_000;
 pub struct InboxEntry {
     pub tenant: TenantId,
     pub session_key: SessionKey,
+    /// The W3C `traceparent` of what wrote the entry (a decision), so the work it
+    /// starts on the holding node is part of the same trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// What became of an entry.
@@ -434,6 +438,7 @@ mod tests {
 
     fn entry(key: &str) -> InboxEntry {
         InboxEntry {
+            traceparent: None,
             tenant: TenantId::default_tenant(),
             session_key: SessionKey::new(key).unwrap(),
         }

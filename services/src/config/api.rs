@@ -19,6 +19,10 @@ pub struct ApiConfig {
     /// must differ from the management token (the node refuses to start otherwise)
     /// and is refused everywhere else.
     pub a2a_token: Option<String>,
+    /// Bearer token a Prometheus scraper presents at `GET /metrics`
+    /// (`FACIO_METRICS_TOKEN` wins); the management token is accepted there too.
+    /// Without either, `/metrics` refuses every request.
+    pub metrics_token: Option<String>,
     /// Seconds a client has to send a request's headers once it starts; a slower
     /// client's connection is closed. Default 10.
     pub header_read_timeout_s: u64,
@@ -35,6 +39,7 @@ impl Default for ApiConfig {
             shutdown_grace_s: 30,
             management_token: None,
             a2a_token: None,
+            metrics_token: None,
             header_read_timeout_s: 10,
             body_idle_timeout_s: 30,
         }

@@ -16,6 +16,7 @@ mod onboard;
 mod pricing;
 mod providers;
 mod storage;
+mod telemetry;
 mod tools;
 
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ pub use onboard::{OnboardError, OnboardReport, onboard};
 pub use pricing::{ModelPrice, PricingConfig, cost_micros};
 pub use providers::{ProviderConfig, ProvidersConfig};
 pub use storage::StorageConfig;
+pub use telemetry::TelemetryConfig;
 pub use tools::{ExecConfig, ExecSandbox, ToolsConfig, WebConfig};
 
 /// The whole `config.json`.
@@ -58,6 +60,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// OpenTelemetry traces and metrics.
+    pub telemetry: TelemetryConfig,
     /// Verification of bearer tokens (JWT) for tenants and roles.
     pub auth: AuthConfig,
     /// Request rate limits per tenant and per token; token budgets.

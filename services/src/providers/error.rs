@@ -23,6 +23,18 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// A low-cardinality name of the failure, for `error.type` on spans and metrics
+    /// (never the message, which may quote the provider).
+    pub fn kind(&self) -> String {
+        match self {
+            Self::Timeout(_) => "timeout".to_owned(),
+            Self::Connection(_) => "connection".to_owned(),
+            Self::Http { status, .. } => status.to_string(),
+            Self::InvalidResponse(_) => "invalid_response".to_owned(),
+            Self::Cancelled => "cancelled".to_owned(),
+        }
+    }
+
     /// Whether another attempt may succeed (429, 5xx, timeouts, connection errors).
     pub fn is_retryable(&self) -> bool {
         match self {

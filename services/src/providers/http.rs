@@ -112,7 +112,14 @@ fn invalid(name: &str, reason: String) -> ResolveError {
 /// Sends `request` and returns the response once its headers arrived with a 2xx status;
 /// any other status becomes [`ProviderError::Http`]. The caller bounds the time.
 pub(crate) async fn send(request: RequestBuilder) -> Result<Response, ProviderError> {
-    let response = request.send().await.map_err(transport_error)?;
+    // The provider sees the trace the call belongs to (W3C `traceparent`).
+    let mut trace = HeaderMap::new();
+    crate::telemetry::inject_headers(&mut trace);
+    let response = request
+        .headers(trace)
+        .send()
+        .await
+        .map_err(transport_error)?;
     if response.status().is_success() {
         Ok(response)
     } else {

@@ -50,6 +50,18 @@ pub enum FinishReason {
     ContentFilter,
 }
 
+impl FinishReason {
+    /// The reason as the OpenAI wire (and `gen_ai.response.finish_reasons`) spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::ToolCalls => "tool_calls",
+            Self::Length => "length",
+            Self::ContentFilter => "content_filter",
+        }
+    }
+}
+
 /// The model's complete answer to one request (assembled from the stream when streamed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatResponse {

@@ -131,6 +131,17 @@ where
             %error,
             "model call failed, retrying"
         );
+        crate::telemetry::event(
+            "gen_ai.client.retry",
+            vec![
+                opentelemetry::KeyValue::new("retry", i64::from(retry + 1)),
+                opentelemetry::KeyValue::new(
+                    "wait_ms",
+                    i64::try_from(wait.as_millis()).unwrap_or(i64::MAX),
+                ),
+                opentelemetry::KeyValue::new(crate::telemetry::names::ERROR_TYPE, error.kind()),
+            ],
+        );
         tokio::time::sleep(wait).await;
         retry += 1;
     }

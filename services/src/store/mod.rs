@@ -256,6 +256,8 @@ pub trait ReviewRepository: Send + Sync {
     ) -> Result<Option<ReviewRecord>, StoreError>;
     /// Pending reviews of every tenant (to re-arm their gates on start).
     async fn all_pending_reviews(&self) -> Result<Vec<ReviewRecord>, StoreError>;
+    /// How many reviews of every tenant wait for a human (for the metrics).
+    async fn count_pending_reviews(&self) -> Result<u64, StoreError>;
     /// The tenant's policy document, if one was saved.
     async fn get_policy(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>, StoreError>;
     async fn put_policy(

@@ -188,6 +188,9 @@ pub struct StoreCounts {
     pub commits: u64,
     pub writes: u64,
     pub reads: u64,
+    /// Writes waiting for the writer now (SQLite's single writer; 0 on PostgreSQL,
+    /// where each write has its own connection).
+    pub queued: u64,
 }
 
 /// Counts of the store's work.

@@ -22,6 +22,27 @@ pub enum ToolErrorKind {
     Busy,
 }
 
+impl ToolErrorKind {
+    /// The kind as its serialized name (`invalid_arguments`, `denied`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidArguments => "invalid_arguments",
+            Self::NotFound => "not_found",
+            Self::OutsideWorkspace => "outside_workspace",
+            Self::Denied => "denied",
+            Self::Timeout => "timeout",
+            Self::TooLarge => "too_large",
+            Self::Io => "io",
+            Self::Network => "network",
+            Self::NoMatch => "no_match",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::UnknownTool => "unknown_tool",
+            Self::Busy => "busy",
+        }
+    }
+}
+
 /// A tool failure reported back to the model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[error("{kind:?}: {message}")]

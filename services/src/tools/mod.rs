@@ -51,6 +51,18 @@ pub enum RiskTier {
     Infrastructure,
 }
 
+impl RiskTier {
+    /// The tier's name as config and the API spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadOnly => "read-only",
+            Self::WorkspaceWrite => "workspace-write",
+            Self::SystemEffect => "system-effect",
+            Self::Infrastructure => "infrastructure",
+        }
+    }
+}
+
 /// What a model is told about a tool.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolSpec {

@@ -104,6 +104,18 @@ impl Cluster {
         redis_db: u8,
         model: ScriptedModel,
     ) -> Option<Cluster> {
+        Cluster::start_with(n, lease_ttl_s, redis_db, model, json!({})).await
+    }
+
+    /// As [`Cluster::start`], with `extra`'s top-level keys added to every node's
+    /// config (e.g. `telemetry`).
+    async fn start_with(
+        n: usize,
+        lease_ttl_s: u64,
+        redis_db: u8,
+        model: ScriptedModel,
+        extra: Value,
+    ) -> Option<Cluster> {
         let Some(redis) = std::env::var("FACIO_TEST_REDIS_URL")
             .ok()
             .filter(|url| !url.is_empty())
@@ -113,7 +125,14 @@ impl Cluster {
         };
         // `postgres::Database` makes its databases only through `Backend::apply`,
         // which writes the URL into an `Env`'s config; `start_on` reads it back.
-        Cluster::start_on(n, lease_ttl_s, redis_database(&redis, redis_db), model).await
+        Cluster::start_on(
+            n,
+            lease_ttl_s,
+            redis_database(&redis, redis_db),
+            model,
+            &extra,
+        )
+        .await
     }
 
     /// As [`Cluster::start`], against the Redis at `redis_url`.
@@ -122,6 +141,7 @@ impl Cluster {
         lease_ttl_s: u64,
         redis_url: String,
         model: ScriptedModel,
+        extra: &Value,
     ) -> Option<Cluster> {
         let mut scratch = Env::new(vec![]).await;
         let database = Backend::Postgres.apply(&mut scratch).await.ok()??;
@@ -157,6 +177,10 @@ impl Cluster {
                 "limits": {"tenantRequestsPerMinute": 100_000_000, "tokenRequestsPerMinute": 100_000_000},
                 "logging": {"level": "info"}
             });
+            let mut config = config;
+            if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+                config.extend(extra.clone());
+            }
             let path = home.join("config.json");
             std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap())
                 .expect("write a node's config");
@@ -1489,7 +1513,7 @@ async fn losing_redis_loses_no_turn() {
     let model = ScriptedModel::start_fixed("ok", Duration::from_millis(10))
         .await
         .expect("start the scripted model");
-    let Some(cluster) = Cluster::start_on(2, 3, redis.url(), model).await else {
+    let Some(cluster) = Cluster::start_on(2, 3, redis.url(), model, &json!({})).await else {
         return;
     };
     const N: usize = 8;
@@ -1637,9 +1661,12 @@ async fn a_message_to_a_session_held_elsewhere_runs_on_its_holder() {
     let model = ScriptedModel::start_fixed("ok", Duration::from_millis(10))
         .await
         .expect("start the scripted model");
-    let Some(cluster) = Cluster::start(2, 10, 7, model).await else {
+    let receiver = crate::observe::Receiver::start().await;
+    let telemetry = json!({"telemetry": {"otlpEndpoint": receiver.url}});
+    let Some(cluster) = Cluster::start_with(2, 10, 7, model, telemetry).await else {
         return;
     };
+    let mut forwarded = Vec::new();
     for s in 0..6 {
         let key = format!("message:{s}");
         let first = chat(cluster.url(0), &key, "first").await;
@@ -1662,7 +1689,41 @@ async fn a_message_to_a_session_held_elsewhere_runs_on_its_holder() {
         );
         let said = conversation(&history(cluster.url(elsewhere), &key).await);
         assert_eq!(said, answered_ok(&["first", "second"]), "{key}");
+        forwarded.push((key, cluster.id(elsewhere).to_owned(), owner));
     }
+    // Each forwarded request is one trace across both nodes: the receiving node's
+    // server span, the holder's server span under it, and the turn under that.
+    let (key, receiving, holder) = forwarded[0].clone();
+    // The second turn: the holder's turn under the holder's server span, which is
+    // under the receiving node's server span.
+    let forwarded_turn = |spans: &[crate::observe::SeenSpan]| {
+        spans.iter().find_map(|turn| {
+            if turn.name != "invoke_agent facio"
+                || turn.attr("gen_ai.conversation.id") != Some(key.as_str())
+            {
+                return None;
+            }
+            let on_holder = spans.iter().find(|p| p.id == turn.parent)?;
+            let on_receiver = spans.iter().find(|q| q.id == on_holder.parent)?;
+            Some((turn.clone(), on_holder.clone(), on_receiver.clone()))
+        })
+    };
+    let spans = receiver
+        .wait_for("the forwarded turn's spans", |spans| {
+            forwarded_turn(spans).is_some()
+        })
+        .await;
+    let (turn, on_holder, on_receiver) = forwarded_turn(&spans).expect("the forwarded turn");
+    assert_eq!(turn.node, holder);
+    assert_eq!(on_holder.node, holder);
+    assert_eq!(on_holder.name, "POST /api/v1/sessions/{key}/messages");
+    assert_eq!(on_receiver.node, receiving);
+    assert_eq!(on_receiver.kind, 2, "the receiving node's SERVER span");
+    assert_eq!(
+        (on_receiver.trace.as_str(), on_holder.trace.as_str()),
+        (turn.trace.as_str(), turn.trace.as_str()),
+        "one trace id across the two nodes"
+    );
     cluster.finish().await;
 }
 

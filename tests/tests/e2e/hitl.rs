@@ -38,9 +38,14 @@ async fn ask(gateway: &Gateway, session: &str, content: &str) -> Value {
 
 /// Follows the run's SSE events until it ends and returns its final state.
 pub(crate) async fn finished(gateway: &Gateway, run_id: &str) -> Value {
+    finished_with(gateway, TOKEN, run_id).await
+}
+
+/// [`finished`] with another management token.
+pub(crate) async fn finished_with(gateway: &Gateway, token: &str, run_id: &str) -> Value {
     let response = http()
         .get(format!("{}/api/v1/runs/{run_id}/events", gateway.url))
-        .bearer_auth(TOKEN)
+        .bearer_auth(token)
         .send()
         .await
         .unwrap();

@@ -20,6 +20,7 @@ mod inbox;
 mod interop;
 mod manage;
 mod matrix;
+mod observe;
 mod postgres;
 mod provider_errors;
 mod sdk;

@@ -54,7 +54,7 @@ pub struct AgentArgs {
 
 pub async fn run(globals: &Globals, args: AgentArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(globals.config.as_deref())?;
-    super::logging::init(&config.logging, Some("warn"));
+    super::logging::init(&config.logging, Some("warn"), None);
     let session = SessionKey::new(args.session).context("--session")?;
     let node = Node::start(NodeOptions {
         config_path: globals.config.clone(),

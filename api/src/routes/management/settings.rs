@@ -208,6 +208,7 @@ pub(crate) fn masked(config: &Config) -> Value {
     for path in [
         "/api/managementToken",
         "/api/a2aToken",
+        "/api/metricsToken",
         "/auth/hs256Secret",
         "/channels/placet/apiKey",
         "/cluster/internalToken",
@@ -231,6 +232,9 @@ pub(crate) fn masked(config: &Config) -> Value {
                 headers.values_mut().for_each(set);
             }
         }
+    }
+    if let Some(Value::Object(headers)) = value.pointer_mut("/telemetry/headers") {
+        headers.values_mut().for_each(set);
     }
     for path in ["/storage/url", "/cluster/redisUrl"] {
         if let Some(url) = value.pointer_mut(path)

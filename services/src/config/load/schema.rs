@@ -24,7 +24,7 @@ fn user_map(path: &[String]) -> Option<UserMap> {
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     match path.as_slice() {
         ["providers"] => Some(UserMap::Providers),
-        ["providers", _, "extraHeaders"] => Some(UserMap::Headers),
+        ["providers", _, "extraHeaders"] | ["telemetry", "headers"] => Some(UserMap::Headers),
         ["limits", "tenants"] => Some(UserMap::TenantRates),
         ["pricing"] => Some(UserMap::Prices),
         _ => None,

@@ -199,7 +199,13 @@ impl PostgresStore {
     /// Commits a write (counted).
     async fn commit(&self, tx: Tx) -> Result<(), StoreError> {
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
-        tx.commit().await?;
+        let began = std::time::Instant::now();
+        let committed = tx.commit().await;
+        crate::telemetry::metrics().store_commit.record(
+            began.elapsed().as_secs_f64(),
+            &[opentelemetry::KeyValue::new("facio.store", "postgres")],
+        );
+        committed?;
         Ok(())
     }
 }
@@ -217,6 +223,7 @@ impl StoreMetrics for PostgresStore {
             // Each write is its own transaction here: steps commit concurrently.
             writes: self.counters.commits.load(Ordering::Relaxed),
             reads: self.counters.reads.load(Ordering::Relaxed),
+            queued: 0,
         }
     }
 }

@@ -238,6 +238,16 @@ impl ReviewRepository for PostgresStore {
         rows.iter().map(review_row).collect()
     }
 
+    async fn count_pending_reviews(&self) -> Result<u64, StoreError> {
+        let mut tx = self.read_all_tenants().await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM reviews WHERE status = 'pending'")
+                .fetch_one(&mut *tx)
+                .await?;
+        done(tx).await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     async fn get_policy(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>, StoreError> {
         let mut tx = self.read(tenant).await?;
         let text: Option<String> =

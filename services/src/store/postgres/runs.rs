@@ -213,15 +213,30 @@ impl PostgresStore {
         key: Option<&SessionKey>,
     ) -> Result<Vec<RunRecord>, StoreError> {
         let mut tx = self.read(tenant).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{RUN_SELECT} WHERE tenant_id = $1 AND status = $2 \
-             AND ($3::text IS NULL OR session_key = $3) ORDER BY created_at"
-        )))
-        .bind(tenant.as_str())
-        .bind(status.as_str())
-        .bind(key.map(SessionKey::as_str))
-        .fetch_all(&mut *tx)
-        .await?;
+        // Two statements, not `($3 IS NULL OR session_key = $3)`, so one session's
+        // lookup uses the session's index instead of reading the tenant's runs.
+        let rows = match key {
+            Some(key) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{RUN_SELECT} WHERE tenant_id = $1 AND session_key = $2 AND status = $3 \
+                     ORDER BY created_at"
+                )))
+                .bind(tenant.as_str())
+                .bind(key.as_str())
+                .bind(status.as_str())
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{RUN_SELECT} WHERE tenant_id = $1 AND status = $2 ORDER BY created_at"
+                )))
+                .bind(tenant.as_str())
+                .bind(status.as_str())
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
         done(tx).await?;
         rows.iter().map(run_row).collect()
     }

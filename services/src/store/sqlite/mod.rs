@@ -184,6 +184,7 @@ impl StoreMetrics for SqliteStore {
             commits: self.counters.commits.load(Ordering::Relaxed),
             writes: self.counters.steps.load(Ordering::Relaxed),
             reads: self.counters.reads.load(Ordering::Relaxed),
+            queued: self.writer.queued(),
         }
     }
 }

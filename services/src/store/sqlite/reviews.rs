@@ -239,6 +239,14 @@ impl ReviewRepository for SqliteStore {
         rows.iter().map(review_row).collect()
     }
 
+    async fn count_pending_reviews(&self) -> Result<u64, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM reviews WHERE status = 'pending'")
+                .fetch_one(self.read_pool())
+                .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     async fn get_policy(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>, StoreError> {
         let text: Option<String> =
             sqlx::query_scalar("SELECT document FROM policies WHERE tenant_id = ?")

@@ -230,16 +230,34 @@ impl SqliteStore {
         status: RunStatus,
         key: Option<&SessionKey>,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND status = ? \
-             AND (?3 IS NULL OR session_key = ?3) ORDER BY created_at"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant.as_str())
-            .bind(status.as_str())
-            .bind(key.map(SessionKey::as_str))
-            .fetch_all(self.read_pool())
-            .await?;
+        // Two statements, not `(? IS NULL OR session_key = ?)`: with that the planner
+        // reads every run of the tenant in that status (all of a tenant's waiting
+        // runs, to find one session's), instead of the session's own runs.
+        let rows = match key {
+            Some(key) => {
+                let sql = format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND session_key = ? \
+                     AND status = ? ORDER BY created_at"
+                );
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(tenant.as_str())
+                    .bind(key.as_str())
+                    .bind(status.as_str())
+                    .fetch_all(self.read_pool())
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND status = ? \
+                     ORDER BY created_at"
+                );
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(tenant.as_str())
+                    .bind(status.as_str())
+                    .fetch_all(self.read_pool())
+                    .await?
+            }
+        };
         rows.iter().map(run_row).collect()
     }
 }

@@ -57,6 +57,12 @@ impl Writer {
         Self { queue, capacity }
     }
 
+    /// Writes waiting in the queue now.
+    pub fn queued(&self) -> u64 {
+        let free = self.queue.capacity();
+        u64::try_from(self.capacity.saturating_sub(free)).unwrap_or(u64::MAX)
+    }
+
     /// Runs `work` in the next batch and returns its result once that batch has
     /// committed. When the queue is full: [`StoreError::Busy`] at once, or, with
     /// `wait` (the later steps of a turn already taken in, which must not be lost),
@@ -168,7 +174,12 @@ async fn commit_batch(pool: &sqlx::SqlitePool, units: Vec<Unit>, counters: &Coun
         answer_failed(failed);
         return false;
     }
+    let commit_began = std::time::Instant::now();
     let committed = sqlx::query("COMMIT").execute(&mut *conn).await;
+    crate::telemetry::metrics().store_commit.record(
+        commit_began.elapsed().as_secs_f64(),
+        &[opentelemetry::KeyValue::new("facio.store", "sqlite")],
+    );
     let kept = match committed {
         Ok(_) => {
             // Counted before anyone hears back, so a caller reads its own commit.

@@ -66,7 +66,7 @@ fn unknown_key_names_the_full_path_and_suggests() {
 fn unknown_key_far_from_any_field_lists_the_fields() {
     let message = load_err(r#"{ "api": { "bananas": 1 } }"#, &[]);
     assert!(
-        message.contains("api.bananas: unknown field, expected one of: a2aToken, bodyIdleTimeoutS, headerReadTimeoutS, host, managementToken, port, shutdownGraceS"),
+        message.contains("api.bananas: unknown field, expected one of: a2aToken, bodyIdleTimeoutS, headerReadTimeoutS, host, managementToken, metricsToken, port, shutdownGraceS"),
         "{message}"
     );
     let message = load_err(r#"{ "colour": "blue" }"#, &[]);
@@ -127,4 +127,20 @@ fn tenant_rates_and_model_prices_are_keyed_by_user_names() {
     );
     let e = load(r#"{ "pricing": { "m": { "inputPerMilion": 1 } } }"#, &[]).unwrap_err();
     assert!(e.to_string().contains("pricing.m.inputPerMilion"), "{e}");
+}
+
+#[test]
+fn telemetry_header_names_are_kept_as_written() {
+    let config = load(
+        r#"{ "telemetry": { "otlp_endpoint": "http://collector:4318",
+            "headers": { "X-Scope-OrgID": "agents", "api_key": "k-1" } } }"#,
+        &[],
+    )
+    .expect("loads");
+    assert_eq!(
+        config.telemetry.otlp_endpoint.as_deref(),
+        Some("http://collector:4318")
+    );
+    assert_eq!(config.telemetry.headers["X-Scope-OrgID"], "agents");
+    assert_eq!(config.telemetry.headers["api_key"], "k-1");
 }

@@ -1,0 +1,49 @@
+//! Where a turn's input came from.
+
+use serde::Serialize;
+
+/// Where a turn's input came from; recorded in the audit log and used by policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Interactive,
+    Api,
+    Sdk,
+    Cron,
+    A2a,
+}
+
+impl Origin {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "interactive" => Self::Interactive,
+            "api" => Self::Api,
+            "sdk" => Self::Sdk,
+            "cron" => Self::Cron,
+            "a2a" => Self::A2a,
+            _ => return None,
+        })
+    }
+
+    /// The policy's view of the origin.
+    pub fn call_origin(self) -> facio_services::policy::CallOrigin {
+        use facio_services::policy::CallOrigin;
+        match self {
+            Self::Interactive => CallOrigin::Interactive,
+            Self::Api => CallOrigin::Api,
+            Self::Sdk => CallOrigin::Sdk,
+            Self::Cron => CallOrigin::Cron,
+            Self::A2a => CallOrigin::A2a,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interactive => "interactive",
+            Self::Api => "api",
+            Self::Sdk => "sdk",
+            Self::Cron => "cron",
+            Self::A2a => "a2a",
+        }
+    }
+}

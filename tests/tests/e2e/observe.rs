@@ -1,0 +1,517 @@
+//! Observability as an operator sees it: the spans of a turn arrive at an OTLP/HTTP
+//! receiver (decoded with the OpenTelemetry protobuf definitions) named and linked as
+//! the GenAI conventions say, `/metrics` is Prometheus text whose counters move by
+//! what the turns did, and a stored credential appears in neither, even with message
+//! content capture on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use facio_tests::model::Reply;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+use prost::Message;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Env, Gateway, PATIENCE, http, management};
+
+const TOKEN: &str = "observe-management-token";
+const METRICS_TOKEN: &str = "observe-metrics-token-9f2c";
+const PLANTED: &str = "otel-Zq71-PLANTED-secret-44x";
+
+/// One span as the receiver got it.
+#[derive(Debug, Clone)]
+pub(crate) struct SeenSpan {
+    pub trace: String,
+    pub id: String,
+    pub parent: String,
+    pub name: String,
+    pub kind: i32,
+    pub attributes: HashMap<String, String>,
+    pub links: Vec<(String, String)>,
+    /// `service.instance.id` of the node that sent it.
+    pub node: String,
+}
+
+impl SeenSpan {
+    pub fn attr(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).map(String::as_str)
+    }
+}
+
+/// An OTLP/HTTP receiver on a free port: `POST /v1/traces` and `/v1/metrics`.
+pub(crate) struct Receiver {
+    pub url: String,
+    spans: Arc<Mutex<Vec<SeenSpan>>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+}
+
+fn text(value: &Option<AnyValue>) -> String {
+    match value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        Some(any_value::Value::ArrayValue(a)) => a
+            .values
+            .iter()
+            .map(|v| text(&Some(v.clone())))
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let spans: Arc<Mutex<Vec<SeenSpan>>> = Arc::default();
+        let raw: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let (traces, bytes) = (spans.clone(), raw.clone());
+        let app = axum::Router::new()
+            .route(
+                "/v1/traces",
+                axum::routing::post(move |body: axum::body::Bytes| {
+                    let (traces, bytes) = (traces.clone(), bytes.clone());
+                    async move {
+                        bytes.lock().unwrap().extend_from_slice(&body);
+                        let Ok(request) = ExportTraceServiceRequest::decode(body.as_ref()) else {
+                            return axum::http::StatusCode::BAD_REQUEST;
+                        };
+                        let mut seen = traces.lock().unwrap();
+                        for resource in request.resource_spans {
+                            let node = resource
+                                .resource
+                                .as_ref()
+                                .and_then(|r| {
+                                    r.attributes
+                                        .iter()
+                                        .find(|kv| kv.key == "service.instance.id")
+                                })
+                                .map(|kv| text(&kv.value))
+                                .unwrap_or_default();
+                            for scope in resource.scope_spans {
+                                for span in scope.spans {
+                                    seen.push(SeenSpan {
+                                        trace: hex::encode(&span.trace_id),
+                                        id: hex::encode(&span.span_id),
+                                        parent: hex::encode(&span.parent_span_id),
+                                        name: span.name.clone(),
+                                        kind: span.kind,
+                                        attributes: span
+                                            .attributes
+                                            .iter()
+                                            .map(|kv| (kv.key.clone(), text(&kv.value)))
+                                            .collect(),
+                                        links: span
+                                            .links
+                                            .iter()
+                                            .map(|l| {
+                                                (hex::encode(&l.trace_id), hex::encode(&l.span_id))
+                                            })
+                                            .collect(),
+                                        node: node.clone(),
+                                    });
+                                }
+                            }
+                        }
+                        axum::http::StatusCode::OK
+                    }
+                }),
+            )
+            .route(
+                "/v1/metrics",
+                axum::routing::post(|| async { axum::http::StatusCode::OK }),
+            );
+        // On a runtime of its own: a test's runtime may be busy (or blocked) while a
+        // node exports, and an export that is not answered in time is dropped.
+        let (bound, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the receiver");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let _ = bound.send(listener.local_addr().unwrap());
+                let _ = axum::serve(listener, app).await;
+            });
+        });
+        let address = address.recv().expect("the receiver's address");
+        Receiver {
+            url: format!("http://{address}"),
+            spans,
+            raw,
+        }
+    }
+
+    pub fn spans(&self) -> Vec<SeenSpan> {
+        self.spans.lock().unwrap().clone()
+    }
+
+    pub fn raw(&self) -> Vec<u8> {
+        self.raw.lock().unwrap().clone()
+    }
+
+    /// Waits until `ready` holds for the spans received so far.
+    pub async fn wait_for(&self, what: &str, ready: impl Fn(&[SeenSpan]) -> bool) -> Vec<SeenSpan> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let spans = self.spans();
+            if ready(&spans) {
+                return spans;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {what} within {PATIENCE:?}; received (name, node, trace, id, parent): {:#?}",
+                spans
+                    .iter()
+                    .map(|s| (&s.name, &s.node, &s.trace[..8], &s.id, &s.parent))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn api(gateway: &Gateway, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    management(gateway, TOKEN, method, path, body).await
+}
+
+async fn scrape(gateway: &Gateway, token: Option<&str>) -> (u16, String) {
+    let mut request = http().get(format!("{}/metrics", gateway.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The value of the sample `name{labels…}` whose labels include all of `labels`.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            (metric == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+            .then(|| value.parse::<f64>().ok())
+            .flatten()
+        })
+        .sum()
+}
+
+fn one<'a>(spans: &'a [SeenSpan], what: &str, pick: impl Fn(&SeenSpan) -> bool) -> &'a SeenSpan {
+    let found: Vec<&SeenSpan> = spans.iter().filter(|s| pick(s)).collect();
+    assert_eq!(found.len(), 1, "exactly one {what} in {spans:#?}");
+    found[0]
+}
+
+#[tokio::test]
+async fn a_turn_with_an_approved_call_is_traced_and_counted_without_its_secret() {
+    let receiver = Receiver::start().await;
+    let mut env = Env::new(vec![
+        Reply::tool_call("exec", json!({"command": "echo ${credentials.PLANTED}"})),
+        Reply::text("Echoed it."),
+    ])
+    .await;
+    env.set("/api/managementToken", json!(TOKEN));
+    env.set("/api/metricsToken", json!(METRICS_TOKEN));
+    env.set(
+        "/telemetry",
+        json!({"otlpEndpoint": receiver.url, "captureContent": true, "serviceName": "facio-e2e"}),
+    );
+    let gateway = env.serve().await;
+
+    let (status, body) = scrape(&gateway, None).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = scrape(&gateway, Some("wrong-token")).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, before) = scrape(&gateway, Some(METRICS_TOKEN)).await;
+    assert_eq!(status, 200, "{before}");
+
+    let (status, created) = api(
+        &gateway,
+        Method::POST,
+        "/credentials",
+        Some(json!({"key": "PLANTED", "value": PLANTED})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, run) = api(
+        &gateway,
+        Method::POST,
+        "/sessions/observe:one/messages?wait=20",
+        Some(json!({"content": "Echo the planted value."})),
+    )
+    .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["status"], "awaiting_review", "{run}");
+    let run_id = run["runId"].as_str().unwrap().to_owned();
+    let review_id = run["reviews"][0].as_str().unwrap().to_owned();
+    let (status, decided) = api(
+        &gateway,
+        Method::POST,
+        &format!("/reviews/{review_id}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}, "reviewer": "alice"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    let done = crate::hitl::finished_with(&gateway, TOKEN, &run_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+
+    // Both turns of the run (before and after the human) and the wait between them.
+    let spans = receiver
+        .wait_for("two invoke_agent spans and the review", |spans| {
+            spans
+                .iter()
+                .filter(|s| s.name == "invoke_agent facio")
+                .count()
+                == 2
+                && spans.iter().any(|s| s.name == "review approval")
+                && spans.iter().filter(|s| s.name.starts_with("chat ")).count() == 2
+        })
+        .await;
+    let by_id: HashMap<&str, &SeenSpan> = spans.iter().map(|s| (s.id.as_str(), s)).collect();
+    let parent_of = |span: &SeenSpan| by_id.get(span.parent.as_str()).copied();
+
+    let first = one(&spans, "first turn", |s| {
+        s.name == "invoke_agent facio" && s.attr("facio.run.resumed") == Some("false")
+    });
+    let resumed = one(&spans, "resumed turn", |s| {
+        s.name == "invoke_agent facio" && s.attr("facio.run.resumed") == Some("true")
+    });
+    for turn in [first, resumed] {
+        assert_eq!(turn.attr("gen_ai.operation.name"), Some("invoke_agent"));
+        assert_eq!(turn.attr("gen_ai.agent.name"), Some("facio"));
+        assert_eq!(turn.attr("gen_ai.conversation.id"), Some("observe:one"));
+        assert_eq!(turn.attr("facio.run.id"), Some(run_id.as_str()));
+        assert_eq!(turn.attr("facio.tenant"), Some("default"));
+        assert!(turn.attr("gen_ai.request.model").is_some(), "{turn:#?}");
+        assert!(
+            turn.attr("gen_ai.usage.input_tokens").unwrap_or("0") != "0",
+            "{turn:#?}"
+        );
+        assert_eq!(turn.node, gateway_node(&spans));
+    }
+    assert_eq!(first.attr("facio.turn.stop"), Some("awaiting_review"));
+    assert_eq!(resumed.attr("facio.turn.stop"), Some("answered"));
+    assert_eq!(resumed.attr("gen_ai.response.finish_reasons"), Some("stop"));
+
+    // The first turn runs in the request that sent the message; the resumed one in
+    // the request that decided, each a child of its server span.
+    let asked = parent_of(first).expect("the first turn has its request as parent");
+    assert_eq!(asked.name, "POST /api/v1/sessions/{key}/messages");
+    assert_eq!(asked.kind, 2, "SERVER");
+    assert_eq!(asked.attr("http.response.status_code"), Some("200"));
+    let decide = parent_of(resumed).expect("the resumed turn has the decision as parent");
+    assert_eq!(decide.name, "POST /api/v1/reviews/{id}/decide");
+
+    // Model calls: CLIENT spans under their turn.
+    for chat in spans.iter().filter(|s| s.name.starts_with("chat ")) {
+        assert_eq!(chat.kind, 3, "CLIENT: {chat:#?}");
+        assert_eq!(chat.attr("gen_ai.operation.name"), Some("chat"));
+        assert!(chat.attr("gen_ai.response.model").is_some(), "{chat:#?}");
+        assert!(
+            chat.attr("gen_ai.usage.output_tokens").is_some(),
+            "{chat:#?}"
+        );
+        assert!(
+            chat.attr("gen_ai.input.messages").is_some(),
+            "content capture is on"
+        );
+        let turn = parent_of(chat).expect("a chat span has its turn as parent");
+        assert!(turn.id == first.id || turn.id == resumed.id, "{chat:#?}");
+    }
+
+    // The call: asked for in the first turn, run after approval in the resumed one.
+    let ask = one(&spans, "gated call", |s| {
+        s.name == "execute_tool exec" && s.attr("facio.policy.decision") == Some("ask")
+    });
+    assert_eq!(ask.parent, first.id);
+    assert_eq!(ask.attr("facio.tool.risk_tier"), Some("system-effect"));
+    assert_eq!(ask.attr("gen_ai.tool.type"), Some("function"));
+    let ran = one(&spans, "approved call", |s| {
+        s.name == "execute_tool exec" && s.attr("facio.policy.decision") == Some("approved")
+    });
+    assert_eq!(ran.parent, resumed.id);
+    assert_eq!(
+        ran.attr("gen_ai.tool.call.id"),
+        ask.attr("gen_ai.tool.call.id")
+    );
+    assert!(
+        ran.attr("gen_ai.tool.call.result").is_some(),
+        "content capture is on"
+    );
+
+    // The human's wait: in the trace of the call that asked, linked from the turn that
+    // went on after it.
+    let wait = one(&spans, "review wait", |s| s.name == "review approval");
+    assert_eq!(wait.parent, ask.id);
+    assert_eq!(wait.trace, first.trace);
+    assert_eq!(wait.attr("facio.review.id"), Some(review_id.as_str()));
+    assert_eq!(wait.attr("facio.review.outcome"), Some("approved"));
+    assert!(wait.attr("facio.review.wait_s").is_some());
+    assert!(
+        resumed
+            .links
+            .contains(&(wait.trace.clone(), wait.id.clone())),
+        "the resumed turn links to the wait: {resumed:#?}"
+    );
+
+    // The metrics moved by what happened.
+    let (status, after) = scrape(&gateway, Some(TOKEN)).await;
+    assert_eq!(status, 200, "the management token scrapes too");
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    assert_eq!(
+        moved(
+            "facio_tool_calls_total",
+            &[("gen_ai_tool_name", "exec"), ("facio_tool_outcome", "ok")]
+        ),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved(
+            "facio_reviews_opened_total",
+            &[("facio_review_type", "approval")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            "facio_reviews_closed_total",
+            &[("facio_review_outcome", "approved")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            "gen_ai_client_operation_duration_seconds_count",
+            &[("gen_ai_operation_name", "chat")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        moved(
+            "gen_ai_client_token_usage_count",
+            &[("gen_ai_token_type", "input")]
+        ),
+        2.0
+    );
+    assert!(
+        moved(
+            "gen_ai_client_token_usage_sum",
+            &[("gen_ai_token_type", "input")]
+        ) > 0.0
+    );
+    assert_eq!(
+        moved(
+            "facio_turn_duration_seconds_count",
+            &[("facio_tenant", "default")]
+        ),
+        2.0
+    );
+    // The Prometheus client's own parser reads it, with the types the names say.
+    let families = parse_with_prometheus_client(&after).await;
+    let kind = |name: &str| {
+        families
+            .iter()
+            .find(|f| f["name"] == name)
+            .and_then(|f| f["type"].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        kind("gen_ai_client_operation_duration_seconds").as_deref(),
+        Some("histogram")
+    );
+    assert_eq!(
+        kind("gen_ai_client_token_usage").as_deref(),
+        Some("histogram")
+    );
+    assert_eq!(kind("facio_tool_calls").as_deref(), Some("counter"));
+    assert_eq!(kind("facio_reviews_pending").as_deref(), Some("gauge"));
+
+    // The planted credential reached the tool (the call ran) but nothing observable.
+    let raw = receiver.raw();
+    assert!(!raw.is_empty());
+    assert!(
+        !raw.windows(PLANTED.len()).any(|w| w == PLANTED.as_bytes()),
+        "the credential is in an exported span"
+    );
+    assert!(!after.contains(PLANTED), "the credential is in /metrics");
+    assert!(
+        !gateway.process.output().contains(PLANTED),
+        "the credential is in the log"
+    );
+}
+
+/// `text` parsed by the Prometheus client library (`tests/python/prometheus_parse.py`).
+async fn parse_with_prometheus_client(text: &str) -> Vec<Value> {
+    use tokio::io::AsyncWriteExt;
+    let python = std::env::var("FACIO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/prometheus_parse.py");
+    let mut child = tokio::process::Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "the Prometheus parser refused /metrics (install it with `pip install -r tests/python/requirements.txt`):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the parser's JSON")
+}
+
+/// The node id the single gateway's spans name.
+fn gateway_node(spans: &[SeenSpan]) -> String {
+    spans
+        .iter()
+        .map(|s| s.node.clone())
+        .find(|n| !n.is_empty())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn without_an_endpoint_nothing_is_exported_and_metrics_need_a_token() {
+    let receiver = Receiver::start().await;
+    let mut env = Env::new(vec![Reply::text("Hello.")]).await;
+    env.set("/api/managementToken", json!(TOKEN));
+    let gateway = env.serve().await;
+    let response = gateway
+        .post_chat(
+            &json!({"model": "scripted-1", "messages": [{"role": "user", "content": "hi"}]}),
+            Some("observe:quiet"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let (status, body) = scrape(&gateway, Some("not-it")).await;
+    assert_eq!(status, 401);
+    let error: Value = serde_json::from_str(&body).expect("a JSON error");
+    assert!(
+        error.to_string().contains("metrics token"),
+        "the error names what is missing: {error}"
+    );
+    let (status, text) = scrape(&gateway, Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert!(
+        sample(&text, "facio_turn_duration_seconds_count", &[]) >= 1.0,
+        "{text}"
+    );
+    // Nothing was sent anywhere: the receiver (never configured) got nothing.
+    assert!(receiver.spans().is_empty());
+}
