@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import helm_python as helm
@@ -79,7 +81,7 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "facio_sessions_active": (GAUGE, set()),
     "facio_sessions_passivated_total": (COUNTER, set()),
     "facio_lease_takeovers_total": (COUNTER, set()),
-    "facio_store_commit_duration_seconds": (HISTOGRAM, set()),
+    "facio_store_commit_duration_seconds": (HISTOGRAM, {"facio_store"}),
     "facio_store_queue_depth": (GAUGE, set()),
     "http_server_request_duration_seconds": (HISTOGRAM, {
         "http_request_method", "http_route", "http_response_status_code"}),
@@ -431,6 +433,79 @@ def healthcheck_against_serve() -> None:
             log.close()
 
 
+def metrics_answer_the_service_monitor() -> None:
+    """With secrets.metricsToken and the ServiceMonitor on, `facio serve` answers
+    GET /metrics with Prometheus text to the token the ServiceMonitor sends (from the
+    Secret and key it names) and 401 to none or another."""
+    values = {"secrets": {"metricsToken": {"value": "chart-check-metrics-token"}},
+              "serviceMonitor": {"enabled": True}}
+    objs = objects(render(values))
+    (monitor,) = by_kind(objs)["ServiceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    credentials = endpoint["authorization"]["credentials"]
+    (secret,) = [s for s in by_kind(objs)["Secret"] if s["metadata"]["name"] == credentials["name"]]
+    token = base64.b64decode(secret["data"][credentials["key"]]).decode()
+    binary = facio_bin()
+    with tempfile.TemporaryDirectory(prefix="facio-metrics-") as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        config = data / "config.json"
+        config.write_text(json.dumps(config_json(objs)))
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FACIO_", "OTEL_"))}
+        env.update(pod_env(objs, data))
+        assert env.get("FACIO_METRICS_TOKEN") == token, "the pod does not get the ServiceMonitor's token"
+        env.update({"FACIO_CONFIG": str(config), "FACIO_API__PORT": str(port)})
+        log = open(Path(tmp) / "serve.log", "w+")
+        node = subprocess.Popen([str(binary), "serve", "--host", "127.0.0.1"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+
+        def get(bearer: str | None) -> tuple[int, str]:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{endpoint['path']}")
+            if bearer is not None:
+                request.add_header("Authorization", f"Bearer {bearer}")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    return reply.status, reply.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode()
+
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    status, body = get(token)
+                    break
+                except OSError:
+                    assert node.poll() is None, f"facio serve exited: {Path(log.name).read_text()}"
+                    assert time.monotonic() < deadline, "facio serve never listened"
+                    time.sleep(0.2)
+            assert status == 200, f"GET /metrics with the metrics token: {status} {body[:300]}"
+            # The node serves only series METRICS knows (the dashboard's allow-list),
+            # with the labels it lists: the first scrape is in the second's HTTP series.
+            status, body = get(token)
+            served = series_labels()
+            samples = [l for l in body.splitlines() if l and not l.startswith("#")]
+            assert any(l.startswith("http_server_request_duration_seconds_count{") for l in samples), body[:300]
+            for line in samples:
+                match = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: -?\d+)?', line)
+                assert match, f"not a Prometheus sample: {line!r}"
+                name, labels, _ = match.groups()
+                assert name in served, f"/metrics serves {name}, which METRICS lacks"
+                names = set(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="(?:\\.|[^"\\])*"', labels or ""))
+                assert names <= served[name], f"{name} carries {sorted(names - served[name])}, which METRICS lacks"
+            assert get(None)[0] == 401, "GET /metrics without a token"
+            assert get("not-the-token")[0] == 401, "GET /metrics with a wrong token"
+        finally:
+            node.send_signal(signal.SIGTERM)
+            try:
+                node.wait(timeout=config_json(objs)["api"]["shutdownGraceS"] + 5)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait()
+            log.close()
+
+
 def dockerfile_shape() -> None:
     """The Dockerfile builds the facio binary in a Rust stage that the workspace's
     rust-version allows, runs it as non-root on Debian slim with CA certificates, and
@@ -775,6 +850,9 @@ def main() -> int:
         check(f"facio accepts the {name} values' config.json",
               lambda name=name: facio_accepts(rendered[name]))
 
+    check("GET /metrics answers the ServiceMonitor's bearer token (from the Secret it names), refuses others, "
+          "serves only series the dashboard's list knows",
+          metrics_answer_the_service_monitor)
     check("Dockerfile: Rust build stage, slim non-root runtime, nothing the build needs ignored",
           dockerfile_shape)
     check("Dockerfile HEALTHCHECK passes on a serving node, fails without one; SIGTERM stops it",
