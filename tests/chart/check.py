@@ -4,9 +4,11 @@
 Helm's own Go library (helm-python-sdk) lints the chart and renders it offline for
 the default, HA, minimal and full values; every rendered object is validated against
 the Kubernetes schemas (kubernetes-validate, strict); values.schema.json must refuse
-bad values; k8s/ must equal a fresh render with the default values; Facio itself must
-accept every rendered config.json; and the Dockerfile's HEALTHCHECK must pass against
-a running `facio serve` and fail when nothing listens.
+bad values; k8s/ must equal a fresh render with the default values; the Grafana
+dashboard must be built only from the series GET /metrics serves (METRICS below);
+Facio itself must accept every rendered config.json and answer the ServiceMonitor's
+token on GET /metrics; and the Dockerfile's HEALTHCHECK must pass against a running
+`facio serve` and fail when nothing listens.
 
     tests/chart/check.py            run the checks
     tests/chart/check.py --write    re-render k8s/ from the chart (then run the checks)
@@ -28,6 +30,8 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import helm_python as helm
@@ -50,6 +54,151 @@ HEADER = (
     "# Rendered from helm/facio with its default values (release \"facio\"); do not edit.\n"
     "# Regenerate with: tests/chart/check.py --write\n"
 )
+
+# The series GET /metrics serves, with their labels (besides the scrape's job and
+# instance). A histogram is served as <name>_bucket (with le), <name>_sum, <name>_count.
+HISTOGRAM, COUNTER, GAUGE = "histogram", "counter", "gauge"
+METRICS: dict[str, tuple[str, set[str]]] = {
+    "gen_ai_client_token_usage": (HISTOGRAM, {
+        "gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",
+        "gen_ai_response_model", "gen_ai_token_type", "facio_tenant"}),
+    "gen_ai_client_operation_duration_seconds": (HISTOGRAM, {
+        "gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",
+        "gen_ai_response_model", "facio_tenant", "error_type"}),
+    "gen_ai_execute_tool_duration_seconds": (HISTOGRAM, {"gen_ai_tool_name", "gen_ai_operation_name"}),
+    "facio_tool_calls_total": (COUNTER, {"gen_ai_tool_name", "facio_tool_outcome"}),
+    "facio_tool_errors_total": (COUNTER, {"gen_ai_tool_name", "error_type"}),
+    "facio_model_cost_usd_total": (COUNTER, {"facio_tenant", "gen_ai_request_model"}),
+    "facio_reviews_opened_total": (COUNTER, {"facio_tenant", "facio_review_type"}),
+    "facio_reviews_closed_total": (COUNTER, {"facio_tenant", "facio_review_type", "facio_review_outcome"}),
+    "facio_review_decision_duration_seconds": (HISTOGRAM, {
+        "facio_tenant", "facio_review_type", "facio_review_outcome"}),
+    "facio_reviews_pending": (GAUGE, set()),
+    "facio_turn_duration_seconds": (HISTOGRAM, {"facio_tenant", "facio_turn_stop"}),
+    "facio_turn_overhead_seconds": (HISTOGRAM, {"facio_tenant"}),
+    "facio_budget_stops_total": (COUNTER, {"facio_tenant", "facio_turn_stop"}),
+    "facio_rate_limit_rejections_total": (COUNTER, {"facio_limit"}),
+    "facio_sessions_active": (GAUGE, set()),
+    "facio_sessions_passivated_total": (COUNTER, set()),
+    "facio_lease_takeovers_total": (COUNTER, set()),
+    "facio_store_commit_duration_seconds": (HISTOGRAM, {"facio_store"}),
+    "facio_store_queue_depth": (GAUGE, set()),
+    "http_server_request_duration_seconds": (HISTOGRAM, {
+        "http_request_method", "http_route", "http_response_status_code"}),
+}
+SCRAPE_LABELS = {"job", "instance"}
+
+
+def series_labels() -> dict[str, set[str]]:
+    """Every series name a query may select, with the labels it carries."""
+    series = {}
+    for name, (kind, labels) in METRICS.items():
+        labels = labels | SCRAPE_LABELS
+        if kind == HISTOGRAM:
+            series[name + "_bucket"] = labels | {"le"}
+            series[name + "_sum"] = labels
+            series[name + "_count"] = labels
+        else:
+            series[name] = labels
+    return series
+
+
+# What a PromQL expression may call or say besides series names.
+PROMQL_FUNCTIONS = {
+    "abs", "absent", "absent_over_time", "avg", "avg_over_time", "bottomk", "ceil", "changes",
+    "clamp", "clamp_max", "clamp_min", "count", "count_over_time", "count_values", "delta",
+    "deriv", "floor", "group", "histogram_avg", "histogram_count", "histogram_fraction",
+    "histogram_quantile", "histogram_sum", "idelta", "increase", "irate", "label_join",
+    "label_replace", "last_over_time", "max", "max_over_time", "min", "min_over_time",
+    "predict_linear", "quantile", "quantile_over_time", "rate", "resets", "round", "scalar",
+    "sort", "sort_desc", "stddev", "stdvar", "sum", "sum_over_time", "time", "timestamp",
+    "topk", "vector",
+}
+PROMQL_GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
+PROMQL_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<string>"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')
+  | (?P<range>\[[^\]]*\])
+  | (?P<variable>\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)
+  | (?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?:ms|[smhdwy])?)
+  | (?P<name>[A-Za-z_:][A-Za-z0-9_:]*)
+  | (?P<matchop>=~|!~|!=|==|<=|>=)
+  | (?P<punct>[(){},=<>+\-*/%^@])
+""", re.X)
+
+
+def promql_tokens(expr: str) -> list[tuple[str, str]]:
+    tokens, at = [], 0
+    while at < len(expr):
+        match = PROMQL_TOKEN.match(expr, at)
+        assert match, f"cannot read {expr[at:]!r} in {expr!r}"
+        at = match.end()
+        if match.lastgroup != "space":
+            tokens.append((match.lastgroup, match.group()))
+    return tokens
+
+
+def promql_parts(expr: str) -> tuple[list[tuple[str, dict[str, tuple[str, str]]]], set[str]]:
+    """The series an expression selects, each with its matchers {label: (op, value)},
+    and the labels it groups or matches by. Anything else that reads as a name (an
+    unknown function, a bare {…} selector) is refused."""
+    tokens = promql_tokens(expr)
+    selectors, grouping = [], set()
+    i = 0
+
+    def labels_list(start: int) -> tuple[list[str], int]:
+        assert tokens[start] == ("punct", "("), f"no label list at token {start} of {expr!r}"
+        names, j = [], start + 1
+        while tokens[j] != ("punct", ")"):
+            kind, text = tokens[j]
+            if kind == "name":
+                names.append(text)
+            else:
+                assert text == ",", f"{text!r} in a label list of {expr!r}"
+            j += 1
+        return names, j + 1
+
+    while i < len(tokens):
+        kind, text = tokens[i]
+        after = tokens[i + 1] if i + 1 < len(tokens) else ("", "")
+        if kind == "name" and text in PROMQL_GROUPING:
+            if after == ("punct", "("):
+                names, i = labels_list(i + 1)
+                grouping.update(names)
+            else:
+                i += 1
+            continue
+        if kind == "name" and text.lower() in PROMQL_WORDS:
+            i += 1
+            continue
+        if kind == "name" and (after == ("punct", "(") or after in (("name", "by"), ("name", "without"))):
+            # A function, or an aggregation (sum by (…) (…)).
+            assert text in PROMQL_FUNCTIONS, f"unknown function {text}() in {expr!r}"
+            i += 1
+            continue
+        if kind == "name":
+            matchers: dict[str, tuple[str, str]] = {}
+            i += 1
+            if after == ("punct", "{"):
+                i += 1
+                while tokens[i] != ("punct", "}"):
+                    if tokens[i] == ("punct", ","):
+                        i += 1
+                        continue
+                    (lk, label), (_, op), (vk, value) = tokens[i:i + 3]
+                    assert lk == "name" and vk == "string" and op in ("=", "!=", "=~", "!~"), \
+                        f"a matcher that is not label op \"value\" in {expr!r}"
+                    assert label != "__name__", f"a series chosen by __name__ in {expr!r}"
+                    matchers[label] = (op, json.loads(value) if value.startswith('"') else value[1:-1])
+                    i += 3
+                i += 1
+            selectors.append((text, matchers))
+            continue
+        assert (kind, text) != ("punct", "{"), f"a selector without a series name in {expr!r}"
+        i += 1
+    return selectors, grouping
+
 
 passed = 0
 failed = 0
@@ -113,8 +262,7 @@ def validate_objects(objs: list[dict]) -> None:
         key = (obj.get("apiVersion"), obj.get("kind"))
         name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
         if key in CRD_KINDS:
-            assert obj["spec"]["selector"]["matchLabels"], f"{name}: no selector"
-            assert obj["spec"]["endpoints"][0]["port"] == "http", f"{name}: endpoint port"
+            service_monitor_shape(obj)
             continue
         for version in KUBE_VERSIONS:
             try:
@@ -135,8 +283,26 @@ def container(objs: list[dict]) -> dict:
 
 
 def config_json(objs: list[dict]) -> dict:
-    (cm,) = by_kind(objs)["ConfigMap"]
+    (cm,) = [cm for cm in by_kind(objs)["ConfigMap"] if "config.json" in cm["data"]]
     return json.loads(cm["data"]["config.json"])
+
+
+def dashboard_map(objs: list[dict]) -> dict:
+    (cm,) = [cm for cm in by_kind(objs).get("ConfigMap", []) if "facio.json" in cm["data"]]
+    return cm
+
+
+def service_monitor_shape(obj: dict) -> None:
+    """A ServiceMonitor selecting the chart's Service, scraping /metrics with the
+    metrics token as its bearer token."""
+    name = f"ServiceMonitor/{obj['metadata']['name']}"
+    assert obj["spec"]["selector"]["matchLabels"], f"{name}: no selector"
+    (endpoint,) = obj["spec"]["endpoints"]
+    assert endpoint["port"] == "http", f"{name}: endpoint port"
+    assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "authorization"}, sorted(endpoint)
+    auth = endpoint.get("authorization")
+    assert auth and auth["type"] == "Bearer", f"{name}: no bearer authorization"
+    assert set(auth["credentials"]) == {"name", "key"} and all(auth["credentials"].values()), auth
 
 
 def quiet_render(values: dict) -> None:
@@ -267,6 +433,79 @@ def healthcheck_against_serve() -> None:
             log.close()
 
 
+def metrics_answer_the_service_monitor() -> None:
+    """With secrets.metricsToken and the ServiceMonitor on, `facio serve` answers
+    GET /metrics with Prometheus text to the token the ServiceMonitor sends (from the
+    Secret and key it names) and 401 to none or another."""
+    values = {"secrets": {"metricsToken": {"value": "chart-check-metrics-token"}},
+              "serviceMonitor": {"enabled": True}}
+    objs = objects(render(values))
+    (monitor,) = by_kind(objs)["ServiceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    credentials = endpoint["authorization"]["credentials"]
+    (secret,) = [s for s in by_kind(objs)["Secret"] if s["metadata"]["name"] == credentials["name"]]
+    token = base64.b64decode(secret["data"][credentials["key"]]).decode()
+    binary = facio_bin()
+    with tempfile.TemporaryDirectory(prefix="facio-metrics-") as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        config = data / "config.json"
+        config.write_text(json.dumps(config_json(objs)))
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FACIO_", "OTEL_"))}
+        env.update(pod_env(objs, data))
+        assert env.get("FACIO_METRICS_TOKEN") == token, "the pod does not get the ServiceMonitor's token"
+        env.update({"FACIO_CONFIG": str(config), "FACIO_API__PORT": str(port)})
+        log = open(Path(tmp) / "serve.log", "w+")
+        node = subprocess.Popen([str(binary), "serve", "--host", "127.0.0.1"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+
+        def get(bearer: str | None) -> tuple[int, str]:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{endpoint['path']}")
+            if bearer is not None:
+                request.add_header("Authorization", f"Bearer {bearer}")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    return reply.status, reply.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode()
+
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    status, body = get(token)
+                    break
+                except OSError:
+                    assert node.poll() is None, f"facio serve exited: {Path(log.name).read_text()}"
+                    assert time.monotonic() < deadline, "facio serve never listened"
+                    time.sleep(0.2)
+            assert status == 200, f"GET /metrics with the metrics token: {status} {body[:300]}"
+            # The node serves only series METRICS knows (the dashboard's allow-list),
+            # with the labels it lists: the first scrape is in the second's HTTP series.
+            status, body = get(token)
+            served = series_labels()
+            samples = [l for l in body.splitlines() if l and not l.startswith("#")]
+            assert any(l.startswith("http_server_request_duration_seconds_count{") for l in samples), body[:300]
+            for line in samples:
+                match = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: -?\d+)?', line)
+                assert match, f"not a Prometheus sample: {line!r}"
+                name, labels, _ = match.groups()
+                assert name in served, f"/metrics serves {name}, which METRICS lacks"
+                names = set(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="(?:\\.|[^"\\])*"', labels or ""))
+                assert names <= served[name], f"{name} carries {sorted(names - served[name])}, which METRICS lacks"
+            assert get(None)[0] == 401, "GET /metrics without a token"
+            assert get("not-the-token")[0] == 401, "GET /metrics with a wrong token"
+        finally:
+            node.send_signal(signal.SIGTERM)
+            try:
+                node.wait(timeout=config_json(objs)["api"]["shutdownGraceS"] + 5)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait()
+            log.close()
+
+
 def dockerfile_shape() -> None:
     """The Dockerfile builds the facio binary in a Rust stage that the workspace's
     rust-version allows, runs it as non-root on Debian slim with CA certificates, and
@@ -380,8 +619,11 @@ def main() -> int:
         assert spec["automountServiceAccountToken"] is False
         assert config_json(objs)["api"] == {"host": "0.0.0.0", "port": 8900, "shutdownGraceS": 30}
         assert "Secret" not in kinds, "no secret values, no Secret"
+        assert len(kinds["ConfigMap"]) == 2, "config.json and the Grafana dashboard"
+        assert "telemetry" not in config_json(objs), "telemetry is the operator's choice"
+        assert "FACIO_METRICS_TOKEN" not in json.dumps(c), "no metrics token, no variable"
 
-    check("default values: one node on a volume, probes, drain, locked-down pod", default_shape)
+    check("default values: one node on a volume, probes, drain, locked-down pod, dashboard", default_shape)
 
     def ha_shape() -> None:
         objs = rendered["ha"]
@@ -418,6 +660,7 @@ def main() -> int:
     def minimal_shape() -> None:
         kinds = by_kind(rendered["minimal"])
         assert sorted(kinds) == ["ConfigMap", "Deployment", "Service"], sorted(kinds)
+        assert len(kinds["ConfigMap"]) == 1, "the dashboard is off"
 
     check("minimal values: Deployment, Service, ConfigMap only", minimal_shape)
 
@@ -427,18 +670,116 @@ def main() -> int:
         for kind in ["Ingress", "ServiceMonitor", "Secret", "NetworkPolicy"]:
             assert kind in kinds, f"no {kind}"
         (secret,) = kinds["Secret"]
-        assert sorted(secret["data"]) == ["database-url", "jwt-hs256-secret", "management-token", "master-key"]
+        assert sorted(secret["data"]) == ["database-url", "jwt-hs256-secret", "management-token", "master-key",
+                                          "metrics-token"]
+        # The ServiceMonitor sends the metrics token from the chart's Secret, the one
+        # the pod reads FACIO_METRICS_TOKEN from.
+        (monitor,) = kinds["ServiceMonitor"]
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["path"] == "/metrics" and endpoint["interval"] == "15s", endpoint
+        assert endpoint["authorization"] == {
+            "type": "Bearer", "credentials": {"name": secret["metadata"]["name"], "key": "metrics-token"}}
+        assert monitor["metadata"]["labels"]["release"] == "prometheus"
+        (var,) = [v for v in container(objs)["env"] if v["name"] == "FACIO_METRICS_TOKEN"]
+        assert var["valueFrom"]["secretKeyRef"] == endpoint["authorization"]["credentials"], var
+        assert base64.b64decode(secret["data"]["metrics-token"]).decode() == "not-a-real-metrics-token"
         (policy,) = kinds["NetworkPolicy"]
         assert "Egress" in policy["spec"]["policyTypes"]
+        # Prometheus may reach the HTTP port though ingressFrom admits only the ingress.
+        scrapers = [r for r in policy["spec"]["ingress"]
+                    if any(p.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                           == "monitoring" for p in r.get("from", []))]
+        assert len(scrapers) == 1 and scrapers[0]["ports"] == [{"port": "http", "protocol": "TCP"}], scrapers
+        board = dashboard_map(objs)
+        assert board["metadata"]["labels"]["team"] == "agents"
+        assert board["metadata"]["annotations"] == {"grafana_folder": "Facio"}
         config = config_json(objs)
         assert config["auth"]["publicKeysFile"] == "/etc/facio/jwt/keys.pem"
+        assert config["telemetry"]["sampleRatio"] == 0.25
+        assert "metricsToken" not in config["api"]
         assert deployment(objs)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 120
         text = json.dumps(objs)
-        assert "not-a-real-management-token" not in json.dumps(config), "a secret in config.json"
+        assert "not-a-real" not in json.dumps(config), "a secret in config.json"
         assert "not-a-real" not in json.dumps(deployment(objs)), "a secret in the Deployment"
         assert text.count("facio-provider-keys") == 1
 
-    check("full values: Ingress, ServiceMonitor, Secret, egress policy, no secret outside the Secret", full_shape)
+    check("full values: Ingress, ServiceMonitor with the metrics token, Secret, egress policy with scrapers, "
+          "no secret outside the Secret", full_shape)
+
+    def dashboard_built_from_metrics() -> None:
+        series = series_labels()
+        for name in ("default", "full"):
+            cm = dashboard_map(rendered[name])
+            assert cm["metadata"]["labels"]["grafana_dashboard"] == "1", cm["metadata"]["labels"]
+        cm = dashboard_map(rendered["default"])
+        assert cm["data"]["facio.json"] == (CHART / "dashboards" / "facio.json").read_text(), \
+            "the ConfigMap's dashboard is not dashboards/facio.json"
+        board = json.loads(cm["data"]["facio.json"])
+        assert board["uid"] == "facio-overview" and board["title"] == "Facio", (board["uid"], board["title"])
+        assert 36 <= board["schemaVersion"] <= 41, board["schemaVersion"]
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+        tenant = variables["tenant"]
+        assert tenant["type"] == "query" and tenant["includeAll"] and tenant["multi"], tenant
+        assert tenant["query"]["query"] == tenant["definition"] == \
+            "label_values(facio_turn_duration_seconds_count, facio_tenant)", tenant
+        source = {"type": "prometheus", "uid": "${datasource}"}
+        assert tenant["datasource"] == source
+
+        panels = []
+        for panel in board["panels"]:
+            panels.append(panel)
+            panels.extend(panel.get("panels", []))
+        rows = [p["title"] for p in panels if p["type"] == "row"]
+        assert rows == ["Overview", "Cost and tokens per tenant", "Human review", "Errors", "Store and queues"], rows
+        ids = [p["id"] for p in panels]
+        assert len(ids) == len(set(ids)), "panel ids repeat"
+        used, exprs = set(), 0
+        for panel in panels:
+            if panel["type"] == "row":
+                continue
+            title = panel["title"]
+            assert panel["datasource"] == source, f"{title}: datasource {panel['datasource']}"
+            assert panel["targets"], f"{title}: no query"
+            for target in panel["targets"]:
+                assert target["datasource"] == source, f"{title}: target datasource"
+                expr = target["expr"]
+                exprs += 1
+                selectors, grouping = promql_parts(expr)
+                assert selectors, f"{title}: {expr!r} selects no series"
+                carried = set()
+                for metric, matchers in selectors:
+                    assert metric in series, f"{title}: {metric} is not a series /metrics serves"
+                    used.add(metric)
+                    carried |= series[metric]
+                    unknown = set(matchers) - series[metric]
+                    assert not unknown, f"{title}: {metric} has no label {sorted(unknown)}"
+                    if "facio_tenant" in series[metric]:
+                        assert matchers.get("facio_tenant") == ("=~", "$tenant"), \
+                            f"{title}: {metric} not filtered by the tenant variable"
+                assert grouping <= carried, f"{title}: groups by {sorted(grouping - carried)}, which no series has"
+                legend = set(re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", target.get("legendFormat", "")))
+                assert legend <= grouping, f"{title}: legend names {sorted(legend - grouping)}, lost in the query"
+        variable_metric = re.fullmatch(r"label_values\((\w+), (\w+)\)", tenant["definition"])
+        assert variable_metric.group(2) in series[variable_metric.group(1)]
+        families = {m for m in METRICS if any(s == m or s.startswith(m + "_") and s[len(m) + 1:] in
+                                               ("bucket", "sum", "count") for s in used)}
+        assert exprs >= 20, f"only {exprs} queries"
+        assert families == set(METRICS), f"series the dashboard never shows: {sorted(set(METRICS) - families)}"
+        # The reader itself: it refuses what it must refuse.
+        for bad, fragment in [('sum(rate(facio_turns_total[5m]))', None),
+                              ('rate({__name__="facio_turn_duration_seconds_count"}[5m])', "__name__"),
+                              ('{facio_tenant="a"}', "without a series name"),
+                              ('frobnicate(facio_sessions_active)', "unknown function")]:
+            try:
+                selectors, _ = promql_parts(bad)
+            except AssertionError as exc:
+                assert fragment and fragment in str(exc), exc
+                continue
+            assert fragment is None and any(m not in series for m, _ in selectors), bad
+
+    check("the Grafana dashboard ConfigMap: labelled for the sidecar, valid JSON, every query built only "
+          "from the series /metrics serves (names, labels, the tenant filter)", dashboard_built_from_metrics)
 
     def schema_refuses() -> None:
         expect_refused({"replicaCount": "three"}, "replicaCount")
@@ -449,6 +790,17 @@ def main() -> int:
         expect_refused({"persistence": {"size": "lots"}}, "size")
         expect_refused({"service": {"port": 70000}}, "port")
         expect_refused({"unknownTopLevel": True}, "unknownTopLevel")
+        expect_refused({"config": {"telemetry": {"sampleRatio": 2}}}, "sampleRatio")
+        expect_refused({"config": {"telemetry": {"sampleRatio": -0.1}}}, "sampleRatio")
+        expect_refused({"config": {"telemetry": {"metricsIntervalS": 0}}}, "metricsIntervalS")
+        expect_refused({"config": {"telemetry": {"otlpEndpoint": "otel-collector:4318"}}}, "otlpEndpoint")
+        expect_refused({"config": {"telemetry": {"headers": {"X-Key": 1}}}}, "headers")
+        expect_refused({"config": {"telemetry": {"captureContent": "yes"}}}, "captureContent")
+        expect_refused({"config": {"telemetry": {"exporter": "otlp"}}}, "exporter")
+        # A secret never goes in config.json: the metrics token is secrets.metricsToken.
+        expect_refused({"config": {"api": {"metricsToken": "t"}}}, "metricsToken")
+        expect_refused({"dashboard": {"labels": {"grafana_dashboard": 1}}}, "grafana_dashboard")
+        expect_refused({"dashboard": {"enabledx": True}}, "enabledx")
 
     check("values.schema.json refuses bad values", schema_refuses)
 
@@ -458,8 +810,18 @@ def main() -> int:
         assert "Secret" not in by_kind(objs), "a Secret for a value given by name"
         (var,) = [v for v in container(objs)["env"] if v["name"] == "FACIO_MANAGEMENT_TOKEN"]
         assert var["valueFrom"]["secretKeyRef"] == {"name": "mine", "key": "t"}
+        named = {"secrets": {"metricsToken": {"existingSecret": "scrape", "key": "bearer"}},
+                 "serviceMonitor": {"enabled": True}}
+        objs = objects(render(named))
+        assert "Secret" not in by_kind(objs), "a Secret for a value given by name"
+        (monitor,) = by_kind(objs)["ServiceMonitor"]
+        credentials = monitor["spec"]["endpoints"][0]["authorization"]["credentials"]
+        assert credentials == {"name": "scrape", "key": "bearer"}, credentials
+        (var,) = [v for v in container(objs)["env"] if v["name"] == "FACIO_METRICS_TOKEN"]
+        assert var["valueFrom"]["secretKeyRef"] == credentials
 
-    check("a secret named by existingSecret is taken from it, never stored", secrets_by_name)
+    check("a secret named by existingSecret is taken from it, never stored (the ServiceMonitor's too)",
+          secrets_by_name)
 
     def templates_refuse() -> None:
         expect_refused({"replicaCount": 3}, "cluster mode")
@@ -469,9 +831,10 @@ def main() -> int:
         expect_refused({"secrets": {"redisUrl": {"value": "redis://redis:6379", "key": "redis-url"}}},
                        "internalToken")
         expect_refused({"lifecycle": {"terminationGracePeriodSeconds": 20}}, "terminationGracePeriodSeconds")
+        expect_refused({"serviceMonitor": {"enabled": True}}, "secrets.metricsToken")
 
     check("the chart refuses what cannot work (replicas on one volume or without cluster mode, cluster mode "
-          "without its token, a grace period shorter than the drain)",
+          "without its token, a grace period shorter than the drain, a ServiceMonitor without the metrics token)",
           templates_refuse)
 
     def k8s_matches() -> None:
@@ -487,6 +850,9 @@ def main() -> int:
         check(f"facio accepts the {name} values' config.json",
               lambda name=name: facio_accepts(rendered[name]))
 
+    check("GET /metrics answers the ServiceMonitor's bearer token (from the Secret it names), refuses others, "
+          "serves only series the dashboard's list knows",
+          metrics_answer_the_service_monitor)
     check("Dockerfile: Rust build stage, slim non-root runtime, nothing the build needs ignored",
           dockerfile_shape)
     check("Dockerfile HEALTHCHECK passes on a serving node, fails without one; SIGTERM stops it",
