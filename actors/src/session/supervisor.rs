@@ -33,7 +33,12 @@ struct Live {
 pub struct SupervisorState {
     args: SupervisorArgs,
     sessions: HashMap<SessionAddress, Live>,
+    /// Sessions passivated since memory was last given back.
+    passivated: usize,
 }
+
+/// After this many passivations the node gives freed memory back to the system.
+const GIVE_BACK_EVERY: usize = 256;
 
 impl Actor for SessionSupervisor {
     type Msg = SupervisorMsg;
@@ -48,6 +53,7 @@ impl Actor for SessionSupervisor {
         Ok(SupervisorState {
             args,
             sessions: HashMap::new(),
+            passivated: 0,
         })
     }
 
@@ -101,6 +107,20 @@ impl Actor for SessionSupervisor {
                     facio_services::telemetry::metrics()
                         .passivations
                         .add(1, &[]);
+                    state.passivated += 1;
+                    if state.passivated >= GIVE_BACK_EVERY {
+                        state.passivated = 0;
+                        // What the passivated sessions held goes back to the system,
+                        // not only to the allocator (RSS follows the sessions alive).
+                        let keep = state.sessions.len().max(64) * 2;
+                        if state.sessions.capacity() > keep {
+                            state.sessions.shrink_to(keep);
+                        }
+                        state.args.tracker.spawn(async {
+                            let _ = tokio::task::spawn_blocking(facio_services::memory::give_back)
+                                .await;
+                        });
+                    }
                 }
             }
             SupervisorMsg::ActiveCount(reply) => {
