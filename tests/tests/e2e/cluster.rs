@@ -1703,7 +1703,9 @@ async fn a_message_to_a_session_held_elsewhere_runs_on_its_holder() {
             {
                 return None;
             }
-            let on_holder = spans.iter().find(|p| p.id == turn.parent)?;
+            let on_holder = spans.iter().find(|p| {
+                p.id == turn.parent && p.name == "POST /api/v1/sessions/{key}/messages"
+            })?;
             let on_receiver = spans.iter().find(|q| q.id == on_holder.parent)?;
             Some((turn.clone(), on_holder.clone(), on_receiver.clone()))
         })

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use facio_tests::model::Reply;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use prost::Message;
@@ -46,6 +47,8 @@ pub(crate) struct Receiver {
     pub url: String,
     spans: Arc<Mutex<Vec<SeenSpan>>>,
     raw: Arc<Mutex<Vec<u8>>>,
+    /// Names of the metrics received over OTLP.
+    metrics: Arc<Mutex<Vec<String>>>,
 }
 
 fn text(value: &Option<AnyValue>) -> String {
@@ -69,7 +72,9 @@ impl Receiver {
     pub async fn start() -> Receiver {
         let spans: Arc<Mutex<Vec<SeenSpan>>> = Arc::default();
         let raw: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let metrics: Arc<Mutex<Vec<String>>> = Arc::default();
         let (traces, bytes) = (spans.clone(), raw.clone());
+        let (seen_metrics, metric_bytes) = (metrics.clone(), raw.clone());
         let app = axum::Router::new()
             .route(
                 "/v1/traces",
@@ -123,7 +128,22 @@ impl Receiver {
             )
             .route(
                 "/v1/metrics",
-                axum::routing::post(|| async { axum::http::StatusCode::OK }),
+                axum::routing::post(move |body: axum::body::Bytes| {
+                    let (seen, bytes) = (seen_metrics.clone(), metric_bytes.clone());
+                    async move {
+                        bytes.lock().unwrap().extend_from_slice(&body);
+                        let Ok(request) = ExportMetricsServiceRequest::decode(body.as_ref()) else {
+                            return axum::http::StatusCode::BAD_REQUEST;
+                        };
+                        let mut seen = seen.lock().unwrap();
+                        for resource in request.resource_metrics {
+                            for scope in resource.scope_metrics {
+                                seen.extend(scope.metrics.into_iter().map(|m| m.name));
+                            }
+                        }
+                        axum::http::StatusCode::OK
+                    }
+                }),
             );
         // On a runtime of its own: a test's runtime may be busy (or blocked) while a
         // node exports, and an export that is not answered in time is dropped.
@@ -144,11 +164,16 @@ impl Receiver {
             url: format!("http://{address}"),
             spans,
             raw,
+            metrics,
         }
     }
 
     pub fn spans(&self) -> Vec<SeenSpan> {
         self.spans.lock().unwrap().clone()
+    }
+
+    pub fn metric_names(&self) -> Vec<String> {
+        self.metrics.lock().unwrap().clone()
     }
 
     pub fn raw(&self) -> Vec<u8> {
@@ -224,7 +249,8 @@ async fn a_turn_with_an_approved_call_is_traced_and_counted_without_its_secret()
     env.set("/api/metricsToken", json!(METRICS_TOKEN));
     env.set(
         "/telemetry",
-        json!({"otlpEndpoint": receiver.url, "captureContent": true, "serviceName": "facio-e2e"}),
+        json!({"otlpEndpoint": receiver.url, "captureContent": true, "serviceName": "facio-e2e",
+            "metricsIntervalS": 1}),
     );
     let gateway = env.serve().await;
 
@@ -438,6 +464,31 @@ async fn a_turn_with_an_approved_call_is_traced_and_counted_without_its_secret()
     );
     assert_eq!(kind("facio_tool_calls").as_deref(), Some("counter"));
     assert_eq!(kind("facio_reviews_pending").as_deref(), Some("gauge"));
+
+    // The same instruments go out over OTLP (every second here).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !receiver
+        .metric_names()
+        .iter()
+        .any(|n| n == "gen_ai.client.operation.duration")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no OTLP metrics export with gen_ai.client.operation.duration: {:?}",
+            receiver.metric_names()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for name in [
+        "gen_ai.client.token.usage",
+        "facio.tool.calls",
+        "facio.reviews.closed",
+    ] {
+        assert!(
+            receiver.metric_names().iter().any(|n| n == name),
+            "{name} not exported over OTLP"
+        );
+    }
 
     // The planted credential reached the tool (the call ran) but nothing observable.
     let raw = receiver.raw();
