@@ -36,6 +36,9 @@ pub enum SessionOpResult {
 pub trait Peers: Send + Sync {
     /// Whether `node` is registered and alive.
     fn is_live(&self, node: &NodeId) -> bool;
+    /// Whether `node` is known to be gone: the membership could be read and `node` is
+    /// not registered in it (false whenever that cannot be told).
+    fn knows_gone(&self, node: &NodeId) -> bool;
     /// The live node that should take a session nobody holds.
     fn preferred(&self, tenant: &TenantId, key: &SessionKey) -> NodeId;
     /// A number that changes whenever the live nodes change: work divided by

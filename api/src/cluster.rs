@@ -153,6 +153,9 @@ impl Cluster {
                         url,
                         retry_after,
                     })),
+                    // Gone from a membership this node can read: the session is
+                    // taken over here (its actor takes the lease from the gone node).
+                    _ if self.membership.knows_gone(&lease.owner) => Ok(None),
                     _ => Err(held_by_gone(&lease.owner, retry_after)),
                 };
             }
@@ -379,6 +382,10 @@ fn hop_by_hop(name: &HeaderName) -> bool {
 impl Peers for Cluster {
     fn is_live(&self, node: &NodeId) -> bool {
         self.membership.is_live(node)
+    }
+
+    fn knows_gone(&self, node: &NodeId) -> bool {
+        self.membership.knows_gone(node)
     }
 
     fn preferred(&self, tenant: &TenantId, key: &SessionKey) -> NodeId {

@@ -57,6 +57,9 @@ struct View {
     known: HashMap<NodeId, String>,
     /// Whether the last exchange with Redis worked.
     connected: bool,
+    /// Since when the membership has been read without a break (a Redis that came
+    /// back holds no registrations until every node has renewed its own).
+    connected_since: Option<std::time::Instant>,
 }
 
 /// This node's membership: its registration, renewed every third of the TTL, and the
@@ -218,6 +221,16 @@ impl Membership {
             .unwrap_or_else(|| self.me())
     }
 
+    /// Whether `node` is known to be gone: the membership has been read without a
+    /// break for a whole TTL (long enough for every live node to have registered again
+    /// after Redis came back empty) and `node` is not registered.
+    pub fn knows_gone(&self, node: &NodeId) -> bool {
+        let settled = self.view.read().is_ok_and(|v| {
+            v.connected && v.connected_since.is_some_and(|at| at.elapsed() >= self.ttl)
+        });
+        settled && !self.is_live(node)
+    }
+
     /// Whether `node` said, at the last look, that it is draining.
     pub fn is_draining(&self, node: &NodeId) -> bool {
         self.live().iter().any(|n| &n.id == node && n.draining)
@@ -308,6 +321,9 @@ impl Membership {
                     .insert(node.id.clone(), node.advertise_url.clone());
             }
             view.live = live;
+            if !view.connected {
+                view.connected_since = Some(std::time::Instant::now());
+            }
             view.connected = true;
         }
         Ok(())

@@ -59,6 +59,18 @@ pub trait LeaseRepository: Send + Sync {
         owner: &NodeId,
         ttl: Duration,
     ) -> Result<Lease, StoreError>;
+    /// As [`LeaseRepository::acquire_lease`], and also when the live lease is held by
+    /// `gone`: a node that left the cluster without giving its leases back (its
+    /// registration lapsed). Safe before that lease runs out: the new epoch fences
+    /// anything `gone` would still try to write.
+    async fn take_lease_from(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+        owner: &NodeId,
+        gone: &NodeId,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError>;
     /// Extends a held lease. [`StoreError::Fenced`] if it was taken at a newer epoch
     /// meanwhile.
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError>;

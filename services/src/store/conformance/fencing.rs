@@ -18,7 +18,43 @@ conformance!(
     a_stale_epoch_is_fenced_and_writes_nothing,
     a_sealed_log_finds_a_recomputed_rewrite_and_a_cut_tail,
     a_draining_node_gives_back_every_lease_it_holds_and_no_other,
+    a_live_lease_of_a_gone_node_is_taken_and_fences_it,
 );
+
+async fn a_live_lease_of_a_gone_node_is_taken_and_fences_it(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let stale = scope(store, "acme", "gone").await;
+    store.record_accept(&stale, accept("first")).await.unwrap();
+    let (other, bystander) = (
+        NodeId::new("survivor").unwrap(),
+        NodeId::new("bystander").unwrap(),
+    );
+    let ttl = Duration::from_secs(60);
+    let holder = NodeId::new("conformance").unwrap();
+    // Naming another node as gone takes nothing: the live lease stays its holder's.
+    let kept = store
+        .take_lease_from(&stale.tenant, &stale.session_key, &other, &bystander, ttl)
+        .await;
+    assert!(
+        matches!(kept, Err(StoreError::LeaseHeld { ref owner, .. }) if owner == "conformance"),
+        "{kept:?}"
+    );
+    // Its holder named as gone: taken at once, long before it runs out, at a newer
+    // epoch that fences the old holder's next write.
+    let taken = store
+        .take_lease_from(&stale.tenant, &stale.session_key, &other, &holder, ttl)
+        .await
+        .unwrap();
+    assert_eq!(taken.owner, other);
+    assert!(taken.epoch > stale.epoch);
+    let refused = store
+        .record_model_reply(&stale, reply(ChatMessage::assistant("late")))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "{refused:?}"
+    );
+}
 
 async fn a_draining_node_gives_back_every_lease_it_holds_and_no_other(subject: &Subject) {
     let store = subject.store.as_ref();

@@ -29,13 +29,14 @@ fn parse(
     })
 }
 
-#[async_trait]
-impl LeaseRepository for PostgresStore {
-    async fn acquire_lease(
+impl PostgresStore {
+    /// Takes the lease: free, expired, ours, or held by `gone`.
+    async fn take_lease(
         &self,
         tenant: &TenantId,
         key: &SessionKey,
         owner: &NodeId,
+        gone: Option<&NodeId>,
         ttl: Duration,
     ) -> Result<Lease, StoreError> {
         let mut tx = self.write(tenant).await?;
@@ -48,12 +49,14 @@ impl LeaseRepository for PostgresStore {
              owner = excluded.owner, epoch = session_leases.epoch + 1, \
              expires_at = excluded.expires_at \
              WHERE session_leases.owner = excluded.owner OR session_leases.expires_at <= now() \
+             OR session_leases.owner = $5 \
              RETURNING owner, epoch, expires_at",
         )
         .bind(tenant.as_str())
         .bind(key.as_str())
         .bind(owner.as_str())
         .bind(seconds(ttl))
+        .bind(gone.map(NodeId::as_str))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(taken) = taken else {
@@ -73,6 +76,30 @@ impl LeaseRepository for PostgresStore {
         };
         self.commit(tx).await?;
         parse(tenant, key, taken)
+    }
+}
+
+#[async_trait]
+impl LeaseRepository for PostgresStore {
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+        owner: &NodeId,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        self.take_lease(tenant, key, owner, None, ttl).await
+    }
+
+    async fn take_lease_from(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+        owner: &NodeId,
+        gone: &NodeId,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        self.take_lease(tenant, key, owner, Some(gone), ttl).await
     }
 
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {

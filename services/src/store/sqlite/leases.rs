@@ -51,16 +51,18 @@ fn lease_row(row: &sqlx::sqlite::SqliteRow) -> Result<Lease, StoreError> {
     })
 }
 
-#[async_trait]
-impl LeaseRepository for SqliteStore {
-    async fn acquire_lease(
+impl SqliteStore {
+    /// Takes the lease: free, expired, ours, or held by `gone`.
+    async fn take_lease(
         &self,
         tenant: &TenantId,
         key: &SessionKey,
         owner: &NodeId,
+        gone: Option<&NodeId>,
         ttl: Duration,
     ) -> Result<Lease, StoreError> {
         let (tenant, key, owner) = (tenant.clone(), key.clone(), owner.clone());
+        let gone = gone.map(|g| g.as_str().to_owned());
         self.write(move |conn| {
             Box::pin(async move {
                 let at = now();
@@ -75,7 +77,8 @@ impl LeaseRepository for SqliteStore {
                 if let Some(row) = held {
                     let holder: String = row.try_get("owner")?;
                     let expires = parse_ts("expires_at", row.try_get("expires_at")?)?;
-                    if holder != owner.as_str() && expires > at {
+                    let taken_from_gone = gone.as_deref() == Some(holder.as_str());
+                    if holder != owner.as_str() && expires > at && !taken_from_gone {
                         return Err(StoreError::LeaseHeld {
                             session: key.to_string(),
                             owner: holder,
@@ -108,6 +111,30 @@ impl LeaseRepository for SqliteStore {
             })
         })
         .await
+    }
+}
+
+#[async_trait]
+impl LeaseRepository for SqliteStore {
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+        owner: &NodeId,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        self.take_lease(tenant, key, owner, None, ttl).await
+    }
+
+    async fn take_lease_from(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+        owner: &NodeId,
+        gone: &NodeId,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        self.take_lease(tenant, key, owner, Some(gone), ttl).await
     }
 
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
