@@ -86,9 +86,16 @@ impl Actor for SessionActor {
                             Ok(gone) => {
                                 tracing::info!(session = %key, holder = %gone,
                                     "taking the session over from a node that left the cluster");
-                                deps.store
+                                let taken = deps
+                                    .store
                                     .take_lease_from(tenant, key, &deps.node, &gone, ttl)
-                                    .await
+                                    .await;
+                                if taken.is_ok() {
+                                    facio_services::telemetry::metrics()
+                                        .lease_takeovers
+                                        .add(1, &[]);
+                                }
+                                taken
                             }
                             Err(e) => Err(e),
                         }

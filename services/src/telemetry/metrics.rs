@@ -75,8 +75,8 @@ pub struct Metrics {
     pub turn_overhead: Histogram<f64>,
     /// `facio.sessions.passivated` {session}: session actors stopped while idle.
     pub passivations: Counter<u64>,
-    /// `facio.lease.takeovers` {lease}: running turns taken over from a holder that
-    /// is gone (or from this node's previous life), to go on from the store.
+    /// `facio.lease.takeovers` {lease}: sessions taken from a holder that left the
+    /// cluster, and running turns taken over at start-up recovery.
     pub lease_takeovers: Counter<u64>,
     /// `facio.rate_limit.rejections` {request}: requests refused by a rate limit.
     pub rate_limited: Counter<u64>,
@@ -167,7 +167,7 @@ impl Metrics {
             lease_takeovers: counter(
                 "facio.lease.takeovers",
                 "{lease}",
-                "Running turns taken over from a session holder that is gone",
+                "Sessions and running turns taken over from a holder that is gone",
             ),
             rate_limited: counter(
                 "facio.rate_limit.rejections",
