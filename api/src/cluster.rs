@@ -296,10 +296,8 @@ impl Cluster {
             }
         }
         // The owner's spans continue this request's trace.
-        let mut trace = reqwest::header::HeaderMap::new();
-        facio_services::telemetry::inject_headers(&mut trace);
         request
-            .headers(trace)
+            .headers(facio_services::telemetry::trace_headers())
             .header(INTERNAL_TOKEN, self.token.as_ref())
             .body(body)
             .send()
@@ -433,11 +431,7 @@ impl Peers for Cluster {
         let answer = self
             .client
             .post(format!("{url}/internal/v1/sessions/op"))
-            .headers({
-                let mut trace = reqwest::header::HeaderMap::new();
-                facio_services::telemetry::inject_headers(&mut trace);
-                trace
-            })
+            .headers(facio_services::telemetry::trace_headers())
             .header(INTERNAL_TOKEN, self.token.as_ref())
             .timeout(Duration::from_secs(30))
             .json(&body)

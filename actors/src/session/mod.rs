@@ -73,34 +73,32 @@ impl Actor for SessionActor {
                 let (tenant, key) = &state.args.address;
                 let deps = &state.args.deps;
                 let ttl = deps.config.cluster.lease_ttl();
-                let taken = match deps.store.acquire_lease(tenant, key, &deps.node, ttl).await {
-                    // Held by a node that left the cluster without giving it back (its
-                    // registration lapsed: dead, or frozen past the TTL): taken now,
-                    // not when the lease runs out; its new epoch fences the old holder.
-                    Err(facio_services::store::StoreError::LeaseHeld { owner, .. })
-                        if gone_from_cluster(deps, &owner) =>
-                    {
-                        let gone = facio_services::domain::NodeId::new(&owner)
-                            .map_err(|e| facio_services::store::StoreError::Corrupt(e.to_string()));
-                        match gone {
-                            Ok(gone) => {
-                                tracing::info!(session = %key, holder = %gone,
-                                    "taking the session over from a node that left the cluster");
-                                let taken = deps
-                                    .store
-                                    .take_lease_from(tenant, key, &deps.node, &gone, ttl)
-                                    .await;
-                                if taken.is_ok() {
-                                    facio_services::telemetry::metrics()
-                                        .lease_takeovers
-                                        .add(1, &[]);
-                                }
-                                taken
-                            }
-                            Err(e) => Err(e),
-                        }
+                let acquired = deps.store.acquire_lease(tenant, key, &deps.node, ttl).await;
+                // Held by a node that left the cluster without giving it back (its
+                // registration lapsed: dead, or frozen past the TTL): taken now, not
+                // when the lease runs out; its new epoch fences the old holder.
+                let gone = match &acquired {
+                    Err(facio_services::store::StoreError::LeaseHeld { owner, .. }) => {
+                        gone_from_cluster(deps, owner)
                     }
-                    other => other,
+                    _ => None,
+                };
+                let taken = match gone {
+                    Some(gone) => {
+                        tracing::info!(session = %key, holder = %gone,
+                            "taking the session over from a node that left the cluster");
+                        let taken = deps
+                            .store
+                            .take_lease(tenant, key, &deps.node, Some(&gone), ttl)
+                            .await;
+                        if taken.is_ok() {
+                            facio_services::telemetry::metrics()
+                                .lease_takeovers
+                                .add(1, &[]);
+                        }
+                        taken
+                    }
+                    None => acquired,
                 };
                 match taken {
                     Ok(lease) => state.lease = Some(lease),
@@ -310,17 +308,16 @@ impl Actor for SessionActor {
     }
 }
 
-/// Whether `owner` (a lease holder) is known to have left the cluster: in cluster
-/// mode, with Redis reachable, and not registered. (Without a cluster, or while the
-/// membership cannot be read, nobody is taken over early.)
-fn gone_from_cluster(deps: &crate::context::NodeContext, owner: &str) -> bool {
-    let Some(peers) = deps.peers.get() else {
-        return false;
-    };
-    let Ok(owner) = facio_services::domain::NodeId::new(owner) else {
-        return false;
-    };
-    owner != deps.node && peers.knows_gone(&owner)
+/// `owner` (a lease holder), when it is known to have left the cluster: in cluster
+/// mode, with the membership readable, and not registered. (Without a cluster, or
+/// while the membership cannot be read, nobody is taken over early.)
+fn gone_from_cluster(
+    deps: &crate::context::NodeContext,
+    owner: &str,
+) -> Option<facio_services::domain::NodeId> {
+    let peers = deps.peers.get()?;
+    let owner = facio_services::domain::NodeId::new(owner).ok()?;
+    (owner != deps.node && peers.knows_gone(&owner)).then_some(owner)
 }
 
 /// Whether the node is draining (its sessions give themselves up once idle).

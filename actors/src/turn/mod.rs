@@ -108,7 +108,7 @@ struct Progress {
     /// Time spent waiting on the model and in tool batches (for the overhead).
     model_time: Duration,
     tool_time: Duration,
-    finish_reasons: Vec<String>,
+    finish_reasons: Vec<facio_services::providers::FinishReason>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,13 +161,15 @@ impl TurnTask {
         };
         let began = Instant::now();
         let span = tracing::Span::current();
-        telemetry::set(&span, names::OPERATION, "invoke_agent");
-        telemetry::set(&span, names::AGENT_NAME, AGENT_NAME);
-        telemetry::set(&span, names::REQUEST_MODEL, progress.model.clone());
-        if let Some(provider) = &self.deps.config.agents.defaults.provider {
-            telemetry::set(&span, names::PROVIDER, provider.clone());
+        if telemetry::tracing_on() {
+            telemetry::set(&span, names::OPERATION, "invoke_agent");
+            telemetry::set(&span, names::AGENT_NAME, AGENT_NAME);
+            telemetry::set(&span, names::REQUEST_MODEL, progress.model.clone());
+            if let Some(provider) = &self.deps.config.agents.defaults.provider {
+                telemetry::set(&span, names::PROVIDER, provider.clone());
+            }
+            telemetry::set(&span, names::RUN_RESUMED, self.resume);
         }
-        telemetry::set(&span, "facio.run.resumed", self.resume);
         let driven = match requested {
             Ok(()) => self.drive(&recorder, &mut progress, cached, accepted).await,
             Err(e) => Err(TurnError::Store(e)),
@@ -240,30 +242,25 @@ impl TurnTask {
         progress: &Progress,
         elapsed: Duration,
     ) {
-        telemetry::set_usage(span, &progress.model, &progress.turn_usage);
-        telemetry::set(span, "facio.turn.stop", stop.name());
-        if !progress.finish_reasons.is_empty() {
-            telemetry::set(
-                span,
-                names::FINISH_REASONS,
-                opentelemetry::Value::Array(opentelemetry::Array::String(
-                    progress
-                        .finish_reasons
-                        .iter()
-                        .map(|r| r.clone().into())
-                        .collect(),
-                )),
-            );
-        }
-        match stop {
-            StopReason::ProviderFailed(_)
+        if telemetry::tracing_on() {
+            telemetry::set_usage(span, &progress.model, &progress.turn_usage);
+            telemetry::set(span, names::TURN_STOP, stop.name());
+            if !progress.finish_reasons.is_empty() {
+                telemetry::set_finish_reasons(
+                    span,
+                    progress.finish_reasons.iter().map(|r| r.as_str()),
+                );
+            }
+            if let StopReason::ProviderFailed(_)
             | StopReason::ModelNotAllowed(_)
-            | StopReason::Internal(_) => telemetry::set_error(span, stop.name()),
-            _ => {}
+            | StopReason::Internal(_) = stop
+            {
+                telemetry::set_error(span, stop.name());
+            }
         }
         let m = telemetry::metrics();
         let tenant = telemetry::metrics::tenant(&self.tenant);
-        let ended = KeyValue::new("facio.turn.stop", stop.name());
+        let ended = KeyValue::new(names::TURN_STOP, stop.name());
         m.turn_duration
             .record(elapsed.as_secs_f64(), &[tenant.clone(), ended.clone()]);
         let overhead = elapsed
@@ -628,21 +625,23 @@ impl TurnTask {
             otel.name = %format!("chat {model}"),
             otel.kind = "client",
         );
-        telemetry::set(&span, names::OPERATION, "chat");
-        telemetry::set(&span, names::PROVIDER, provider.name().to_owned());
-        telemetry::set(&span, names::REQUEST_MODEL, model.clone());
-        telemetry::set(
-            &span,
-            names::REQUEST_MAX_TOKENS,
-            i64::from(defaults.max_tokens),
-        );
-        telemetry::set(
-            &span,
-            names::REQUEST_TEMPERATURE,
-            f64::from(defaults.temperature),
-        );
-        telemetry::set(&span, names::CONVERSATION, self.key.to_string());
-        if telemetry::capture_content() {
+        if telemetry::tracing_on() {
+            telemetry::set(&span, names::OPERATION, "chat");
+            telemetry::set(&span, names::PROVIDER, provider.name().to_owned());
+            telemetry::set(&span, names::REQUEST_MODEL, model.clone());
+            telemetry::set(
+                &span,
+                names::REQUEST_MAX_TOKENS,
+                i64::from(defaults.max_tokens),
+            );
+            telemetry::set(
+                &span,
+                names::REQUEST_TEMPERATURE,
+                f64::from(defaults.temperature),
+            );
+            telemetry::set(&span, names::CONVERSATION, self.key.to_string());
+        }
+        if telemetry::tracing_on() && telemetry::capture_content() {
             let input = serde_json::to_string(&request.messages).unwrap_or_default();
             telemetry::set(
                 &span,
@@ -664,9 +663,7 @@ impl TurnTask {
             Ok(response) => {
                 progress.usage += response.usage;
                 progress.turn_usage += response.usage;
-                progress
-                    .finish_reasons
-                    .push(response.finish_reason.as_str().to_owned());
+                progress.finish_reasons.push(response.finish_reason);
                 progress.model = response.model.clone();
                 let pricing = &self.deps.config.pricing;
                 let priced = if pricing.contains_key(&response.model) {
@@ -740,15 +737,11 @@ impl TurnTask {
         match result {
             Ok(response) => {
                 let usage = response.usage;
-                telemetry::set_usage(span, &response.model, &usage);
-                telemetry::set(
-                    span,
-                    names::FINISH_REASONS,
-                    opentelemetry::Value::Array(opentelemetry::Array::String(vec![
-                        response.finish_reason.as_str().into(),
-                    ])),
-                );
-                if telemetry::capture_content() {
+                if telemetry::tracing_on() {
+                    telemetry::set_usage(span, &response.model, &usage);
+                    telemetry::set_finish_reasons(span, [response.finish_reason.as_str()]);
+                }
+                if telemetry::tracing_on() && telemetry::capture_content() {
                     let output = serde_json::json!([{
                         "role": "assistant",
                         "content": response.content,

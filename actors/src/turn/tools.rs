@@ -86,22 +86,19 @@ pub(super) async fn run_calls(
             }
             Prepared::Refused(call, error) => {
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
-                let decision = if error.kind == ToolErrorKind::Denied {
-                    "deny"
-                } else {
-                    "refused"
-                };
+                let denied = error.kind == ToolErrorKind::Denied;
+                let decision = if denied { "deny" } else { "refused" };
                 let span = tool_span(task, &call, decision, task.deps.tools.risk(&call.name));
                 telemetry::set_error(&span, error.kind.as_str());
                 metrics().tool_calls.add(
                     1,
                     &[
                         KeyValue::new(names::TOOL_NAME, call.name.clone()),
-                        KeyValue::new("facio.tool.outcome", decision),
+                        KeyValue::new(names::TOOL_OUTCOME, decision),
                     ],
                 );
                 drop(span);
-                let status = if error.kind == ToolErrorKind::Denied {
+                let status = if denied {
                     ToolCallStatus::Denied
                 } else {
                     ToolCallStatus::Failed
@@ -735,6 +732,9 @@ fn tool_span(
         otel.name = %format!("execute_tool {}", call.name),
         otel.kind = "internal",
     );
+    if !telemetry::tracing_on() {
+        return span;
+    }
     telemetry::set(&span, names::OPERATION, "execute_tool");
     telemetry::set(&span, names::TOOL_NAME, call.name.clone());
     telemetry::set(&span, names::TOOL_CALL_ID, call.id.clone());
@@ -764,7 +764,7 @@ fn observe_tool(
     let tool = KeyValue::new(names::TOOL_NAME, call.name.clone());
     let outcome = match result {
         Ok(out) => {
-            if telemetry::capture_content() {
+            if telemetry::tracing_on() && telemetry::capture_content() {
                 telemetry::set(
                     span,
                     names::TOOL_RESULT,
@@ -794,7 +794,7 @@ fn observe_tool(
         ],
     );
     m.tool_calls
-        .add(1, &[tool, KeyValue::new("facio.tool.outcome", outcome)]);
+        .add(1, &[tool, KeyValue::new(names::TOOL_OUTCOME, outcome)]);
 }
 
 async fn execute(task: &TurnTask, ready: &Ready) -> Result<ToolOutput, ToolError> {

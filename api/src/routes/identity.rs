@@ -12,14 +12,18 @@ use crate::error::ApiError;
 /// The subject of callers holding the static management token.
 pub(crate) const MANAGEMENT_SUBJECT: &str = "management-token";
 
-pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
-    let given = headers
+/// The bearer token of `Authorization: Bearer …`, if the request has one.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::unauthorized("missing bearer token (Authorization: Bearer ...)")
-        })?;
+}
+
+pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let given = bearer(headers).ok_or_else(|| {
+        ApiError::unauthorized("missing bearer token (Authorization: Bearer ...)")
+    })?;
     if let Some(a2a) = &state.a2a_token
         && facio_services::auth::same_secret(given.as_bytes(), a2a.as_bytes())
     {

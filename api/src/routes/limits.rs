@@ -87,14 +87,14 @@ impl Limits {
             let key = hex::encode(Sha256::digest(token.as_bytes()));
             if let Err(not_until) = tokens.check_key(&key) {
                 return Err(too_many(
-                    "this token",
+                    Over::Token,
                     not_until.wait_time_from(self.clock.now()),
                 ));
             }
         }
         if let Some(Err(not_until)) = limiter.tenant.as_ref().map(|t| t.check()) {
             return Err(too_many(
-                "the tenant",
+                Over::Tenant,
                 not_until.wait_time_from(self.clock.now()),
             ));
         }
@@ -102,11 +102,17 @@ impl Limits {
     }
 }
 
-fn too_many(who: &str, wait: Duration) -> ApiError {
-    let limit = if who == "this token" {
-        "token"
-    } else {
-        "tenant"
+/// Which limit a request is over.
+#[derive(Clone, Copy)]
+enum Over {
+    Token,
+    Tenant,
+}
+
+fn too_many(over: Over, wait: Duration) -> ApiError {
+    let (who, limit) = match over {
+        Over::Token => ("this token", "token"),
+        Over::Tenant => ("the tenant", "tenant"),
     };
     facio_services::telemetry::metrics()
         .rate_limited

@@ -14,11 +14,7 @@ use crate::error::ApiError;
 /// `GET /metrics`: every instrument as Prometheus text, for a scraper holding the
 /// metrics token (`api.metricsToken`) or the management token.
 pub(crate) async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let presented = super::identity::bearer(&headers).map(str::trim);
     let accepted = [&state.metrics_token, &state.management_token]
         .into_iter()
         .flatten()
@@ -83,13 +79,7 @@ pub(crate) async fn http_span(request: Request, next: Next) -> Response {
         url.path = request.uri().path(),
         http.response.status_code = tracing::field::Empty,
     );
-    let parent = telemetry::extract_headers(request.headers());
-    if opentelemetry::trace::TraceContextExt::span(&parent)
-        .span_context()
-        .is_valid()
-    {
-        let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
-    }
+    telemetry::continue_from_headers(&span, request.headers());
     let started = std::time::Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();

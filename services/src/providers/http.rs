@@ -113,10 +113,8 @@ fn invalid(name: &str, reason: String) -> ResolveError {
 /// any other status becomes [`ProviderError::Http`]. The caller bounds the time.
 pub(crate) async fn send(request: RequestBuilder) -> Result<Response, ProviderError> {
     // The provider sees the trace the call belongs to (W3C `traceparent`).
-    let mut trace = HeaderMap::new();
-    crate::telemetry::inject_headers(&mut trace);
     let response = request
-        .headers(trace)
+        .headers(crate::telemetry::trace_headers())
         .send()
         .await
         .map_err(transport_error)?;

@@ -58,17 +58,19 @@ pub trait LeaseRepository: Send + Sync {
         key: &SessionKey,
         owner: &NodeId,
         ttl: Duration,
-    ) -> Result<Lease, StoreError>;
-    /// As [`LeaseRepository::acquire_lease`], and also when the live lease is held by
-    /// `gone`: a node that left the cluster without giving its leases back (its
-    /// registration lapsed). Safe before that lease runs out: the new epoch fences
-    /// anything `gone` would still try to write.
-    async fn take_lease_from(
+    ) -> Result<Lease, StoreError> {
+        self.take_lease(tenant, key, owner, None, ttl).await
+    }
+    /// As [`LeaseRepository::acquire_lease`], and with `gone` also when the live lease
+    /// is held by `gone`: a node that left the cluster without giving its leases back
+    /// (its registration lapsed). Safe before that lease runs out: the new epoch
+    /// fences anything `gone` would still try to write.
+    async fn take_lease(
         &self,
         tenant: &TenantId,
         key: &SessionKey,
         owner: &NodeId,
-        gone: &NodeId,
+        gone: Option<&NodeId>,
         ttl: Duration,
     ) -> Result<Lease, StoreError>;
     /// Extends a held lease. [`StoreError::Fenced`] if it was taken at a newer epoch

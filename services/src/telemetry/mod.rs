@@ -44,6 +44,9 @@ pub mod names {
     pub const REVIEW_OUTCOME: &str = "facio.review.outcome";
     pub const REVIEW_WAIT: &str = "facio.review.wait_s";
     pub const POLICY_DECISION: &str = "facio.policy.decision";
+    pub const TOOL_OUTCOME: &str = "facio.tool.outcome";
+    pub const TURN_STOP: &str = "facio.turn.stop";
+    pub const RUN_RESUMED: &str = "facio.run.resumed";
     pub const RISK_TIER: &str = "facio.tool.risk_tier";
 }
 
@@ -145,6 +148,16 @@ pub fn set_usage(span: &tracing::Span, model: &str, usage: &crate::domain::Usage
     set(span, names::OUTPUT_TOKENS, count(usage.completion_tokens));
 }
 
+/// Sets `gen_ai.response.finish_reasons` (a string array) on `span`.
+pub fn set_finish_reasons<'a>(span: &tracing::Span, reasons: impl IntoIterator<Item = &'a str>) {
+    let reasons = reasons.into_iter().map(|r| r.to_owned().into()).collect();
+    set(
+        span,
+        names::FINISH_REASONS,
+        opentelemetry::Value::Array(opentelemetry::Array::String(reasons)),
+    );
+}
+
 /// Adds an event to the current span's OpenTelemetry span.
 pub fn event(name: &'static str, attributes: Vec<opentelemetry::KeyValue>) {
     tracing::Span::current().add_event(name, attributes);
@@ -175,31 +188,40 @@ pub fn context_of(traceparent: &str) -> opentelemetry::Context {
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&fields))
 }
 
-/// Makes `span` a child of the trace `traceparent` names (a request's or a stream
-/// entry's); a malformed value leaves it where it is.
+/// Makes `span` a child of the trace `traceparent` names (a stream entry's); a
+/// malformed value leaves it where it is.
 pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
     if let Some(traceparent) = traceparent {
-        let cx = context_of(traceparent);
-        if cx.span().span_context().is_valid() {
-            let _ = span.set_parent(cx);
-        }
+        continue_from(span, context_of(traceparent));
     }
 }
 
-/// Adds the current span's trace context to outgoing HTTP headers.
-pub fn inject_headers(headers: &mut reqwest::header::HeaderMap) {
+/// Makes `span` a child of the trace incoming HTTP headers name (`traceparent`);
+/// without one it stays where it is.
+pub fn continue_from_headers(span: &tracing::Span, headers: &reqwest::header::HeaderMap) {
+    continue_from(
+        span,
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers))),
+    );
+}
+
+fn continue_from(span: &tracing::Span, cx: opentelemetry::Context) {
+    if cx.span().span_context().is_valid() {
+        let _ = span.set_parent(cx);
+    }
+}
+
+/// The current span's trace context as outgoing HTTP headers (none when it is not
+/// traced).
+pub fn trace_headers() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
     let cx = tracing::Span::current().context();
-    if !cx.span().span_context().is_valid() {
-        return;
+    if cx.span().span_context().is_valid() {
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut HeaderInjector(&mut headers));
+        });
     }
-    opentelemetry::global::get_text_map_propagator(|p| {
-        p.inject_context(&cx, &mut HeaderInjector(headers));
-    });
-}
-
-/// The trace context incoming HTTP headers carry.
-pub fn extract_headers(headers: &reqwest::header::HeaderMap) -> opentelemetry::Context {
-    opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
+    headers
 }
 
 struct HeaderInjector<'a>(&'a mut reqwest::header::HeaderMap);

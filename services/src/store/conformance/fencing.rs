@@ -33,7 +33,13 @@ async fn a_live_lease_of_a_gone_node_is_taken_and_fences_it(subject: &Subject) {
     let holder = NodeId::new("conformance").unwrap();
     // Naming another node as gone takes nothing: the live lease stays its holder's.
     let kept = store
-        .take_lease_from(&stale.tenant, &stale.session_key, &other, &bystander, ttl)
+        .take_lease(
+            &stale.tenant,
+            &stale.session_key,
+            &other,
+            Some(&bystander),
+            ttl,
+        )
         .await;
     assert!(
         matches!(kept, Err(StoreError::LeaseHeld { ref owner, .. }) if owner == "conformance"),
@@ -42,7 +48,13 @@ async fn a_live_lease_of_a_gone_node_is_taken_and_fences_it(subject: &Subject) {
     // Its holder named as gone: taken at once, long before it runs out, at a newer
     // epoch that fences the old holder's next write.
     let taken = store
-        .take_lease_from(&stale.tenant, &stale.session_key, &other, &holder, ttl)
+        .take_lease(
+            &stale.tenant,
+            &stale.session_key,
+            &other,
+            Some(&holder),
+            ttl,
+        )
         .await
         .unwrap();
     assert_eq!(taken.owner, other);

@@ -29,8 +29,8 @@ fn parse(
     })
 }
 
-impl PostgresStore {
-    /// Takes the lease: free, expired, ours, or held by `gone`.
+#[async_trait]
+impl LeaseRepository for PostgresStore {
     async fn take_lease(
         &self,
         tenant: &TenantId,
@@ -40,8 +40,8 @@ impl PostgresStore {
         ttl: Duration,
     ) -> Result<Lease, StoreError> {
         let mut tx = self.write(tenant).await?;
-        // One statement decides: insert, or take over a lease that expired or was
-        // ours; a live lease of another owner is left alone (no row comes back).
+        // One statement decides: insert, or take over a lease that expired, was ours
+        // or is held by `gone`; any other live lease is left alone (no row comes back).
         let taken: Option<(String, i64, DateTime<Utc>)> = sqlx::query_as(
             "INSERT INTO session_leases (tenant_id, session_key, owner, epoch, expires_at) \
              VALUES ($1, $2, $3, 1, now() + make_interval(secs => $4)) \
@@ -76,30 +76,6 @@ impl PostgresStore {
         };
         self.commit(tx).await?;
         parse(tenant, key, taken)
-    }
-}
-
-#[async_trait]
-impl LeaseRepository for PostgresStore {
-    async fn acquire_lease(
-        &self,
-        tenant: &TenantId,
-        key: &SessionKey,
-        owner: &NodeId,
-        ttl: Duration,
-    ) -> Result<Lease, StoreError> {
-        self.take_lease(tenant, key, owner, None, ttl).await
-    }
-
-    async fn take_lease_from(
-        &self,
-        tenant: &TenantId,
-        key: &SessionKey,
-        owner: &NodeId,
-        gone: &NodeId,
-        ttl: Duration,
-    ) -> Result<Lease, StoreError> {
-        self.take_lease(tenant, key, owner, Some(gone), ttl).await
     }
 
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {

@@ -51,8 +51,8 @@ fn lease_row(row: &sqlx::sqlite::SqliteRow) -> Result<Lease, StoreError> {
     })
 }
 
-impl SqliteStore {
-    /// Takes the lease: free, expired, ours, or held by `gone`.
+#[async_trait]
+impl LeaseRepository for SqliteStore {
     async fn take_lease(
         &self,
         tenant: &TenantId,
@@ -111,30 +111,6 @@ impl SqliteStore {
             })
         })
         .await
-    }
-}
-
-#[async_trait]
-impl LeaseRepository for SqliteStore {
-    async fn acquire_lease(
-        &self,
-        tenant: &TenantId,
-        key: &SessionKey,
-        owner: &NodeId,
-        ttl: Duration,
-    ) -> Result<Lease, StoreError> {
-        self.take_lease(tenant, key, owner, None, ttl).await
-    }
-
-    async fn take_lease_from(
-        &self,
-        tenant: &TenantId,
-        key: &SessionKey,
-        owner: &NodeId,
-        gone: &NodeId,
-        ttl: Duration,
-    ) -> Result<Lease, StoreError> {
-        self.take_lease(tenant, key, owner, Some(gone), ttl).await
     }
 
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
