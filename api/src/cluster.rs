@@ -173,6 +173,12 @@ impl Cluster {
         }))
     }
 
+    /// How long a request waits for its session to settle on a node while it moves
+    /// (a lease's length and a little).
+    pub fn patience(&self) -> Duration {
+        Duration::from_secs(self.membership.ttl_secs() + 2)
+    }
+
     /// Where a request for a session runs. `Ok(None)`: here. Otherwise the answer of
     /// the node that ran it, streamed back as it comes (the caller cannot tell). While
     /// a session moves off a node that is shutting down (which answers
@@ -189,7 +195,7 @@ impl Cluster {
         headers: &HeaderMap,
         body: axum::body::Bytes,
     ) -> Result<Option<Response>, ApiError> {
-        let patience = Duration::from_secs(self.membership.ttl_secs() + 2);
+        let patience = self.patience();
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             // Past draining this node runs nothing: once its sessions are given

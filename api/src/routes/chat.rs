@@ -115,10 +115,12 @@ async fn completions(
     // A session another node holds (or should take) runs there; the caller gets its
     // answer, streamed as it comes, as if it ran here.
     // A node that stops taking turns between routing and submitting stored nothing:
-    // the turn then goes where its session is now.
-    let mut attempts = 0;
+    // the turn then goes where its session is now: while the session gives itself
+    // up (its lease released a moment after its actor stopped), look again, within
+    // a lease's length.
+    let patience = state.cluster.as_ref().map(|c| c.patience());
+    let deadline = patience.map(|p| tokio::time::Instant::now() + p);
     let (run_id, events) = loop {
-        attempts += 1;
         if !forwarded
             && let Some(cluster) = &state.cluster
             && let Some(answer) = cluster
@@ -149,7 +151,10 @@ async fn completions(
             .await;
         match submitted {
             Err(facio_actors::RuntimeError::ShuttingDown)
-                if !forwarded && state.cluster.is_some() && attempts < 3 => {}
+                if !forwarded && deadline.is_some_and(|d| tokio::time::Instant::now() < d) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
             other => break other?,
         }
     };
