@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use facio_services::domain::{NodeId, SessionKey, TenantId};
 
 /// What another node is asked to do with a session it holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SessionOp {
     /// Look at the session's stored work now: a review of it was decided, a turn was
@@ -16,8 +16,9 @@ pub enum SessionOp {
     /// Stop the running turn and the queued ones (the answer says whether anything
     /// was stopped).
     Stop,
-    /// Delete the session's history, runs and reviews if it is idle.
-    Reset,
+    /// Delete the session's history, runs and reviews if it is idle, with the audit
+    /// event that records it (written in the same transaction).
+    Reset(Option<facio_services::store::NewAuditEvent>),
 }
 
 /// What the holder answered.

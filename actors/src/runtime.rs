@@ -406,11 +406,15 @@ impl Runtime {
         &self,
         tenant: TenantId,
         key: SessionKey,
+        record: Option<facio_services::store::NewAuditEvent>,
     ) -> Result<Result<bool, crate::session::ResetError>, RuntimeError> {
         if let Some((owner, peers)) =
             crate::context::holder_elsewhere(&self.deps, &tenant, &key).await
         {
-            return match peers.ask(&owner, &tenant, &key, SessionOp::Reset).await {
+            return match peers
+                .ask(&owner, &tenant, &key, SessionOp::Reset(record))
+                .await
+            {
                 Ok(SessionOpResult::Done { changed }) => Ok(Ok(changed)),
                 Ok(SessionOpResult::Busy) => Ok(Err(crate::session::ResetError::Busy)),
                 Err(e) => Err(RuntimeError::Unavailable(format!(
@@ -418,18 +422,24 @@ impl Runtime {
                 ))),
             };
         }
-        self.reset_here(tenant, key).await
+        self.reset_here(tenant, key, record).await
     }
 
     async fn reset_here(
         &self,
         tenant: TenantId,
         key: SessionKey,
+        record: Option<facio_services::store::NewAuditEvent>,
     ) -> Result<Result<bool, crate::session::ResetError>, RuntimeError> {
         let result = self
             .sessions()?
             .call(
-                |reply| SupervisorMsg::Route((tenant, key), SessionMsg::Reset(reply)),
+                |reply| {
+                    SupervisorMsg::Route(
+                        (tenant, key),
+                        SessionMsg::Reset(record.map(Box::new), reply),
+                    )
+                },
                 Some(Duration::from_secs(30)),
             )
             .await
@@ -460,7 +470,7 @@ impl Runtime {
             SessionOp::Stop => Ok(SessionOpResult::Done {
                 changed: self.cancel_here(tenant, key).await?,
             }),
-            SessionOp::Reset => Ok(match self.reset_here(tenant, key).await? {
+            SessionOp::Reset(record) => Ok(match self.reset_here(tenant, key, record).await? {
                 Ok(changed) => SessionOpResult::Done { changed },
                 Err(crate::session::ResetError::Busy) => SessionOpResult::Busy,
                 Err(crate::session::ResetError::Store(e)) => {

@@ -65,7 +65,10 @@ pub enum SessionMsg {
     Cancel(RpcReplyPort<bool>),
     /// From the supervisor: delete the session's history, runs and reviews, unless a
     /// turn is running, queued or waiting for a review. Replies whether it existed.
-    Reset(RpcReplyPort<Result<bool, ResetError>>),
+    Reset(
+        Option<Box<facio_services::store::NewAuditEvent>>,
+        RpcReplyPort<Result<bool, ResetError>>,
+    ),
     /// From the session's own turn task: the turn ended.
     TurnFinished(Box<TurnOutcome>),
     /// From a closed review: continue the run that waited for it.

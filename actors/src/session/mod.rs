@@ -227,7 +227,7 @@ impl Actor for SessionActor {
                 }
                 let _ = reply.send(cancelled);
             }
-            SessionMsg::Reset(reply) => {
+            SessionMsg::Reset(record, reply) => {
                 state.received += 1;
                 let result = if state.running.is_some()
                     || !state.queue.is_empty()
@@ -239,7 +239,13 @@ impl Actor for SessionActor {
                     // the delete is done.
                     let (tenant, key) = &state.args.address;
                     state.history = None;
-                    match state.args.deps.store.delete_session(tenant, key).await {
+                    match state
+                        .args
+                        .deps
+                        .store
+                        .delete_session(tenant, key, record.map(|r| *r))
+                        .await
+                    {
                         Ok(existed) => Ok(existed),
                         Err(facio_services::store::StoreError::Conflict(_)) => {
                             Err(ResetError::Busy)

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use facio_services::auth::{Claims, Role, issue_hs256};
 use facio_services::config::Config;
 use facio_services::domain::{TenantId, TenantSettingsPatch};
-use facio_services::store::{AuditEventKind, NewAuditEvent, Store, TokenRecord};
+use facio_services::store::{Applied, AuditEventKind, Change, NewAuditEvent, Store, TokenRecord};
 
 use super::Globals;
 
@@ -89,25 +89,31 @@ async fn open_tenant(
     Ok((config, store, tenant))
 }
 
-async fn audit(
+/// Makes `change` in `tenant` and records it as `kind` with `data` in the logs of
+/// `logs`, in one transaction, with `cli (user)` as the actor.
+async fn change(
     store: &dyn Store,
     tenant: &TenantId,
+    change: Change,
+    logs: &[TenantId],
     kind: AuditEventKind,
     data: serde_json::Value,
-) -> anyhow::Result<()> {
-    store
-        .append_audit(
-            tenant,
-            NewAuditEvent {
-                kind,
-                session_key: None,
-                run_id: None,
-                actor: cli_actor(),
-                data,
-            },
-        )
-        .await?;
-    Ok(())
+) -> anyhow::Result<Applied> {
+    let mut data = data;
+    data["surface"] = serde_json::json!("cli");
+    data["requestId"] = serde_json::json!(format!("cli_{}", uuid::Uuid::now_v7().simple()));
+    let event = NewAuditEvent {
+        kind,
+        session_key: None,
+        run_id: None,
+        actor: cli_actor(),
+        data,
+    };
+    let events = logs
+        .iter()
+        .map(|log| (log.clone(), event.clone()))
+        .collect();
+    Ok(store.apply_change(tenant, change, events).await?)
 }
 
 pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Result<ExitCode> {
@@ -116,17 +122,18 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
     match command {
         TenantsCommand::Create { name } => {
             let tenant = TenantId::new(name).context("invalid tenant name")?;
-            store.create_tenant(&tenant).await?;
-            let data = serde_json::json!({"tenant": tenant, "surface": "cli"});
-            for chain in [TenantId::default_tenant(), tenant.clone()] {
-                audit(
-                    store.as_ref(),
-                    &chain,
-                    AuditEventKind::TenantCreated,
-                    data.clone(),
-                )
-                .await?;
-            }
+            let logs = [TenantId::default_tenant(), tenant.clone()];
+            let data = serde_json::json!({"tenant": tenant});
+            let kind = AuditEventKind::TenantCreated;
+            change(
+                store.as_ref(),
+                &tenant,
+                Change::CreateTenant,
+                &logs,
+                kind,
+                data,
+            )
+            .await?;
             println!("created tenant {tenant}");
         }
         TenantsCommand::List => {
@@ -169,21 +176,12 @@ pub async fn tenants(globals: &Globals, command: TenantsCommand) -> anyhow::Resu
                 requests_per_minute_per_token: requests_per_minute_per_token.map(Some),
             });
             if settings != before {
-                store.put_tenant_settings(&tenant, &settings).await?;
-                let data = serde_json::json!({"tenant": tenant, "before": before,
-                    "after": settings, "surface": "cli"});
-                if let Err(e) = audit(
-                    store.as_ref(),
-                    &tenant,
-                    AuditEventKind::SettingsChanged,
-                    data,
-                )
-                .await
-                {
-                    // A change whose audit event cannot be written is not made.
-                    store.put_tenant_settings(&tenant, &before).await?;
-                    return Err(e);
-                }
+                let mut data = before.changes(&settings);
+                data["tenant"] = serde_json::json!(tenant);
+                let set = Change::TenantSettings(settings.clone());
+                let logs = std::slice::from_ref(&tenant);
+                let kind = AuditEventKind::SettingsChanged;
+                change(store.as_ref(), &tenant, set, logs, kind, data).await?;
             }
             println!("{}", serde_json::to_string_pretty(&settings)?);
         }
@@ -237,24 +235,26 @@ pub async fn tokens(globals: &Globals, command: TokensCommand) -> anyhow::Result
     let jti = claims.jti.clone().unwrap_or_default();
     let at =
         |secs: u64| chrono::DateTime::from_timestamp(i64::try_from(secs).unwrap_or(i64::MAX), 0);
-    store
-        .record_token(&TokenRecord {
-            tenant: tenant.clone(),
-            jti: jti.clone(),
-            subject: Some(claims.sub.clone()),
-            roles: claims.roles.clone(),
-            issued_at: at(now),
-            expires_at: at(claims.exp),
-            revoked_at: None,
-            revoked_by: None,
-        })
-        .await?;
-    audit(
+    let issued = Change::IssueToken(TokenRecord {
+        tenant: tenant.clone(),
+        jti: jti.clone(),
+        subject: Some(claims.sub.clone()),
+        roles: claims.roles.clone(),
+        issued_at: at(now),
+        expires_at: at(claims.exp),
+        revoked_at: None,
+        revoked_by: None,
+    });
+    let data = serde_json::json!({"jti": jti, "tenant": tenant, "subject": claims.sub,
+        "roles": claims.roles, "expiresAt": at(claims.exp)});
+    let logs = std::slice::from_ref(&tenant);
+    change(
         store.as_ref(),
         &tenant,
+        issued,
+        logs,
         AuditEventKind::TokenIssued,
-        serde_json::json!({"jti": jti, "subject": claims.sub, "roles": claims.roles,
-            "expiresAt": at(claims.exp), "surface": "cli"}),
+        data,
     )
     .await?;
     println!("{token}");
@@ -286,19 +286,17 @@ async fn list_tokens(globals: &Globals, tenant: &str) -> anyhow::Result<ExitCode
 
 async fn revoke_token(globals: &Globals, tenant: &str, jti: &str) -> anyhow::Result<ExitCode> {
     let (_, store, tenant) = open_tenant(globals, tenant).await?;
-    match store.revoke_token(&tenant, jti, &cli_actor()).await? {
-        None => bail!("no token with jti {jti} was issued in tenant {tenant}"),
-        Some(false) => println!("token {jti} was already revoked"),
-        Some(true) => {
-            audit(
-                store.as_ref(),
-                &tenant,
-                AuditEventKind::TokenRevoked,
-                serde_json::json!({"jti": jti, "surface": "cli"}),
-            )
-            .await?;
-            println!("revoked token {jti}");
-        }
+    let revoke = Change::RevokeToken {
+        jti: jti.to_owned(),
+        by: cli_actor(),
+    };
+    let data = serde_json::json!({"jti": jti, "tenant": tenant});
+    let logs = std::slice::from_ref(&tenant);
+    let kind = AuditEventKind::TokenRevoked;
+    match change(store.as_ref(), &tenant, revoke, logs, kind, data).await? {
+        Applied::Missing => bail!("no token with jti {jti} was issued in tenant {tenant}"),
+        Applied::Unchanged => println!("token {jti} was already revoked"),
+        Applied::Changed => println!("revoked token {jti}"),
     }
     Ok(ExitCode::SUCCESS)
 }

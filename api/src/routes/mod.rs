@@ -10,6 +10,7 @@ mod limits;
 mod management;
 mod models;
 mod observe;
+mod request_id;
 mod slow_body;
 
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub(crate) struct AppState {
 }
 
 pub(crate) use observe::refresh_gauges;
+pub(crate) use request_id::RequestId;
 
 /// The config as JSON with every secret masked.
 pub(crate) use management::masked_config;
@@ -77,5 +79,6 @@ pub(crate) fn router(state: AppState) -> Router {
             internal::node_layer,
         ))
         .layer(axum::middleware::from_fn(observe::http_span))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }

@@ -33,6 +33,31 @@ pub struct TenantSettings {
 }
 
 impl TenantSettings {
+    /// What changed from `self` to `after`, as the audit log records it: the names
+    /// of the settings that changed and, for each, its value before and after (`null`
+    /// for unset).
+    pub fn changes(&self, after: &TenantSettings) -> serde_json::Value {
+        let (before, after) = (object(self), object(after));
+        let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let null = serde_json::Value::Null;
+        let (mut was, mut is, mut changed) =
+            (serde_json::Map::new(), serde_json::Map::new(), Vec::new());
+        for key in keys {
+            let (old, new) = (
+                before.get(key).unwrap_or(&null),
+                after.get(key).unwrap_or(&null),
+            );
+            if old != new {
+                changed.push(serde_json::Value::String(key.clone()));
+                was.insert(key.clone(), old.clone());
+                is.insert(key.clone(), new.clone());
+            }
+        }
+        serde_json::json!({"changed": changed, "before": was, "after": is})
+    }
+
     /// Whether runs of this tenant may call `model`.
     pub fn allows_model(&self, model: &str) -> bool {
         self.models
@@ -131,9 +156,42 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// Settings as a JSON object (empty if they cannot be shown, which a struct of plain
+/// fields never is).
+fn object(settings: &TenantSettings) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(settings) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_name_each_changed_setting_with_its_value_before_and_after() {
+        let before = TenantSettings {
+            tokens_per_day: Some(10),
+            models: Some(vec!["a".to_owned()]),
+            ..TenantSettings::default()
+        };
+        let after = TenantSettings {
+            tokens_per_day: Some(10),
+            models: Some(vec!["a".to_owned(), "b".to_owned()]),
+            tokens_per_run: Some(5),
+            ..TenantSettings::default()
+        };
+        assert_eq!(
+            before.changes(&after),
+            serde_json::json!({
+                "changed": ["models", "tokensPerRun"],
+                "before": {"models": ["a"], "tokensPerRun": null},
+                "after": {"models": ["a", "b"], "tokensPerRun": 5},
+            })
+        );
+        assert_eq!(before.changes(&before)["changed"], serde_json::json!([]));
+    }
 
     #[test]
     fn a_patch_keeps_absent_fields_clears_nulls_and_sets_values() {

@@ -111,8 +111,9 @@ impl AuditEventKind {
     }
 }
 
-/// An event to append.
-#[derive(Debug, Clone, PartialEq)]
+/// An event to append (carried to another node with a change it records).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NewAuditEvent {
     pub kind: AuditEventKind,
     pub session_key: Option<SessionKey>,

@@ -9,6 +9,7 @@
 
 mod audit;
 mod chain;
+mod change;
 #[cfg(test)]
 mod conformance;
 mod error;
@@ -35,6 +36,7 @@ pub use audit::{
     AuditChainReport, AuditEvent, AuditEventKind, AuditFilter, GENESIS_HASH, NewAuditEvent,
     chain_hash,
 };
+pub use change::{Applied, Change, ChangeRepository, Recorded};
 pub use error::StoreError;
 pub use export::{ExportError, ExportReport, verify_export};
 pub use leases::{Epoch, Lease, LeaseRepository};
@@ -98,8 +100,14 @@ pub trait SessionRepository: Send + Sync {
     /// Deletes the session with its history, runs, tool calls and reviews, all or
     /// nothing. The audit log and usage rows stay. [`StoreError::Conflict`] while a
     /// run of the session is running or awaiting a review; false if there was none.
-    async fn delete_session(&self, tenant: &TenantId, key: &SessionKey)
-    -> Result<bool, StoreError>;
+    /// `record`, the audit event of the deletion, is written in the same transaction
+    /// when there was a session to delete.
+    async fn delete_session(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+        record: Option<NewAuditEvent>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Runs (one per turn) and their tool calls.
@@ -260,24 +268,11 @@ pub trait ReviewRepository: Send + Sync {
     async fn count_pending_reviews(&self) -> Result<u64, StoreError>;
     /// The tenant's policy document, if one was saved.
     async fn get_policy(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>, StoreError>;
-    async fn put_policy(
-        &self,
-        tenant: &TenantId,
-        document: &serde_json::Value,
-    ) -> Result<(), StoreError>;
 }
 
 /// Encrypted credentials (the vault's rows). Values only ever leave as ciphertext.
 #[async_trait]
 pub trait CredentialRepository: Send + Sync {
-    /// Creates or replaces a credential.
-    async fn put_credential(
-        &self,
-        tenant: &TenantId,
-        key: &str,
-        sealed: &Sealed,
-        exposed: bool,
-    ) -> Result<(), StoreError>;
     async fn get_credential(
         &self,
         tenant: &TenantId,
@@ -287,23 +282,6 @@ pub trait CredentialRepository: Send + Sync {
     async fn credential_keys(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError>;
     /// Every credential of the tenant, sorted by key.
     async fn list_credentials(&self, tenant: &TenantId) -> Result<Vec<CredentialRow>, StoreError>;
-    /// Stores a new credential; [`StoreError::Conflict`] if the key exists.
-    async fn create_credential(
-        &self,
-        tenant: &TenantId,
-        key: &str,
-        sealed: &Sealed,
-        exposed: bool,
-    ) -> Result<(), StoreError>;
-    /// Whether it existed.
-    async fn delete_credential(&self, tenant: &TenantId, key: &str) -> Result<bool, StoreError>;
-    /// Whether it existed.
-    async fn set_credential_exposed(
-        &self,
-        tenant: &TenantId,
-        key: &str,
-        exposed: bool,
-    ) -> Result<bool, StoreError>;
     /// Any one stored credential of any tenant: the node checks at start that its
     /// master key opens it.
     async fn any_credential(&self) -> Result<Option<Sealed>, StoreError>;
@@ -346,17 +324,10 @@ pub trait UsageRepository: Send + Sync {
 /// Tenants. The default tenant exists without a row.
 #[async_trait]
 pub trait TenantRepository: Send + Sync {
-    /// Creates a tenant; [`StoreError::Conflict`] if it exists.
-    async fn create_tenant(&self, tenant: &TenantId) -> Result<(), StoreError>;
     async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, StoreError>;
     async fn list_tenants(&self) -> Result<Vec<TenantId>, StoreError>;
     /// The tenant's settings (defaults when none were saved).
     async fn tenant_settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError>;
-    async fn put_tenant_settings(
-        &self,
-        tenant: &TenantId,
-        settings: &TenantSettings,
-    ) -> Result<(), StoreError>;
 }
 
 /// Everything the runtime persists.
@@ -367,6 +338,7 @@ pub trait Store:
     + ReviewRepository
     + CredentialRepository
     + TenantRepository
+    + ChangeRepository
     + UsageRepository
     + TokenRepository
     + LeaseRepository
@@ -382,6 +354,7 @@ impl<T> Store for T where
         + ReviewRepository
         + CredentialRepository
         + TenantRepository
+        + ChangeRepository
         + UsageRepository
         + TokenRepository
         + LeaseRepository

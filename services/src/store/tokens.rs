@@ -25,16 +25,6 @@ pub struct TokenRecord {
 /// Tokens of a tenant.
 #[async_trait]
 pub trait TokenRepository: Send + Sync {
-    /// Records a token just issued.
-    async fn record_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
-    /// Revokes token `jti` of `tenant`: `Some(true)` when revoked now, `Some(false)`
-    /// when it already was, `None` when the tenant issued no such token.
-    async fn revoke_token(
-        &self,
-        tenant: &TenantId,
-        jti: &str,
-        by: &str,
-    ) -> Result<Option<bool>, StoreError>;
     /// When `jti` of `tenant` was revoked, if it was.
     async fn token_revoked(
         &self,

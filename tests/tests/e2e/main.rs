@@ -23,6 +23,7 @@ mod matrix;
 mod observe;
 mod postgres;
 mod provider_errors;
+mod record;
 mod sdk;
 mod secrets;
 mod settings;

@@ -63,7 +63,7 @@ async fn new(
     Body(body): Body<SessionCommand>,
 ) -> Result<Json<Value>, ApiError> {
     let key = session_key(body)?;
-    let cleared = super::sessions::reset(&state, &caller, key.clone()).await?;
+    let cleared = super::sessions::reset(&state, &caller, key.clone(), Some("new")).await?;
     Ok(Json(json!({"sessionKey": key, "cleared": cleared})))
 }
 

@@ -11,14 +11,14 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use facio_services::domain::TenantId;
 use facio_services::review::SecretString;
-use facio_services::store::{AuditEventKind, CredentialRow, StoreError};
+use facio_services::store::{Applied, AuditEventKind, Change, CredentialRow, StoreError};
 use facio_services::tenant_cache::TenantCacheEvent;
 use facio_services::vault::{CredentialScope, provider_key, valid_key};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::Body;
-use super::{Caller, audit_change, store_error};
+use super::{Caller, audit_change, make_change, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
 
@@ -91,15 +91,6 @@ fn check_scope(scope: Option<&CredentialScope>, exposed: bool) -> Result<(), Api
         ));
     }
     Ok(())
-}
-
-/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {
@@ -199,27 +190,21 @@ async fn create(
     check_value("value", &body.value)?;
     check_scope(body.scope.as_ref(), body.exposed)?;
     let sealed = seal_scoped(&state, body.value, body.scope.as_ref())?;
-    match state
-        .runtime
-        .store()
-        .create_credential(caller.tenant(), &body.key, &sealed, body.exposed)
-        .await
-    {
-        Ok(()) => credentials_changed(&state, caller.tenant()),
-        Err(StoreError::Conflict(message)) => {
-            return Err(ApiError::conflict("credential_exists", message));
-        }
-        Err(e) => return Err(store_error(e)),
-    }
-    changed(
-        &state,
-        &caller,
+    let created = Change::PutCredential {
+        key: body.key.clone(),
+        sealed,
+        exposed: body.exposed,
+        replace: false,
+    };
+    let made = Made::new(
         &body.key,
         "created",
         Some(body.exposed),
         body.scope.as_ref(),
-    )
-    .await?;
+    );
+    made.apply(&state, &caller, created)
+        .await
+        .map_err(|e| exists_or(e, None))?;
     let row = find(&state, caller.tenant(), &body.key).await?;
     Ok((StatusCode::CREATED, Json(entry(&state, &row))))
 }
@@ -230,7 +215,7 @@ struct NewValue {
     value: String,
     exposed: Option<bool>,
     /// Absent: the scope stays; `null`: the credential is no longer scoped.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::json::present")]
     scope: Option<Option<CredentialScope>>,
 }
 
@@ -266,17 +251,21 @@ async fn replace(
     };
     check_scope(scope.as_ref(), exposed)?;
     let sealed = seal_scoped(&state, body.value, scope.as_ref())?;
-    store
-        .put_credential(caller.tenant(), &key, &sealed, exposed)
-        .await
-        .map_err(store_error)?;
-    credentials_changed(&state, caller.tenant());
     let action = if before.is_some() {
         "updated"
     } else {
         "created"
     };
-    changed(&state, &caller, &key, action, Some(exposed), scope.as_ref()).await?;
+    let put = Change::PutCredential {
+        key: key.clone(),
+        sealed,
+        exposed,
+        replace: true,
+    };
+    Made::new(&key, action, Some(exposed), scope.as_ref())
+        .apply(&state, &caller, put)
+        .await
+        .map_err(store_error)?;
     let row = find(&state, caller.tenant(), &key).await?;
     Ok(Json(entry(&state, &row)))
 }
@@ -287,21 +276,20 @@ async fn remove(
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let deleted = valid_key(&key)
-        && state
-            .runtime
-            .store()
-            .delete_credential(caller.tenant(), &key)
+        && Made::new(&key, "deleted", None, None)
+            .apply(
+                &state,
+                &caller,
+                Change::DeleteCredential { key: key.clone() },
+            )
             .await
-            .map_err(store_error)?;
-    if deleted {
-        credentials_changed(&state, caller.tenant());
-    }
+            .map_err(store_error)?
+            == Applied::Changed;
     if !deleted {
         return Err(ApiError::not_found(format!(
             "credential {key} does not exist"
         )));
     }
-    changed(&state, &caller, &key, "deleted", None, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -324,27 +312,21 @@ async fn set_exposed(
         None
     };
     check_scope(scope.as_ref(), body.exposed)?;
+    let exposure = Change::ExposeCredential {
+        key: key.clone(),
+        exposed: body.exposed,
+    };
     let found = valid_key(&key)
-        && state
-            .runtime
-            .store()
-            .set_credential_exposed(caller.tenant(), &key, body.exposed)
+        && Made::new(&key, "exposed", Some(body.exposed), scope.as_ref())
+            .apply(&state, &caller, exposure)
             .await
-            .map_err(store_error)?;
+            .map_err(store_error)?
+            == Applied::Changed;
     if !found {
         return Err(ApiError::not_found(format!(
             "credential {key} does not exist"
         )));
     }
-    changed(
-        &state,
-        &caller,
-        &key,
-        "exposed",
-        Some(body.exposed),
-        scope.as_ref(),
-    )
-    .await?;
     let row = find(&state, caller.tenant(), &key).await?;
     Ok(Json(entry(&state, &row)))
 }
@@ -365,23 +347,63 @@ fn seal_scoped(
         .map_err(|e| ApiError::internal(format!("credential vault: {e}")))
 }
 
-/// Audits a change by key, with the exposure and scope it leaves (never the value).
-async fn changed(
-    state: &AppState,
-    caller: &Caller,
-    key: &str,
-    action: &str,
+/// A credential change as the record shows it: the key, with the exposure and scope
+/// it leaves (never the value).
+struct Made<'a> {
+    key: &'a str,
+    action: &'a str,
     exposed: Option<bool>,
-    scope: Option<&CredentialScope>,
-) -> Result<(), ApiError> {
-    audit_change(
-        state,
-        caller,
-        caller.tenant(),
-        AuditEventKind::CredentialChanged,
-        json!({"key": key, "action": action, "exposed": exposed, "scope": scope, "source": "api"}),
-    )
-    .await
+    scope: Option<&'a CredentialScope>,
+}
+
+impl<'a> Made<'a> {
+    fn new(
+        key: &'a str,
+        action: &'a str,
+        exposed: Option<bool>,
+        scope: Option<&'a CredentialScope>,
+    ) -> Self {
+        Self {
+            key,
+            action,
+            exposed,
+            scope,
+        }
+    }
+
+    /// Makes `change` and records it in one transaction.
+    async fn apply(
+        &self,
+        state: &AppState,
+        caller: &Caller,
+        change: Change,
+    ) -> Result<Applied, StoreError> {
+        let data = json!({
+            "key": self.key,
+            "action": self.action,
+            "exposed": self.exposed,
+            "scope": self.scope,
+            "source": "api",
+        });
+        let tenant = caller.tenant();
+        let logs = std::slice::from_ref(tenant);
+        let kind = AuditEventKind::CredentialChanged;
+        let applied = make_change(state, caller, tenant, change, logs, kind, data).await?;
+        if applied == Applied::Changed {
+            credentials_changed(state, tenant);
+        }
+        Ok(applied)
+    }
+}
+
+/// 409 for a key that exists (with `message`, or the store's), else the store error.
+fn exists_or(e: StoreError, message: Option<String>) -> ApiError {
+    match e {
+        StoreError::Conflict(stored) => {
+            ApiError::conflict("credential_exists", message.unwrap_or(stored))
+        }
+        other => store_error(other),
+    }
 }
 
 fn configured(state: &AppState, name: &str) -> Result<(), ApiError> {
@@ -442,25 +464,20 @@ async fn create_provider(
     check_value("apiKey", &body.api_key)?;
     let sealed = seal(&state, body.api_key)?;
     let key = provider_key(&body.name);
-    match state
-        .runtime
-        .store()
-        .create_credential(caller.tenant(), &key, &sealed, false)
+    let created = Change::PutCredential {
+        key: key.clone(),
+        sealed,
+        exposed: false,
+        replace: false,
+    };
+    let taken = format!(
+        "provider {} already has a stored key; PUT replaces it",
+        body.name
+    );
+    Made::new(&key, "created", None, None)
+        .apply(&state, &caller, created)
         .await
-    {
-        Ok(()) => credentials_changed(&state, caller.tenant()),
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict(
-                "credential_exists",
-                format!(
-                    "provider {} already has a stored key; PUT replaces it",
-                    body.name
-                ),
-            ));
-        }
-        Err(e) => return Err(store_error(e)),
-    }
-    changed(&state, &caller, &key, "created", None, None).await?;
+        .map_err(|e| exists_or(e, Some(taken)))?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"name": body.name, "source": "vault", "restartRequired": true})),
@@ -483,14 +500,16 @@ async fn put_provider(
     check_value("apiKey", &body.api_key)?;
     let sealed = seal(&state, body.api_key)?;
     let key = provider_key(&name);
-    state
-        .runtime
-        .store()
-        .put_credential(caller.tenant(), &key, &sealed, false)
+    let put = Change::PutCredential {
+        key: key.clone(),
+        sealed,
+        exposed: false,
+        replace: true,
+    };
+    Made::new(&key, "updated", None, None)
+        .apply(&state, &caller, put)
         .await
         .map_err(store_error)?;
-    credentials_changed(&state, caller.tenant());
-    changed(&state, &caller, &key, "updated", None, None).await?;
     Ok(Json(
         json!({"name": name, "source": "vault", "restartRequired": true}),
     ))
@@ -502,21 +521,19 @@ async fn delete_provider(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let key = provider_key(&name);
-    let deleted = state
-        .runtime
-        .store()
-        .delete_credential(caller.tenant(), &key)
+    let deleted = Made::new(&key, "deleted", None, None)
+        .apply(
+            &state,
+            &caller,
+            Change::DeleteCredential { key: key.clone() },
+        )
         .await
         .map_err(store_error)?;
-    if deleted {
-        credentials_changed(&state, caller.tenant());
-    }
-    if !deleted {
+    if deleted != Applied::Changed {
         return Err(ApiError::not_found(format!(
             "provider {name} has no stored key"
         )));
     }
-    changed(&state, &caller, &key, "deleted", None, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,6 +2,7 @@
 
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
 
@@ -50,4 +51,13 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
             .map(|query| Params(query.0))
             .map_err(|rejection| ApiError::invalid_request(None, rejection.body_text()))
     }
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+pub(super) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }

@@ -27,7 +27,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use facio_services::auth::Identity;
 use facio_services::domain::TenantId;
-use facio_services::store::{AuditEventKind, NewAuditEvent, StoreError};
+use facio_services::store::{Applied, AuditEventKind, Change, NewAuditEvent, StoreError};
 
 use super::AppState;
 use crate::error::ApiError;
@@ -109,8 +109,8 @@ async fn check_roles(
     Ok(next.run(request).await)
 }
 
-/// The verified caller of a management route.
-pub(super) struct Caller(pub Identity);
+/// The verified caller of a management route and the id of its request.
+pub(super) struct Caller(pub Identity, pub crate::routes::RequestId);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     type Rejection = ApiError;
@@ -119,11 +119,16 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, ApiError> {
+        let request = parts
+            .extensions
+            .get::<crate::routes::RequestId>()
+            .cloned()
+            .unwrap_or_else(crate::routes::RequestId::fresh);
         parts
             .extensions
             .get::<Identity>()
             .cloned()
-            .map(Caller)
+            .map(|identity| Caller(identity, request))
             .ok_or_else(|| ApiError::unauthorized("no verified caller"))
     }
 }
@@ -139,8 +144,63 @@ impl Caller {
     }
 }
 
-/// Records a change made through the management API in `tenant`'s audit log, with
-/// the caller as the actor. `data` must never hold a secret value.
+/// The audit event of a change `caller` makes: the caller as actor, with the tenant
+/// their token names, the surface it came through (the API unless `data` says) and
+/// the request's id. `data` must never hold a secret value.
+pub(super) fn change_event(
+    caller: &Caller,
+    kind: AuditEventKind,
+    data: serde_json::Value,
+) -> NewAuditEvent {
+    let mut data = data;
+    if let Some(fields) = data.as_object_mut() {
+        fields
+            .entry("surface")
+            .or_insert_with(|| serde_json::Value::String("api".to_owned()));
+        fields.insert(
+            "actorTenant".to_owned(),
+            serde_json::Value::String(caller.0.tenant.to_string()),
+        );
+        fields.insert(
+            "requestId".to_owned(),
+            serde_json::Value::String(caller.1.to_string()),
+        );
+    }
+    NewAuditEvent {
+        kind,
+        session_key: None,
+        run_id: None,
+        actor: caller.0.subject.clone(),
+        data,
+    }
+}
+
+/// Makes `change` in `tenant` and records it as `kind` with `data` in the logs of
+/// `logs` (usually just `tenant`), in one transaction: a change whose event cannot
+/// be written is not made.
+pub(super) async fn make_change(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantId,
+    change: Change,
+    logs: &[TenantId],
+    kind: AuditEventKind,
+    data: serde_json::Value,
+) -> Result<Applied, StoreError> {
+    let event = change_event(caller, kind, data);
+    let events = logs
+        .iter()
+        .map(|log| (log.clone(), event.clone()))
+        .collect();
+    state
+        .runtime
+        .store()
+        .apply_change(tenant, change, events)
+        .await
+}
+
+/// Records in `tenant`'s log a change outside the store (a file, the node's
+/// settings, a stop), with the caller as actor.
 pub(super) async fn audit_change(
     state: &AppState,
     caller: &Caller,
@@ -148,26 +208,8 @@ pub(super) async fn audit_change(
     kind: AuditEventKind,
     data: serde_json::Value,
 ) -> Result<(), ApiError> {
-    // Every operator change says which surface it came through.
-    let mut data = data;
-    if let Some(fields) = data.as_object_mut() {
-        fields
-            .entry("surface")
-            .or_insert_with(|| serde_json::Value::String("api".to_owned()));
-    }
-    state
-        .runtime
-        .store()
-        .append_audit(
-            tenant,
-            NewAuditEvent {
-                kind,
-                session_key: None,
-                run_id: None,
-                actor: caller.0.subject.clone(),
-                data,
-            },
-        )
+    let logs = [tenant.clone()];
+    make_change(state, caller, tenant, Change::Record, &logs, kind, data)
         .await
         .map(|_| ())
         .map_err(store_error)

@@ -9,11 +9,11 @@ use facio_services::policy::{Policy, PolicyRule};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use facio_services::store::AuditEventKind;
+use facio_services::store::{AuditEventKind, Change};
 use facio_services::tenant_cache::TenantCacheEvent;
 
 use super::json::Body;
-use super::{Caller, audit_change, store_error};
+use super::{Caller, make_change, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
 
@@ -35,24 +35,18 @@ pub(super) async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, 
         .map_err(|e| ApiError::internal(format!("the stored policy cannot be read: {e}")))
 }
 
-async fn put(state: &AppState, tenant: &TenantId, policy: &Policy) -> Result<Value, ApiError> {
-    let doc = serde_json::to_value(policy).map_err(|e| ApiError::internal(e.to_string()))?;
-    state
-        .runtime
-        .store()
-        .put_policy(tenant, &doc)
-        .await
-        .map_err(store_error)?;
-    state
-        .runtime
-        .tenant_cache()
-        .changed(TenantCacheEvent::Policy(tenant.clone()));
-    Ok(doc)
+/// The settings part of a policy as the record shows it.
+fn settings_json(policy: &Policy) -> Value {
+    json!({
+        "enabled": policy.settings.enabled,
+        "skipCron": policy.settings.skip_cron,
+        "reviewTimeoutS": policy.review_timeout_s,
+    })
 }
 
 /// Saves `after` and records the change (`change` says what it was) in the audit log
-/// with the caller as actor. A change whose audit event cannot be written is taken
-/// back: the policy is put back as it was.
+/// with the caller as actor, in one transaction: a change whose audit event cannot
+/// be written is not made.
 pub(super) async fn commit(
     state: &AppState,
     caller: &Caller,
@@ -61,17 +55,25 @@ pub(super) async fn commit(
     change: Value,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = caller.tenant();
-    let doc = put(state, tenant, after).await?;
+    let doc = serde_json::to_value(after).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut data = change;
-    data["surface"] = json!("api");
-    data["settingsBefore"] =
-        json!({"enabled": before.settings.enabled, "skipCron": before.settings.skip_cron});
-    data["settingsAfter"] =
-        json!({"enabled": after.settings.enabled, "skipCron": after.settings.skip_cron});
-    if let Err(e) = audit_change(state, caller, tenant, AuditEventKind::PolicyChanged, data).await {
-        put(state, tenant, before).await?;
-        return Err(e);
-    }
+    data["settingsBefore"] = settings_json(before);
+    data["settingsAfter"] = settings_json(after);
+    make_change(
+        state,
+        caller,
+        tenant,
+        Change::Policy(doc.clone()),
+        std::slice::from_ref(tenant),
+        AuditEventKind::PolicyChanged,
+        data,
+    )
+    .await
+    .map_err(store_error)?;
+    state
+        .runtime
+        .tenant_cache()
+        .changed(TenantCacheEvent::Policy(tenant.clone()));
     Ok(Json(doc))
 }
 
@@ -100,7 +102,10 @@ async fn add(
         .add(rule.clone())
         .map_err(|e| ApiError::unprocessable(None, e.to_string()))?;
     if !added {
-        return Ok(Json(put(&state, caller.tenant(), &policy).await?));
+        // Already there: nothing changes, nothing is recorded.
+        return Ok(Json(
+            serde_json::to_value(&before).map_err(|e| ApiError::internal(e.to_string()))?,
+        ));
     }
     let change = json!({"change": "rule_added", "rule": rule});
     commit(&state, &caller, &before, &policy, change).await
@@ -133,7 +138,13 @@ async fn clear(caller: Caller, State(state): State<AppState>) -> Result<Json<Val
 struct Settings {
     enabled: Option<bool>,
     skip_cron: Option<bool>,
+    /// Seconds a review waits for a human; `null` goes back to the default (24 h).
+    #[serde(default, deserialize_with = "super::json::present")]
+    review_timeout_s: Option<Option<u64>>,
 }
+
+/// The longest a review may wait for a human: 36 hours.
+const MAX_REVIEW_TIMEOUT_S: u64 = 36 * 3600;
 
 async fn settings(
     caller: Caller,
@@ -148,9 +159,21 @@ async fn settings(
     if let Some(skip) = body.skip_cron {
         policy.settings.skip_cron = skip;
     }
+    if let Some(timeout) = body.review_timeout_s {
+        if timeout.is_some_and(|t| t == 0 || t > MAX_REVIEW_TIMEOUT_S) {
+            return Err(ApiError::unprocessable(
+                Some("reviewTimeoutS"),
+                format!(
+                    "reviewTimeoutS: from 1 to {MAX_REVIEW_TIMEOUT_S} seconds, or null for the default"
+                ),
+            ));
+        }
+        policy.review_timeout_s = timeout;
+    }
+    if policy == before {
+        return Ok(Json(settings_json(&policy)));
+    }
     let change = json!({"change": "settings"});
     let _saved = commit(&state, &caller, &before, &policy, change).await?;
-    Ok(Json(
-        json!({"enabled": policy.settings.enabled, "skipCron": policy.settings.skip_cron}),
-    ))
+    Ok(Json(settings_json(&policy)))
 }

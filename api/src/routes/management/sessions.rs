@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::Params;
-use super::{Caller, audit_change, store_error};
+use super::{Caller, change_event, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
 
@@ -79,36 +79,33 @@ async fn remove(
 ) -> Result<axum::http::StatusCode, ApiError> {
     let key =
         SessionKey::new(key).map_err(|e| ApiError::not_found(format!("no such session: {e}")))?;
-    if !reset(&state, &caller, key.clone()).await? {
+    if !reset(&state, &caller, key.clone(), None).await? {
         return Err(ApiError::not_found(format!("session {key} does not exist")));
     }
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-/// Deletes a session's history (the audit log and usage stay) and audits it; 409 while
-/// a turn of it runs or waits. Returns whether it existed.
+/// Deletes a session's history (the audit log and usage stay) and records it in the
+/// same transaction; 409 while a turn of it runs or waits. `command` names the chat
+/// command that asked for it (`new`), if one did. Returns whether it existed.
 pub(super) async fn reset(
     state: &AppState,
     caller: &Caller,
     key: SessionKey,
+    command: Option<&str>,
 ) -> Result<bool, ApiError> {
+    let mut data = json!({"sessionKey": key, "reset": command.is_some()});
+    if let Some(command) = command {
+        data["command"] = json!(command);
+    }
+    let mut record = change_event(caller, AuditEventKind::SessionDeleted, data);
+    record.session_key = Some(key.clone());
     let outcome = state
         .runtime
-        .reset_session(caller.tenant().clone(), key.clone())
+        .reset_session(caller.tenant().clone(), key, Some(record))
         .await?;
-    let existed = outcome.map_err(|e| match e {
+    outcome.map_err(|e| match e {
         facio_actors::ResetError::Busy => ApiError::conflict("session_busy", e.to_string()),
         facio_actors::ResetError::Store(reason) => ApiError::internal(reason),
-    })?;
-    if existed {
-        audit_change(
-            state,
-            caller,
-            caller.tenant(),
-            AuditEventKind::SessionDeleted,
-            json!({"sessionKey": key}),
-        )
-        .await?;
-    }
-    Ok(existed)
+    })
 }

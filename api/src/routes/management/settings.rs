@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use facio_services::config::{Config, SettingsError};
 use facio_services::domain::{TenantId, TenantSettingsPatch};
-use facio_services::store::AuditEventKind;
+use facio_services::store::{AuditEventKind, Change as StoreChange};
 use facio_services::tenant_cache::TenantCacheEvent;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -77,56 +77,40 @@ async fn apply(
         .as_ref()
         .map(|c| c.keys.clone())
         .unwrap_or_default();
+    let store = state.runtime.store();
+    let mut data = json!({"node": saved});
     let mut applied = Vec::new();
-    let mut undo_tenant = None;
-    let recorded = async {
-        if let Some(patch) = change.tenant {
-            let store = state.runtime.store();
-            let mut settings = store.tenant_settings(&tenant).await.map_err(store_error)?;
-            undo_tenant = Some(patch.reverse(&settings));
-            applied = changed_keys(&patch);
-            settings.merge(patch);
-            store
-                .put_tenant_settings(&tenant, &settings)
-                .await
-                .map_err(store_error)?;
+    let mut stored = StoreChange::Record;
+    if let Some(patch) = change.tenant {
+        let before = store.tenant_settings(&tenant).await.map_err(store_error)?;
+        applied = changed_keys(&patch);
+        let mut after = before.clone();
+        after.merge(patch);
+        if after != before {
+            data["tenant"] = before.changes(&after);
+            stored = StoreChange::TenantSettings(after);
+        }
+    }
+    let tenant_changed = matches!(stored, StoreChange::TenantSettings(_));
+    if tenant_changed || !saved.is_empty() {
+        // The tenant's settings and the event in one transaction; node settings (a
+        // file) are taken back if that fails. Key names only for the node: its values
+        // may name paths and hosts an auditor need not see.
+        let logs = std::slice::from_ref(&tenant);
+        let kind = AuditEventKind::SettingsChanged;
+        let recorded = super::make_change(&state, &caller, &tenant, stored, logs, kind, data).await;
+        if let Err(e) = recorded {
+            if let Some(change) = node_change {
+                let _ = blocking(move || change.undo()).await;
+            }
+            return Err(store_error(e));
+        }
+        if tenant_changed {
             state
                 .runtime
                 .tenant_cache()
                 .changed(TenantCacheEvent::Settings(tenant.clone()));
         }
-        if applied.is_empty() && saved.is_empty() {
-            return Ok(());
-        }
-        // Key names only: node values may name paths and hosts an auditor need not see.
-        super::audit_change(
-            &state,
-            &caller,
-            &tenant,
-            AuditEventKind::SettingsChanged,
-            json!({"tenant": applied, "node": saved}),
-        )
-        .await
-    }
-    .await;
-    if let Err(e) = recorded {
-        // Nothing may change without its audit event: take back what was applied, and
-        // only that (a change made meanwhile to other keys stays).
-        if let Some(change) = node_change {
-            let _ = blocking(move || change.undo()).await;
-        }
-        if let Some(undo) = undo_tenant {
-            let store = state.runtime.store();
-            if let Ok(mut settings) = store.tenant_settings(&tenant).await {
-                settings.merge(undo);
-                let _ = store.put_tenant_settings(&tenant, &settings).await;
-                state
-                    .runtime
-                    .tenant_cache()
-                    .changed(TenantCacheEvent::Settings(tenant.clone()));
-            }
-        }
-        return Err(e);
     }
     Ok((applied, saved))
 }

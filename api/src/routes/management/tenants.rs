@@ -7,13 +7,13 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use facio_services::domain::{TenantId, TenantSettingsPatch};
-use facio_services::store::{AuditEventKind, StoreError};
+use facio_services::store::{AuditEventKind, Change, StoreError};
 use facio_services::tenant_cache::TenantCacheEvent;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::Body;
-use super::{Caller, store_error};
+use super::{Caller, make_change, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
 
@@ -46,21 +46,22 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant = TenantId::new(body.name)
         .map_err(|e| ApiError::unprocessable(Some("name"), format!("name: {e}")))?;
-    match state.runtime.store().create_tenant(&tenant).await {
-        Ok(()) => {
-            let data = json!({"tenant": tenant, "surface": "api"});
-            for chain in [TenantId::default_tenant(), tenant.clone()] {
-                super::audit_change(
-                    &state,
-                    &caller,
-                    &chain,
-                    AuditEventKind::TenantCreated,
-                    data.clone(),
-                )
-                .await?;
-            }
-            Ok((StatusCode::CREATED, Json(json!({"name": tenant}))))
-        }
+    // Recorded in the system tenant's log and in the new tenant's own.
+    let logs = [TenantId::default_tenant(), tenant.clone()];
+    let data = json!({"tenant": tenant});
+    let kind = AuditEventKind::TenantCreated;
+    match make_change(
+        &state,
+        &caller,
+        &tenant,
+        Change::CreateTenant,
+        &logs,
+        kind,
+        data,
+    )
+    .await
+    {
+        Ok(_) => Ok((StatusCode::CREATED, Json(json!({"name": tenant})))),
         Err(StoreError::Conflict(message)) => Err(ApiError::conflict("tenant_exists", message)),
         Err(e) => Err(store_error(e)),
     }
@@ -112,33 +113,19 @@ async fn update(
     let mut settings = store.tenant_settings(&tenant).await.map_err(store_error)?;
     let before = settings.clone();
     settings.merge(patch);
-    store
-        .put_tenant_settings(&tenant, &settings)
-        .await
-        .map_err(store_error)?;
-    state
-        .runtime
-        .tenant_cache()
-        .changed(TenantCacheEvent::Settings(tenant.clone()));
-    let audited = super::audit_change(
-        &state,
-        &caller,
-        &tenant,
-        AuditEventKind::SettingsChanged,
-        json!({"tenant": tenant, "before": before, "settings": settings, "surface": "api"}),
-    )
-    .await;
-    if let Err(e) = audited {
-        // A change whose audit event cannot be written is taken back.
-        store
-            .put_tenant_settings(&tenant, &before)
+    if settings != before {
+        let mut data = before.changes(&settings);
+        data["tenant"] = json!(tenant);
+        let change = Change::TenantSettings(settings.clone());
+        let logs = std::slice::from_ref(&tenant);
+        let kind = AuditEventKind::SettingsChanged;
+        make_change(&state, &caller, &tenant, change, logs, kind, data)
             .await
             .map_err(store_error)?;
         state
             .runtime
             .tenant_cache()
             .changed(TenantCacheEvent::Settings(tenant.clone()));
-        return Err(e);
     }
     Ok(Json(json!({"name": tenant, "settings": settings})))
 }

@@ -4,10 +4,10 @@
 use axum::extract::{Path, State};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use facio_services::store::{AuditEventKind, TokenRecord};
+use facio_services::store::{Applied, AuditEventKind, Change, TokenRecord};
 use serde_json::{Value, json};
 
-use super::{Caller, audit_change, store_error};
+use super::{Caller, make_change, store_error};
 use crate::error::ApiError;
 use crate::routes::AppState;
 
@@ -48,31 +48,23 @@ async fn revoke(
     State(state): State<AppState>,
     Path(jti): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = caller.subject().to_owned();
-    let revoked = state
-        .runtime
-        .store()
-        .revoke_token(caller.tenant(), &jti, &actor)
+    let tenant = caller.tenant();
+    let revoke = Change::RevokeToken {
+        jti: jti.clone(),
+        by: caller.subject().to_owned(),
+    };
+    let data = json!({"jti": jti, "tenant": tenant});
+    let logs = std::slice::from_ref(tenant);
+    let kind = AuditEventKind::TokenRevoked;
+    let applied = make_change(&state, &caller, tenant, revoke, logs, kind, data)
         .await
         .map_err(store_error)?;
-    match revoked {
-        None => Err(ApiError::not_found(format!(
+    if applied == Applied::Missing {
+        return Err(ApiError::not_found(format!(
             "no token with jti {jti:?} was issued in this tenant"
-        ))),
-        Some(changed) => {
-            if changed {
-                audit_change(
-                    &state,
-                    &caller,
-                    caller.tenant(),
-                    AuditEventKind::TokenRevoked,
-                    json!({"jti": jti, "surface": "api"}),
-                )
-                .await?;
-            }
-            Ok(Json(
-                json!({"jti": jti, "revoked": true, "alreadyRevoked": !changed}),
-            ))
-        }
+        )));
     }
+    Ok(Json(
+        json!({"jti": jti, "revoked": true, "alreadyRevoked": applied == Applied::Unchanged}),
+    ))
 }

@@ -200,17 +200,37 @@ async fn write(
             "the API writes files up to {MAX_FILE_BYTES} bytes"
         )));
     }
+    // What was there, to put back if the change cannot be recorded.
+    let before = match tokio::fs::symlink_metadata(&real).await {
+        Ok(meta) if meta.is_file() => Some(
+            tokio::fs::read(&real)
+                .await
+                .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", q.path)))?,
+        ),
+        _ => None,
+    };
     facio_services::tools::atomic_write(&real, &q.path, body.content.as_bytes())
         .await
         .map_err(|e| ApiError::invalid_request(Some("path"), e.to_string()))?;
-    audit_change(
+    let action = if before.is_some() {
+        "updated"
+    } else {
+        "created"
+    };
+    let data = json!({"path": q.path, "what": what(&q.path), "action": action,
+        "bytes": body.content.len()});
+    let recorded = audit_change(
         &state,
         &caller,
         caller.tenant(),
         AuditEventKind::WorkspaceChanged,
-        json!({"path": q.path, "action": "written", "bytes": body.content.len()}),
+        data,
     )
-    .await?;
+    .await;
+    if let Err(e) = recorded {
+        put_back(&real, &q.path, before).await;
+        return Err(e);
+    }
     Ok(Json(json!({"path": q.path, "size": body.content.len()})))
 }
 
@@ -230,16 +250,59 @@ async fn remove(
             q.path
         )));
     }
+    let before = tokio::fs::read(&real)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", q.path)))?;
     tokio::fs::remove_file(&real)
         .await
         .map_err(|e| ApiError::internal(format!("cannot delete {}: {e}", q.path)))?;
-    audit_change(
+    let recorded = audit_change(
         &state,
         &caller,
         caller.tenant(),
         AuditEventKind::WorkspaceChanged,
-        json!({"path": q.path, "action": "deleted"}),
+        json!({"path": q.path, "what": what(&q.path), "action": "deleted"}),
     )
-    .await?;
+    .await;
+    if let Err(e) = recorded {
+        put_back(&real, &q.path, Some(before)).await;
+        return Err(e);
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a workspace path holds, for the record: a skill (under `skills/`), a script
+/// (under `scripts/`) or another file.
+fn what(path: &str) -> &'static str {
+    let first = Path::new(path)
+        .components()
+        .find_map(|c| match c {
+            std::path::Component::Normal(part) => part.to_str(),
+            _ => None,
+        })
+        .unwrap_or_default();
+    match first {
+        facio_services::skills::SKILLS_DIR => "skill",
+        facio_services::scripts::SCRIPTS_DIR => "script",
+        _ => "file",
+    }
+}
+
+/// Puts a file back as it was before a change that could not be recorded: its old
+/// content, or gone if it was new. Best effort: the change already failed.
+async fn put_back(real: &Path, shown: &str, before: Option<Vec<u8>>) {
+    let restored = match before {
+        Some(content) => facio_services::tools::atomic_write(real, shown, &content)
+            .await
+            .map_err(|e| e.to_string()),
+        None => tokio::fs::remove_file(real)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = restored {
+        tracing::error!(
+            path = shown,
+            "a workspace change could not be recorded or taken back: {e}"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 //! (`sqlite/tests.rs`).
 
 mod audit;
+mod changes;
 mod fencing;
 mod harness;
 mod migrate;

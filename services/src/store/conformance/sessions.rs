@@ -94,7 +94,7 @@ async fn tenants_never_see_each_other(subject: &Subject) {
             .await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(!store.delete_session(&b, &k).await.unwrap());
+    assert!(!store.delete_session(&b, &k, None).await.unwrap());
     assert_eq!(store.audit_tenants().await.unwrap(), vec![a.clone()]);
 
     if subject.is_postgres() {
@@ -141,7 +141,7 @@ async fn a_session_is_deleted_whole_and_never_while_a_run_is_active(subject: &Su
         .tool_call_started(&t, &run, "call_1", "exec", "{}")
         .await
         .unwrap();
-    let refused = store.delete_session(&t, &k).await;
+    let refused = store.delete_session(&t, &k, None).await;
     assert!(
         matches!(refused, Err(StoreError::Conflict(_))),
         "{refused:?}"
@@ -154,12 +154,12 @@ async fn a_session_is_deleted_whole_and_never_while_a_run_is_active(subject: &Su
         .append_audit(&t, event(AuditEventKind::TurnFinished, 1))
         .await
         .unwrap();
-    assert!(store.delete_session(&t, &k).await.unwrap());
+    assert!(store.delete_session(&t, &k, None).await.unwrap());
     assert!(store.get_session(&t, &k).await.unwrap().is_none());
     assert!(store.history(&t, &k).await.unwrap().is_empty());
     assert!(store.get_run(&t, &run).await.unwrap().is_none());
     assert!(store.tool_calls(&t, &run).await.unwrap().is_empty());
-    assert!(!store.delete_session(&t, &k).await.unwrap());
+    assert!(!store.delete_session(&t, &k, None).await.unwrap());
     // The audit log stays.
     assert_eq!(store.verify_audit(&t).await.unwrap().events_checked, 1);
 }

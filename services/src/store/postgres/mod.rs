@@ -13,6 +13,7 @@
 //! sessions do not wait on one another.
 
 mod audit;
+mod change;
 mod credentials;
 mod leases;
 mod reviews;

@@ -258,23 +258,4 @@ impl ReviewRepository for PostgresStore {
         done(tx).await?;
         text.map(|t| json("policy", &t)).transpose()
     }
-
-    async fn put_policy(
-        &self,
-        tenant: &TenantId,
-        document: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.write(tenant).await?;
-        sqlx::query(
-            "INSERT INTO policies (tenant_id, document, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant_id) DO UPDATE SET document = excluded.document, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(tenant.as_str())
-        .bind(document.to_string())
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await
-    }
 }

@@ -6,7 +6,7 @@ use sqlx::postgres::PgRow;
 
 use super::{PostgresStore, done, now, parse_id};
 use crate::domain::{ChatMessage, RunId, SessionKey, TenantId};
-use crate::store::{SessionRecord, SessionRepository, StoreError, StoredMessage};
+use crate::store::{NewAuditEvent, SessionRecord, SessionRepository, StoreError, StoredMessage};
 
 fn session_row(row: &PgRow) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
@@ -192,6 +192,7 @@ impl SessionRepository for PostgresStore {
         &self,
         tenant: &TenantId,
         key: &SessionKey,
+        record: Option<NewAuditEvent>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write(tenant).await?;
         // Locking the session's row first queues a turn being accepted or appended
@@ -235,7 +236,13 @@ impl SessionRepository for PostgresStore {
             .bind(key.as_str())
             .execute(&mut *tx)
             .await?;
+        let existed = deleted.rows_affected() > 0;
+        if let (true, Some(event)) = (existed, record) {
+            let audit_key = self.audit_key();
+            super::audit::append_audit_in(&mut tx, tenant, event, None, audit_key.as_ref()).await?;
+            super::audit::checkpoint_in(&mut tx, tenant, audit_key.as_ref()).await?;
+        }
         self.commit(tx).await?;
-        Ok(deleted.rows_affected() > 0)
+        Ok(existed)
     }
 }

@@ -40,64 +40,6 @@ fn record(row: Row) -> Result<TokenRecord, StoreError> {
 
 #[async_trait]
 impl TokenRepository for PostgresStore {
-    async fn record_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        let roles = serde_json::to_string(&token.roles)
-            .map_err(|e| StoreError::Corrupt(format!("tokens.roles: {e}")))?;
-        let mut tx = self.write(&token.tenant).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO tokens (tenant_id, jti, subject, roles, issued_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, jti) DO NOTHING",
-        )
-        .bind(token.tenant.as_str())
-        .bind(&token.jti)
-        .bind(&token.subject)
-        .bind(roles)
-        .bind(token.issued_at)
-        .bind(token.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "a token with jti {} exists",
-                token.jti
-            )));
-        }
-        Ok(())
-    }
-
-    async fn revoke_token(
-        &self,
-        tenant: &TenantId,
-        jti: &str,
-        by: &str,
-    ) -> Result<Option<bool>, StoreError> {
-        let mut tx = self.write(tenant).await?;
-        let changed = sqlx::query(
-            "UPDATE tokens SET revoked_at = $1, revoked_by = $2 \
-             WHERE tenant_id = $3 AND jti = $4 AND revoked_at IS NULL",
-        )
-        .bind(now())
-        .bind(by)
-        .bind(tenant.as_str())
-        .bind(jti)
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await?;
-        if changed.rows_affected() > 0 {
-            return Ok(Some(true));
-        }
-        let mut tx = self.read(tenant).await?;
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT jti FROM tokens WHERE tenant_id = $1 AND jti = $2")
-                .bind(tenant.as_str())
-                .bind(jti)
-                .fetch_optional(&mut *tx)
-                .await?;
-        done(tx).await?;
-        Ok(exists.map(|_| false))
-    }
-
     async fn token_revoked(
         &self,
         tenant: &TenantId,

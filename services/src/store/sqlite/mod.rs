@@ -7,6 +7,7 @@
 //! pool concurrently (WAL).
 
 mod audit;
+mod change;
 mod credentials;
 mod leases;
 mod reviews;

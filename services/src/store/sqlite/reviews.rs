@@ -255,23 +255,4 @@ impl ReviewRepository for SqliteStore {
                 .await?;
         text.map(|t| json("policy", &t)).transpose()
     }
-
-    async fn put_policy(
-        &self,
-        tenant: &TenantId,
-        document: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        self.execute(
-            sqlx::query(
-                "INSERT INTO policies (tenant_id, document, updated_at) VALUES (?, ?, ?) \
-                 ON CONFLICT (tenant_id) DO UPDATE SET document = excluded.document, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(tenant.as_str())
-            .bind(document.to_string())
-            .bind(ts(&now())),
-        )
-        .await?;
-        Ok(())
-    }
 }

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, now, parse_id, parse_ts, ts};
 use crate::domain::{ChatMessage, RunId, SessionKey, TenantId};
-use crate::store::{SessionRecord, SessionRepository, StoreError, StoredMessage};
+use crate::store::{NewAuditEvent, SessionRecord, SessionRepository, StoreError, StoredMessage};
 
 const SESSION_COLUMNS: &str = "tenant_id, session_key, created_at, updated_at, message_count";
 
@@ -191,8 +191,9 @@ impl SessionRepository for SqliteStore {
         &self,
         tenant: &TenantId,
         key: &SessionKey,
+        record: Option<NewAuditEvent>,
     ) -> Result<bool, StoreError> {
-        let (t, k) = (tenant.clone(), key.clone());
+        let (t, k, audit_key) = (tenant.clone(), key.clone(), self.audit_key());
         self.write(move |conn| {
             Box::pin(async move {
                 let active: i64 = sqlx::query_scalar(
@@ -229,7 +230,13 @@ impl SessionRepository for SqliteStore {
                         .bind(k.as_str())
                         .execute(&mut *conn)
                         .await?;
-                Ok(deleted.rows_affected() > 0)
+                let existed = deleted.rows_affected() > 0;
+                if let (true, Some(event)) = (existed, record) {
+                    let key = audit_key.as_ref();
+                    super::audit::append_audit_in(&mut *conn, &t, event, None, key).await?;
+                    super::audit::checkpoint_in(&mut *conn, &t, key).await?;
+                }
+                Ok(existed)
             })
         })
         .await

@@ -44,62 +44,6 @@ fn record(row: Row) -> Result<TokenRecord, StoreError> {
 
 #[async_trait]
 impl TokenRepository for SqliteStore {
-    async fn record_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        let roles = serde_json::to_string(&token.roles)
-            .map_err(|e| StoreError::Corrupt(format!("tokens.roles: {e}")))?;
-        let inserted = self
-            .execute(
-                sqlx::query(
-                    "INSERT INTO tokens (tenant_id, jti, subject, roles, issued_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, jti) DO NOTHING",
-                )
-                .bind(token.tenant.as_str())
-                .bind(&token.jti)
-                .bind(&token.subject)
-                .bind(roles)
-                .bind(token.issued_at.as_ref().map(ts))
-                .bind(token.expires_at.as_ref().map(ts)),
-            )
-            .await?;
-        if inserted == 0 {
-            return Err(StoreError::Conflict(format!(
-                "a token with jti {} exists",
-                token.jti
-            )));
-        }
-        Ok(())
-    }
-
-    async fn revoke_token(
-        &self,
-        tenant: &TenantId,
-        jti: &str,
-        by: &str,
-    ) -> Result<Option<bool>, StoreError> {
-        let changed = self
-            .execute(
-                sqlx::query(
-                    "UPDATE tokens SET revoked_at = ?, revoked_by = ? \
-             WHERE tenant_id = ? AND jti = ? AND revoked_at IS NULL",
-                )
-                .bind(ts(&now()))
-                .bind(by)
-                .bind(tenant.as_str())
-                .bind(jti),
-            )
-            .await?;
-        if changed > 0 {
-            return Ok(Some(true));
-        }
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT jti FROM tokens WHERE tenant_id = ? AND jti = ?")
-                .bind(tenant.as_str())
-                .bind(jti)
-                .fetch_optional(self.read_pool())
-                .await?;
-        Ok(exists.map(|_| false))
-    }
-
     async fn token_revoked(
         &self,
         tenant: &TenantId,

@@ -1,0 +1,118 @@
+//! Operator changes and their audit events: one transaction, both or neither.
+
+use serde_json::json;
+
+use super::harness::{Subject, conformance};
+use super::tenant;
+use crate::store::{Applied, AuditEventKind, Change, NewAuditEvent};
+
+conformance!(a_change_and_its_event_commit_together_or_not_at_all);
+
+fn policy_event(n: i64) -> NewAuditEvent {
+    NewAuditEvent {
+        kind: AuditEventKind::PolicyChanged,
+        session_key: None,
+        run_id: None,
+        actor: "operator".into(),
+        data: json!({"n": n}),
+    }
+}
+
+/// Makes every insert of a `policy_changed` event fail, as a full disk or a lost
+/// connection would fail it.
+async fn refuse_policy_events(subject: &Subject) {
+    let statements: &[&str] = if subject.is_postgres() {
+        &[
+            "CREATE FUNCTION refuse_policy_events() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'audit insert refused'; END $$",
+            "CREATE TRIGGER refuse_policy_events BEFORE INSERT ON audit_events FOR EACH ROW \
+             WHEN (NEW.kind = 'policy_changed') EXECUTE FUNCTION refuse_policy_events()",
+        ]
+    } else {
+        &[
+            "CREATE TRIGGER refuse_policy_events BEFORE INSERT ON audit_events \
+           WHEN NEW.kind = 'policy_changed' BEGIN SELECT RAISE(ABORT, 'audit insert refused'); END",
+        ]
+    };
+    for sql in statements {
+        subject.execute(None, sql).await.unwrap();
+    }
+}
+
+async fn a_change_and_its_event_commit_together_or_not_at_all(subject: &Subject) {
+    let store = &subject.store;
+    let t = tenant("acme");
+    let events = "SELECT COUNT(*) FROM audit_events WHERE tenant_id = 'acme'";
+
+    // The tenant is created with its event in two logs: the system's and its own.
+    let logs = vec![
+        (tenant("default"), policy_event(0)),
+        (t.clone(), policy_event(0)),
+    ];
+    let created = store.apply_change(&t, Change::CreateTenant, logs).await;
+    assert_eq!(created.unwrap(), Applied::Changed);
+    assert!(store.tenant_exists(&t).await.unwrap());
+    assert_eq!(subject.count(Some("acme"), events).await, 1);
+    assert_eq!(
+        subject
+            .count(
+                Some("default"),
+                "SELECT COUNT(*) FROM audit_events WHERE tenant_id = 'default'"
+            )
+            .await,
+        1
+    );
+    // Creating it again changes nothing and records nothing.
+    let again = store
+        .apply_change(&t, Change::CreateTenant, vec![(t.clone(), policy_event(0))])
+        .await;
+    assert!(again.is_err(), "{again:?}");
+    assert_eq!(subject.count(Some("acme"), events).await, 1);
+
+    let first = json!({"rules": [], "version": 1});
+    let applied = store
+        .apply_change(
+            &t,
+            Change::Policy(first.clone()),
+            vec![(t.clone(), policy_event(1))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied, Applied::Changed);
+    assert_eq!(store.get_policy(&t).await.unwrap(), Some(first.clone()));
+    assert_eq!(subject.count(Some("acme"), events).await, 2);
+
+    // A change that finds nothing to change records nothing.
+    let revoke = Change::RevokeToken {
+        jti: "tok_nobody".into(),
+        by: "operator".into(),
+    };
+    let missing = store
+        .apply_change(&t, revoke, vec![(t.clone(), policy_event(2))])
+        .await
+        .unwrap();
+    assert_eq!(missing, Applied::Missing);
+    assert_eq!(subject.count(Some("acme"), events).await, 2);
+
+    // An event that cannot be written: the change is not made either.
+    refuse_policy_events(subject).await;
+    let second = json!({"rules": [], "version": 2});
+    let refused = store
+        .apply_change(
+            &t,
+            Change::Policy(second),
+            vec![(t.clone(), policy_event(3))],
+        )
+        .await;
+    assert!(
+        refused.is_err(),
+        "the event could not be written: {refused:?}"
+    );
+    assert_eq!(
+        store.get_policy(&t).await.unwrap(),
+        Some(first),
+        "a change whose audit event cannot be written is not made"
+    );
+    assert_eq!(subject.count(Some("acme"), events).await, 2);
+    assert_eq!(store.verify_audit(&t).await.unwrap().first_broken, None);
+}
