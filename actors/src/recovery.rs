@@ -62,7 +62,7 @@ pub(crate) async fn recover(
             report.continued.push(run.session_key.clone());
             facio_services::telemetry::metrics()
                 .lease_takeovers
-                .add(1, &[]);
+                .add(1, &[facio_services::telemetry::metrics::tenant(tenant)]);
             continue;
         }
         let mut doubt = None;

@@ -65,9 +65,10 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "gen_ai_client_operation_duration_seconds": (HISTOGRAM, {
         "gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",
         "gen_ai_response_model", "facio_tenant", "error_type"}),
-    "gen_ai_execute_tool_duration_seconds": (HISTOGRAM, {"gen_ai_tool_name", "gen_ai_operation_name"}),
-    "facio_tool_calls_total": (COUNTER, {"gen_ai_tool_name", "facio_tool_outcome"}),
-    "facio_tool_errors_total": (COUNTER, {"gen_ai_tool_name", "error_type"}),
+    "gen_ai_execute_tool_duration_seconds": (HISTOGRAM, {
+        "gen_ai_tool_name", "gen_ai_operation_name", "facio_tenant"}),
+    "facio_tool_calls_total": (COUNTER, {"gen_ai_tool_name", "facio_tool_outcome", "facio_tenant"}),
+    "facio_tool_errors_total": (COUNTER, {"gen_ai_tool_name", "error_type", "facio_tenant"}),
     "facio_model_cost_usd_total": (COUNTER, {"facio_tenant", "gen_ai_request_model"}),
     "facio_reviews_opened_total": (COUNTER, {"facio_tenant", "facio_review_type"}),
     "facio_reviews_closed_total": (COUNTER, {"facio_tenant", "facio_review_type", "facio_review_outcome"}),
@@ -77,12 +78,14 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "facio_turn_duration_seconds": (HISTOGRAM, {"facio_tenant", "facio_turn_stop"}),
     "facio_turn_overhead_seconds": (HISTOGRAM, {"facio_tenant"}),
     "facio_budget_stops_total": (COUNTER, {"facio_tenant", "facio_turn_stop"}),
-    "facio_rate_limit_rejections_total": (COUNTER, {"facio_limit"}),
+    "facio_rate_limit_rejections_total": (COUNTER, {"facio_limit", "facio_tenant"}),
     "facio_sessions_active": (GAUGE, set()),
-    "facio_sessions_passivated_total": (COUNTER, set()),
-    "facio_lease_takeovers_total": (COUNTER, set()),
+    "facio_sessions_passivated_total": (COUNTER, {"facio_tenant"}),
+    "facio_lease_takeovers_total": (COUNTER, {"facio_tenant"}),
     "facio_store_commit_duration_seconds": (HISTOGRAM, {"facio_store"}),
     "facio_store_queue_depth": (GAUGE, set()),
+    "facio_turns_queued": (GAUGE, set()),
+    "facio_inbox_backlog": (GAUGE, set()),
     "http_server_request_duration_seconds": (HISTOGRAM, {
         "http_request_method", "http_route", "http_response_status_code"}),
 }

@@ -54,6 +54,7 @@ impl Actor for SessionActor {
         {
             tracing::warn!(session = %lease.session_key, error = %e, "cannot release a session lease");
         }
+        queued_changed(state.queue.len(), 0);
         Ok(())
     }
 
@@ -62,6 +63,31 @@ impl Actor for SessionActor {
         myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let queued = state.queue.len();
+        let handled = self.handle_message(myself, message, state).await;
+        queued_changed(queued, state.queue.len());
+        handled
+    }
+}
+
+/// Moves the node's queued-turns gauge by how a session's queue changed.
+fn queued_changed(before: usize, after: usize) {
+    if before != after {
+        let delta =
+            i64::try_from(after).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(i64::MAX);
+        facio_services::telemetry::metrics()
+            .queued_turns
+            .add(delta, &[]);
+    }
+}
+
+impl SessionActor {
+    async fn handle_message(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        message: SessionMsg,
+        state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SessionMsg::Activate => {
@@ -94,7 +120,7 @@ impl Actor for SessionActor {
                         if taken.is_ok() {
                             facio_services::telemetry::metrics()
                                 .lease_takeovers
-                                .add(1, &[]);
+                                .add(1, &[facio_services::telemetry::metrics::tenant(tenant)]);
                         }
                         taken
                     }

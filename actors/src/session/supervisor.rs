@@ -106,7 +106,7 @@ impl Actor for SessionSupervisor {
                     live.actor.stop(Some("passivated".to_owned()));
                     facio_services::telemetry::metrics()
                         .passivations
-                        .add(1, &[]);
+                        .add(1, &[facio_services::telemetry::metrics::tenant(&address.0)]);
                     state.passivated += 1;
                     if state.passivated >= GIVE_BACK_EVERY {
                         state.passivated = 0;

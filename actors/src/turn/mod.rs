@@ -165,8 +165,15 @@ impl TurnTask {
             telemetry::set(&span, names::OPERATION, "invoke_agent");
             telemetry::set(&span, names::AGENT_NAME, AGENT_NAME);
             telemetry::set(&span, names::REQUEST_MODEL, progress.model.clone());
-            if let Some(provider) = &self.deps.config.agents.defaults.provider {
-                telemetry::set(&span, names::PROVIDER, provider.clone());
+            // The provider the turn's model resolves to (named, or chosen by the model).
+            let defaults = &self.deps.config.agents.defaults;
+            let model = self.model.as_deref().unwrap_or(&defaults.model);
+            if let Ok((provider, _)) = self
+                .deps
+                .providers
+                .resolve(model, defaults.provider.as_deref())
+            {
+                telemetry::set(&span, names::PROVIDER, provider.name().to_owned());
             }
             telemetry::set(&span, names::RUN_RESUMED, self.resume);
         }

@@ -95,6 +95,7 @@ pub(super) async fn run_calls(
                     &[
                         KeyValue::new(names::TOOL_NAME, call.name.clone()),
                         KeyValue::new(names::TOOL_OUTCOME, decision),
+                        telemetry::metrics::tenant(&task.tenant),
                     ],
                 );
                 drop(span);
@@ -780,6 +781,7 @@ fn observe_tool(
                 &[
                     tool.clone(),
                     KeyValue::new(names::ERROR_TYPE, e.kind.as_str()),
+                    telemetry::metrics::tenant(&task.tenant),
                 ],
             );
             "error"
@@ -791,10 +793,17 @@ fn observe_tool(
         &[
             tool.clone(),
             KeyValue::new(names::OPERATION, "execute_tool"),
+            telemetry::metrics::tenant(&task.tenant),
         ],
     );
-    m.tool_calls
-        .add(1, &[tool, KeyValue::new(names::TOOL_OUTCOME, outcome)]);
+    m.tool_calls.add(
+        1,
+        &[
+            tool,
+            KeyValue::new(names::TOOL_OUTCOME, outcome),
+            telemetry::metrics::tenant(&task.tenant),
+        ],
+    );
 }
 
 async fn execute(task: &TurnTask, ready: &Ready) -> Result<ToolOutput, ToolError> {

@@ -87,6 +87,7 @@ impl Limits {
             let key = hex::encode(Sha256::digest(token.as_bytes()));
             if let Err(not_until) = tokens.check_key(&key) {
                 return Err(too_many(
+                    tenant,
                     Over::Token,
                     not_until.wait_time_from(self.clock.now()),
                 ));
@@ -94,6 +95,7 @@ impl Limits {
         }
         if let Some(Err(not_until)) = limiter.tenant.as_ref().map(|t| t.check()) {
             return Err(too_many(
+                tenant,
                 Over::Tenant,
                 not_until.wait_time_from(self.clock.now()),
             ));
@@ -109,14 +111,18 @@ enum Over {
     Tenant,
 }
 
-fn too_many(over: Over, wait: Duration) -> ApiError {
+fn too_many(tenant: &TenantId, over: Over, wait: Duration) -> ApiError {
     let (who, limit) = match over {
         Over::Token => ("this token", "token"),
         Over::Tenant => ("the tenant", "tenant"),
     };
-    facio_services::telemetry::metrics()
-        .rate_limited
-        .add(1, &[opentelemetry::KeyValue::new("facio.limit", limit)]);
+    facio_services::telemetry::metrics().rate_limited.add(
+        1,
+        &[
+            opentelemetry::KeyValue::new("facio.limit", limit),
+            facio_services::telemetry::metrics::tenant(tenant),
+        ],
+    );
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     ApiError::rate_limited(
         format!("{who} is over its request rate limit; retry in {seconds}s"),

@@ -197,6 +197,9 @@ impl Reader {
         let entries = read_group(&mut conn, &key, me.as_str(), from, block).await?;
         self.backlog = false;
         self.handle_all(&mut conn, &key, entries).await?;
+        // Handled entries are deleted: what the stream still holds is the backlog.
+        let left: u64 = redis::cmd("XLEN").arg(&key).query_async(&mut conn).await?;
+        crate::telemetry::metrics().inbox_backlog.record(left, &[]);
         let every = self.membership.ttl / 3;
         if self.last_claim.elapsed() >= every {
             self.last_claim = tokio::time::Instant::now();

@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, UpDownCounter};
 
 /// The convention's boundaries for `gen_ai.client.token.usage`.
 const TOKEN_BUCKETS: [f64; 14] = [
@@ -94,6 +94,11 @@ pub struct Metrics {
     pub pending_reviews: Gauge<u64>,
     /// `facio.store.queue_depth` {write}: writes waiting for the store's writer.
     pub store_queue: Gauge<u64>,
+    /// `facio.turns.queued` {turn}: turns waiting behind a busy session on this node.
+    pub queued_turns: UpDownCounter<i64>,
+    /// `facio.inbox.backlog` {entry}: this node's inbox stream entries not yet handled
+    /// (cluster mode).
+    pub inbox_backlog: Gauge<u64>,
 }
 
 /// The instruments (made at the first call, from the global meter provider).
@@ -203,6 +208,16 @@ impl Metrics {
                 .u64_gauge("facio.store.queue_depth")
                 .with_unit("{write}")
                 .with_description("Writes waiting for the store")
+                .build(),
+            queued_turns: meter
+                .i64_up_down_counter("facio.turns.queued")
+                .with_unit("{turn}")
+                .with_description("Turns waiting behind a busy session on this node")
+                .build(),
+            inbox_backlog: meter
+                .u64_gauge("facio.inbox.backlog")
+                .with_unit("{entry}")
+                .with_description("Entries of this node's inbox stream not yet handled")
                 .build(),
         }
     }

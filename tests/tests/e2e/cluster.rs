@@ -959,7 +959,9 @@ async fn a_review_made_on_one_node_is_decided_on_another_and_runs_once() {
     ])
     .await
     .expect("start the scripted model");
-    let Some(cluster) = Cluster::start(3, 3, 2, model).await else {
+    let receiver = crate::observe::Receiver::start().await;
+    let telemetry = json!({"telemetry": {"otlpEndpoint": receiver.url}});
+    let Some(cluster) = Cluster::start_with(3, 3, 2, model, telemetry).await else {
         return;
     };
     let key = "review:across";
@@ -1047,6 +1049,43 @@ async fn a_review_made_on_one_node_is_decided_on_another_and_runs_once() {
         "Still on the same node."
     );
     assert_eq!(counter_lines(&cluster, "counter.txt"), ["reviewed"]);
+
+    // One trace from the decision to the resumed turn: the decider's server span,
+    // the owner's inbox entry (carried through the Redis stream) under it, and the
+    // resumed turn under that.
+    let decider_id = cluster.id(decider).to_owned();
+    let resumed_after_inbox = |spans: &[crate::observe::SeenSpan]| {
+        spans.iter().find_map(|turn| {
+            if turn.name != "invoke_agent facio"
+                || turn.attr("facio.run.id") != Some(run_id.as_str())
+                || turn.attr("facio.run.resumed") != Some("true")
+            {
+                return None;
+            }
+            let inbox = spans.iter().find(|p| p.id == turn.parent)?;
+            let decision = spans.iter().find(|q| q.id == inbox.parent)?;
+            Some((turn.clone(), inbox.clone(), decision.clone()))
+        })
+    };
+    let spans = receiver
+        .wait_for("the resumed turn under the inbox entry", |spans| {
+            resumed_after_inbox(spans).is_some()
+        })
+        .await;
+    let (turn, inbox, decision) = resumed_after_inbox(&spans).expect("the resumed turn");
+    assert_eq!(inbox.name, "inbox receive", "{inbox:#?}");
+    assert_eq!(inbox.kind, 5, "CONSUMER");
+    assert_eq!(
+        (inbox.node.as_str(), turn.node.as_str()),
+        (owner_id.as_str(), owner_id.as_str())
+    );
+    assert_eq!(decision.name, "POST /api/v1/reviews/{id}/decide");
+    assert_eq!(decision.node, decider_id);
+    assert_eq!(
+        (inbox.trace.as_str(), turn.trace.as_str()),
+        (decision.trace.as_str(), decision.trace.as_str()),
+        "one trace through the Redis stream"
+    );
 
     cluster.assert_audit_verifies(decider).await;
     cluster.finish().await;
@@ -1691,6 +1730,44 @@ async fn a_message_to_a_session_held_elsewhere_runs_on_its_holder() {
         assert_eq!(said, answered_ok(&["first", "second"]), "{key}");
         forwarded.push((key, cluster.id(elsewhere).to_owned(), owner));
     }
+    // A reset asked of the other node is made by the holder, with its one audit
+    // event written in the same transaction there.
+    let (key, elsewhere, _) = &forwarded[1];
+    let elsewhere = usize::from(elsewhere != cluster.id(0));
+    let reset = call(
+        cluster.url(elsewhere),
+        reqwest::Method::POST,
+        "/api/v1/commands/new",
+        Some(json!({"sessionKey": key})),
+    )
+    .await;
+    assert_eq!(
+        (reset.status, &reset.body["cleared"]),
+        (200, &json!(true)),
+        "{:?}",
+        reset.body
+    );
+    let gone = call(
+        cluster.url(elsewhere),
+        reqwest::Method::GET,
+        &format!("/api/v1/sessions/{key}"),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 404, "{:?}", gone.body);
+    let recorded = call(
+        cluster.url(1 - elsewhere),
+        reqwest::Method::GET,
+        &format!("/api/v1/audit?type=session_deleted&session={key}"),
+        None,
+    )
+    .await;
+    let events = recorded.body["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(events.len(), 1, "{:?}", recorded.body);
+    assert_eq!(events[0]["data"]["command"], "new", "{:?}", events[0]);
     // Each forwarded request is one trace across both nodes: the receiving node's
     // server span, the holder's server span under it, and the turn under that.
     let (key, receiving, holder) = forwarded[0].clone();

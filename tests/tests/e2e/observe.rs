@@ -34,6 +34,9 @@ pub(crate) struct SeenSpan {
     pub links: Vec<(String, String)>,
     /// `service.instance.id` of the node that sent it.
     pub node: String,
+    /// `service.name` of the node that sent it.
+    pub service: String,
+    pub events: Vec<String>,
 }
 
 impl SeenSpan {
@@ -49,6 +52,8 @@ pub(crate) struct Receiver {
     raw: Arc<Mutex<Vec<u8>>>,
     /// Names of the metrics received over OTLP.
     metrics: Arc<Mutex<Vec<String>>>,
+    /// The headers of every export request.
+    headers: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 fn text(value: &Option<AnyValue>) -> String {
@@ -73,58 +78,81 @@ impl Receiver {
         let spans: Arc<Mutex<Vec<SeenSpan>>> = Arc::default();
         let raw: Arc<Mutex<Vec<u8>>> = Arc::default();
         let metrics: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (traces, bytes) = (spans.clone(), raw.clone());
+        let headers: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let (traces, bytes, seen_headers) = (spans.clone(), raw.clone(), headers.clone());
         let (seen_metrics, metric_bytes) = (metrics.clone(), raw.clone());
         let app = axum::Router::new()
             .route(
                 "/v1/traces",
-                axum::routing::post(move |body: axum::body::Bytes| {
-                    let (traces, bytes) = (traces.clone(), bytes.clone());
-                    async move {
-                        bytes.lock().unwrap().extend_from_slice(&body);
-                        let Ok(request) = ExportTraceServiceRequest::decode(body.as_ref()) else {
-                            return axum::http::StatusCode::BAD_REQUEST;
-                        };
-                        let mut seen = traces.lock().unwrap();
-                        for resource in request.resource_spans {
-                            let node = resource
-                                .resource
-                                .as_ref()
-                                .and_then(|r| {
-                                    r.attributes
-                                        .iter()
-                                        .find(|kv| kv.key == "service.instance.id")
-                                })
-                                .map(|kv| text(&kv.value))
-                                .unwrap_or_default();
-                            for scope in resource.scope_spans {
-                                for span in scope.spans {
-                                    seen.push(SeenSpan {
-                                        trace: hex::encode(&span.trace_id),
-                                        id: hex::encode(&span.span_id),
-                                        parent: hex::encode(&span.parent_span_id),
-                                        name: span.name.clone(),
-                                        kind: span.kind,
-                                        attributes: span
-                                            .attributes
-                                            .iter()
-                                            .map(|kv| (kv.key.clone(), text(&kv.value)))
-                                            .collect(),
-                                        links: span
-                                            .links
-                                            .iter()
-                                            .map(|l| {
-                                                (hex::encode(&l.trace_id), hex::encode(&l.span_id))
-                                            })
-                                            .collect(),
-                                        node: node.clone(),
-                                    });
+                axum::routing::post(
+                    move |sent: axum::http::HeaderMap, body: axum::body::Bytes| {
+                        let (traces, bytes, seen_headers) =
+                            (traces.clone(), bytes.clone(), seen_headers.clone());
+                        async move {
+                            seen_headers
+                                .lock()
+                                .unwrap()
+                                .extend(sent.iter().map(|(k, v)| {
+                                    (
+                                        k.as_str().to_owned(),
+                                        v.to_str().unwrap_or_default().to_owned(),
+                                    )
+                                }));
+                            bytes.lock().unwrap().extend_from_slice(&body);
+                            let Ok(request) = ExportTraceServiceRequest::decode(body.as_ref())
+                            else {
+                                return axum::http::StatusCode::BAD_REQUEST;
+                            };
+                            let mut seen = traces.lock().unwrap();
+                            for resource in request.resource_spans {
+                                let resource_attr = |key: &str| {
+                                    resource
+                                        .resource
+                                        .as_ref()
+                                        .and_then(|r| r.attributes.iter().find(|kv| kv.key == key))
+                                        .map(|kv| text(&kv.value))
+                                        .unwrap_or_default()
+                                };
+                                let node = resource_attr("service.instance.id");
+                                let service = resource_attr("service.name");
+                                for scope in resource.scope_spans {
+                                    for span in scope.spans {
+                                        seen.push(SeenSpan {
+                                            trace: hex::encode(&span.trace_id),
+                                            id: hex::encode(&span.span_id),
+                                            parent: hex::encode(&span.parent_span_id),
+                                            name: span.name.clone(),
+                                            kind: span.kind,
+                                            attributes: span
+                                                .attributes
+                                                .iter()
+                                                .map(|kv| (kv.key.clone(), text(&kv.value)))
+                                                .collect(),
+                                            links: span
+                                                .links
+                                                .iter()
+                                                .map(|l| {
+                                                    (
+                                                        hex::encode(&l.trace_id),
+                                                        hex::encode(&l.span_id),
+                                                    )
+                                                })
+                                                .collect(),
+                                            node: node.clone(),
+                                            service: service.clone(),
+                                            events: span
+                                                .events
+                                                .iter()
+                                                .map(|e| e.name.clone())
+                                                .collect(),
+                                        });
+                                    }
                                 }
                             }
+                            axum::http::StatusCode::OK
                         }
-                        axum::http::StatusCode::OK
-                    }
-                }),
+                    },
+                ),
             )
             .route(
                 "/v1/metrics",
@@ -165,7 +193,18 @@ impl Receiver {
             spans,
             raw,
             metrics,
+            headers,
         }
+    }
+
+    /// The value of header `name` on the export requests received so far.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 
     pub fn spans(&self) -> Vec<SeenSpan> {
@@ -370,10 +409,11 @@ async fn a_turn_with_an_approved_call_is_traced_and_counted_without_its_secret()
         ran.attr("gen_ai.tool.call.id"),
         ask.attr("gen_ai.tool.call.id")
     );
-    assert!(
-        ran.attr("gen_ai.tool.call.result").is_some(),
-        "content capture is on"
-    );
+    // The value reached the tool (its output held it) and was masked on the way out.
+    let result = ran
+        .attr("gen_ai.tool.call.result")
+        .expect("content capture is on");
+    assert!(result.contains("[REDACTED"), "{result}");
 
     // The human's wait: in the trace of the call that asked, linked from the turn that
     // went on after it.
@@ -563,6 +603,249 @@ async fn without_an_endpoint_nothing_is_exported_and_metrics_need_a_token() {
         sample(&text, "facio_turn_duration_seconds_count", &[]) >= 1.0,
         "{text}"
     );
-    // Nothing was sent anywhere: the receiver (never configured) got nothing.
-    assert!(receiver.spans().is_empty());
+    // OTEL_SDK_DISABLED wins over an endpoint: the node exports nothing, not even
+    // what it flushes on its way out.
+    gateway.process.terminate().await.unwrap();
+    gateway.process.wait_exit(PATIENCE).await.unwrap();
+    let endpoint = receiver.url.clone();
+    let off = env
+        .serve_with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SDK_DISABLED", "true"),
+        ])
+        .await;
+    let (status, _) = management(&off, TOKEN, Method::GET, "/sessions", None).await;
+    assert_eq!(status, 200);
+    off.process.terminate().await.unwrap();
+    off.process.wait_exit(PATIENCE).await.unwrap();
+    assert!(receiver.spans().is_empty(), "{:#?}", receiver.spans());
+    assert!(receiver.raw().is_empty());
+}
+
+/// The standard `OTEL_*` variables configure the exporter when the config does not:
+/// endpoint, headers and service name; the model provider's requests carry the trace.
+#[tokio::test]
+async fn otel_variables_configure_the_export_and_provider_calls_carry_the_trace() {
+    let receiver = Receiver::start().await;
+    let mut env = Env::new(vec![Reply::text("Hello.")]).await;
+    env.set("/api/managementToken", json!(TOKEN));
+    let endpoint = receiver.url.clone();
+    let gateway = env
+        .serve_with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-collector-key=otel-header-value-7",
+            ),
+            ("OTEL_SERVICE_NAME", "facio-from-env"),
+            ("OTEL_TRACES_SAMPLER", "always_on"),
+        ])
+        .await;
+    let (status, run) = api(
+        &gateway,
+        Method::POST,
+        "/sessions/observe:env/messages?wait=20",
+        Some(json!({"content": "Hi."})),
+    )
+    .await;
+    assert_eq!(
+        (status, &run["status"]),
+        (200, &json!("completed")),
+        "{run}"
+    );
+    let spans = receiver
+        .wait_for("the turn's chat span", |spans| {
+            spans.iter().any(|s| s.name.starts_with("chat "))
+        })
+        .await;
+    let chat = spans.iter().find(|s| s.name.starts_with("chat ")).unwrap();
+    assert_eq!(chat.service, "facio-from-env");
+    assert_eq!(
+        receiver.header("x-collector-key").as_deref(),
+        Some("otel-header-value-7")
+    );
+    // The request to the model continues the chat span's trace (W3C traceparent).
+    let requests = env.model.requests();
+    let traceparent = requests[0]
+        .header("traceparent")
+        .expect("the provider request carries traceparent");
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!(parts[1], chat.trace, "{traceparent}");
+    assert_eq!(
+        parts[2], chat.id,
+        "the model call's parent is the chat span"
+    );
+    assert!(
+        !gateway.process.output().contains("otel-header-value-7"),
+        "a header value is never logged"
+    );
+}
+
+/// Failures are traced and counted too: a model call retried and one that failed,
+/// a tool that failed, a budget that stopped a turn, a rate limit that refused.
+#[tokio::test]
+async fn retries_failures_budgets_and_limits_are_traced_and_counted() {
+    let receiver = Receiver::start().await;
+    let mut env = Env::new(vec![
+        Reply::error(500, "upstream hiccup"),
+        Reply::text("Recovered."),
+        Reply::error(500, "upstream down"),
+        Reply::error(500, "upstream down"),
+        Reply::error(500, "upstream down"),
+        Reply::tool_call("read_file", json!({"path": "no-such-file.txt"})),
+        Reply::text("There is no such file."),
+        Reply::tool_call("list_dir", json!({})),
+        Reply::text("Listed."),
+        Reply::text("Limited one."),
+        Reply::text("Limited two."),
+        Reply::text("Limited three."),
+    ])
+    .await;
+    env.set("/api/managementToken", json!(TOKEN));
+    env.set("/api/metricsToken", json!(METRICS_TOKEN));
+    env.set("/agents/defaults/maxRetries", json!(2));
+    env.set("/telemetry", json!({"otlpEndpoint": receiver.url}));
+    let gateway = env.serve().await;
+    let (_, before) = scrape(&gateway, Some(METRICS_TOKEN)).await;
+    let send = |session: &'static str| {
+        let gateway = &gateway;
+        async move {
+            api(
+                gateway,
+                Method::POST,
+                &format!("/sessions/{session}/messages?wait=30"),
+                Some(json!({"content": "Go."})),
+            )
+            .await
+        }
+    };
+
+    let (status, retried) = send("observe:retried").await;
+    assert_eq!(
+        (status, &retried["status"]),
+        (200, &json!("completed")),
+        "{retried}"
+    );
+    let (_, failed) = send("observe:failed").await;
+    assert_ne!(failed["status"], "completed", "{failed}");
+    let (_, tool) = send("observe:tool").await;
+    assert_eq!(tool["status"], "completed", "{tool}");
+    let budget = json!({"tenant": {"tokensPerRun": 1}});
+    let (status, _) = api(&gateway, Method::PATCH, "/settings", Some(budget)).await;
+    assert_eq!(status, 200);
+    let (_, stopped) = send("observe:budget").await;
+    let said = stopped["content"].as_str().unwrap_or_default();
+    assert!(said.contains("budget"), "{stopped}");
+    let limits = json!({"tenant": {"tokensPerRun": null, "requestsPerMinute": 1}});
+    let (status, _) = api(&gateway, Method::PATCH, "/settings", Some(limits)).await;
+    assert_eq!(status, 200);
+    let mut refused = 0.0;
+    for _ in 0..3 {
+        let response = gateway
+            .post_chat(
+                &json!({"model": "scripted-1", "messages": [{"role": "user", "content": "hi"}]}),
+                Some("observe:limited"),
+            )
+            .await;
+        if response.status() == 429 {
+            refused += 1.0;
+        }
+    }
+    assert!(refused >= 1.0, "one request a minute: some were refused");
+
+    let (_, after) = scrape(&gateway, Some(METRICS_TOKEN)).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    let tenant = ("facio_tenant", "default");
+    assert_eq!(
+        moved(
+            "facio_tool_errors_total",
+            &[("gen_ai_tool_name", "read_file"), tenant]
+        ),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved(
+            "facio_tool_calls_total",
+            &[
+                ("gen_ai_tool_name", "read_file"),
+                ("facio_tool_outcome", "error"),
+                tenant
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(moved("facio_budget_stops_total", &[tenant]), 1.0, "{after}");
+    assert_eq!(
+        moved(
+            "facio_rate_limit_rejections_total",
+            &[tenant, ("facio_limit", "tenant")]
+        ),
+        refused,
+        "{after}"
+    );
+    let failures = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("gen_ai_client_operation_duration_seconds_count{")
+                    && l.contains("error_type=\"")
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert_eq!(
+        failures(&after) - failures(&before),
+        1.0,
+        "one failed model call is counted with its error type: {after}"
+    );
+
+    // The retried call: one chat span with the retry as an event, finished "stop";
+    // the failed one: a chat span naming its error type.
+    let spans = receiver
+        .wait_for("the chat spans of the retried and failed turns", |spans| {
+            let chats: Vec<_> = spans
+                .iter()
+                .filter(|s| s.name.starts_with("chat "))
+                .collect();
+            chats
+                .iter()
+                .any(|s| s.events.iter().any(|e| e == "gen_ai.client.retry"))
+                && chats.iter().any(|s| s.attr("error.type").is_some())
+        })
+        .await;
+    let retried_chat = spans
+        .iter()
+        .find(|s| {
+            s.name.starts_with("chat ") && s.events.iter().any(|e| e == "gen_ai.client.retry")
+        })
+        .unwrap();
+    assert_eq!(
+        retried_chat.attr("gen_ai.response.finish_reasons"),
+        Some("stop"),
+        "{retried_chat:#?}"
+    );
+    assert!(
+        retried_chat.attr("error.type").is_none(),
+        "{retried_chat:#?}"
+    );
+    let failed_chat = spans
+        .iter()
+        .find(|s| s.name.starts_with("chat ") && s.attr("error.type").is_some())
+        .unwrap();
+    assert_eq!(
+        failed_chat
+            .events
+            .iter()
+            .filter(|e| *e == "gen_ai.client.retry")
+            .count(),
+        2,
+        "two retries before it gave up: {failed_chat:#?}"
+    );
+    let failed_tool = one(&spans, "the failed tool call", |s| {
+        s.name == "execute_tool read_file"
+    });
+    assert!(failed_tool.attr("error.type").is_some(), "{failed_tool:#?}");
 }

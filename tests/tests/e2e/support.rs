@@ -107,6 +107,11 @@ impl Env {
 
     /// Starts `facio serve` on a free port and waits until it listens.
     pub async fn serve(&self) -> Gateway {
+        self.serve_with(&[]).await
+    }
+
+    /// [`Self::serve`] with these environment variables set for the process.
+    pub async fn serve_with(&self, vars: &[(&str, &str)]) -> Gateway {
         let port = free_port().expect("free port").to_string();
         let config = self.config_path();
         let workspace = self.workspace();
@@ -121,7 +126,7 @@ impl Env {
                 "--port",
                 &port,
             ],
-            &[],
+            vars,
             self.dir.path(),
         )
         .expect("spawn facio serve");
