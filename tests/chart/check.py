@@ -26,6 +26,7 @@ import fnmatch
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -262,8 +263,8 @@ def merged(base: dict | None, over: dict) -> dict:
     return out
 
 
-def render(values: dict | None) -> dict[str, str]:
-    with helm.Chart.load(str(CHART)) as chart:
+def render(values: dict | None, chart_dir: Path = CHART) -> dict[str, str]:
+    with helm.Chart.load(str(chart_dir)) as chart:
         return chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
 
 
@@ -335,27 +336,37 @@ def service_monitor_shape(obj: dict) -> None:
     assert set(auth["credentials"]) == {"name", "key"} and all(auth["credentials"].values()), auth
 
 
-def quiet_render(values: dict) -> None:
+def quiet_render(values: dict, chart_dir: Path = CHART) -> None:
     """Renders with the native library's stderr (its log of template failures) muted."""
     sys.stderr.flush()
     saved = os.dup(2)
     with open(os.devnull, "w") as null:
         os.dup2(null.fileno(), 2)
         try:
-            render(values)
+            render(values, chart_dir)
         finally:
             os.dup2(saved, 2)
             os.close(saved)
 
 
-def expect_refused(values: dict, fragment: str) -> None:
+def expect_refused(values: dict, fragment: str, chart_dir: Path = CHART) -> None:
     """The chart refuses `values` (schema or template check) naming `fragment`."""
     try:
-        quiet_render(values)
+        quiet_render(values, chart_dir)
     except (helm.HelmValuesError, helm.HelmRenderError) as exc:
         assert fragment in str(exc), f"refused, but the message lacks {fragment!r}: {exc}"
         return
     raise AssertionError(f"accepted {values}")
+
+
+def expect_templates_refuse(values: dict, fragment: str) -> None:
+    """The templates themselves refuse `values` naming `fragment`, for a render that
+    skips values.schema.json (helm template --skip-schema-validation)."""
+    with tempfile.TemporaryDirectory(prefix="facio-chart-") as tmp:
+        copy = Path(tmp) / "facio"
+        shutil.copytree(CHART, copy)
+        (copy / "values.schema.json").unlink()
+        expect_refused(values, fragment, copy)
 
 
 def facio_bin() -> Path:
@@ -1024,9 +1035,18 @@ def main() -> int:
         assert credentials == {"name": "scrape", "key": "bearer"}, credentials
         (var,) = [v for v in container(objs)["env"] if v["name"] == "FACIO_METRICS_TOKEN"]
         assert var["valueFrom"]["secretKeyRef"] == credentials
+        # The Secret named once for the cluster's secrets, one of them named on its own.
+        named = {"secrets": {"existingSecret": "ours", "redisUrl": {"existingSecret": "redis-auth", "key": "url"}}}
+        objs = objects(render(named))
+        assert "Secret" not in by_kind(objs), "a Secret for values given by name"
+        refs = cluster_env(objs)
+        assert {k: (r["name"], r["key"]) for k, r in refs.items()} == {
+            "FACIO_MASTER_KEY": ("ours", "master-key"), "FACIO_MANAGEMENT_TOKEN": ("ours", "management-token"),
+            "FACIO_STORAGE__URL": ("ours", "database-url"), "FACIO_CLUSTER__REDIS_URL": ("redis-auth", "url"),
+            "FACIO_CLUSTER__INTERNAL_TOKEN": ("ours", "internal-token")}, refs
 
-    check("a secret named by existingSecret is taken from it, never stored (the ServiceMonitor's too)",
-          secrets_by_name)
+    check("a secret named by existingSecret (its own, or secrets.existingSecret) is taken from it, never stored "
+          "(the ServiceMonitor's too)", secrets_by_name)
 
     def templates_refuse() -> None:
         single = load_values(VALUE_SETS["sqlite"])
@@ -1041,13 +1061,20 @@ def main() -> int:
                        "secrets.redisUrl is for cluster mode")
         expect_refused(merged(single, {"secrets": {"internalToken": {"existingSecret": "mine"}}}),
                        "secrets.internalToken is for cluster mode")
+        # Cluster mode without what it needs, past the schema too.
+        expect_templates_refuse({"secrets": {"existingSecret": ""}},
+                                "needs secrets.databaseUrl, secrets.redisUrl, secrets.internalToken, secrets.masterKey")
+        expect_templates_refuse({"secrets": {"existingSecret": "", "databaseUrl": {"value": "postgres://db/facio"},
+                                             "redisUrl": {"value": "redis://redis:6379"}, "masterKey": {"value": "k"}}},
+                                "cluster mode (cluster.enabled=true) needs secrets.internalToken:")
         # Cluster mode on a store the nodes cannot share.
         expect_refused({"secrets": {"databaseUrl": {"value": "sqlite:///data/facio.db"}}}, "postgres://")
         expect_refused({"lifecycle": {"terminationGracePeriodSeconds": 20}}, "terminationGracePeriodSeconds")
         expect_refused({"serviceMonitor": {"enabled": True}}, "secrets.metricsToken")
 
     check("the chart refuses what cannot work (replicas on one volume or without cluster mode, a rolling "
-          "update on a volume, Redis or the internal token without cluster mode, cluster mode on SQLite, a grace "
+          "update on a volume, cluster mode without its secrets (past the schema too), Redis or the internal "
+          "token without cluster mode, cluster mode on SQLite, a grace "
           "period shorter than the drain, a ServiceMonitor without the metrics token)",
           templates_refuse)
 
