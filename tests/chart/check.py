@@ -2,13 +2,16 @@
 """Checks the Helm chart (helm/facio), the plain manifests (k8s/) and the Dockerfile.
 
 Helm's own Go library (helm-python-sdk) lints the chart and renders it offline for
-the default, HA, minimal and full values; every rendered object is validated against
-the Kubernetes schemas (kubernetes-validate, strict); values.schema.json must refuse
+the default (cluster mode on an external PostgreSQL and Redis), HA, single-node
+SQLite, minimal and full values; every rendered object is validated against the
+Kubernetes schemas (kubernetes-validate, strict); values.schema.json must refuse
 bad values; k8s/ must equal a fresh render with the default values; the Grafana
 dashboard must be built only from the series GET /metrics serves (METRICS below);
-Facio itself must accept every rendered config.json and answer the ServiceMonitor's
-token on GET /metrics; and the Dockerfile's HEALTHCHECK must pass against a running
-`facio serve` and fail when nothing listens.
+Facio itself must accept every rendered config.json with the environment the pod
+gets from its Secrets (in cluster mode up to opening the PostgreSQL store, which a
+stand-in answers) and answer the ServiceMonitor's token on GET /metrics; and the
+Dockerfile's HEALTHCHECK must pass against a running `facio serve` and fail when
+nothing listens.
 
     tests/chart/check.py            run the checks
     tests/chart/check.py --write    re-render k8s/ from the chart (then run the checks)
@@ -23,14 +26,18 @@ import fnmatch
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -230,13 +237,37 @@ def load_values(path: Path | None) -> dict | None:
 VALUE_SETS = {
     "default": None,
     "ha": CHART / "values-ha.yaml",
+    "sqlite": CHART / "values-sqlite.yaml",
     "minimal": HERE / "values-minimal.yaml",
     "full": HERE / "values-full.yaml",
 }
 
 
-def render(values: dict | None) -> dict[str, str]:
-    with helm.Chart.load(str(CHART)) as chart:
+# The Secret the defaults name (secrets.existingSecret), as an operator creates it
+# (README, "Deploy on Kubernetes"): the pod's cluster-mode variables come from it.
+SHARED_SECRET = "facio-secrets"
+EXTERNAL_SECRETS = {
+    SHARED_SECRET: {
+        "database-url": "postgres://facio:not-a-real-password@postgres.example:5432/facio?sslmode=prefer",
+        "redis-url": "redis://:not-a-real-password@redis.example:6379/0",
+        "internal-token": "not-a-real-internal-token",
+        "master-key": "5e2d9c1b7a3f4e6d8c0b2a4f6e8d0c2b4a6f8e0d2c4b6a8f0e2d4c6b8a0f2e4d",
+        "management-token": "not-a-real-management-token",
+    },
+}
+
+
+def merged(base: dict | None, over: dict) -> dict:
+    """`over` laid over `base` key by key (as Helm merges values)."""
+    out = dict(base or {})
+    for key, value in over.items():
+        out[key] = merged(out.get(key), value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else value
+    return out
+
+
+def render(values: dict | None, chart_dir: Path = CHART) -> dict[str, str]:
+    with helm.Chart.load(str(chart_dir)) as chart:
         return chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
 
 
@@ -308,27 +339,37 @@ def service_monitor_shape(obj: dict) -> None:
     assert set(auth["credentials"]) == {"name", "key"} and all(auth["credentials"].values()), auth
 
 
-def quiet_render(values: dict) -> None:
+def quiet_render(values: dict, chart_dir: Path = CHART) -> None:
     """Renders with the native library's stderr (its log of template failures) muted."""
     sys.stderr.flush()
     saved = os.dup(2)
     with open(os.devnull, "w") as null:
         os.dup2(null.fileno(), 2)
         try:
-            render(values)
+            render(values, chart_dir)
         finally:
             os.dup2(saved, 2)
             os.close(saved)
 
 
-def expect_refused(values: dict, fragment: str) -> None:
+def expect_refused(values: dict, fragment: str, chart_dir: Path = CHART) -> None:
     """The chart refuses `values` (schema or template check) naming `fragment`."""
     try:
-        quiet_render(values)
+        quiet_render(values, chart_dir)
     except (helm.HelmValuesError, helm.HelmRenderError) as exc:
         assert fragment in str(exc), f"refused, but the message lacks {fragment!r}: {exc}"
         return
     raise AssertionError(f"accepted {values}")
+
+
+def expect_templates_refuse(values: dict, fragment: str) -> None:
+    """The templates themselves refuse `values` naming `fragment`, for a render that
+    skips values.schema.json (helm template --skip-schema-validation)."""
+    with tempfile.TemporaryDirectory(prefix="facio-chart-") as tmp:
+        copy = Path(tmp) / "facio"
+        shutil.copytree(CHART, copy)
+        (copy / "values.schema.json").unlink()
+        expect_refused(values, fragment, copy)
 
 
 def facio_bin() -> Path:
@@ -339,13 +380,14 @@ def facio_bin() -> Path:
     return binary
 
 
-def pod_env(objs: list[dict], data_dir: Path) -> dict[str, str]:
+def pod_env(objs: list[dict], data_dir: Path, external: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
     """The container's environment as the pod would see it: plain values, and secret
-    references resolved from the chart's Secret (other Secrets are not there), with
-    /data mapped to `data_dir`."""
-    secret = {}
+    references resolved from the chart's Secret and the `external` ones (name: data;
+    others are not there), with /data mapped to `data_dir`. A reference to a key an
+    existing Secret lacks stops the pod unless it is optional."""
+    secrets = {name: dict(data) for name, data in (external or {}).items()}
     for s in by_kind(objs).get("Secret", []):
-        secret.update({k: base64.b64decode(v).decode() for k, v in s["data"].items()})
+        secrets[s["metadata"]["name"]] = {k: base64.b64decode(v).decode() for k, v in s["data"].items()}
     env = {}
     for var in container(objs).get("env", []):
         if "value" in var:
@@ -357,14 +399,83 @@ def pod_env(objs: list[dict], data_dir: Path) -> dict[str, str]:
             value = "10.0.0.7"
         else:
             ref = var["valueFrom"]["secretKeyRef"]
-            if ref["name"] != f"{RELEASE}" or ref["key"] not in secret:
+            if ref["name"] not in secrets:
                 continue
-            value = secret[ref["key"]]
+            if ref["key"] not in secrets[ref["name"]]:
+                assert ref.get("optional"), f"{var['name']}: Secret {ref['name']} has no key {ref['key']}"
+                continue
+            value = secrets[ref["name"]][ref["key"]]
         env[var["name"]] = value.replace("/data", str(data_dir))
     return env
 
 
+class PostgresStandIn:
+    """A PostgreSQL server that refuses every login: it records each startup message
+    (user, database) and answers it with FATAL 28P01, which a client gives up on at
+    once. Facio getting that far has loaded and validated its whole config."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.port = self.listener.getsockname()[1]
+        self.startups: list[dict[str, str]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def __enter__(self) -> "PostgresStandIn":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read(conn: socket.socket, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            try:
+                while True:
+                    length, code = struct.unpack("!ii", self._read(conn, 8))
+                    body = self._read(conn, length - 8)
+                    if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest: not here
+                        conn.sendall(b"N")
+                        continue
+                    if code != 196608:  # protocol 3.0 startup
+                        return
+                    parts = body.split(b"\0")
+                    params = {k.decode(): v.decode() for k, v in zip(parts[0::2], parts[1::2]) if k}
+                    self.startups.append(params)
+                    fields = (b"SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user \""
+                              + params.get("user", "").encode() + b"\"\0\0")
+                    conn.sendall(b"E" + struct.pack("!i", len(fields) + 4) + fields)
+                    return
+            except (OSError, ConnectionError, struct.error):
+                return
+
+
 def facio_accepts(objs: list[dict]) -> None:
+    """Facio loads the rendered config.json with the pod's environment (its Secrets
+    as the operator creates them). On SQLite it lists the (empty) sessions; in
+    cluster mode, where the store is PostgreSQL, it validates the whole config (the
+    Redis URL and internal token included: without the token it is refused) and
+    opens the store named by the Secret's database URL, pointed at a stand-in that
+    refuses the login."""
     binary = facio_bin()
     with tempfile.TemporaryDirectory(prefix="facio-chart-") as tmp:
         data = Path(tmp) / "data"
@@ -372,13 +483,41 @@ def facio_accepts(objs: list[dict]) -> None:
         config = data / "config.json"
         config.write_text(json.dumps(config_json(objs)))
         env = {k: v for k, v in os.environ.items() if not k.startswith("FACIO_")}
-        env.update(pod_env(objs, data))
+        pod = pod_env(objs, data, EXTERNAL_SECRETS)
+        env.update(pod)
         env["FACIO_CONFIG"] = str(config)
-        run = subprocess.run(
-            [str(binary), "sessions", "list", "--config", str(config)],
-            env=env, capture_output=True, text=True, timeout=60,
-        )
-        assert run.returncode == 0, f"facio refused the config: {run.stderr.strip() or run.stdout.strip()}"
+
+        def sessions_list(env: dict[str, str]) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [str(binary), "sessions", "list", "--config", str(config)],
+                env=env, capture_output=True, text=True, timeout=60,
+            )
+
+        url = pod.get("FACIO_STORAGE__URL", "")
+        if not url.startswith(("postgres://", "postgresql://")):
+            assert "FACIO_CLUSTER__REDIS_URL" not in pod, "cluster mode on a store the nodes do not share"
+            run = sessions_list(env)
+            assert run.returncode == 0, f"facio refused the config: {run.stderr.strip() or run.stdout.strip()}"
+            return
+        for var in ("FACIO_CLUSTER__REDIS_URL", "FACIO_CLUSTER__INTERNAL_TOKEN", "FACIO_CLUSTER__ADVERTISE_URL",
+                    "FACIO_MASTER_KEY"):
+            assert pod.get(var), f"cluster mode without {var}"
+        parts = urllib.parse.urlsplit(url)
+        with PostgresStandIn() as postgres:
+            userinfo = parts.netloc.rpartition("@")[0]
+            env["FACIO_STORAGE__URL"] = parts._replace(netloc=f"{userinfo}@127.0.0.1:{postgres.port}").geturl()
+            run = sessions_list(env)
+            out = run.stderr.strip() or run.stdout.strip()
+            shown = f"postgres://{parts.username}:***@127.0.0.1:{postgres.port}{parts.path}"
+            assert run.returncode != 0 and f"cannot open the store at {shown}" in out \
+                and "password authentication failed" in out, \
+                f"facio did not get as far as the store: {out}"
+            assert postgres.startups and {"user": parts.username, "database": parts.path.lstrip("/")}.items() \
+                <= postgres.startups[-1].items(), postgres.startups
+            # The cluster settings were read: without the internal token it is refused.
+            run = sessions_list({k: v for k, v in env.items() if k != "FACIO_CLUSTER__INTERNAL_TOKEN"})
+            out = run.stderr.strip() or run.stdout.strip()
+            assert run.returncode != 0 and "cluster.internalToken" in out, f"no internal token, yet: {out}"
 
 
 def free_port() -> int:
@@ -396,11 +535,12 @@ def healthcheck_command() -> list[str]:
 
 
 def healthcheck_against_serve() -> None:
-    """The Dockerfile's HEALTHCHECK passes against `facio serve` with the default
-    chart's config, fails with nothing listening, and the node stops on SIGTERM."""
+    """The Dockerfile's HEALTHCHECK passes against `facio serve` with the single-node
+    (SQLite) chart's config and environment, fails with nothing listening, and the
+    node stops on SIGTERM."""
     command = healthcheck_command()
     binary = facio_bin()
-    objs = objects(render(None))
+    objs = objects(render(load_values(VALUE_SETS["sqlite"])))
     with tempfile.TemporaryDirectory(prefix="facio-health-") as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
@@ -408,7 +548,7 @@ def healthcheck_against_serve() -> None:
         config.write_text(json.dumps(config_json(objs)))
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FACIO_")}
-        env.update(pod_env(objs, data))
+        env.update(pod_env(objs, data, EXTERNAL_SECRETS))
         env.update({"FACIO_CONFIG": str(config), "FACIO_API__PORT": str(port)})
         log = open(Path(tmp) / "serve.log", "w+")
         node = subprocess.Popen(
@@ -437,11 +577,12 @@ def healthcheck_against_serve() -> None:
 
 
 def metrics_answer_the_service_monitor() -> None:
-    """With secrets.metricsToken and the ServiceMonitor on, `facio serve` answers
-    GET /metrics with Prometheus text to the token the ServiceMonitor sends (from the
-    Secret and key it names) and 401 to none or another."""
-    values = {"secrets": {"metricsToken": {"value": "chart-check-metrics-token"}},
-              "serviceMonitor": {"enabled": True}}
+    """With secrets.metricsToken and the ServiceMonitor on, `facio serve` (one node on
+    SQLite) answers GET /metrics with Prometheus text to the token the ServiceMonitor
+    sends (from the Secret and key it names) and 401 to none or another."""
+    values = merged(load_values(VALUE_SETS["sqlite"]),
+                    {"secrets": {"metricsToken": {"value": "chart-check-metrics-token"}},
+                     "serviceMonitor": {"enabled": True}})
     objs = objects(render(values))
     (monitor,) = by_kind(objs)["ServiceMonitor"]
     (endpoint,) = monitor["spec"]["endpoints"]
@@ -456,7 +597,7 @@ def metrics_answer_the_service_monitor() -> None:
         config.write_text(json.dumps(config_json(objs)))
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FACIO_", "OTEL_"))}
-        env.update(pod_env(objs, data))
+        env.update(pod_env(objs, data, EXTERNAL_SECRETS))
         assert env.get("FACIO_METRICS_TOKEN") == token, "the pod does not get the ServiceMonitor's token"
         env.update({"FACIO_CONFIG": str(config), "FACIO_API__PORT": str(port)})
         log = open(Path(tmp) / "serve.log", "w+")
@@ -595,17 +736,48 @@ def main() -> int:
 
         check(f"{name} values render and every object is valid Kubernetes", render_and_validate)
 
+    def cluster_env(objs: list[dict]) -> dict[str, dict]:
+        """The container's variables from Secrets: name -> secretKeyRef."""
+        return {v["name"]: v["valueFrom"]["secretKeyRef"]
+                for v in container(objs)["env"] if "secretKeyRef" in v.get("valueFrom", {})}
+
+    def advertises_pod_ip(objs: list[dict]) -> None:
+        # Each pod advertises its own address to the others (Kubernetes expands $(POD_IP)).
+        env = container(objs)["env"]
+        names = [v["name"] for v in env]
+        (pod_ip,) = [v for v in env if v["name"] == "POD_IP"]
+        assert pod_ip["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+        (advertise,) = [v for v in env if v["name"] == "FACIO_CLUSTER__ADVERTISE_URL"]
+        assert advertise["value"] == "http://$(POD_IP):8900", advertise
+        assert names.index("POD_IP") < names.index("FACIO_CLUSTER__ADVERTISE_URL"), names
+
     def default_shape() -> None:
         objs = rendered["default"]
         kinds = by_kind(objs)
-        assert sorted(kinds) == ["ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim",
+        assert sorted(kinds) == ["ConfigMap", "Deployment", "NetworkPolicy",
                                  "PodDisruptionBudget", "Service", "ServiceAccount"], sorted(kinds)
         assert len(kinds["Service"]) == 2, "a Service and a headless Service"
         headless = [s for s in kinds["Service"] if s["spec"].get("clusterIP") == "None"]
         assert headless and headless[0]["spec"]["publishNotReadyAddresses"] is True
         dep = deployment(objs)
         spec = dep["spec"]["template"]["spec"]
-        assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "Recreate"
+        assert dep["spec"]["replicas"] == 2, dep["spec"]["replicas"]
+        assert dep["spec"]["strategy"] == {"type": "RollingUpdate",
+                                           "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+        (pdb,) = kinds["PodDisruptionBudget"]
+        assert pdb["spec"]["maxUnavailable"] == 1, pdb["spec"]
+        # Cluster mode on the external PostgreSQL and Redis, from the Secret named once.
+        refs = cluster_env(objs)
+        assert refs == {
+            "FACIO_MASTER_KEY": {"name": SHARED_SECRET, "key": "master-key"},
+            "FACIO_MANAGEMENT_TOKEN": {"name": SHARED_SECRET, "key": "management-token", "optional": True},
+            "FACIO_STORAGE__URL": {"name": SHARED_SECRET, "key": "database-url"},
+            "FACIO_CLUSTER__REDIS_URL": {"name": SHARED_SECRET, "key": "redis-url"},
+            "FACIO_CLUSTER__INTERNAL_TOKEN": {"name": SHARED_SECRET, "key": "internal-token"},
+        }, refs
+        advertises_pod_ip(objs)
+        (data,) = [v for v in spec["volumes"] if v["name"] == "data"]
+        assert data == {"name": "data", "emptyDir": {}}, data
         c = container(objs)
         assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -626,7 +798,36 @@ def main() -> int:
         assert "telemetry" not in config_json(objs), "telemetry is the operator's choice"
         assert "FACIO_METRICS_TOKEN" not in json.dumps(c), "no metrics token, no variable"
 
-    check("default values: one node on a volume, probes, drain, locked-down pod, dashboard", default_shape)
+    check("default values: cluster mode, two replicas, PostgreSQL, Redis, master key and internal token from "
+          "the Secret named by secrets.existingSecret, no volume, probes, drain, locked-down pod, dashboard",
+          default_shape)
+
+    def sqlite_shape() -> None:
+        objs = rendered["sqlite"]
+        kinds = by_kind(objs)
+        assert sorted(kinds) == ["ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim",
+                                 "PodDisruptionBudget", "Service", "ServiceAccount"], sorted(kinds)
+        dep = deployment(objs)
+        assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}, dep["spec"]
+        (claim,) = kinds["PersistentVolumeClaim"]
+        assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
+        assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        (data,) = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "data"]
+        assert data["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"], data
+        refs = cluster_env(objs)
+        assert refs == {
+            "FACIO_MASTER_KEY": {"name": SHARED_SECRET, "key": "master-key", "optional": True},
+            "FACIO_MANAGEMENT_TOKEN": {"name": SHARED_SECRET, "key": "management-token", "optional": True},
+        }, refs
+        names = {v["name"] for v in container(objs)["env"]}
+        assert not names & {"POD_IP", "FACIO_CLUSTER__ADVERTISE_URL"}, names
+        assert "Secret" not in kinds
+        with tempfile.TemporaryDirectory() as tmp:
+            env = pod_env(objs, Path(tmp), {SHARED_SECRET: {"management-token": "t"}})
+        assert env.get("FACIO_MANAGEMENT_TOKEN") == "t" and "FACIO_MASTER_KEY" not in env, env
+
+    check("SQLite values: one node on a PersistentVolumeClaim, Recreate, no cluster mode, master key and "
+          "management token from the named Secret when it has them", sqlite_shape)
 
     def ha_shape() -> None:
         objs = rendered["ha"]
@@ -639,19 +840,11 @@ def main() -> int:
         dep = deployment(objs)
         assert "replicas" not in dep["spec"], "the HPA owns the replica count"
         assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
-        env = container(objs)["env"]
-        keys = {v["name"]: v["valueFrom"]["secretKeyRef"]["name"]
-                for v in env if "secretKeyRef" in v.get("valueFrom", {})}
-        assert keys == {"FACIO_MASTER_KEY": "facio-secrets", "FACIO_MANAGEMENT_TOKEN": "facio-secrets",
-                        "FACIO_STORAGE__URL": "facio-secrets", "FACIO_CLUSTER__REDIS_URL": "facio-secrets",
-                        "FACIO_CLUSTER__INTERNAL_TOKEN": "facio-secrets"}, keys
-        # Each pod advertises its own address to the others (Kubernetes expands $(POD_IP)).
-        names = [v["name"] for v in env]
-        (pod_ip,) = [v for v in env if v["name"] == "POD_IP"]
-        assert pod_ip["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
-        (advertise,) = [v for v in env if v["name"] == "FACIO_CLUSTER__ADVERTISE_URL"]
-        assert advertise["value"] == "http://$(POD_IP):8900", advertise
-        assert names.index("POD_IP") < names.index("FACIO_CLUSTER__ADVERTISE_URL"), names
+        keys = {name: ref["name"] for name, ref in cluster_env(objs).items()}
+        assert keys == {"FACIO_MASTER_KEY": SHARED_SECRET, "FACIO_MANAGEMENT_TOKEN": SHARED_SECRET,
+                        "FACIO_STORAGE__URL": SHARED_SECRET, "FACIO_CLUSTER__REDIS_URL": SHARED_SECRET,
+                        "FACIO_CLUSTER__INTERNAL_TOKEN": SHARED_SECRET}, keys
+        advertises_pod_ip(objs)
         topology = [t["topologyKey"] for t in dep["spec"]["template"]["spec"]["topologySpreadConstraints"]]
         assert "topology.kubernetes.io/zone" in topology
         with helm.Chart.load(str(CHART)) as chart:
@@ -673,8 +866,21 @@ def main() -> int:
         for kind in ["Ingress", "ServiceMonitor", "Secret", "NetworkPolicy"]:
             assert kind in kinds, f"no {kind}"
         (secret,) = kinds["Secret"]
-        assert sorted(secret["data"]) == ["database-url", "jwt-hs256-secret", "management-token", "master-key",
-                                          "metrics-token"]
+        assert sorted(secret["data"]) == ["database-url", "internal-token", "jwt-hs256-secret", "management-token",
+                                          "master-key", "metrics-token", "redis-url"], sorted(secret["data"])
+        # Cluster mode from values: every variable from the chart's Secret, none from
+        # secrets.existingSecret.
+        refs = cluster_env(objs)
+        for var, key in [("FACIO_STORAGE__URL", "database-url"), ("FACIO_CLUSTER__REDIS_URL", "redis-url"),
+                         ("FACIO_CLUSTER__INTERNAL_TOKEN", "internal-token"), ("FACIO_MASTER_KEY", "master-key"),
+                         ("FACIO_MANAGEMENT_TOKEN", "management-token")]:
+            assert refs[var] == {"name": secret["metadata"]["name"], "key": key}, (var, refs[var])
+        assert SHARED_SECRET not in json.dumps(objs), "a reference to secrets.existingSecret"
+        plain = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        assert plain["redis-url"] == "redis://:not-a-real-redis-password@redis.example:6379/0", plain["redis-url"]
+        assert plain["internal-token"] == "not-a-real-internal-token", plain["internal-token"]
+        assert plain["database-url"].startswith("postgres://"), plain["database-url"]
+        advertises_pod_ip(objs)
         # The ServiceMonitor sends the metrics token from the chart's Secret, the one
         # the pod reads FACIO_METRICS_TOKEN from.
         (monitor,) = kinds["ServiceMonitor"]
@@ -804,6 +1010,16 @@ def main() -> int:
         expect_refused({"config": {"api": {"metricsToken": "t"}}}, "metricsToken")
         expect_refused({"dashboard": {"labels": {"grafana_dashboard": 1}}}, "grafana_dashboard")
         expect_refused({"dashboard": {"enabledx": True}}, "enabledx")
+        expect_refused({"cluster": {"enabled": "yes"}}, "/cluster/enabled")
+        expect_refused({"cluster": {"replicas": 3}}, "replicas")
+        expect_refused({"secrets": {"existingSecret": "Not_A_Name"}}, "/secrets/existingSecret")
+        # Cluster mode (the default) with neither secrets.existingSecret nor the four
+        # it needs given one by one.
+        expect_refused({"secrets": {"existingSecret": ""}}, "/secrets/existingSecret")
+        for missing in ["databaseUrl", "redisUrl", "internalToken", "masterKey"]:
+            given = {name: {"value": "x"} for name in ["databaseUrl", "redisUrl", "internalToken", "masterKey"]
+                     if name != missing}
+            expect_refused({"secrets": {"existingSecret": "", **given}}, f"/secrets/{missing}")
 
     check("values.schema.json refuses bad values", schema_refuses)
 
@@ -822,22 +1038,47 @@ def main() -> int:
         assert credentials == {"name": "scrape", "key": "bearer"}, credentials
         (var,) = [v for v in container(objs)["env"] if v["name"] == "FACIO_METRICS_TOKEN"]
         assert var["valueFrom"]["secretKeyRef"] == credentials
+        # The Secret named once for the cluster's secrets, one of them named on its own.
+        named = {"secrets": {"existingSecret": "ours", "redisUrl": {"existingSecret": "redis-auth", "key": "url"}}}
+        objs = objects(render(named))
+        assert "Secret" not in by_kind(objs), "a Secret for values given by name"
+        refs = cluster_env(objs)
+        assert {k: (r["name"], r["key"]) for k, r in refs.items()} == {
+            "FACIO_MASTER_KEY": ("ours", "master-key"), "FACIO_MANAGEMENT_TOKEN": ("ours", "management-token"),
+            "FACIO_STORAGE__URL": ("ours", "database-url"), "FACIO_CLUSTER__REDIS_URL": ("redis-auth", "url"),
+            "FACIO_CLUSTER__INTERNAL_TOKEN": ("ours", "internal-token")}, refs
 
-    check("a secret named by existingSecret is taken from it, never stored (the ServiceMonitor's too)",
-          secrets_by_name)
+    check("a secret named by existingSecret (its own, or secrets.existingSecret) is taken from it, never stored "
+          "(the ServiceMonitor's too)", secrets_by_name)
 
     def templates_refuse() -> None:
-        expect_refused({"replicaCount": 3}, "cluster mode")
-        expect_refused({"autoscaling": {"enabled": True}}, "cluster mode")
-        # Without a volume, several replicas still need the shared store and Redis.
-        expect_refused({"replicaCount": 3, "persistence": {"enabled": False}}, "cluster mode")
-        expect_refused({"secrets": {"redisUrl": {"value": "redis://redis:6379", "key": "redis-url"}}},
-                       "internalToken")
+        single = load_values(VALUE_SETS["sqlite"])
+        expect_refused(merged(single, {"replicaCount": 3}), "one volume")
+        expect_refused(merged(single, {"autoscaling": {"enabled": True}}), "one volume")
+        # Without a volume, several replicas still need cluster mode.
+        expect_refused(merged(single, {"replicaCount": 3, "persistence": {"enabled": False}}), "cluster mode")
+        expect_refused({"cluster": {"enabled": False}}, "cluster mode")
+        expect_refused(merged(single, {"strategy": {"type": "RollingUpdate"}}), "Recreate")
+        # Cluster mode settings without cluster mode.
+        expect_refused(merged(single, {"secrets": {"redisUrl": {"value": "redis://redis:6379"}}}),
+                       "secrets.redisUrl is for cluster mode")
+        expect_refused(merged(single, {"secrets": {"internalToken": {"existingSecret": "mine"}}}),
+                       "secrets.internalToken is for cluster mode")
+        # Cluster mode without what it needs, past the schema too.
+        expect_templates_refuse({"secrets": {"existingSecret": ""}},
+                                "needs secrets.databaseUrl, secrets.redisUrl, secrets.internalToken, secrets.masterKey")
+        expect_templates_refuse({"secrets": {"existingSecret": "", "databaseUrl": {"value": "postgres://db/facio"},
+                                             "redisUrl": {"value": "redis://redis:6379"}, "masterKey": {"value": "k"}}},
+                                "cluster mode (cluster.enabled=true) needs secrets.internalToken:")
+        # Cluster mode on a store the nodes cannot share.
+        expect_refused({"secrets": {"databaseUrl": {"value": "sqlite:///data/facio.db"}}}, "postgres://")
         expect_refused({"lifecycle": {"terminationGracePeriodSeconds": 20}}, "terminationGracePeriodSeconds")
         expect_refused({"serviceMonitor": {"enabled": True}}, "secrets.metricsToken")
 
-    check("the chart refuses what cannot work (replicas on one volume or without cluster mode, cluster mode "
-          "without its token, a grace period shorter than the drain, a ServiceMonitor without the metrics token)",
+    check("the chart refuses what cannot work (replicas on one volume or without cluster mode, a rolling "
+          "update on a volume, cluster mode without its secrets (past the schema too), Redis or the internal "
+          "token without cluster mode, cluster mode on SQLite, a grace "
+          "period shorter than the drain, a ServiceMonitor without the metrics token)",
           templates_refuse)
 
     def k8s_matches() -> None:

@@ -53,20 +53,59 @@ app.kubernetes.io/part-of: facio
 {{- end -}}
 
 {{/*
-An environment variable from one entry of .Values.secrets: its existingSecret when
-named, else the chart's Secret when it has a value, else nothing.
-Arguments: (list $ "NAME" $entry)
+The entries of .Values.secrets that secrets.existingSecret (the Secret named once for
+all of them) supplies: the master key and the management token always, the database
+URL, the Redis URL and the internal token in cluster mode.
+*/}}
+{{- define "facio.sharedSecretEntries" -}}
+{{- $names := list "masterKey" "managementToken" -}}
+{{- if .Values.cluster.enabled -}}
+{{- $names = concat $names (list "databaseUrl" "redisUrl" "internalToken") -}}
+{{- end -}}
+{{- join "," $names -}}
+{{- end -}}
+
+{{/*
+Where one entry of .Values.secrets comes from, as JSON {name, key, optional}, or
+nothing: its own existingSecret when named, else the chart's Secret when it has a
+value, else secrets.existingSecret when that supplies the entry (there the
+management token may be missing, and the master key too outside cluster mode).
+Arguments: (list $ "entryName")
+*/}}
+{{- define "facio.secretSource" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $s := index $root.Values.secrets $name -}}
+{{- $shared := $root.Values.secrets.existingSecret | default "" -}}
+{{- if $s.existingSecret -}}
+{{- dict "name" $s.existingSecret "key" $s.key "optional" false | toJson -}}
+{{- else if $s.value -}}
+{{- dict "name" (include "facio.secretName" $root) "key" $s.key "optional" false | toJson -}}
+{{- else if and $shared (has $name (splitList "," (include "facio.sharedSecretEntries" $root))) -}}
+{{- $optional := or (eq $name "managementToken") (and (eq $name "masterKey") (not $root.Values.cluster.enabled)) -}}
+{{- dict "name" $shared "key" $s.key "optional" $optional | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+An environment variable from one entry of .Values.secrets (see facio.secretSource),
+or nothing when the entry is not given.
+Arguments: (list $ "NAME" "entryName")
 */}}
 {{- define "facio.secretEnv" -}}
 {{- $root := index . 0 -}}
 {{- $var := index . 1 -}}
-{{- $s := index . 2 -}}
-{{- if or $s.existingSecret $s.value -}}
+{{- $source := include "facio.secretSource" (list $root (index . 2)) -}}
+{{- if $source -}}
+{{- $ref := fromJson $source -}}
 - name: {{ $var }}
   valueFrom:
     secretKeyRef:
-      name: {{ $s.existingSecret | default (include "facio.secretName" $root) }}
-      key: {{ $s.key }}
+      name: {{ $ref.name }}
+      key: {{ $ref.key }}
+      {{- if $ref.optional }}
+      optional: true
+      {{- end }}
 {{- end -}}
 {{- end -}}
 
@@ -111,14 +150,34 @@ Arguments: (list $ "NAME" $entry)
 {{- define "facio.checks" -}}
 {{- $many := or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled -}}
 {{- if and .Values.persistence.enabled $many -}}
-{{- fail "more than one replica needs a shared store and cluster mode: with persistence.enabled every pod would want the same data directory, which one node holds at a time. Keep replicaCount 1 (and autoscaling off), or set persistence.enabled=false with secrets.databaseUrl (PostgreSQL), secrets.redisUrl and secrets.internalToken (cluster mode)" -}}
+{{- fail "more than one replica cannot share one volume: with persistence.enabled every pod would want the same data directory, which one node holds at a time. Run several replicas in cluster mode (cluster.enabled=true, persistence.enabled=false, a PostgreSQL store and Redis in secrets), or one node on its volume (replicaCount=1, autoscaling off; see values-sqlite.yaml)" -}}
 {{- end -}}
-{{- $cluster := or .Values.secrets.redisUrl.existingSecret .Values.secrets.redisUrl.value -}}
-{{- $shared := or .Values.secrets.databaseUrl.existingSecret .Values.secrets.databaseUrl.value -}}
-{{- if and $many (not (and $cluster $shared)) -}}
-{{- fail "more than one replica needs cluster mode on a shared PostgreSQL store: set secrets.databaseUrl, secrets.redisUrl and secrets.internalToken" -}}
+{{- if and .Values.persistence.enabled (ne .Values.strategy.type "Recreate") -}}
+{{- fail "persistence.enabled needs strategy.type=Recreate: the new pod cannot open the data directory (or mount a ReadWriteOnce volume) while the old one holds it" -}}
 {{- end -}}
-{{- if and $cluster (not (or .Values.secrets.internalToken.existingSecret .Values.secrets.internalToken.value)) -}}
-{{- fail "cluster mode (secrets.redisUrl) needs secrets.internalToken: the nodes present it to one another" -}}
+{{- if .Values.cluster.enabled -}}
+{{- $missing := list -}}
+{{- range list "databaseUrl" "redisUrl" "internalToken" "masterKey" -}}
+{{- if not (include "facio.secretSource" (list $ .)) -}}
+{{- $missing = append $missing (printf "secrets.%s" .) -}}
+{{- end -}}
+{{- end -}}
+{{- if $missing -}}
+{{- fail (printf "cluster mode (cluster.enabled=true) needs %s: name the Secret holding database-url, redis-url, internal-token and master-key with secrets.existingSecret, or give each its own existingSecret or value (or set cluster.enabled=false for one node on SQLite, see values-sqlite.yaml)" (join ", " $missing)) -}}
+{{- end -}}
+{{- $url := .Values.secrets.databaseUrl.value | default "" -}}
+{{- if and $url (not .Values.secrets.databaseUrl.existingSecret) (not (or (hasPrefix "postgres://" $url) (hasPrefix "postgresql://" $url))) -}}
+{{- fail "cluster mode needs a PostgreSQL store that every node shares: secrets.databaseUrl must be a postgres:// or postgresql:// URL" -}}
+{{- end -}}
+{{- else -}}
+{{- if $many -}}
+{{- fail "more than one replica needs cluster mode (cluster.enabled=true) on a shared PostgreSQL store and Redis: keep replicaCount 1 and autoscaling off with cluster.enabled=false" -}}
+{{- end -}}
+{{- range list "redisUrl" "internalToken" -}}
+{{- $s := index $.Values.secrets . -}}
+{{- if or $s.existingSecret $s.value -}}
+{{- fail (printf "secrets.%s is for cluster mode, which cluster.enabled=false turns off: set cluster.enabled=true or leave secrets.%s unset" . .) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
