@@ -59,11 +59,41 @@ fn tenant_form(value: &str) -> Result<(), &'static str> {
     if ok { Ok(()) } else { Err(RULE) }
 }
 
+/// What [`validate`] and [`any_form`] admit, as a regular expression for documents
+/// (JSON Schema `pattern`): no whitespace and no control character.
+pub const ANY_FORM_PATTERN: &str = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$";
+
+/// What [`tenant_form`] admits, as a regular expression.
+pub const TENANT_FORM_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
+
+/// The JSON Schema of an id: a string of 1 to `max` characters matching `pattern`.
+fn id_schema(
+    pattern: &str,
+    max: usize,
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(description))
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+        .into()
+}
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr) => {
-        string_id!($(#[$doc])* $name, $kind, $max, any_form);
+        string_id!($(#[$doc])* $name, $kind, $max, any_form, ANY_FORM_PATTERN);
     };
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $form:expr) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $form:expr, $pattern:expr) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema($pattern, $max, concat!("A ", $kind))
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -123,7 +153,7 @@ macro_rules! string_id {
 
 string_id!(
     /// A tenant: every stored row belongs to exactly one.
-    TenantId, "tenant id", 63, tenant_form
+    TenantId, "tenant id", 63, tenant_form, TENANT_FORM_PATTERN
 );
 string_id!(
     /// A conversation's key, e.g. `api:default`, `cli:direct`, `sdk:summary`.

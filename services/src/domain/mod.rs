@@ -4,6 +4,8 @@ mod ids;
 mod message;
 mod tenant;
 
-pub use ids::{IdError, NodeId, RunId, SessionKey, TenantId, ToolCallId};
+pub use ids::{
+    ANY_FORM_PATTERN, IdError, NodeId, RunId, SessionKey, TENANT_FORM_PATTERN, TenantId, ToolCallId,
+};
 pub use message::{ChatMessage, Role, ToolCall, Usage};
 pub use tenant::{TenantSettings, TenantSettingsPatch};

@@ -86,7 +86,7 @@ impl TenantSettings {
 
 /// A partial change of [`TenantSettings`]: an absent field stays as it is, `null`
 /// removes the tenant's own value (the config's applies again), a value replaces it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantSettingsPatch {
     #[serde(

@@ -6,17 +6,30 @@
 //! however many secrets there are; it is rebuilt only when a new value is seen.
 
 use std::collections::HashSet;
-use std::sync::{LazyLock, RwLock};
+use std::sync::{Condvar, LazyLock, Mutex, RwLock};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 #[derive(Default)]
 struct Known {
     forms: HashSet<String>,
     matcher: Option<AhoCorasick>,
+    /// Forms added since the matcher was built: matched one by one until the next
+    /// build (in the background) takes them in, so none is missed meanwhile.
+    pending: Vec<String>,
 }
 
 static KNOWN: LazyLock<RwLock<Known>> = LazyLock::new(RwLock::default);
+
+/// Set when the matcher should be rebuilt; the builder thread waits on it.
+static REBUILD: LazyLock<(Mutex<bool>, Condvar)> = LazyLock::new(|| {
+    std::thread::Builder::new()
+        .name("facio-redactor".to_owned())
+        .spawn(rebuild_forever)
+        .map_err(|e| eprintln!("cannot start the log redactor's builder: {e}"))
+        .ok();
+    (Mutex::new(false), Condvar::new())
+});
 
 /// Values shorter than this are not redacted from logs: a short credential (a PIN,
 /// a word like `error`) would otherwise take ordinary words out of every tenant's logs.
@@ -25,7 +38,8 @@ const MIN_LOG_CHARS: usize = 8;
 /// Most forms kept; past it new values are not added (and that is logged).
 const MAX_FORMS: usize = 100_000;
 
-/// Adds `value` (and its encodings) to the known secrets.
+/// Adds `value` (and its encodings) to the known secrets. Cheap: the matcher is
+/// rebuilt in the background, and until then the new forms are matched on their own.
 pub fn remember(value: &str) {
     let mut forms = super::secrets::forms(value);
     forms.retain(|form| form.chars().count() >= MIN_LOG_CHARS);
@@ -37,38 +51,72 @@ pub fn remember(value: &str) {
             return;
         }
     }
-    let snapshot = {
+    {
         let mut known = KNOWN
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if known.forms.len() >= MAX_FORMS {
-            None
-        } else {
-            known.forms.extend(forms);
-            Some(known.forms.iter().cloned().collect::<Vec<_>>())
+            drop(known);
+            tracing::warn!("too many secrets to redact from logs; a new one is not added");
+            return;
         }
-    };
-    // Logged and built with the lock released: the log writer reads it, and building
-    // must not hold up every log line.
-    let Some(snapshot) = snapshot else {
-        tracing::warn!("too many secrets to redact from logs; a new one is not added");
-        return;
-    };
-    // Leftmost-longest: a secret that contains another is replaced whole.
-    let built = AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostLongest)
-        .build(&snapshot);
-    match built {
-        Ok(matcher) => {
-            let mut known = KNOWN
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // A value added meanwhile is in a newer build; this one would miss it.
-            if known.forms.len() == snapshot.len() {
-                known.matcher = Some(matcher);
+        for form in forms {
+            if known.forms.insert(form.clone()) {
+                known.pending.push(form);
             }
         }
-        Err(e) => tracing::error!(error = %e, "cannot build the log redactor; keeping the old one"),
+    }
+    let (dirty, wake) = &*REBUILD;
+    *dirty
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+    wake.notify_one();
+}
+
+/// The builder thread: whenever forms were added, builds a matcher of all of them
+/// (off the request threads: a build over many long secrets takes a while) and
+/// swaps it in, taking the forms it holds off the pending list.
+fn rebuild_forever() {
+    let (dirty, wake) = &*REBUILD;
+    loop {
+        {
+            let mut asked = dirty
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            while !*asked {
+                asked = wake
+                    .wait(asked)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            *asked = false;
+        }
+        let snapshot: Vec<String> = KNOWN
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .forms
+            .iter()
+            .cloned()
+            .collect();
+        // Leftmost-longest: a secret that contains another is replaced whole. A
+        // contiguous NFA builds in time linear in the secrets (a DFA can take
+        // seconds over many long ones) and still matches in one pass.
+        let built = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(&snapshot);
+        match built {
+            Ok(matcher) => {
+                let held: HashSet<&String> = snapshot.iter().collect();
+                let mut known = KNOWN
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                known.matcher = Some(matcher);
+                known.pending.retain(|form| !held.contains(form));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the log redactor; keeping the old one")
+            }
+        }
     }
 }
 
@@ -78,15 +126,43 @@ pub fn redact_known(text: &str) -> Option<String> {
     let known = KNOWN
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let matcher = known.matcher.as_ref()?;
-    if !matcher.is_match(text) {
+    let built = known.matcher.as_ref().filter(|m| m.is_match(text));
+    let pending = known
+        .pending
+        .iter()
+        .any(|form| text.contains(form.as_str()));
+    if built.is_none() && !pending {
         return None;
     }
+    // Every byte of every occurrence, from the matcher and the pending forms alike,
+    // is covered: overlapping occurrences become one `[REDACTED]`.
+    let mut spans: Vec<(usize, usize)> = built
+        .into_iter()
+        .flat_map(|m| m.find_iter(text).map(|found| (found.start(), found.end())))
+        .collect();
+    for form in &known.pending {
+        spans.extend(
+            text.match_indices(form.as_str())
+                .map(|(at, f)| (at, at + f.len())),
+        );
+    }
+    spans.sort_unstable();
     let mut out = String::with_capacity(text.len());
-    matcher.replace_all_with(text, &mut out, |_, _, out| {
+    let mut copied = 0;
+    let mut iter = spans.into_iter().peekable();
+    while let Some((start, mut end)) = iter.next() {
+        while let Some(&(next, next_end)) = iter.peek() {
+            if next > end {
+                break;
+            }
+            end = end.max(next_end);
+            iter.next();
+        }
+        out.push_str(&text[copied..start]);
         out.push_str("[REDACTED]");
-        true
-    });
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
     Some(out)
 }
 
@@ -105,6 +181,13 @@ mod tests {
             Some("token=[REDACTED] b64=[REDACTED] long=[REDACTED] other")
         );
         assert_eq!(redact_known("nothing to see here"), None);
+        // Overlapping secrets, one inside the other: nothing of either is left.
+        remember("overlap-secret-AAAA");
+        remember("prefix-overlap-secret-AAAA-suffix");
+        assert_eq!(
+            redact_known("x prefix-overlap-secret-AAAA-suffix y overlap-secret-AAAA z").as_deref(),
+            Some("x [REDACTED] y [REDACTED] z")
+        );
         remember("error");
         assert_eq!(
             redact_known("an error here"),

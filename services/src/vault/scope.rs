@@ -17,16 +17,35 @@ const MAX_GLOB_CHARS: usize = 256;
 const MAX_ENTRIES: usize = 32;
 
 /// Where one credential may be used. A missing field does not restrict.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialScope {
     /// The tools it resolves in (`exec`, `write_file`, `edit_file`, `patch_file`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<CredentialTool>>, min_items = 1, max_items = 32)]
     pub tools: Option<Vec<String>>,
     /// For `exec`: the command globs, word-wise (`psql *`, `pg_dump -h db *`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<CommandGlobText>>, min_items = 1, max_items = 32)]
     pub commands: Option<Vec<String>>,
 }
+
+/// A tool a credential can resolve in, as documents name it.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum CredentialTool {
+    Exec,
+    WriteFile,
+    EditFile,
+    PatchFile,
+}
+
+/// A command glob, as documents describe it: words, `*` for any.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, pattern = "\\S")]
+#[allow(dead_code)]
+struct CommandGlobText(String);
 
 /// Why a scope is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
@@ -161,8 +161,11 @@ impl Secrets {
         values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
         let view = (!values.is_empty())
             .then(|| {
+                // A contiguous NFA: built in time linear in the secrets (a DFA over
+                // many long ones takes seconds, and this is built as a turn starts).
                 AhoCorasick::builder()
                     .match_kind(MatchKind::LeftmostLongest)
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
                     .build(values.iter().map(|(v, _)| v.as_str()))
                     .ok()
             })
@@ -180,6 +183,7 @@ impl Secrets {
         }
         let hidden = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(hidden_patterns.iter().map(|(form, _)| form.as_str()))
             .ok()
             .map(|matcher| {

@@ -21,6 +21,7 @@ mod interop;
 mod manage;
 mod matrix;
 mod observe;
+mod openapi;
 mod postgres;
 mod provider_errors;
 mod record;

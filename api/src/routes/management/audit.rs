@@ -25,10 +25,13 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/audit/export", get(export))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ExportQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct ExportQuery {
+    #[param(format = DateTime)]
     since: Option<String>,
+    #[param(format = DateTime)]
     until: Option<String>,
 }
 
@@ -66,15 +69,23 @@ async fn export(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct AuditQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct AuditQuery {
+    #[param(value_type = Option<RunId>)]
     run: Option<String>,
+    #[param(value_type = Option<SessionKey>)]
     session: Option<String>,
     /// One kind, or several separated by commas.
     #[serde(rename = "type")]
+    #[param(
+        pattern = "^((turn_started|turn_queued|model_call|tool_call|tool_denied|error|turn_finished|budget_exhausted|review_requested|review_delivered|review_decided|review_expired|review_cancelled|credential_changed|credential_read|settings_changed|session_deleted|workspace_changed|token_issued|token_revoked|policy_changed|tenant_created|session_stopped)(,(turn_started|turn_queued|model_call|tool_call|tool_denied|error|turn_finished|budget_exhausted|review_requested|review_delivered|review_decided|review_expired|review_cancelled|credential_changed|credential_read|settings_changed|session_deleted|workspace_changed|token_issued|token_revoked|policy_changed|tenant_created|session_stopped))*)?$"
+    )]
     kind: Option<String>,
+    #[param(format = DateTime)]
     since: Option<String>,
+    #[param(format = DateTime)]
     until: Option<String>,
     limit: Option<u32>,
     actor: Option<String>,
@@ -84,12 +95,11 @@ struct AuditQuery {
     after: Option<i64>,
 }
 
-/// `type=a,b`: the kinds named, each known.
+/// `type=a,b`: the kinds named, each known (`type=` names none: every kind).
 fn kinds(list: Option<String>) -> Result<Vec<AuditEventKind>, ApiError> {
     list.iter()
+        .filter(|l| !l.is_empty())
         .flat_map(|l| l.split(','))
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
         .map(|k| {
             AuditEventKind::parse(k).ok_or_else(|| {
                 ApiError::invalid_request(Some("type"), format!("unknown event type {k:?}"))
@@ -160,9 +170,10 @@ async fn events(
         .map_err(store_error)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct TailQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct TailQuery {
     limit: Option<u32>,
 }
 

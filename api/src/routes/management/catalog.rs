@@ -5,7 +5,34 @@
 //! list gets 403; another tenant's ids get 404), so the document stays true.
 
 use facio_services::auth::Role;
+use facio_services::domain::{ANY_FORM_PATTERN, TENANT_FORM_PATTERN};
+use facio_services::domain::{RunId, SessionKey, TenantId, TenantSettingsPatch};
+use facio_services::policy::PolicyRule;
 use serde_json::{Map, Value, json};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::{RefOr, Schema};
+
+use super::{
+    audit, commands, credentials, policy, reviews, runs, sessions, settings, tenants, usage,
+    workspace,
+};
+
+/// The query parameters of a route, from its query type.
+type Params = fn() -> Vec<Parameter>;
+/// The schema of a request body, with the named schemas it refers to.
+type SchemaOf = fn(&mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema>;
+
+/// What a successful answer is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Media {
+    Json,
+    /// Nothing (204).
+    Empty,
+    /// `text/event-stream`: server-sent events, each `data:` a JSON object.
+    EventStream,
+    /// `application/x-ndjson`: JSON Lines.
+    JsonLines,
+}
 
 /// One route.
 pub(super) struct RouteDoc {
@@ -17,6 +44,67 @@ pub(super) struct RouteDoc {
     /// Only callers of the system (default) tenant.
     pub system_only: bool,
     pub summary: &'static str,
+    /// Its query parameters, from the handler's query type.
+    query: Option<Params>,
+    /// Its request body (required when there is one), from the handler's body type.
+    body: Option<SchemaOf>,
+    /// The success statuses.
+    ok: &'static [u16],
+    media: Media,
+}
+
+fn params_of<T: utoipa::IntoParams>() -> Vec<Parameter> {
+    T::into_params(|| Some(ParameterIn::Query))
+}
+
+fn schema_of<T: utoipa::ToSchema>(named: &mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema> {
+    T::schemas(named);
+    T::schema()
+}
+
+impl RouteDoc {
+    /// Query parameters as `T` reads them.
+    const fn query<T: utoipa::IntoParams>(mut self) -> Self {
+        self.query = Some(params_of::<T> as Params);
+        self
+    }
+
+    /// A JSON body as `T` reads it.
+    const fn body<T: utoipa::ToSchema>(mut self) -> Self {
+        self.body = Some(schema_of::<T> as SchemaOf);
+        self
+    }
+
+    /// Answers 201 with what it created.
+    const fn created(mut self) -> Self {
+        self.ok = &[201];
+        self
+    }
+
+    /// Answers 204 with nothing.
+    const fn deleted(mut self) -> Self {
+        self.ok = &[204];
+        self.media = Media::Empty;
+        self
+    }
+
+    /// Answers with these statuses.
+    const fn answers(mut self, ok: &'static [u16]) -> Self {
+        self.ok = ok;
+        self
+    }
+
+    /// Answers with server-sent events.
+    const fn streams(mut self) -> Self {
+        self.media = Media::EventStream;
+        self
+    }
+
+    /// Answers with JSON Lines.
+    const fn lines(mut self) -> Self {
+        self.media = Media::JsonLines;
+        self
+    }
 }
 
 const fn route(
@@ -31,6 +119,10 @@ const fn route(
         roles,
         system_only: false,
         summary,
+        query: None,
+        body: None,
+        ok: &[200],
+        media: Media::Json,
     }
 }
 
@@ -40,13 +132,9 @@ const fn system(
     roles: &'static [Role],
     summary: &'static str,
 ) -> RouteDoc {
-    RouteDoc {
-        method,
-        path,
-        roles,
-        system_only: true,
-        summary,
-    }
+    let mut doc = route(method, path, roles, summary);
+    doc.system_only = true;
+    doc
 }
 
 use Role::{Client, Operator, Reviewer};
@@ -59,7 +147,8 @@ const ADMINS: &[Role] = &[];
 
 pub(super) const ROUTES: &[RouteDoc] = &[
     route("get", "/health", ANYONE, "Liveness and the caller's tenant"),
-    route("get", "/sessions", READERS, "Sessions, most recent first"),
+    route("get", "/sessions", READERS, "Sessions, most recent first")
+        .query::<sessions::ListQuery>(),
     route(
         "get",
         "/sessions/{key}",
@@ -71,13 +160,17 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "/sessions/{key}",
         OPERATORS,
         "Delete a session's history (not while a turn runs or waits)",
-    ),
+    )
+    .deleted(),
     route(
         "post",
         "/sessions/{key}/messages",
         RUNNERS,
         "Send a message; `?wait=S` waits for the run",
-    ),
+    )
+    .query::<runs::WaitQuery>()
+    .body::<runs::NewMessage>()
+    .answers(&[200, 202]),
     route(
         "get",
         "/runs/{runId}",
@@ -89,32 +182,37 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "/runs/{runId}/events",
         &[Operator, Reviewer, Client],
         "A run's progress as server-sent events",
-    ),
+    )
+    .streams(),
     route(
         "get",
         "/reviews",
         READERS,
         "Reviews, filtered by status, session or run",
-    ),
+    )
+    .query::<reviews::ListQuery>(),
     route(
         "get",
         "/reviews/events",
         READERS,
         "Review changes as server-sent events",
-    ),
+    )
+    .streams(),
     route("get", "/reviews/{id}", READERS, "A review"),
     route(
         "get",
         "/reviews/{id}/wait",
         READERS,
         "Wait for a review to close",
-    ),
+    )
+    .query::<reviews::WaitQuery>(),
     route(
         "post",
         "/reviews/{id}/decide",
         &[Reviewer],
         "Decide a pending review (alwaysAllow: approve and add the exact rule; admins only)",
-    ),
+    )
+    .body::<reviews::Decide>(),
     route(
         "get",
         "/reviews/{id}/rule",
@@ -126,25 +224,30 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "/placet/webhook",
         OPERATORS,
         "Placet's webhook (acknowledged)",
-    ),
+    )
+    .body::<reviews::PlacetEvent>()
+    .answers(&[202]),
     route("get", "/policy", READERS, "The tool-call policy"),
-    route("post", "/policy", OPERATORS, "Add a rule"),
-    route("delete", "/policy", OPERATORS, "Remove a rule"),
+    route("post", "/policy", OPERATORS, "Add a rule").body::<PolicyRule>(),
+    route("delete", "/policy", OPERATORS, "Remove a rule").body::<PolicyRule>(),
     route("delete", "/policy/all", OPERATORS, "Remove every rule"),
     route(
         "patch",
         "/policy/settings",
         OPERATORS,
         "Turn the gate on or off, skip it for cron",
-    ),
-    route("get", "/audit", OPERATORS, "Audit events, filtered"),
-    route("get", "/audit/tail", OPERATORS, "The newest audit events"),
+    )
+    .body::<policy::Settings>(),
+    route("get", "/audit", OPERATORS, "Audit events, filtered").query::<audit::AuditQuery>(),
+    route("get", "/audit/tail", OPERATORS, "The newest audit events").query::<audit::TailQuery>(),
     route(
         "get",
         "/audit/export",
         OPERATORS,
         "The tenant's audit chain as JSON Lines, checkable offline with facio audit verify --file",
-    ),
+    )
+    .query::<audit::ExportQuery>()
+    .lines(),
     route(
         "get",
         "/audit/stats",
@@ -162,7 +265,8 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "/usage",
         OPERATORS,
         "Tokens and cost: totals, groups and budgets",
-    ),
+    )
+    .query::<usage::UsageQuery>(),
     route(
         "get",
         "/usage/runs/{runId}",
@@ -175,7 +279,9 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "/credentials",
         OPERATORS,
         "Store a credential (409 if it exists)",
-    ),
+    )
+    .body::<credentials::NewCredential>()
+    .created(),
     route(
         "get",
         "/credentials/{key}",
@@ -187,19 +293,22 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "/credentials/{key}",
         OPERATORS,
         "Store or replace a credential",
-    ),
+    )
+    .body::<credentials::NewValue>(),
     route(
         "delete",
         "/credentials/{key}",
         OPERATORS,
         "Delete a credential",
-    ),
+    )
+    .deleted(),
     route(
         "put",
         "/credentials/{key}/exposed",
         OPERATORS,
         "Expose a credential to every command's environment, or not",
-    ),
+    )
+    .body::<credentials::Exposure>(),
     system(
         "get",
         "/credentials/providers",
@@ -211,50 +320,62 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "/credentials/providers",
         OPERATORS,
         "Store a provider's API key (used from the next start)",
-    ),
+    )
+    .body::<credentials::NewProviderKey>()
+    .created(),
     system(
         "put",
         "/credentials/providers/{name}",
         OPERATORS,
         "Replace a provider's stored API key",
-    ),
+    )
+    .body::<credentials::ProviderKey>(),
     system(
         "delete",
         "/credentials/providers/{name}",
         OPERATORS,
         "Delete a provider's stored API key",
-    ),
+    )
+    .deleted(),
     route(
         "get",
         "/workspace/tree",
         OPERATORS,
         "The workspace's files, `?path=&depth=`",
-    ),
+    )
+    .query::<workspace::TreeQuery>(),
     route(
         "get",
         "/workspace/file",
         OPERATORS,
         "A workspace file (`?path=`), redacted",
-    ),
+    )
+    .query::<workspace::FileQuery>(),
     route(
         "put",
         "/workspace/file",
         OPERATORS,
         "Write a workspace file (`?path=`)",
-    ),
+    )
+    .query::<workspace::FileQuery>()
+    .body::<workspace::NewContent>(),
     route(
         "delete",
         "/workspace/file",
         OPERATORS,
         "Delete a workspace file (`?path=`)",
-    ),
+    )
+    .query::<workspace::FileQuery>()
+    .deleted(),
     route(
         "post",
         "/commands/stop",
         RUNNERS,
         "Stop a session's running and queued turns",
-    ),
-    route("post", "/commands/new", RUNNERS, "Start a session afresh"),
+    )
+    .body::<commands::SessionCommand>(),
+    route("post", "/commands/new", RUNNERS, "Start a session afresh")
+        .body::<commands::SessionCommand>(),
     route(
         "get",
         "/commands/status",
@@ -284,7 +405,8 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "/settings",
         ADMINS,
         "Change tenant settings (at once) and node settings (saved to settings.json, on restart)",
-    ),
+    )
+    .body::<settings::Change>(),
     system(
         "get",
         "/cluster",
@@ -292,7 +414,9 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "The cluster's live nodes (id, advertise URL, start time, sessions held); one node when single",
     ),
     system("get", "/tenants", ADMINS, "Tenants"),
-    system("post", "/tenants", ADMINS, "Create a tenant"),
+    system("post", "/tenants", ADMINS, "Create a tenant")
+        .body::<tenants::NewTenant>()
+        .created(),
     route(
         "get",
         "/tenants/{name}",
@@ -304,7 +428,8 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "/tenants/{name}",
         ADMINS,
         "Change a tenant's model allow list and budgets",
-    ),
+    )
+    .body::<TenantSettingsPatch>(),
     route(
         "get",
         "/tokens",
@@ -342,35 +467,170 @@ pub(super) fn find(method: &str, path: &str) -> Option<&'static RouteDoc> {
         .find(|doc| doc.method.eq_ignore_ascii_case(method) && shape(doc.path) == wanted)
 }
 
-/// The OpenAPI 3.1 document of the management API.
-pub(super) fn openapi() -> Value {
+/// The statuses every route may answer with an error, and when.
+const ERRORS: &[(u16, &str)] = &[
+    (
+        400,
+        "The request is malformed (the error's `param` names the field)",
+    ),
+    (401, "No valid bearer token"),
+    (403, "The token's roles or tenant do not admit this route"),
+    (404, "No such route or resource in the caller's tenant"),
+    (
+        409,
+        "The resource is in a state that refuses this (busy, exists, decided)",
+    ),
+    (413, "The body is too large"),
+    (
+        422,
+        "A value is well-formed but not acceptable (the error names it)",
+    ),
+    (429, "Over a rate limit (`Retry-After` says when to retry)"),
+    (
+        503,
+        "The node is shutting down or its store is busy (`Retry-After`)",
+    ),
+];
+
+/// The schema of path parameter `name` of `path`; `providers` are the provider names
+/// this node has configured.
+fn path_schema(path: &str, name: &str, providers: &[String]) -> Value {
+    if path.starts_with("/credentials/providers/") {
+        return provider_schema(providers);
+    }
+    match name {
+        "name" => json!({"type": "string", "pattern": TENANT_FORM_PATTERN}),
+        "key" if path.starts_with("/credentials/") => {
+            json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"})
+        }
+        _ => {
+            json!({"type": "string", "minLength": 1, "maxLength": 256, "pattern": ANY_FORM_PATTERN})
+        }
+    }
+}
+
+/// A provider name: one of those configured (any string when none is).
+fn provider_schema(providers: &[String]) -> Value {
+    if providers.is_empty() {
+        json!({"type": "string"})
+    } else {
+        json!({"type": "string", "enum": providers})
+    }
+}
+
+/// Unsigned integers as their whole range (`minimum` 0 up to the type's maximum)
+/// instead of a signed `format` whose range is half of it.
+fn unsigned_ranges(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            let unsigned = fields.get("minimum").and_then(Value::as_f64) == Some(0.0);
+            let max = match fields.get("format").and_then(Value::as_str) {
+                Some("int32") if unsigned => Some(json!(u32::MAX)),
+                Some("int64") if unsigned => Some(json!(u64::MAX)),
+                _ => None,
+            };
+            if let Some(max) = max {
+                fields.remove("format");
+                fields.entry("maximum").or_insert(max);
+            }
+            fields.values_mut().for_each(unsigned_ranges);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unsigned_ranges),
+        _ => {}
+    }
+}
+
+/// The success answers of a route.
+fn answers(doc: &RouteDoc) -> Map<String, Value> {
+    let mut out = Map::new();
+    for status in doc.ok {
+        let description = match status {
+            201 => "Created",
+            202 => "Accepted",
+            204 => "Done; no body",
+            _ => "Success",
+        };
+        let mut answer = json!({"description": description});
+        match doc.media {
+            Media::Json => {
+                answer["content"] = json!({"application/json": {"schema": {"type": "object"}}})
+            }
+            Media::EventStream => {
+                answer["content"] = json!({"text/event-stream": {"schema": {
+                    "description": "One server-sent event: its `data` is a JSON object",
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "event": {"type": "string"},
+                        "id": {"type": "string"},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"type": "object"}
+                        }
+                    }
+                }}})
+            }
+            Media::JsonLines => {
+                answer["content"] = json!({"application/x-ndjson": {"schema": {
+                    "type": "string",
+                    "description": "JSON Lines: one audit event (a JSON object) per line"
+                }}})
+            }
+            Media::Empty => {}
+        }
+        out.insert(status.to_string(), answer);
+    }
+    for (status, _) in ERRORS {
+        out.insert(
+            status.to_string(),
+            json!({"$ref": format!("#/components/responses/E{status}")}),
+        );
+    }
+    out
+}
+
+/// The OpenAPI 3.1 document of the management API, built from the handlers' query and
+/// body types.
+pub(super) fn openapi(providers: &[String]) -> Value {
+    let mut named: Vec<(String, RefOr<Schema>)> = Vec::new();
     let mut paths = Map::new();
     for doc in ROUTES {
-        let params: Vec<Value> = doc
+        let mut params: Vec<Value> = doc
             .path
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_schema(doc.path, name, providers)}))
             .collect();
+        if let Some(query) = doc.query {
+            params.extend(
+                query()
+                    .into_iter()
+                    .filter_map(|p| serde_json::to_value(p).ok()),
+            );
+        }
         let mut roles: Vec<&str> = vec!["admin"];
         roles.extend(doc.roles.iter().map(|r| r.as_str()));
-        let operation = json!({
+        let mut operation = json!({
             "summary": doc.summary,
             "operationId": format!("{}{}", doc.method, doc.path.replace(['/', '{', '}'], "_")),
             "parameters": params,
             "x-facio-roles": roles,
             "x-facio-system-tenant-only": doc.system_only,
-            "responses": {
-                "200": {"description": "Success (201 on creation, 204 on deletion)", "content": {"application/json": {}}},
-                "400": {"$ref": "#/components/responses/Error"},
-                "401": {"$ref": "#/components/responses/Error"},
-                "403": {"$ref": "#/components/responses/Error"},
-                "404": {"$ref": "#/components/responses/Error"},
-                "409": {"$ref": "#/components/responses/Error"},
-                "422": {"$ref": "#/components/responses/Error"},
-                "429": {"$ref": "#/components/responses/Error"}
-            }
+            "responses": answers(doc),
         });
+        if let Some(body) = doc.body {
+            let mut schema = serde_json::to_value(body(&mut named)).unwrap_or(Value::Null);
+            if doc.path == "/credentials/providers"
+                && let Some(name) = schema.pointer_mut("/properties/name")
+            {
+                *name = provider_schema(providers);
+            }
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": {"application/json": {"schema": schema}}
+            });
+        }
         let entry = paths
             .entry(doc.path.to_owned())
             .or_insert_with(|| Value::Object(Map::new()));
@@ -378,7 +638,36 @@ pub(super) fn openapi() -> Value {
             methods.insert(doc.method.to_owned(), operation);
         }
     }
-    json!({
+    let mut schemas = Map::new();
+    for (name, schema) in named {
+        schemas.insert(name, serde_json::to_value(schema).unwrap_or(Value::Null));
+    }
+    schemas.insert("Error".to_owned(), error_schema());
+    // The ids query parameters refer to (a query type names no components).
+    for (name, schema) in [
+        ("RunId", <RunId as utoipa::PartialSchema>::schema()),
+        (
+            "SessionKey",
+            <SessionKey as utoipa::PartialSchema>::schema(),
+        ),
+        ("TenantId", <TenantId as utoipa::PartialSchema>::schema()),
+    ] {
+        schemas.insert(
+            name.to_owned(),
+            serde_json::to_value(schema).unwrap_or(Value::Null),
+        );
+    }
+    let mut responses = Map::new();
+    for (status, description) in ERRORS {
+        responses.insert(
+            format!("E{status}"),
+            json!({
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+            }),
+        );
+    }
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Facio management API",
@@ -392,20 +681,29 @@ pub(super) fn openapi() -> Value {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or the static management token"}
             },
-            "responses": {
-                "Error": {
-                    "description": "An error naming its reason",
-                    "content": {"application/json": {"schema": {
-                        "type": "object",
-                        "required": ["error"],
-                        "properties": {"error": {"type": "object", "required": ["message", "type", "code"], "properties": {
-                            "message": {"type": "string"}, "type": {"type": "string"},
-                            "code": {"type": "string"}, "param": {"type": ["string", "null"]}
-                        }}}
-                    }}}
-                }
-            }
+            "schemas": schemas,
+            "responses": responses,
         },
         "paths": paths,
+    });
+    unsigned_ranges(&mut document);
+    document
+}
+
+/// Every error answer: what went wrong, its kind and code, and the field at fault.
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["message", "type", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "code": {"type": "string"},
+                "param": {"type": ["string", "null"]}
+            }
+        }}
     })
 }

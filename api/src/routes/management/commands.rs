@@ -21,9 +21,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/commands/status", get(status))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SessionCommand {
+pub(super) struct SessionCommand {
+    #[schema(value_type = SessionKey)]
     session_key: String,
 }
 

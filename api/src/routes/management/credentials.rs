@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::routes::AppState;
 
 /// Longest value accepted: credentials are keys and passwords, not documents.
-const MAX_VALUE_BYTES: usize = 16 * 1024;
+const MAX_VALUE_CHARS: usize = 16 * 1024;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -105,10 +105,10 @@ fn check_key(key: &str) -> Result<(), ApiError> {
 }
 
 fn check_value(param: &str, value: &str) -> Result<(), ApiError> {
-    if value.is_empty() || value.len() > MAX_VALUE_BYTES {
+    if value.is_empty() || value.chars().count() > MAX_VALUE_CHARS {
         return Err(ApiError::unprocessable(
             Some(param),
-            format!("{param} must be between 1 and {MAX_VALUE_BYTES} bytes"),
+            format!("{param} must be between 1 and {MAX_VALUE_CHARS} characters"),
         ));
     }
     if value.contains('\0') {
@@ -169,15 +169,17 @@ async fn show(
     Ok(Json(entry(&state, &row)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewCredential {
+pub(super) struct NewCredential {
+    #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
     key: String,
+    #[schema(min_length = 1, max_length = 16384, pattern = "^[^\\x00]+$")]
     value: String,
     #[serde(default)]
     exposed: bool,
     /// Where it may be used; absent: every tool.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::object")]
     scope: Option<CredentialScope>,
 }
 
@@ -209,13 +211,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(entry(&state, &row))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewValue {
+pub(super) struct NewValue {
+    #[schema(min_length = 1, max_length = 16384, pattern = "^[^\\x00]+$")]
     value: String,
     exposed: Option<bool>,
     /// Absent: the scope stays; `null`: the credential is no longer scoped.
-    #[serde(default, deserialize_with = "super::json::present")]
+    #[serde(default, deserialize_with = "super::json::present_object")]
     scope: Option<Option<CredentialScope>>,
 }
 
@@ -293,9 +296,9 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Exposure {
+pub(super) struct Exposure {
     exposed: bool,
 }
 
@@ -448,10 +451,12 @@ async fn list_providers(
     Ok(Json(json!({"providers": providers})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NewProviderKey {
+pub(super) struct NewProviderKey {
+    /// A provider configured on this node (`providers.<name>`).
     name: String,
+    #[schema(min_length = 1, max_length = 16384, pattern = "^[^\\x00]+$")]
     api_key: String,
 }
 
@@ -484,9 +489,10 @@ async fn create_provider(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ProviderKey {
+pub(super) struct ProviderKey {
+    #[schema(min_length = 1, max_length = 16384, pattern = "^[^\\x00]+$")]
     api_key: String,
 }
 

@@ -55,7 +55,10 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/openapi.json",
-            axum::routing::get(|| async { axum::Json(catalog::openapi()) }),
+            axum::routing::get(|State(state): State<AppState>| async move {
+                let providers: Vec<String> = state.config.providers.keys().cloned().collect();
+                axum::Json(catalog::openapi(&providers))
+            }),
         )
         .merge(guarded)
 }

@@ -133,13 +133,14 @@ async fn clear(caller: Caller, State(state): State<AppState>) -> Result<Json<Val
     commit(&state, &caller, &before, &policy, change).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Settings {
+pub(super) struct Settings {
     enabled: Option<bool>,
     skip_cron: Option<bool>,
     /// Seconds a review waits for a human; `null` goes back to the default (24 h).
     #[serde(default, deserialize_with = "super::json::present")]
+    #[schema(minimum = 1, maximum = 129600)]
     review_timeout_s: Option<Option<u64>>,
 }
 

@@ -103,10 +103,14 @@ async fn events(
     Ok(Sse::new(first.chain(rest)).keep_alive(KeepAlive::default()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct ListQuery {
+    /// `pending`, `decided`, `expired` or `cancelled`; empty or absent: any.
+    #[param(pattern = "^(pending|decided|expired|cancelled)?$")]
     status: Option<String>,
+    #[param(value_type = Option<SessionKey>)]
     session: Option<String>,
     limit: Option<u32>,
 }
@@ -176,9 +180,10 @@ async fn one(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct WaitQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct WaitQuery {
     timeout: Option<u64>,
 }
 
@@ -226,9 +231,9 @@ fn reviewer(caller: &Caller, claimed: Option<String>) -> String {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Decide {
+pub(super) struct Decide {
     response: Value,
     reviewer: Option<String>,
     comment: Option<String>,
@@ -440,16 +445,23 @@ async fn decide(
     }
 }
 
+/// A call of Placet's webhook: an object naming its event `type`; the rest is
+/// Placet's and is not read.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct PlacetEvent {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(flatten)]
+    _rest: serde_json::Map<String, Value>,
+}
+
 /// Placet's webhook (registered with `setWebhook`). Answers arrive through the
 /// long-poll each delivered review keeps open, so a webhook call only needs
 /// acknowledging; it is accepted and logged.
 async fn placet_webhook(
-    Body(body): Body<Value>,
+    Body(body): Body<PlacetEvent>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
-    let kind = body
-        .get("type")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("unknown");
+    let kind = body.kind.as_deref().unwrap_or("unknown");
     tracing::debug!(%kind, "Placet webhook");
     Ok((
         axum::http::StatusCode::ACCEPTED,

@@ -32,18 +32,21 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/runs/{run_id}/events", get(run_events))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewMessage {
+pub(super) struct NewMessage {
+    #[schema(pattern = "\\S")]
     content: String,
     /// Refused when present: the runtime sets a turn's origin from the surface that
     /// received it (this route is `interactive`), so a caller cannot claim `cron` and
     /// skip the gates with the policy's `skipCron`.
+    #[schema(ignore)]
     origin: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-struct WaitQuery {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct WaitQuery {
     wait: Option<u64>,
 }
 

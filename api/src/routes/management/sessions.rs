@@ -31,9 +31,10 @@ async fn health(caller: Caller, State(state): State<AppState>) -> Result<Json<Va
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct ListQuery {
     limit: Option<u32>,
 }
 

@@ -27,12 +27,14 @@ async fn show(caller: Caller, State(state): State<AppState>) -> Result<Json<Valu
 }
 
 /// A partial change: tenant settings, node settings (config keys), or both.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Change {
-    #[serde(default)]
+pub(super) struct Change {
+    #[serde(default, deserialize_with = "super::json::object")]
     tenant: Option<TenantSettingsPatch>,
+    /// Node settings: config keys as in `config.json` (system tenant only).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     node: Option<Value>,
 }
 

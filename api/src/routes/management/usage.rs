@@ -21,11 +21,16 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/usage/runs/{run_id}", get(run))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct UsageQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct UsageQuery {
+    #[param(format = DateTime)]
     since: Option<String>,
+    #[param(format = DateTime)]
     until: Option<String>,
+    /// `model` (the default), `day` or `session`.
+    #[param(pattern = "^(model|day|session)$")]
     group_by: Option<String>,
 }
 

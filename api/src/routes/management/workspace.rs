@@ -56,9 +56,12 @@ fn resolve(workspace: &Workspace, path: &str) -> Result<PathBuf, ApiError> {
         .map_err(|_| refuse("it leads outside the workspace"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct TreeQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct TreeQuery {
+    /// A directory relative to the workspace (default: its root).
+    #[param(min_length = 1, pattern = "^[^/\\x00][^\\x00]*$")]
     path: Option<String>,
     depth: Option<u32>,
 }
@@ -137,9 +140,12 @@ fn list(root: &Path, dir: &Path, depth: u32, budget: &mut usize) -> Vec<Value> {
     entries
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct FileQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct FileQuery {
+    /// A file relative to the workspace.
+    #[param(min_length = 1, pattern = "^[^/\\x00][^\\x00]*$")]
     path: String,
 }
 
@@ -181,9 +187,9 @@ async fn read(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewContent {
+pub(super) struct NewContent {
     content: String,
 }
 
