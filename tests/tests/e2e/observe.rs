@@ -354,6 +354,7 @@ async fn a_turn_with_an_approved_call_is_traced_and_counted_without_its_secret()
     for turn in [first, resumed] {
         assert_eq!(turn.attr("gen_ai.operation.name"), Some("invoke_agent"));
         assert_eq!(turn.attr("gen_ai.agent.name"), Some("facio"));
+        assert_eq!(turn.attr("gen_ai.provider.name"), Some("scripted"));
         assert_eq!(turn.attr("gen_ai.conversation.id"), Some("observe:one"));
         assert_eq!(turn.attr("facio.run.id"), Some(run_id.as_str()));
         assert_eq!(turn.attr("facio.tenant"), Some("default"));

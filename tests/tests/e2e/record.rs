@@ -114,7 +114,12 @@ async fn ok(gateway: &Gateway, method: Method, path: &str, body: Option<Value>, 
 
 #[tokio::test]
 async fn every_operator_write_is_one_audit_event_with_its_actor_and_what_changed() {
-    let mut env = Env::new(vec![Reply::text("One."), Reply::text("Two.")]).await;
+    let mut env = Env::new(vec![
+        Reply::text("One."),
+        Reply::text("Two."),
+        Reply::tool_call("exec", json!({"command": "echo waits for a human"})),
+    ])
+    .await;
     env.set("/api/managementToken", json!(TOKEN));
     env.set("/auth", json!({"hs256Secret": SECRET}));
     let gateway = env.serve().await;
@@ -352,6 +357,53 @@ async fn every_operator_write_is_one_audit_event_with_its_actor_and_what_changed
         (&data["sessionKey"], &data["reset"]),
         (&json!("chat:2"), &json!(false))
     );
+
+    // A session stopped while its turn waits for a human: the stop is one event (the
+    // run's own events, its review withdrawn, are the run's, by the agent or system).
+    let path = "/sessions/chat:3/messages?wait=20";
+    let (status, run) = call(
+        &gateway,
+        Method::POST,
+        path,
+        Some(json!({"content": "Run it."})),
+    )
+    .await;
+    assert_eq!(
+        (status, &run["status"]),
+        (200, &json!("awaiting_review")),
+        "{run}"
+    );
+    trail.new_events().await;
+    let stop = json!({"sessionKey": "chat:3"});
+    let (status, stopped) = call(&gateway, Method::POST, "/commands/stop", Some(stop)).await;
+    assert_eq!(
+        (status, &stopped["stopped"]),
+        (200, &json!(true)),
+        "{stopped}"
+    );
+    // Once the run has ended, its last events are written too.
+    let run_id = run["runId"].as_str().unwrap().to_owned();
+    let ended = crate::hitl::finished_with(&gateway, TOKEN, &run_id).await;
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    // The withdrawn call's own record (written as the run winds down) comes last.
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    while !events
+        .iter()
+        .any(|e: &Event| e.kind == "tool_call" && e.data["status"] == "cancelled")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "{events:#?}");
+        events.extend(trail.new_events().await);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let by_operator: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.actor == "management-token")
+        .collect();
+    assert_eq!(by_operator.len(), 1, "{events:#?}");
+    assert_eq!(by_operator[0].kind, "session_stopped");
+    assert_eq!(by_operator[0].data["sessionKey"], "chat:3");
+    assert_eq!(by_operator[0].data["surface"], "api");
 
     // Tokens: issued by the CLI, revoked by the CLI and the API.
     let issue = |tenant: &'static str| {
