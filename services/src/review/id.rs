@@ -19,6 +19,18 @@ pub struct ReviewIdError(pub String);
 #[serde(try_from = "String", into = "String")]
 pub struct ReviewId(String);
 
+impl utoipa::PartialSchema for ReviewId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A review id"))
+            .pattern(Some("^rev_[0-9a-f]{32}$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ReviewId {}
+
 impl ReviewId {
     /// A fresh, time-ordered review id.
     pub fn generate() -> Self {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize, Serializer};
 
 /// The kind of human review; each renders a different control.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReviewType {
     Approval,

@@ -50,6 +50,8 @@ pub(super) struct RouteDoc {
     body: Option<SchemaOf>,
     /// The success statuses.
     ok: &'static [u16],
+    /// What a 200 or 201 answer holds, from the handler's answer type.
+    returns: Option<SchemaOf>,
     media: Media,
 }
 
@@ -72,6 +74,12 @@ impl RouteDoc {
     /// A JSON body as `T` reads it.
     const fn body<T: utoipa::ToSchema>(mut self) -> Self {
         self.body = Some(schema_of::<T> as SchemaOf);
+        self
+    }
+
+    /// Answers with a `T` (on 200 or 201).
+    const fn returns<T: utoipa::ToSchema>(mut self) -> Self {
+        self.returns = Some(schema_of::<T> as SchemaOf);
         self
     }
 
@@ -122,6 +130,7 @@ const fn route(
         query: None,
         body: None,
         ok: &[200],
+        returns: None,
         media: Media::Json,
     }
 }
@@ -170,13 +179,15 @@ pub(super) const ROUTES: &[RouteDoc] = &[
     )
     .query::<runs::WaitQuery>()
     .body::<runs::NewMessage>()
-    .answers(&[200, 202]),
+    .answers(&[200, 202])
+    .returns::<runs::RunView>(),
     route(
         "get",
         "/runs/{runId}",
         &[Operator, Reviewer, Client],
         "A run and its outcome",
-    ),
+    )
+    .returns::<runs::RunView>(),
     route(
         "get",
         "/runs/{runId}/events",
@@ -190,6 +201,7 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         READERS,
         "Reviews, filtered by status, session or run",
     )
+    .returns::<reviews::ReviewList>()
     .query::<reviews::ListQuery>(),
     route(
         "get",
@@ -198,7 +210,7 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "Review changes as server-sent events",
     )
     .streams(),
-    route("get", "/reviews/{id}", READERS, "A review"),
+    route("get", "/reviews/{id}", READERS, "A review").returns::<reviews::ReviewView>(),
     route(
         "get",
         "/reviews/{id}/wait",
@@ -540,8 +552,8 @@ fn unsigned_ranges(value: &mut Value) {
     }
 }
 
-/// The success answers of a route.
-fn answers(doc: &RouteDoc) -> Map<String, Value> {
+/// The success answers of a route; named schemas they refer to go to `named`.
+fn answers(doc: &RouteDoc, named: &mut Vec<(String, RefOr<Schema>)>) -> Map<String, Value> {
     let mut out = Map::new();
     for status in doc.ok {
         let description = match status {
@@ -553,7 +565,13 @@ fn answers(doc: &RouteDoc) -> Map<String, Value> {
         let mut answer = json!({"description": description});
         match doc.media {
             Media::Json => {
-                answer["content"] = json!({"application/json": {"schema": {"type": "object"}}})
+                let schema = match doc.returns {
+                    Some(returns) if matches!(status, 200 | 201) => {
+                        serde_json::to_value(returns(named)).unwrap_or(Value::Null)
+                    }
+                    _ => json!({"type": "object"}),
+                };
+                answer["content"] = json!({"application/json": {"schema": schema}})
             }
             Media::EventStream => {
                 answer["content"] = json!({"text/event-stream": {"schema": {
@@ -617,7 +635,7 @@ pub(super) fn openapi(providers: &[String]) -> Value {
             "parameters": params,
             "x-facio-roles": roles,
             "x-facio-system-tenant-only": doc.system_only,
-            "responses": answers(doc),
+            "responses": answers(doc, &mut named),
         });
         if let Some(body) = doc.body {
             let mut schema = serde_json::to_value(body(&mut named)).unwrap_or(Value::Null);

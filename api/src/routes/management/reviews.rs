@@ -9,9 +9,10 @@ use futures::{Stream, StreamExt};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use facio_actors::{Notice, ReviewDecision, ReviewError};
-use facio_services::domain::{SessionKey, TenantId};
-use facio_services::review::{ReviewId, ReviewOutcome};
+use facio_services::domain::{RunId, SessionKey, TenantId};
+use facio_services::review::{ReviewId, ReviewOutcome, ReviewType};
 use facio_services::store::{ReviewFilter, ReviewRecord, ReviewStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -37,7 +38,46 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// A review as every surface shows it.
-pub(crate) fn review_json(review: &ReviewRecord) -> Value {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReviewView {
+    id: ReviewId,
+    #[serde(rename = "type")]
+    kind: ReviewType,
+    session_key: SessionKey,
+    run_id: RunId,
+    /// The gated call's id and tool.
+    call_id: String,
+    tool: String,
+    /// Where the turn came from (`interactive`, `cron`, a channel).
+    origin: String,
+    title: String,
+    /// Markdown.
+    description: Option<String>,
+    /// What the reviewer is shown, in Placet's shape for the review's type.
+    #[schema(value_type = Option<Object>)]
+    payload: Option<Value>,
+    /// The run's recent steps and the policy's reason and risk tier.
+    #[schema(value_type = Object)]
+    context: Value,
+    #[schema(pattern = "^(pending|decided|expired|cancelled)$")]
+    status: &'static str,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    /// How it closed (`decided` with the response and reviewer, `timed_out`,
+    /// `cancelled`); null while pending.
+    #[schema(value_type = Option<Object>)]
+    decision: Option<Value>,
+}
+
+/// `GET /reviews`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct ReviewList {
+    reviews: Vec<ReviewView>,
+}
+
+/// A review as every surface shows it.
+pub(crate) fn review_view(review: &ReviewRecord) -> ReviewView {
     let decision = review.outcome.as_ref().map(|outcome| match outcome {
         ReviewOutcome::Decided { response, reviewer, comment } => {
             json!({"status": "decided", "response": response, "reviewer": reviewer, "comment": comment, "decidedAt": review.decided_at})
@@ -51,23 +91,30 @@ pub(crate) fn review_json(review: &ReviewRecord) -> Value {
         ReviewStatus::Expired => "expired",
         ReviewStatus::Cancelled => "cancelled",
     };
-    json!({
-        "id": review.id,
-        "type": review.request.review_type(),
-        "sessionKey": review.session_key,
-        "runId": review.run_id,
-        "callId": review.call_id,
-        "tool": review.tool,
-        "origin": review.origin,
-        "title": review.request.title,
-        "description": review.request.description,
-        "payload": serde_json::to_value(&review.request.payload).ok().and_then(|v| v.get("payload").cloned()),
-        "context": review.context,
-        "status": status,
-        "createdAt": review.created_at,
-        "expiresAt": review.expires_at,
-        "decision": decision,
-    })
+    ReviewView {
+        id: review.id.clone(),
+        kind: review.request.review_type(),
+        session_key: review.session_key.clone(),
+        run_id: review.run_id.clone(),
+        call_id: review.call_id.clone(),
+        tool: review.tool.clone(),
+        origin: review.origin.clone(),
+        title: review.request.title.clone(),
+        description: review.request.description.clone(),
+        payload: serde_json::to_value(&review.request.payload)
+            .ok()
+            .and_then(|v| v.get("payload").cloned()),
+        context: review.context.clone(),
+        status,
+        created_at: review.created_at,
+        expires_at: review.expires_at,
+        decision,
+    }
+}
+
+/// [`review_view`] as JSON.
+pub(crate) fn review_json(review: &ReviewRecord) -> Value {
+    json!(review_view(review))
 }
 
 /// SSE: one `changed` event whenever a review opens or closes (and a first one on
@@ -119,7 +166,7 @@ async fn list(
     caller: Caller,
     State(state): State<AppState>,
     Params(query): Params<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewList>, ApiError> {
     let status = match query.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(ReviewStatus::parse(s).ok_or_else(|| {
@@ -146,9 +193,9 @@ async fn list(
         .list_reviews(caller.tenant(), &filter)
         .await
         .map_err(store_error)?;
-    Ok(Json(
-        json!({"reviews": reviews.iter().map(review_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(ReviewList {
+        reviews: reviews.iter().map(review_view).collect(),
+    }))
 }
 
 fn parse_id(id: String) -> Result<ReviewId, ApiError> {

@@ -9,12 +9,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use facio_actors::{Notice, Origin, TurnRequest};
-use facio_services::domain::{RunId, SessionKey, TenantId};
+use facio_services::domain::{RunId, SessionKey, TenantId, Usage};
 use facio_services::store::{ReviewFilter, RunStatus};
 use futures::Stream;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Caller;
 use super::json::{Body, Params};
@@ -118,7 +119,7 @@ async fn post_message(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(MAX_WAIT_S));
     loop {
         if let Some(run) = run_json(&state, caller.tenant(), &run_id).await?
-            && !matches!(run["status"].as_str(), Some("queued" | "running"))
+            && run.settled(true)
         {
             return Ok(Json(run).into_response());
         }
@@ -128,10 +129,39 @@ async fn post_message(
             Ok(Err(_)) => break,
         }
     }
-    let run = run_json(&state, caller.tenant(), &run_id)
-        .await?
-        .unwrap_or_else(|| json!({"runId": run_id, "sessionKey": key, "status": "running"}));
+    let run = match run_json(&state, caller.tenant(), &run_id).await? {
+        Some(run) => json!(run),
+        None => json!({"runId": run_id, "sessionKey": key, "status": "running"}),
+    };
     Ok((StatusCode::ACCEPTED, Json(run)).into_response())
+}
+
+/// A run as the API shows it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RunView {
+    run_id: RunId,
+    session_key: SessionKey,
+    status: RunStatus,
+    /// Its answer, once it has one (none while it waits for a human).
+    content: Option<String>,
+    /// The ids of the reviews it opened, oldest first.
+    reviews: Vec<String>,
+    /// The tokens of every model call of the run, across every resume.
+    usage: Usage,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl RunView {
+    /// Whether it has ended (or stopped at a review, when `or_waiting`).
+    fn settled(&self, or_waiting: bool) -> bool {
+        match self.status {
+            RunStatus::Queued | RunStatus::Running => false,
+            RunStatus::AwaitingReview => or_waiting,
+            _ => true,
+        }
+    }
 }
 
 /// The run as the API shows it, or `None` before its row exists.
@@ -139,7 +169,7 @@ pub(super) async fn run_json(
     state: &AppState,
     tenant: &TenantId,
     run_id: &RunId,
-) -> Result<Option<Value>, ApiError> {
+) -> Result<Option<RunView>, ApiError> {
     let store = state.runtime.store();
     let Some(run) = store.get_run(tenant, run_id).await.map_err(store_error)? else {
         return Ok(None);
@@ -157,16 +187,16 @@ pub(super) async fn run_json(
         RunStatus::AwaitingReview => None,
         _ => run.content,
     };
-    Ok(Some(json!({
-        "runId": run.run_id,
-        "sessionKey": run.session_key,
-        "status": run.status,
-        "content": content,
-        "reviews": reviews.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
-        "usage": run.usage,
-        "createdAt": run.created_at,
-        "finishedAt": run.finished_at,
-    })))
+    Ok(Some(RunView {
+        run_id: run.run_id,
+        session_key: run.session_key,
+        status: run.status,
+        content,
+        reviews: reviews.iter().map(|r| r.id.to_string()).collect(),
+        usage: run.usage,
+        created_at: run.created_at,
+        finished_at: run.finished_at,
+    }))
 }
 
 fn parse_run(run_id: String) -> Result<RunId, ApiError> {
@@ -177,7 +207,7 @@ async fn get_run(
     caller: Caller,
     State(state): State<AppState>,
     Path(run_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunView>, ApiError> {
     let run_id = parse_run(run_id)?;
     run_json(&state, caller.tenant(), &run_id)
         .await?
@@ -219,13 +249,10 @@ async fn run_events(
                     }
                 },
             };
-            let finished = !matches!(
-                run["status"].as_str(),
-                Some("queued" | "running" | "awaiting_review")
-            );
+            let finished = run.settled(false);
             let event = Event::default()
                 .event(if finished { "end" } else { "run" })
-                .data(run.to_string());
+                .data(json!(run).to_string());
             Some((Ok(event), (state, tenant, run_id, notices, None, finished)))
         },
     );
