@@ -10,7 +10,7 @@ use facio_services::providers::ProviderRegistry;
 use facio_services::review::ReviewId;
 use facio_services::store::Store;
 use facio_services::tools::{ToolRegistry, Workspace};
-use ractor::{ActorCell, ActorRef};
+use ractor::ActorRef;
 
 use crate::origin::Origin;
 use crate::peers::Peers;
@@ -40,13 +40,13 @@ pub(crate) struct NodeContext {
     pub background: crate::background::Background,
     /// The node is draining: sessions give themselves up as soon as they are idle.
     pub draining: std::sync::atomic::AtomicBool,
+    /// The timers of the pending reviews this node watches.
+    pub gates: crate::review_timers::Timers,
 }
 
 /// The node's long-lived actors, as the rest of the node reaches them (the node
 /// supervisor swaps them in place as it restarts them).
 pub(crate) trait NodeHandles: Send + Sync {
-    /// The node supervisor, which approval gates are linked to.
-    fn supervisor(&self) -> Option<ActorCell>;
     /// The tool pool.
     fn tools(&self) -> Option<ActorRef<ToolPoolMsg>>;
     /// Continues `run` on its session's actor (its review closed).

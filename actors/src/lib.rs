@@ -14,6 +14,7 @@ mod node;
 mod origin;
 mod peers;
 mod recovery;
+mod review_timers;
 mod runtime;
 mod session;
 mod tool_pool;

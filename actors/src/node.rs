@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -17,7 +17,6 @@ use crate::tool_pool::{ToolPool, ToolPoolMsg};
 #[derive(Default)]
 pub(crate) struct NodeRefs {
     /// The node supervisor, which other supervised actors (approval gates) link to.
-    node: RwLock<Option<ActorCell>>,
     sessions: RwLock<Option<ActorRef<SupervisorMsg>>>,
     tools: RwLock<Option<ActorRef<ToolPoolMsg>>>,
 }
@@ -25,10 +24,6 @@ pub(crate) struct NodeRefs {
 impl NodeRefs {
     pub fn sessions(&self) -> Option<ActorRef<SupervisorMsg>> {
         self.sessions.read().ok().and_then(|g| g.clone())
-    }
-
-    pub fn node(&self) -> Option<ActorCell> {
-        self.node.read().ok().and_then(|g| g.clone())
     }
 
     pub fn tools(&self) -> Option<ActorRef<ToolPoolMsg>> {
@@ -49,10 +44,6 @@ impl NodeRefs {
 }
 
 impl crate::context::NodeHandles for NodeRefs {
-    fn supervisor(&self) -> Option<ActorCell> {
-        self.node()
-    }
-
     fn tools(&self) -> Option<ActorRef<ToolPoolMsg>> {
         NodeRefs::tools(self)
     }
@@ -154,9 +145,6 @@ impl Actor for NodeSupervisor {
         myself: ActorRef<Self::Msg>,
         args: NodeArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        if let Ok(mut slot) = args.refs.node.write() {
-            *slot = Some(myself.get_cell());
-        }
         Self::start_tools(&myself, &args).await?;
         Self::start_sessions(&myself, &args).await?;
         Ok(NodeState {

@@ -175,6 +175,7 @@ impl Runtime {
             tenants: Arc::default(),
             peers: std::sync::OnceLock::new(),
             background: crate::background::Background::default(),
+            gates: crate::review_timers::Timers::default(),
             draining: AtomicBool::new(false),
         });
         for (tenant, run, call, lease) in in_doubt {
@@ -209,6 +210,7 @@ impl Runtime {
         background.spawn(keep_leases(turn_deps.clone()));
         background.spawn(keep_sealed(turn_deps.clone()));
         background.spawn(sweep(turn_deps.clone(), refs.clone()));
+        background.spawn(crate::gate::keep_timers(turn_deps.clone()));
         let runtime = Runtime {
             refs,
             node,

@@ -53,7 +53,7 @@ pub(crate) async fn close_review(
         Err(StoreError::NotFound(_)) => return Err(CloseError::NotFound(id.clone())),
         Err(e) => return Err(e.into()),
     };
-    disarm(id);
+    disarm(deps, id);
     observe_closed(&closed);
     let _ = deps.notices.send(Notice::ReviewClosed {
         tenant: tenant.clone(),

@@ -1,7 +1,9 @@
-//! Approval gates: one `ApprovalGate` actor per pending review. The review row is
-//! the gate's state (written before anything is delivered); the actor only holds the
-//! timer. Closing a review is a conditional update in the store, so a decision and a
-//! timeout racing each other close it exactly once, and the loser does nothing.
+//! Approval gates. The review row is the gate's state (written before anything is
+//! delivered); the node only keeps its timer: one entry per pending review in the
+//! node's timers (`review_timers`), all served by one background task, so a review
+//! waiting costs an entry of a few hundred bytes, not an actor. Closing a review is a
+//! conditional update in the store, so a decision and a timeout racing each other
+//! close it exactly once, and the loser does nothing.
 
 mod close;
 mod decide;
@@ -9,13 +11,11 @@ mod open;
 mod placet;
 
 use std::sync::Arc;
-use tracing::Instrument;
 
 use chrono::Utc;
 use facio_services::domain::TenantId;
 use facio_services::review::{ReviewId, ReviewOutcome};
 use facio_services::store::{ReviewRecord, StoreError};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 pub(crate) use close::{CloseError, close_review, review_outcome};
 pub(crate) use decide::decide;
@@ -25,56 +25,73 @@ pub(crate) use placet::resume as resume_placet;
 
 use crate::context::NodeContext;
 
-pub(crate) struct ApprovalGate;
-
-pub(crate) struct GateArgs {
-    pub deps: Arc<NodeContext>,
-    pub tenant: TenantId,
-    pub review_id: ReviewId,
-    pub expires_at: chrono::DateTime<Utc>,
-}
-
-pub(crate) enum GateMsg {
-    /// The review's time is up.
-    Expire,
-}
-
-fn gate_name(review: &ReviewId) -> String {
-    format!("gate:{review}")
-}
-
-/// Starts the gate actor of a pending review (also for reviews found pending at
-/// start), under the node supervisor.
+/// Watches the timer of a pending review (also for reviews found pending at start).
 pub(crate) async fn arm(deps: Arc<NodeContext>, review: &ReviewRecord) {
-    let supervisor = deps.refs.supervisor();
-    let args = GateArgs {
-        deps,
-        tenant: review.tenant.clone(),
-        review_id: review.id.clone(),
-        expires_at: review.expires_at,
-    };
-    let name = Some(gate_name(&review.id));
-    // Outside the current span: the gate lives until a human decides, and the turn's
-    // spans must close (and be exported) when the turn ends.
-    let detached = tracing::Span::none();
-    let started = match supervisor {
-        Some(supervisor) => Actor::spawn_linked(name, ApprovalGate, args, supervisor)
-            .instrument(detached)
-            .await
-            .map(|_| ()),
-        None => Actor::spawn(name, ApprovalGate, args)
-            .instrument(detached)
-            .await
-            .map(|_| ()),
-    };
-    if let Err(e) = started {
-        tracing::error!(review = %review.id, error = %e, "could not arm the review's timeout");
+    deps.gates
+        .arm(review.tenant.clone(), review.id.clone(), review.expires_at);
+}
+
+/// Whether this node watches the timer of `review` now.
+fn armed(deps: &NodeContext, review: &ReviewId) -> bool {
+    deps.gates.armed(review)
+}
+
+/// Stops watching the timer of a review that closed.
+pub(crate) fn disarm(deps: &NodeContext, review: &ReviewId) {
+    deps.gates.disarm(review);
+}
+
+/// The node's review timers, for as long as it runs. Should the loop ever panic, it
+/// starts again: the deadlines are kept in [`Timers`], not in the loop.
+pub(crate) async fn keep_timers(deps: Arc<NodeContext>) {
+    use futures::FutureExt;
+    loop {
+        let run = std::panic::AssertUnwindSafe(serve_timers(deps.clone())).catch_unwind();
+        if run.await.is_err() {
+            tracing::error!("the review timers stopped on a panic; starting them again");
+        }
     }
 }
 
-/// Whether this node runs the gate of `review` now.
-fn armed(review: &ReviewId) -> bool {
-    ractor::registry::where_is(gate_name(review)).is_some()
+/// Sleeps until the earliest deadline (or a new one), then times out every review
+/// whose time is up.
+async fn serve_timers(deps: Arc<NodeContext>) {
+    loop {
+        for (tenant, review) in deps.gates.due(Utc::now()) {
+            expire(deps.clone(), tenant, review);
+        }
+        let changed = deps.gates.changed.notified();
+        match deps.gates.next() {
+            Some(at) => {
+                let wait = (at - Utc::now()).to_std().unwrap_or_default();
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = changed => {}
+                }
+            }
+            None => changed.await,
+        }
+    }
+}
+
+/// Times `review` out, in a task of its own (the timer task never waits on the store).
+fn expire(deps: Arc<NodeContext>, tenant: TenantId, review: ReviewId) {
+    let background = deps.clone();
+    background.background.spawn(async move {
+        match close_review(&deps, &tenant, &review, ReviewOutcome::TimedOut, None).await {
+            Ok(_) | Err(CloseError::Closed(_)) => {}
+            // This node's clock ran ahead of the database's: look again shortly.
+            Err(CloseError::Store(StoreError::NotExpired(_))) => {
+                if let Ok(Some(record)) = deps.store.get_review(&tenant, &review).await {
+                    let later = record.expires_at.max(Utc::now()) + chrono::Duration::seconds(1);
+                    deps.gates.arm(tenant, review, later);
+                }
+            }
+            Err(e) => {
+                tracing::error!(review = %review, error = %e, "could not expire the review")
+            }
+        }
+    });
 }
 
 /// Takes this node's share of the pending reviews: their timers, and following them
@@ -96,7 +113,7 @@ pub(crate) async fn adopt(deps: &Arc<NodeContext>) {
             .peers
             .get()
             .is_none_or(|p| p.preferred(&review.tenant, &review.session_key) == deps.node);
-        if !mine || armed(&review.id) {
+        if !mine || armed(deps, &review.id) {
             continue;
         }
         arm(deps.clone(), &review).await;
@@ -105,60 +122,5 @@ pub(crate) async fn adopt(deps: &Arc<NodeContext>) {
     }
     if adopted > 0 {
         tracing::info!(reviews = adopted, "watching pending reviews");
-    }
-}
-
-/// Stops the gate actor of a review that closed (its timer is no longer needed).
-pub(crate) fn disarm(review: &ReviewId) {
-    if let Some(cell) = ractor::registry::where_is(gate_name(review)) {
-        cell.stop(None);
-    }
-}
-
-impl Actor for ApprovalGate {
-    type Msg = GateMsg;
-    type State = GateArgs;
-    type Arguments = GateArgs;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<GateMsg>,
-        args: GateArgs,
-    ) -> Result<GateArgs, ActorProcessingErr> {
-        let left = (args.expires_at - Utc::now()).to_std().unwrap_or_default();
-        myself.send_after(left, || GateMsg::Expire);
-        Ok(args)
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<GateMsg>,
-        message: GateMsg,
-        state: &mut GateArgs,
-    ) -> Result<(), ActorProcessingErr> {
-        let GateMsg::Expire = message;
-        // The close happens in a task so this actor's mailbox is never held by the store.
-        let (deps, tenant, review) = (
-            state.deps.clone(),
-            state.tenant.clone(),
-            state.review_id.clone(),
-        );
-        state.deps.background.spawn(async move {
-            match close_review(&deps, &tenant, &review, ReviewOutcome::TimedOut, None).await {
-                Ok(_) | Err(CloseError::Closed(_)) => {}
-                // This node's clock ran ahead of the database's: look again shortly.
-                Err(CloseError::Store(StoreError::NotExpired(_))) => {
-                    if let Ok(Some(record)) = deps.store.get_review(&tenant, &review).await {
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                        arm(deps.clone(), &record).await;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(review = %review, error = %e, "could not expire the review")
-                }
-            }
-        });
-        myself.stop(None);
-        Ok(())
     }
 }
