@@ -126,18 +126,12 @@ pub fn redact_known(text: &str) -> Option<String> {
     let known = KNOWN
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let built = known.matcher.as_ref().filter(|m| m.is_match(text));
-    let pending = known
-        .pending
-        .iter()
-        .any(|form| text.contains(form.as_str()));
-    if built.is_none() && !pending {
-        return None;
-    }
     // Every byte of every occurrence, from the matcher and the pending forms alike,
-    // is covered: overlapping occurrences become one `[REDACTED]`.
-    let mut spans: Vec<(usize, usize)> = built
-        .into_iter()
+    // is covered: overlapping occurrences become one `[REDACTED]`. One pass over the
+    // line; nothing is allocated when it holds no secret.
+    let mut spans: Vec<(usize, usize)> = known
+        .matcher
+        .iter()
         .flat_map(|m| m.find_iter(text).map(|found| (found.start(), found.end())))
         .collect();
     for form in &known.pending {
@@ -145,6 +139,9 @@ pub fn redact_known(text: &str) -> Option<String> {
             text.match_indices(form.as_str())
                 .map(|(at, f)| (at, at + f.len())),
         );
+    }
+    if spans.is_empty() {
+        return None;
     }
     spans.sort_unstable();
     let mut out = String::with_capacity(text.len());
