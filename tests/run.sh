@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh Debian machine it installs what is missing
-# (PostgreSQL, Redis, the Python test clients), starts throw-away PostgreSQL and
-# Redis on free ports under a temp dir, checks formatting and lints, runs every test
+# (PostgreSQL, Redis, Chromium, openssl, the Python test clients), starts throw-away
+# PostgreSQL and Redis on free ports under a temp dir, checks formatting and lints,
+# runs every test
 # of the workspace, and cleans up whatever happens.
 #
 #   tests/run.sh                  everything
@@ -25,6 +26,7 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs npm)
+command -v openssl >/dev/null || missing+=(openssl)
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
     as_root apt-get update -qq

@@ -61,6 +61,8 @@ pub struct Node {
     pub store_url: String,
     /// Verifies bearer JWTs; none when no auth keys are configured.
     pub verifier: Option<Arc<facio_services::auth::Verifier>>,
+    /// The OpenID Connect provider reviewers sign in with (`auth.oidc`).
+    pub oidc: Option<Arc<facio_services::auth::Oidc>>,
     /// A serving node's hold on its data directory (and its database's, when that lies
     /// elsewhere): one serving process per store.
     pub data_lock: Option<Arc<Vec<facio_services::store::DataDirLock>>>,
@@ -124,6 +126,10 @@ impl Node {
         hide_node_secrets(&mut config);
         announce_sandbox(&config.tools)?;
         let verifier = facio_services::auth::Verifier::from_config(&config.auth)?.map(Arc::new);
+        let oidc = match &config.auth.oidc {
+            Some(oidc) => Some(Arc::new(facio_services::auth::Oidc::new(oidc.clone())?)),
+            None => None,
+        };
         let config = Arc::new(config);
         let runtime = Runtime::start(RuntimeDeps {
             config: config.clone(),
@@ -140,6 +146,7 @@ impl Node {
             runtime: Arc::new(runtime),
             store_url,
             verifier,
+            oidc,
             data_lock,
         })
     }

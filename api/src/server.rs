@@ -110,6 +110,7 @@ pub async fn serve(
             node.config.api.metrics_token.as_ref(),
         ),
         verifier: node.verifier.clone(),
+        oidc: node.oidc.clone(),
         limits: std::sync::Arc::default(),
         config_at_start: std::sync::Arc::new(
             facio_services::config::Config::load(node.config.config_file.as_deref())

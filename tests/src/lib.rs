@@ -3,6 +3,7 @@
 //! the `facio` binary, and building workspace binaries.
 
 pub mod binary;
+pub mod identity;
 pub mod model;
 pub mod placet;
 pub mod process;

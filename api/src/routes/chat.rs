@@ -68,7 +68,7 @@ async fn completions(
     // callers with a client or operator token of their tenant (or the management
     // token); with none at all it is the single-tenant local endpoint, and only on a
     // loopback bind.
-    let (tenant, settings) = if state.verifier.is_some() || state.management_token.is_some() {
+    let (tenant, settings) = if state.auth_configured() {
         let identity = super::identity::identify(&state, &headers).await?;
         if !identity.may(&[Role::Client, Role::Operator]) {
             return Err(ApiError::forbidden(
@@ -85,7 +85,7 @@ async fn completions(
     } else {
         if !super::identity::loopback(&state.config.api.host) {
             return Err(ApiError::unauthorized(format!(
-                "no auth is configured and the node listens on {}, not loopback: set                  api.managementToken or auth keys before serving /v1 beyond this machine",
+                "no auth is configured and the node listens on {}, not loopback: set api.managementToken or auth keys before serving /v1 beyond this machine",
                 state.config.api.host
             )));
         }

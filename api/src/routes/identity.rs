@@ -3,7 +3,7 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use facio_services::auth::{Identity, Role};
+use facio_services::auth::{AuthError, Identity, Role};
 use facio_services::domain::{TenantId, TenantSettings};
 
 use super::AppState;
@@ -43,13 +43,18 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Id
         admit(state, &identity.tenant, Some(given)).await?;
         return Ok(identity);
     }
-    let verifier = state
-        .verifier
-        .as_ref()
-        .ok_or_else(|| ApiError::unauthorized("the bearer token is not valid"))?;
-    let identity = verifier
-        .verify(given)
-        .map_err(|e| ApiError::unauthorized(format!("the bearer token is not valid: {e}")))?;
+    let refused = |e: AuthError| match e {
+        // The provider's keys could not be read: the token may be fine.
+        AuthError::Keys(_) => {
+            ApiError::unavailable(format!("cannot verify the bearer token now: {e}"))
+        }
+        e => ApiError::unauthorized(format!("the bearer token is not valid: {e}")),
+    };
+    let identity = match (&state.oidc, &state.verifier) {
+        (Some(oidc), _) if oidc.issued(given) => oidc.verify(given, None).await.map_err(refused)?,
+        (_, Some(verifier)) => verifier.verify(given).map_err(refused)?,
+        _ => return Err(ApiError::unauthorized("the bearer token is not valid")),
+    };
     let known = state
         .runtime
         .store()

@@ -11,6 +11,7 @@ mod management;
 mod models;
 mod observe;
 mod request_id;
+mod signin;
 mod slow_body;
 
 use std::sync::Arc;
@@ -41,6 +42,9 @@ pub(crate) struct AppState {
     pub metrics_token: Option<Arc<str>>,
     /// Verifies JWTs (tenants and roles); none when no keys are configured.
     pub verifier: Option<Arc<facio_services::auth::Verifier>>,
+    /// The OpenID Connect provider reviewers sign in with; its ID tokens are bearer
+    /// tokens too.
+    pub oidc: Option<Arc<facio_services::auth::Oidc>>,
     /// Request rate limits per tenant and per token.
     pub limits: Arc<limits::Limits>,
     /// The config as its files said when the node started (secrets masked), against
@@ -48,6 +52,13 @@ pub(crate) struct AppState {
     pub config_at_start: Arc<serde_json::Value>,
     /// This node's cluster, in cluster mode.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+}
+
+impl AppState {
+    /// Whether any way of proving who calls is configured (then every API wants it).
+    pub(crate) fn auth_configured(&self) -> bool {
+        self.management_token.is_some() || self.verifier.is_some() || self.oidc.is_some()
+    }
 }
 
 pub(crate) use observe::refresh_gauges;
@@ -62,6 +73,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(models::routes())
         .merge(chat::routes())
         .merge(inbox::routes())
+        .merge(signin::routes())
         .nest("/api/v1", management::routes(state.clone()))
         .route("/metrics", axum::routing::get(observe::scrape))
         .route(

@@ -3,6 +3,7 @@
 //! algorithm without a configured key are refused; every refusal names its reason and
 //! never repeats the token.
 
+mod oidc;
 #[cfg(test)]
 mod tests;
 mod verify;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::TenantId;
 
+pub use oidc::{Oidc, OidcError, SignIn};
 pub use verify::Verifier;
 
 /// What a token lets its holder do. `admin` may do everything.
@@ -103,6 +105,10 @@ pub enum AuthError {
     Claims(String),
     #[error("no key is configured to verify tokens (auth.hs256Secret or auth.publicKeysFile)")]
     NoKeys,
+    #[error("the identity provider's keys: {0}")]
+    Keys(String),
+    #[error("{0}")]
+    UnknownKey(String),
     #[error("auth configuration: {0}")]
     Config(String),
 }

@@ -94,29 +94,43 @@ impl Verifier {
             validation.leeway = 5;
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
                 Ok(data) => return identity(data.claims),
-                Err(e) => {
-                    last = match e.kind() {
-                        ErrorKind::InvalidSignature => AuthError::Signature,
-                        ErrorKind::ExpiredSignature => return Err(AuthError::Expired),
-                        ErrorKind::ImmatureSignature => return Err(AuthError::NotYetValid),
-                        ErrorKind::InvalidIssuer => return Err(AuthError::Issuer),
-                        ErrorKind::InvalidAudience => return Err(AuthError::Audience),
-                        ErrorKind::InvalidAlgorithm => AuthError::Algorithm(alg.clone()),
-                        ErrorKind::MissingRequiredClaim(claim) => {
-                            return Err(AuthError::Claims(format!("{claim} is missing")));
-                        }
-                        ErrorKind::Json(_) => {
-                            return Err(AuthError::Claims(
-                                "sub, tenant, roles, exp, iss and aud are required".into(),
-                            ));
-                        }
-                        _ => AuthError::Malformed,
-                    }
-                }
+                Err(e) => match refusal(e, &alg) {
+                    AuthError::Signature => last = AuthError::Signature,
+                    AuthError::Algorithm(a) => last = AuthError::Algorithm(a),
+                    AuthError::Malformed => last = AuthError::Malformed,
+                    refused => return Err(refused),
+                },
             }
         }
         Err(last)
     }
+}
+
+/// What a failed decode means to the caller. Signature, algorithm and format
+/// failures may be another key's to pass; the others are final.
+pub(super) fn refusal(e: jsonwebtoken::errors::Error, alg: &str) -> AuthError {
+    match e.kind() {
+        ErrorKind::InvalidSignature => AuthError::Signature,
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+        ErrorKind::InvalidIssuer => AuthError::Issuer,
+        ErrorKind::InvalidAudience => AuthError::Audience,
+        ErrorKind::InvalidAlgorithm => AuthError::Algorithm(alg.to_owned()),
+        ErrorKind::MissingRequiredClaim(claim) => AuthError::Claims(format!("{claim} is missing")),
+        ErrorKind::Json(_) => {
+            AuthError::Claims("sub, tenant, roles, exp, iss and aud are required".into())
+        }
+        _ => AuthError::Malformed,
+    }
+}
+
+/// The claims of `token` read without verifying anything (to choose a verifier).
+pub(super) fn unverified_claims(token: &str) -> Option<serde_json::Value> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn identity(claims: Claims) -> Result<Identity, AuthError> {
@@ -135,7 +149,7 @@ fn identity(claims: Claims) -> Result<Identity, AuthError> {
 
 /// The header's `alg`, read before any verification so `none` and unknown algorithms
 /// get a clear answer.
-fn header_alg(token: &str) -> Result<String, AuthError> {
+pub(super) fn header_alg(token: &str) -> Result<String, AuthError> {
     let header = token.split('.').next().ok_or(AuthError::Malformed)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(header.trim_end_matches('='))

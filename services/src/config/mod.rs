@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use agents::{AgentDefaults, AgentsConfig};
 pub use api::ApiConfig;
 pub use audit::AuditConfig;
-pub use auth::AuthConfig;
+pub use auth::{AuthConfig, OidcConfig};
 pub use channels::{ChannelsConfig, PlacetConfig};
 pub use cluster::ClusterConfig;
 pub use limits::{LimitsConfig, TenantLimits};

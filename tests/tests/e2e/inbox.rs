@@ -35,7 +35,7 @@ async fn ask(gateway: &Gateway, session: &str, content: &str) -> Value {
 }
 
 /// `target/inbox-screenshots/<test>/` under the workspace root, emptied.
-fn screenshots(test: &str) -> PathBuf {
+pub(crate) fn screenshots(test: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
@@ -46,7 +46,7 @@ fn screenshots(test: &str) -> PathBuf {
 }
 
 /// Runs one of `tests/browser`'s scripts and returns the JSON report it prints.
-async fn browser(script: &str, args: &[&str]) -> Value {
+pub(crate) async fn browser(script: &str, args: &[&str]) -> Value {
     let path = format!("{}/browser/{script}", env!("CARGO_MANIFEST_DIR"));
     let output = tokio::process::Command::new("node")
         .arg(path)

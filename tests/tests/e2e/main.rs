@@ -28,6 +28,7 @@ mod record;
 mod sdk;
 mod secrets;
 mod settings;
+mod signin;
 mod tenants;
 mod terminal;
 mod usage;

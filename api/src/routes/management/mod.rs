@@ -70,7 +70,7 @@ async fn authorize(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if state.management_token.is_none() && state.verifier.is_none() {
+    if !state.auth_configured() {
         return Err(ApiError::unauthorized(
             "the management API is disabled: set api.managementToken (FACIO_MANAGEMENT_TOKEN) or auth keys",
         ));

@@ -264,17 +264,29 @@ async fn wait(
     }
 }
 
-/// Who decided, as the audit log keeps it: a JWT's verified subject, never a name the
-/// request merely claims. The shared management token (Placet, the CLI, the inbox)
-/// names no person, so the name it passes along is kept; whoever holds that token is
-/// the system's admin already, so the claim grants nothing.
-fn reviewer(caller: &Caller, claimed: Option<String>) -> String {
+/// Who decided, as the audit log keeps it: a JWT's (or a signed-in reviewer's ID
+/// token's) verified subject, never a name the request merely claims. The shared
+/// management token (Placet, the CLI, the inbox without sign-in) names no person, so
+/// the name it passes along is kept; whoever holds that token is the system's admin
+/// already, so the claim grants nothing. Once reviewers sign in with OpenID Connect
+/// the token stays an operator credential: it may not decide under a typed name.
+fn reviewer(
+    state: &AppState,
+    caller: &Caller,
+    claimed: Option<String>,
+) -> Result<String, ApiError> {
     let claimed = claimed
         .map(|name| name.trim().chars().take(200).collect::<String>())
         .filter(|name| !name.is_empty());
+    let shared_token = caller.0.subject == super::super::identity::MANAGEMENT_SUBJECT;
     match claimed {
-        Some(name) if caller.0.subject == super::super::identity::MANAGEMENT_SUBJECT => name,
-        _ => caller.0.subject.clone(),
+        Some(_) if shared_token && state.oidc.is_some() => Err(ApiError::forbidden(
+            "reviewers sign in (auth.oidc is configured): the management token cannot \
+             decide under a typed reviewer name; sign in at /inbox or use the reviewer's own \
+             token",
+        )),
+        Some(name) if shared_token => Ok(name),
+        _ => Ok(caller.0.subject.clone()),
     }
 }
 
@@ -443,7 +455,7 @@ async fn decide(
     };
     let decision = ReviewDecision {
         response: body.response,
-        reviewer: Some(reviewer(&caller, body.reviewer)),
+        reviewer: Some(reviewer(&state, &caller, body.reviewer)?),
         comment: body.comment,
         edited_arguments: body.edited_arguments,
     };

@@ -28,6 +28,8 @@ async fn health(caller: Caller, State(state): State<AppState>) -> Result<Json<Va
         "version": env!("CARGO_PKG_VERSION"),
         "activeSessions": active,
         "tenant": caller.tenant(),
+        "subject": caller.subject(),
+        "roles": caller.0.roles,
     })))
 }
 

@@ -196,6 +196,7 @@ pub(crate) fn masked(config: &Config) -> Value {
         "/api/a2aToken",
         "/api/metricsToken",
         "/auth/hs256Secret",
+        "/auth/oidc/clientSecret",
         "/channels/placet/apiKey",
         "/cluster/internalToken",
     ] {

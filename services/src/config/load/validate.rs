@@ -38,6 +38,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Violation> {
     api(config)?;
     storage(config)?;
     cluster(config)?;
+    oidc(config)?;
     providers(config)?;
     at_least(
         "audit.maxFieldChars",
@@ -56,6 +57,52 @@ fn cluster(config: &Config) -> Result<(), Violation> {
         return Err(violation(&key, problem));
     }
     at_least("cluster.leaseTtlS", config.cluster.lease_ttl_s, 1)
+}
+
+fn oidc(config: &Config) -> Result<(), Violation> {
+    let Some(oidc) = &config.auth.oidc else {
+        return Ok(());
+    };
+    let issuer = reqwest::Url::parse(&oidc.issuer)
+        .map_err(|e| violation("auth.oidc.issuer", format!("must be a URL: {e}")))?;
+    let local = issuer
+        .host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        .is_some_and(|h| {
+            h.eq_ignore_ascii_case("localhost")
+                || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        });
+    if issuer.scheme() != "https" && !(issuer.scheme() == "http" && local) {
+        return Err(violation(
+            "auth.oidc.issuer",
+            "must be an https URL (http only for a provider on this machine)",
+        ));
+    }
+    if oidc.client_id.trim().is_empty() {
+        return Err(violation("auth.oidc.clientId", "must not be empty"));
+    }
+    for (key, value) in [
+        ("auth.oidc.rolesClaim", &oidc.roles_claim),
+        ("auth.oidc.tenantClaim", &oidc.tenant_claim),
+    ] {
+        if value.trim().is_empty() || value.split('.').any(str::is_empty) {
+            return Err(violation(key, "must be a claim name or a dotted path"));
+        }
+    }
+    if !oidc.scopes.iter().any(|s| s == "openid") {
+        return Err(violation("auth.oidc.scopes", "must include openid"));
+    }
+    if let Some(url) = &oidc.redirect_url {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| violation("auth.oidc.redirectUrl", format!("must be a URL: {e}")))?;
+        if !parsed.path().ends_with("/inbox/callback") {
+            return Err(violation(
+                "auth.oidc.redirectUrl",
+                "must be this node's public URL ending in /inbox/callback",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn agents(config: &Config) -> Result<(), Violation> {
