@@ -18,7 +18,7 @@ pub const SCRIPTS_DIR: &str = "scripts";
 const MAX_SCRIPTS: usize = 100;
 
 /// One script.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Script {
     /// The file's name.

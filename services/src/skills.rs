@@ -25,7 +25,7 @@ const MAX_DESCRIPTION_CHARS: usize = 300;
 const MAX_HEAD_BYTES: u64 = 16 * 1024;
 
 /// One skill.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Skill {
     /// From the front matter, else the folder's name.

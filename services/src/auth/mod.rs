@@ -16,7 +16,7 @@ pub use oidc::{Oidc, OidcError, SignIn};
 pub use verify::Verifier;
 
 /// What a token lets its holder do. `admin` may do everything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,

@@ -43,7 +43,7 @@ impl Default for LimitsConfig {
 
 /// What one tenant is held to: its own settings where it has them, else this config's
 /// per-tenant override, else the config's default. Every limit is decided here.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantLimits {
     /// Requests per minute for the whole tenant.

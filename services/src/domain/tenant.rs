@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// Stored per tenant; absent fields fall back to the deployment's config
 /// (`limits.tokensPerDay`, `limits.tokensPerMonth`; every model allowed).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantSettings {
     /// The models this tenant's runs may call (as configured in `agents.defaults.model`

@@ -86,7 +86,7 @@ use crate::tools::RiskTier;
 pub use rules::{PolicyError, PolicyRule, RuleAction};
 
 /// `enabled` and `skipCron`, as Placet sends them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PolicySettings {
     /// Master switch: when false, calls no deny rule covers run without a review.
@@ -105,7 +105,7 @@ impl Default for PolicySettings {
 }
 
 /// A tenant's rules and flags.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Policy {
     pub rules: Vec<PolicyRule>,

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::{RunId, SessionKey, TenantId};
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditEventKind {
     TurnStarted,
@@ -130,7 +130,7 @@ pub struct NewAuditEvent {
 /// tenant's chain of events outside sessions), and `prev_hash` is the hash of the
 /// chain's previous event. Events written before chains were per session (`chain_seq`
 /// is `None`) form one chain per tenant, in `seq` order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     /// Orders the tenant's listing: unique and increasing, not gap-free.
@@ -146,6 +146,8 @@ pub struct AuditEvent {
     pub session_key: Option<SessionKey>,
     pub run_id: Option<RunId>,
     pub actor: String,
+    /// What the kind of event records (its fields depend on the kind).
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub prev_hash: String,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ChatMessage, RunId, SessionKey, TenantId, Usage};
 
 /// A session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionRecord {
     pub tenant: TenantId,
@@ -17,11 +17,14 @@ pub struct SessionRecord {
 }
 
 /// A stored message with its position in the session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredMessage {
     pub seq: i64,
     pub run_id: Option<RunId>,
+    /// The message as the chat-completions wire has it (`role`, `content`,
+    /// `tool_calls`, `tool_call_id`).
+    #[schema(value_type = Object)]
     pub message: ChatMessage,
     pub created_at: DateTime<Utc>,
 }

@@ -56,7 +56,7 @@ pub struct UsageGroup {
 }
 
 /// One model call of a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageRecord {
     pub model: String,

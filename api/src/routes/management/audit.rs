@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use facio_services::domain::{RunId, SessionKey};
 use facio_services::store::{AuditEvent, AuditEventKind, AuditFilter};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::json::Params;
 use super::{Caller, store_error};
@@ -123,11 +122,65 @@ pub(super) fn time(param: &str, value: Option<String>) -> Result<Option<DateTime
         .transpose()
 }
 
+/// `GET /audit`: a page of events, oldest first with `after`, else newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct EventPage {
+    events: Vec<AuditEvent>,
+    /// With `after`: the `after` of the next page, when this one is full.
+    next: Option<i64>,
+}
+
+/// `GET /audit/tail`: the newest events.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct EventList {
+    events: Vec<AuditEvent>,
+}
+
+/// `GET /audit/runs/{runId}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RunEvents {
+    run_id: RunId,
+    events: Vec<AuditEvent>,
+}
+
+/// `GET /audit/stats`: counts and what verifying the chains found.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Stats {
+    total: usize,
+    /// Events per kind.
+    by_type: std::collections::BTreeMap<String, u64>,
+    chain: Chain,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Chain {
+    /// Every chain verifies.
+    verified: bool,
+    events_checked: i64,
+    /// One per session, one for events outside sessions, and the older tenant-wide
+    /// chain when there is one.
+    chains: i64,
+    /// Events no checkpoint names yet (the newest ones).
+    unsealed: i64,
+    checkpoints_checked: i64,
+    /// The first event that does not verify, and why.
+    first_broken: Option<Broken>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Broken {
+    seq: i64,
+    reason: String,
+}
+
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
     Params(q): Params<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventPage>, ApiError> {
     let filter = AuditFilter {
         run_id: q
             .run
@@ -153,7 +206,7 @@ async fn list(
     let next = (filter.after.is_some() && events.len() == filter.limit.unwrap_or(0) as usize)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
-    Ok(Json(json!({"events": events, "next": next})))
+    Ok(Json(EventPage { events, next }))
 }
 
 /// The caller's tenant's events (each route checks the role first).
@@ -181,16 +234,16 @@ async fn tail(
     caller: Caller,
     State(state): State<AppState>,
     Params(q): Params<TailQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventList>, ApiError> {
     let filter = AuditFilter {
         limit: Some(q.limit.unwrap_or(50).min(1000)),
         ..AuditFilter::default()
     };
     let events = events(&state, &caller, &filter).await?;
-    Ok(Json(json!({"events": events})))
+    Ok(Json(EventList { events }))
 }
 
-async fn stats(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn stats(caller: Caller, State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
     let store = state.runtime.store();
     let events = events(&state, &caller, &AuditFilter::default()).await?;
     let mut by_type = std::collections::BTreeMap::<&str, u64>::new();
@@ -201,21 +254,30 @@ async fn stats(caller: Caller, State(state): State<AppState>) -> Result<Json<Val
         .verify_audit(caller.tenant())
         .await
         .map_err(store_error)?;
-    Ok(Json(json!({
-        "total": events.len(),
-        "byType": by_type,
-        "chain": {"verified": chain.first_broken.is_none(), "eventsChecked": chain.events_checked,
-                  "chains": chain.chains, "unsealed": chain.unsealed,
-                  "checkpointsChecked": chain.checkpoints_checked,
-                  "firstBroken": chain.first_broken.map(|(seq, reason)| json!({"seq": seq, "reason": reason}))},
-    })))
+    Ok(Json(Stats {
+        total: events.len(),
+        by_type: by_type
+            .into_iter()
+            .map(|(kind, n)| (kind.to_owned(), n))
+            .collect(),
+        chain: Chain {
+            verified: chain.first_broken.is_none(),
+            events_checked: chain.events_checked,
+            chains: chain.chains,
+            unsealed: chain.unsealed,
+            checkpoints_checked: chain.checkpoints_checked,
+            first_broken: chain
+                .first_broken
+                .map(|(seq, reason)| Broken { seq, reason }),
+        },
+    }))
 }
 
 async fn run(
     caller: Caller,
     State(state): State<AppState>,
     Path(run_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunEvents>, ApiError> {
     let run_id =
         RunId::new(run_id).map_err(|e| ApiError::not_found(format!("no such run: {e}")))?;
     let filter = AuditFilter {
@@ -228,5 +290,5 @@ async fn run(
             "run {run_id} has no audit events"
         )));
     }
-    Ok(Json(json!({"runId": run_id, "events": events})))
+    Ok(Json(RunEvents { run_id, events }))
 }

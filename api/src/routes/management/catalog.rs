@@ -7,14 +7,14 @@
 use facio_services::auth::Role;
 use facio_services::domain::{ANY_FORM_PATTERN, TENANT_FORM_PATTERN};
 use facio_services::domain::{RunId, SessionKey, TenantId, TenantSettingsPatch};
-use facio_services::policy::PolicyRule;
+use facio_services::policy::{Policy, PolicyRule};
 use serde_json::{Map, Value, json};
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::{RefOr, Schema};
 
 use super::{
-    audit, commands, credentials, policy, reviews, runs, sessions, settings, tenants, usage,
-    workspace,
+    audit, cluster, commands, credentials, policy, reviews, runs, sessions, settings, skills,
+    tenants, tokens, usage, workspace,
 };
 
 /// The query parameters of a route, from its query type.
@@ -52,6 +52,8 @@ pub(super) struct RouteDoc {
     ok: &'static [u16],
     /// What a 200 or 201 answer holds, from the handler's answer type.
     returns: Option<SchemaOf>,
+    /// What a 202 answer holds (work accepted, not finished).
+    accepted: Option<SchemaOf>,
     media: Media,
 }
 
@@ -80,6 +82,12 @@ impl RouteDoc {
     /// Answers with a `T` (on 200 or 201).
     const fn returns<T: utoipa::ToSchema>(mut self) -> Self {
         self.returns = Some(schema_of::<T> as SchemaOf);
+        self
+    }
+
+    /// A 202 answer as `T` writes it.
+    const fn accepted<T: utoipa::ToSchema>(mut self) -> Self {
+        self.accepted = Some(schema_of::<T> as SchemaOf);
         self
     }
 
@@ -131,6 +139,7 @@ const fn route(
         body: None,
         ok: &[200],
         returns: None,
+        accepted: None,
         media: Media::Json,
     }
 }
@@ -155,15 +164,18 @@ const RUNNERS: &[Role] = &[Operator, Client];
 const ADMINS: &[Role] = &[];
 
 pub(super) const ROUTES: &[RouteDoc] = &[
-    route("get", "/health", ANYONE, "Liveness and the caller's tenant"),
+    route("get", "/health", ANYONE, "Liveness and who the caller is")
+        .returns::<sessions::Health>(),
     route("get", "/sessions", READERS, "Sessions, most recent first")
-        .query::<sessions::ListQuery>(),
+        .query::<sessions::ListQuery>()
+        .returns::<sessions::SessionList>(),
     route(
         "get",
         "/sessions/{key}",
         READERS,
         "A session with its full history",
-    ),
+    )
+    .returns::<sessions::SessionView>(),
     route(
         "delete",
         "/sessions/{key}",
@@ -180,7 +192,8 @@ pub(super) const ROUTES: &[RouteDoc] = &[
     .query::<runs::WaitQuery>()
     .body::<runs::NewMessage>()
     .answers(&[200, 202])
-    .returns::<runs::RunView>(),
+    .returns::<runs::RunView>()
+    .accepted::<runs::RunAccepted>(),
     route(
         "get",
         "/runs/{runId}",
@@ -217,20 +230,23 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         READERS,
         "Wait for a review to close",
     )
-    .query::<reviews::WaitQuery>(),
+    .query::<reviews::WaitQuery>()
+    .returns::<reviews::ReviewView>(),
     route(
         "post",
         "/reviews/{id}/decide",
         &[Reviewer],
         "Decide a pending review (alwaysAllow: approve and add the exact rule; admins only)",
     )
-    .body::<reviews::Decide>(),
+    .body::<reviews::Decide>()
+    .returns::<reviews::Decided>(),
     route(
         "get",
         "/reviews/{id}/rule",
         ADMINS,
         "The exact allow rule 'approve and always allow' would add for this review",
-    ),
+    )
+    .returns::<reviews::ProposedRule>(),
     route(
         "post",
         "/placet/webhook",
@@ -238,20 +254,30 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "Placet's webhook (acknowledged)",
     )
     .body::<reviews::PlacetEvent>()
-    .answers(&[202]),
-    route("get", "/policy", READERS, "The tool-call policy"),
-    route("post", "/policy", OPERATORS, "Add a rule").body::<PolicyRule>(),
-    route("delete", "/policy", OPERATORS, "Remove a rule").body::<PolicyRule>(),
-    route("delete", "/policy/all", OPERATORS, "Remove every rule"),
+    .answers(&[202])
+    .accepted::<reviews::Accepted>(),
+    route("get", "/policy", READERS, "The tool-call policy").returns::<Policy>(),
+    route("post", "/policy", OPERATORS, "Add a rule")
+        .body::<PolicyRule>()
+        .returns::<Policy>(),
+    route("delete", "/policy", OPERATORS, "Remove a rule")
+        .body::<PolicyRule>()
+        .returns::<Policy>(),
+    route("delete", "/policy/all", OPERATORS, "Remove every rule").returns::<Policy>(),
     route(
         "patch",
         "/policy/settings",
         OPERATORS,
         "Turn the gate on or off, skip it for cron",
     )
-    .body::<policy::Settings>(),
-    route("get", "/audit", OPERATORS, "Audit events, filtered").query::<audit::AuditQuery>(),
-    route("get", "/audit/tail", OPERATORS, "The newest audit events").query::<audit::TailQuery>(),
+    .body::<policy::Settings>()
+    .returns::<policy::SettingsView>(),
+    route("get", "/audit", OPERATORS, "Audit events, filtered")
+        .query::<audit::AuditQuery>()
+        .returns::<audit::EventPage>(),
+    route("get", "/audit/tail", OPERATORS, "The newest audit events")
+        .query::<audit::TailQuery>()
+        .returns::<audit::EventList>(),
     route(
         "get",
         "/audit/export",
@@ -265,27 +291,32 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "/audit/stats",
         OPERATORS,
         "Counts by type and chain verification",
-    ),
+    )
+    .returns::<audit::Stats>(),
     route(
         "get",
         "/audit/runs/{runId}",
         OPERATORS,
         "A run's audit events",
-    ),
+    )
+    .returns::<audit::RunEvents>(),
     route(
         "get",
         "/usage",
         OPERATORS,
         "Tokens and cost: totals, groups and budgets",
     )
-    .query::<usage::UsageQuery>(),
+    .query::<usage::UsageQuery>()
+    .returns::<usage::Summary>(),
     route(
         "get",
         "/usage/runs/{runId}",
         OPERATORS,
         "A run's model calls",
-    ),
-    route("get", "/credentials", OPERATORS, "Credentials, masked"),
+    )
+    .returns::<usage::RunUsage>(),
+    route("get", "/credentials", OPERATORS, "Credentials, masked")
+        .returns::<credentials::CredentialList>(),
     route(
         "post",
         "/credentials",
@@ -293,20 +324,23 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "Store a credential (409 if it exists)",
     )
     .body::<credentials::NewCredential>()
-    .created(),
+    .created()
+    .returns::<credentials::CredentialView>(),
     route(
         "get",
         "/credentials/{key}",
         OPERATORS,
         "A credential, masked (the read is audited)",
-    ),
+    )
+    .returns::<credentials::CredentialView>(),
     route(
         "put",
         "/credentials/{key}",
         OPERATORS,
         "Store or replace a credential",
     )
-    .body::<credentials::NewValue>(),
+    .body::<credentials::NewValue>()
+    .returns::<credentials::CredentialView>(),
     route(
         "delete",
         "/credentials/{key}",
@@ -320,13 +354,15 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         OPERATORS,
         "Expose a credential to every command's environment, or not",
     )
-    .body::<credentials::Exposure>(),
+    .body::<credentials::Exposure>()
+    .returns::<credentials::CredentialView>(),
     system(
         "get",
         "/credentials/providers",
         OPERATORS,
         "Provider API keys: where each comes from",
-    ),
+    )
+    .returns::<credentials::ProviderList>(),
     system(
         "post",
         "/credentials/providers",
@@ -334,14 +370,16 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "Store a provider's API key (used from the next start)",
     )
     .body::<credentials::NewProviderKey>()
-    .created(),
+    .created()
+    .returns::<credentials::ProviderStored>(),
     system(
         "put",
         "/credentials/providers/{name}",
         OPERATORS,
         "Replace a provider's stored API key",
     )
-    .body::<credentials::ProviderKey>(),
+    .body::<credentials::ProviderKey>()
+    .returns::<credentials::ProviderStored>(),
     system(
         "delete",
         "/credentials/providers/{name}",
@@ -355,14 +393,16 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         OPERATORS,
         "The workspace's files, `?path=&depth=`",
     )
-    .query::<workspace::TreeQuery>(),
+    .query::<workspace::TreeQuery>()
+    .returns::<workspace::Tree>(),
     route(
         "get",
         "/workspace/file",
         OPERATORS,
         "A workspace file (`?path=`), redacted",
     )
-    .query::<workspace::FileQuery>(),
+    .query::<workspace::FileQuery>()
+    .returns::<workspace::FileView>(),
     route(
         "put",
         "/workspace/file",
@@ -370,7 +410,8 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "Write a workspace file (`?path=`)",
     )
     .query::<workspace::FileQuery>()
-    .body::<workspace::NewContent>(),
+    .body::<workspace::NewContent>()
+    .returns::<workspace::Written>(),
     route(
         "delete",
         "/workspace/file",
@@ -385,75 +426,88 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         RUNNERS,
         "Stop a session's running and queued turns",
     )
-    .body::<commands::SessionCommand>(),
+    .body::<commands::SessionCommand>()
+    .returns::<commands::Stopped>(),
     route("post", "/commands/new", RUNNERS, "Start a session afresh")
-        .body::<commands::SessionCommand>(),
+        .body::<commands::SessionCommand>()
+        .returns::<commands::Cleared>(),
     route(
         "get",
         "/commands/status",
         OPERATORS,
         "Version, model, active sessions, runs and reviews",
-    ),
+    )
+    .returns::<commands::Status>(),
     route(
         "get",
         "/skills",
         OPERATORS,
         "Skills in the tenant's workspace (skills/<name>/SKILL.md)",
-    ),
+    )
+    .returns::<skills::SkillList>(),
     route(
         "get",
         "/scripts",
         OPERATORS,
         "Scripts in the tenant's workspace (scripts/)",
-    ),
+    )
+    .returns::<skills::ScriptList>(),
     route(
         "get",
         "/settings",
         OPERATORS,
         "The tenant's settings and limits in effect; for the system tenant, the node's config and the keys waiting for a restart",
-    ),
+    )
+    .returns::<settings::SettingsView>(),
     system(
         "patch",
         "/settings",
         ADMINS,
         "Change tenant settings (at once) and node settings (saved to settings.json, on restart)",
     )
-    .body::<settings::Change>(),
+    .body::<settings::Change>()
+    .returns::<settings::Changed>(),
     system(
         "get",
         "/cluster",
         ADMINS,
         "The cluster's live nodes (id, advertise URL, start time, sessions held); one node when single",
-    ),
-    system("get", "/tenants", ADMINS, "Tenants"),
+    )
+    .returns::<cluster::ClusterView>(),
+    system("get", "/tenants", ADMINS, "Tenants").returns::<tenants::TenantList>(),
     system("post", "/tenants", ADMINS, "Create a tenant")
         .body::<tenants::NewTenant>()
-        .created(),
+        .created()
+        .returns::<tenants::Created>(),
     route(
         "get",
         "/tenants/{name}",
         OPERATORS,
         "A tenant's settings (own tenant, or any for system admins)",
-    ),
+    )
+    .returns::<tenants::TenantView>(),
     system(
         "patch",
         "/tenants/{name}",
         ADMINS,
         "Change a tenant's model allow list and budgets",
     )
-    .body::<TenantSettingsPatch>(),
+    .body::<TenantSettingsPatch>()
+    .returns::<tenants::TenantView>(),
     route(
         "get",
         "/tokens",
         ADMINS,
         "The tenant's issued, unexpired tokens (jti, subject, roles, expiry, revoked)",
-    ),
+    )
+    .returns::<tokens::TokenList>(),
     route(
         "delete",
         "/tokens/{jti}",
         ADMINS,
         "Revoke a token: it is refused with 401 from then on",
-    ),
+    )
+    .returns::<tokens::Revoked>(),
 ];
 
 /// `path` with every `{param}` written as `{}`, so routes match whatever the params
@@ -565,11 +619,14 @@ fn answers(doc: &RouteDoc, named: &mut Vec<(String, RefOr<Schema>)>) -> Map<Stri
         let mut answer = json!({"description": description});
         match doc.media {
             Media::Json => {
-                let schema = match doc.returns {
-                    Some(returns) if matches!(status, 200 | 201) => {
-                        serde_json::to_value(returns(named)).unwrap_or(Value::Null)
-                    }
-                    _ => json!({"type": "object"}),
+                let typed = match status {
+                    200 | 201 => doc.returns,
+                    202 => doc.accepted,
+                    _ => None,
+                };
+                let schema = match typed {
+                    Some(schema) => serde_json::to_value(schema(named)).unwrap_or(Value::Null),
+                    None => json!({"type": "object"}),
                 };
                 answer["content"] = json!({"application/json": {"schema": schema}})
             }
@@ -724,4 +781,28 @@ fn error_schema() -> Value {
             }
         }}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Media, ROUTES};
+
+    /// Every JSON answer is described by the type its handler returns: a route
+    /// added without one fails here, not in a client generated from the document.
+    #[test]
+    fn every_json_answer_has_its_handlers_type() {
+        let untyped: Vec<String> = ROUTES
+            .iter()
+            .filter(|doc| matches!(doc.media, Media::Json))
+            .filter(|doc| {
+                doc.ok.iter().any(|status| match status {
+                    200 | 201 => doc.returns.is_none(),
+                    202 => doc.accepted.is_none(),
+                    _ => false,
+                })
+            })
+            .map(|doc| format!("{} {}", doc.method, doc.path))
+            .collect();
+        assert!(untyped.is_empty(), "answers without a type: {untyped:?}");
+    }
 }

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use facio_services::domain::SessionKey;
 use facio_services::store::{ReviewFilter, ReviewStatus};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::json::Body;
 use super::{Caller, store_error};
@@ -38,7 +38,7 @@ async fn stop(
     caller: Caller,
     State(state): State<AppState>,
     Body(body): Body<SessionCommand>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Stopped>, ApiError> {
     let key = session_key(body)?;
     let stopped = state
         .runtime
@@ -54,7 +54,44 @@ async fn stop(
         )
         .await?;
     }
-    Ok(Json(json!({"sessionKey": key, "stopped": stopped})))
+    Ok(Json(Stopped {
+        session_key: key,
+        stopped,
+    }))
+}
+
+/// `POST /commands/stop`: whether a turn or a waiting run was stopped.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Stopped {
+    session_key: SessionKey,
+    stopped: bool,
+}
+
+/// `POST /commands/new`: whether there was a history to clear.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Cleared {
+    session_key: SessionKey,
+    cleared: bool,
+}
+
+/// `GET /commands/status`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Status {
+    version: &'static str,
+    /// Seconds since the node started.
+    uptime_s: i64,
+    /// The default model (`agents.defaults.model`).
+    model: String,
+    provider: Option<String>,
+    /// Session actors live on this node.
+    active_sessions: usize,
+    /// The tenant's runs running now.
+    running_runs: usize,
+    /// The tenant's reviews waiting for a human.
+    pending_reviews: usize,
 }
 
 /// Starts the session afresh: its history is deleted (the audit log stays).
@@ -62,13 +99,16 @@ async fn new(
     caller: Caller,
     State(state): State<AppState>,
     Body(body): Body<SessionCommand>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Cleared>, ApiError> {
     let key = session_key(body)?;
     let cleared = super::sessions::reset(&state, &caller, key.clone(), Some("new")).await?;
-    Ok(Json(json!({"sessionKey": key, "cleared": cleared})))
+    Ok(Json(Cleared {
+        session_key: key,
+        cleared,
+    }))
 }
 
-async fn status(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn status(caller: Caller, State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     let store = state.runtime.store();
     let running = store
         .running_runs(caller.tenant())
@@ -86,13 +126,13 @@ async fn status(caller: Caller, State(state): State<AppState>) -> Result<Json<Va
         .await
         .map_err(store_error)?;
     let defaults = &state.config.agents.defaults;
-    Ok(Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptimeS": chrono::Utc::now().timestamp() - state.started,
-        "model": defaults.model,
-        "provider": defaults.provider,
-        "activeSessions": state.runtime.active_sessions().await?,
-        "runningRuns": running.len(),
-        "pendingReviews": pending.len(),
-    })))
+    Ok(Json(Status {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: chrono::Utc::now().timestamp() - state.started,
+        model: defaults.model.clone(),
+        provider: defaults.provider.clone(),
+        active_sessions: state.runtime.active_sessions().await?,
+        running_runs: running.len(),
+        pending_reviews: pending.len(),
+    }))
 }

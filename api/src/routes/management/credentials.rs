@@ -9,13 +9,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use facio_services::domain::TenantId;
 use facio_services::review::SecretString;
 use facio_services::store::{Applied, AuditEventKind, Change, CredentialRow, StoreError};
 use facio_services::tenant_cache::TenantCacheEvent;
 use facio_services::vault::{CredentialScope, provider_key, valid_key};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::json::Body;
 use super::{Caller, audit_change, make_change, store_error};
@@ -69,9 +70,66 @@ fn opened(state: &AppState, row: &CredentialRow) -> (String, Option<CredentialSc
         )
 }
 
-fn entry(state: &AppState, row: &CredentialRow) -> Value {
+/// A credential as the API shows it: never its value.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CredentialView {
+    key: String,
+    /// `••••••••` and, for values of 16 characters or more, the last four.
+    masked: String,
+    /// In every command's environment.
+    exposed: bool,
+    /// The tools and commands it is limited to (`null`: no limit).
+    scope: Option<CredentialScope>,
+    updated_at: DateTime<Utc>,
+}
+
+/// `GET /credentials`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct CredentialList {
+    credentials: Vec<CredentialView>,
+}
+
+/// Where a provider's API key comes from.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ProviderView {
+    name: String,
+    /// `vault` (stored here), `config` or `none`.
+    #[schema(pattern = "^(vault|config|none)$")]
+    source: &'static str,
+    /// The stored key, masked (only when `source` is `vault`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    masked: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /credentials/providers`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct ProviderList {
+    providers: Vec<ProviderView>,
+}
+
+/// A provider's key stored: the node uses it from its next start.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ProviderStored {
+    name: String,
+    #[schema(pattern = "^vault$")]
+    source: &'static str,
+    restart_required: bool,
+}
+
+fn entry(state: &AppState, row: &CredentialRow) -> CredentialView {
     let (masked, scope) = opened(state, row);
-    json!({"key": row.key, "masked": masked, "exposed": row.exposed, "scope": scope, "updatedAt": row.updated_at})
+    CredentialView {
+        key: row.key.clone(),
+        masked,
+        exposed: row.exposed,
+        scope,
+        updated_at: row.updated_at,
+    }
 }
 
 /// A scope the runtime can apply; an exposed credential's scope must include `exec`
@@ -132,26 +190,29 @@ async fn find(state: &AppState, tenant: &TenantId, key: &str) -> Result<Credenti
         .ok_or_else(|| ApiError::not_found(format!("credential {key} does not exist")))
 }
 
-async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<CredentialList>, ApiError> {
     let rows = state
         .runtime
         .store()
         .list_credentials(caller.tenant())
         .await
         .map_err(store_error)?;
-    let credentials: Vec<Value> = rows
+    let credentials = rows
         .iter()
         .filter(|r| valid_key(&r.key))
         .map(|r| entry(&state, r))
         .collect();
-    Ok(Json(json!({"credentials": credentials})))
+    Ok(Json(CredentialList { credentials }))
 }
 
 async fn show(
     caller: Caller,
     State(state): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CredentialView>, ApiError> {
     if !valid_key(&key) {
         return Err(ApiError::not_found(format!(
             "credential {key} does not exist"
@@ -187,7 +248,7 @@ async fn create(
     caller: Caller,
     State(state): State<AppState>,
     Body(body): Body<NewCredential>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CredentialView>), ApiError> {
     check_key(&body.key)?;
     check_value("value", &body.value)?;
     check_scope(body.scope.as_ref(), body.exposed)?;
@@ -227,7 +288,7 @@ async fn replace(
     State(state): State<AppState>,
     Path(key): Path<String>,
     Body(body): Body<NewValue>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CredentialView>, ApiError> {
     check_key(&key)?;
     check_value("value", &body.value)?;
     let store = state.runtime.store();
@@ -307,7 +368,7 @@ async fn set_exposed(
     State(state): State<AppState>,
     Path(key): Path<String>,
     Body(body): Body<Exposure>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CredentialView>, ApiError> {
     let scope = if valid_key(&key) {
         let row = find(&state, caller.tenant(), &key).await?;
         opened(&state, &row).1
@@ -422,14 +483,14 @@ fn configured(state: &AppState, name: &str) -> Result<(), ApiError> {
 async fn list_providers(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProviderList>, ApiError> {
     let rows = state
         .runtime
         .store()
         .list_credentials(caller.tenant())
         .await
         .map_err(store_error)?;
-    let providers: Vec<Value> = state
+    let providers = state
         .config
         .providers
         .iter()
@@ -440,15 +501,15 @@ async fn list_providers(
                 (None, Some(_)) => "config",
                 (None, None) => "none",
             };
-            let mut value = json!({"name": name, "source": source});
-            if let Some(row) = stored {
-                value["masked"] = json!(masked(&state, row));
-                value["updatedAt"] = json!(row.updated_at);
+            ProviderView {
+                name: name.clone(),
+                source,
+                masked: stored.map(|row| masked(&state, row)),
+                updated_at: stored.map(|row| row.updated_at),
             }
-            value
         })
         .collect();
-    Ok(Json(json!({"providers": providers})))
+    Ok(Json(ProviderList { providers }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -464,7 +525,7 @@ async fn create_provider(
     caller: Caller,
     State(state): State<AppState>,
     Body(body): Body<NewProviderKey>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ProviderStored>), ApiError> {
     configured(&state, &body.name)?;
     check_value("apiKey", &body.api_key)?;
     let sealed = seal(&state, body.api_key)?;
@@ -485,7 +546,11 @@ async fn create_provider(
         .map_err(|e| exists_or(e, Some(taken)))?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"name": body.name, "source": "vault", "restartRequired": true})),
+        Json(ProviderStored {
+            name: body.name,
+            source: "vault",
+            restart_required: true,
+        }),
     ))
 }
 
@@ -501,7 +566,7 @@ async fn put_provider(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Body(body): Body<ProviderKey>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProviderStored>, ApiError> {
     configured(&state, &name)?;
     check_value("apiKey", &body.api_key)?;
     let sealed = seal(&state, body.api_key)?;
@@ -516,9 +581,11 @@ async fn put_provider(
         .apply(&state, &caller, put)
         .await
         .map_err(store_error)?;
-    Ok(Json(
-        json!({"name": name, "source": "vault", "restartRequired": true}),
-    ))
+    Ok(Json(ProviderStored {
+        name,
+        source: "vault",
+        restart_required: true,
+    }))
 }
 
 async fn delete_provider(

@@ -36,13 +36,27 @@ pub(super) async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, 
         .map_err(|e| ApiError::internal(format!("the stored policy cannot be read: {e}")))
 }
 
-/// The settings part of a policy as the record shows it.
+/// The settings part of a policy, as `PATCH /policy/settings` answers and the audit
+/// log records it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SettingsView {
+    enabled: bool,
+    skip_cron: bool,
+    /// `null`: the default (24 h).
+    review_timeout_s: Option<u64>,
+}
+
+fn settings_view(policy: &Policy) -> SettingsView {
+    SettingsView {
+        enabled: policy.settings.enabled,
+        skip_cron: policy.settings.skip_cron,
+        review_timeout_s: policy.review_timeout_s,
+    }
+}
+
 fn settings_json(policy: &Policy) -> Value {
-    json!({
-        "enabled": policy.settings.enabled,
-        "skipCron": policy.settings.skip_cron,
-        "reviewTimeoutS": policy.review_timeout_s,
-    })
+    json!(settings_view(policy))
 }
 
 /// Saves `after` and records the change (`change` says what it was) in the audit log
@@ -54,7 +68,7 @@ pub(super) async fn commit(
     before: &Policy,
     after: &Policy,
     change: Value,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Policy>, ApiError> {
     let tenant = caller.tenant();
     let doc = serde_json::to_value(after).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut data = change;
@@ -75,14 +89,11 @@ pub(super) async fn commit(
         .runtime
         .tenant_cache()
         .changed(TenantCacheEvent::Policy(tenant.clone()));
-    Ok(Json(doc))
+    Ok(Json(after.clone()))
 }
 
-async fn show(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        serde_json::to_value(load(&state, caller.tenant()).await?)
-            .map_err(|e| ApiError::internal(e.to_string()))?,
-    ))
+async fn show(caller: Caller, State(state): State<AppState>) -> Result<Json<Policy>, ApiError> {
+    Ok(Json(load(&state, caller.tenant()).await?))
 }
 
 fn checked(rule: PolicyRule) -> Result<PolicyRule, ApiError> {
@@ -95,7 +106,7 @@ async fn add(
     caller: Caller,
     State(state): State<AppState>,
     Body(rule): Body<PolicyRule>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Policy>, ApiError> {
     let before = load(&state, caller.tenant()).await?;
     let mut policy = before.clone();
     let rule = checked(rule)?;
@@ -104,9 +115,7 @@ async fn add(
         .map_err(|e| ApiError::unprocessable(None, e.to_string()))?;
     if !added {
         // Already there: nothing changes, nothing is recorded.
-        return Ok(Json(
-            serde_json::to_value(&before).map_err(|e| ApiError::internal(e.to_string()))?,
-        ));
+        return Ok(Json(before));
     }
     let change = json!({"change": "rule_added", "rule": rule});
     commit(&state, &caller, &before, &policy, change).await
@@ -116,7 +125,7 @@ async fn remove(
     caller: Caller,
     State(state): State<AppState>,
     Body(rule): Body<PolicyRule>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Policy>, ApiError> {
     let before = load(&state, caller.tenant()).await?;
     let mut policy = before.clone();
     if !policy.remove(&rule) {
@@ -126,7 +135,7 @@ async fn remove(
     commit(&state, &caller, &before, &policy, change).await
 }
 
-async fn clear(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn clear(caller: Caller, State(state): State<AppState>) -> Result<Json<Policy>, ApiError> {
     let before = load(&state, caller.tenant()).await?;
     let mut policy = before.clone();
     policy.rules.clear();
@@ -153,7 +162,7 @@ async fn settings(
     caller: Caller,
     State(state): State<AppState>,
     Body(body): Body<Settings>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SettingsView>, ApiError> {
     let before = load(&state, caller.tenant()).await?;
     let mut policy = before.clone();
     if let Some(enabled) = body.enabled {
@@ -174,9 +183,9 @@ async fn settings(
         policy.review_timeout_s = timeout;
     }
     if policy == before {
-        return Ok(Json(settings_json(&policy)));
+        return Ok(Json(settings_view(&policy)));
     }
     let change = json!({"change": "settings"});
     let _saved = commit(&state, &caller, &before, &policy, change).await?;
-    Ok(Json(settings_json(&policy)))
+    Ok(Json(settings_view(&policy)))
 }

@@ -112,11 +112,6 @@ pub(crate) fn review_view(review: &ReviewRecord) -> ReviewView {
     }
 }
 
-/// [`review_view`] as JSON.
-pub(crate) fn review_json(review: &ReviewRecord) -> Value {
-    json!(review_view(review))
-}
-
 /// SSE: one `changed` event whenever a review opens or closes (and a first one on
 /// connect), so pages re-read the list without polling.
 async fn events(
@@ -220,9 +215,9 @@ async fn one(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewView>, ApiError> {
     let id = parse_id(id)?;
-    Ok(Json(review_json(
+    Ok(Json(review_view(
         &load(&state, caller.tenant(), &id).await?,
     )))
 }
@@ -240,7 +235,7 @@ async fn wait(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Params(query): Params<WaitQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewView>, ApiError> {
     let id = parse_id(id)?;
     let mut notices = state.runtime.notices();
     let timeout = Duration::from_millis(query.timeout.unwrap_or(MAX_WAIT_MS).min(MAX_WAIT_MS));
@@ -248,12 +243,12 @@ async fn wait(
     loop {
         let review = load(&state, caller.tenant(), &id).await?;
         if review.status != ReviewStatus::Pending {
-            return Ok(Json(review_json(&review)));
+            return Ok(Json(review_view(&review)));
         }
         loop {
             match tokio::time::timeout_at(deadline, notices.recv()).await {
                 Err(_) | Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
-                    return Ok(Json(review_json(
+                    return Ok(Json(review_view(
                         &load(&state, caller.tenant(), &id).await?,
                     )));
                 }
@@ -398,15 +393,43 @@ fn admin(caller: &Caller) -> bool {
 
 /// `GET /reviews/{id}/rule`: the rule "approve and always allow" would add, shown to
 /// the reviewer before it is saved.
+/// `GET /reviews/{id}/rule`: the rule "approve and always allow" would add.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ProposedRule {
+    review_id: ReviewId,
+    rule: facio_services::policy::PolicyRule,
+}
+
+/// `POST /reviews/{id}/decide`: the review as decided, and the rule it added.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Decided {
+    #[serde(flatten)]
+    review: ReviewView,
+    /// The allow rule `alwaysAllow` added (absent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_added: Option<facio_services::policy::PolicyRule>,
+}
+
+/// Placet's webhook call, acknowledged.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Accepted {
+    accepted: bool,
+}
+
 async fn proposed_rule(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProposedRule>, ApiError> {
     let id = parse_id(id)?;
     let review = find(&state, &caller, &id).await?;
     match narrow_rule(&review) {
-        Ok(rule) => Ok(Json(json!({"reviewId": id, "rule": rule}))),
+        Ok(rule) => Ok(Json(ProposedRule {
+            review_id: id,
+            rule,
+        })),
         Err(why) => Err(ApiError::unprocessable(None, why)),
     }
 }
@@ -416,7 +439,7 @@ async fn decide(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(body): Body<Decide>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Decided>, ApiError> {
     let id = parse_id(id)?;
     // Changing what runs is more than deciding: a reviewer approves or rejects what the
     // agent asked; an operator (or admin) may also edit it.
@@ -465,7 +488,10 @@ async fn decide(
         .await
     {
         Ok(review) => {
-            let mut shown = review_json(&review);
+            let mut shown = Decided {
+                review: review_view(&review),
+                rule_added: None,
+            };
             if let Some(rule) = rule {
                 let before = super::policy::load(&state, caller.tenant()).await?;
                 let mut after = before.clone();
@@ -477,7 +503,7 @@ async fn decide(
                     let _saved =
                         super::policy::commit(&state, &caller, &before, &after, change).await?;
                 }
-                shown["ruleAdded"] = json!(rule);
+                shown.rule_added = Some(rule);
             }
             Ok(Json(shown))
         }
@@ -519,11 +545,11 @@ pub(super) struct PlacetEvent {
 /// acknowledging; it is accepted and logged.
 async fn placet_webhook(
     Body(body): Body<PlacetEvent>,
-) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+) -> Result<(axum::http::StatusCode, Json<Accepted>), ApiError> {
     let kind = body.kind.as_deref().unwrap_or("unknown");
     tracing::debug!(%kind, "Placet webhook");
     Ok((
         axum::http::StatusCode::ACCEPTED,
-        Json(json!({"accepted": true})),
+        Json(Accepted { accepted: true }),
     ))
 }

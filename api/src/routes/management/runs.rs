@@ -113,7 +113,11 @@ async fn post_message(
         })
         .await?;
     let Some(wait) = query.wait.filter(|w| *w > 0) else {
-        let accepted = json!({"runId": run_id, "sessionKey": key});
+        let accepted = RunAccepted {
+            run_id,
+            session_key: key,
+            status: None,
+        };
         return Ok((StatusCode::ACCEPTED, Json(accepted)).into_response());
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(MAX_WAIT_S));
@@ -131,9 +135,24 @@ async fn post_message(
     }
     let run = match run_json(&state, caller.tenant(), &run_id).await? {
         Some(run) => json!(run),
-        None => json!({"runId": run_id, "sessionKey": key, "status": "running"}),
+        None => json!(RunAccepted {
+            run_id,
+            session_key: key,
+            status: Some(RunStatus::Running),
+        }),
     };
     Ok((StatusCode::ACCEPTED, Json(run)).into_response())
+}
+
+/// A run accepted and not finished: where to follow it (`GET /runs/{runId}`). After
+/// `?wait=S` ran out it is the whole run as far as it got ([`RunView`]).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RunAccepted {
+    run_id: RunId,
+    session_key: SessionKey,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<RunStatus>,
 }
 
 /// A run as the API shows it.

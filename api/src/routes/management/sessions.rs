@@ -4,10 +4,11 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use facio_services::domain::SessionKey;
-use facio_services::store::AuditEventKind;
+use facio_services::auth::Role;
+use facio_services::domain::{SessionKey, TenantId};
+use facio_services::store::{AuditEventKind, SessionRecord, StoredMessage};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::json::Params;
 use super::{Caller, change_event, store_error};
@@ -21,16 +22,44 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/sessions/{key}", get(one).delete(remove))
 }
 
-async fn health(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `GET /health`: the node is up, and who the caller is.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Health {
+    #[schema(pattern = "^ok$")]
+    status: &'static str,
+    version: &'static str,
+    active_sessions: usize,
+    tenant: TenantId,
+    /// The verified subject (`management-token` for the shared token).
+    subject: String,
+    roles: Vec<Role>,
+}
+
+async fn health(caller: Caller, State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let active = state.runtime.active_sessions().await?;
-    Ok(Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "activeSessions": active,
-        "tenant": caller.tenant(),
-        "subject": caller.subject(),
-        "roles": caller.0.roles,
-    })))
+    Ok(Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        active_sessions: active,
+        tenant: caller.tenant().clone(),
+        subject: caller.subject().to_owned(),
+        roles: caller.0.roles.clone(),
+    }))
+}
+
+/// `GET /sessions`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct SessionList {
+    sessions: Vec<SessionRecord>,
+}
+
+/// `GET /sessions/{key}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct SessionView {
+    session: SessionRecord,
+    /// The full history, oldest first.
+    messages: Vec<StoredMessage>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -44,7 +73,7 @@ async fn list(
     caller: Caller,
     State(state): State<AppState>,
     Params(query): Params<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     let limit = query.limit.unwrap_or(100).min(1000);
     let sessions = state
         .runtime
@@ -52,14 +81,14 @@ async fn list(
         .list_sessions(caller.tenant(), limit)
         .await
         .map_err(store_error)?;
-    Ok(Json(json!({"sessions": sessions})))
+    Ok(Json(SessionList { sessions }))
 }
 
 async fn one(
     caller: Caller,
     State(state): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionView>, ApiError> {
     let key =
         SessionKey::new(key).map_err(|e| ApiError::not_found(format!("no such session: {e}")))?;
     let store = state.runtime.store();
@@ -72,7 +101,7 @@ async fn one(
         .history(caller.tenant(), &key)
         .await
         .map_err(store_error)?;
-    Ok(Json(json!({"session": session, "messages": messages})))
+    Ok(Json(SessionView { session, messages }))
 }
 
 async fn remove(

@@ -6,8 +6,8 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use facio_services::config::{Config, SettingsError};
-use facio_services::domain::{TenantId, TenantSettingsPatch};
+use facio_services::config::{Config, SettingsError, TenantLimits};
+use facio_services::domain::{TenantId, TenantSettings, TenantSettingsPatch};
 use facio_services::store::{AuditEventKind, Change as StoreChange};
 use facio_services::tenant_cache::TenantCacheEvent;
 use serde::Deserialize;
@@ -22,7 +22,60 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/settings", get(show).patch(change))
 }
 
-async fn show(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `GET /settings`: the tenant's own settings and what is in effect; for the system
+/// tenant also the node's configuration.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct SettingsView {
+    tenant: TenantId,
+    /// The tenant's own settings (absent ones follow the config).
+    settings: TenantSettings,
+    effective: Effective,
+    /// The node's configuration (system tenant only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<NodeView>,
+}
+
+/// What holds for the tenant now.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Effective {
+    /// The models its runs may call (`null`: every model).
+    models: Option<Vec<String>>,
+    limits: TenantLimits,
+}
+
+/// The node's configuration, secrets masked.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct NodeView {
+    /// The configuration it runs with.
+    #[schema(value_type = Object)]
+    config: Value,
+    /// The node settings saved through this API (`settings.json`).
+    #[schema(value_type = Object)]
+    saved: Value,
+    #[schema(value_type = String)]
+    settings_file: std::path::PathBuf,
+    /// The config keys `PATCH /settings` may change.
+    changeable: Vec<&'static str>,
+    /// Keys changed in the files since the node started: they apply on restart.
+    restart_required: Vec<String>,
+}
+
+/// `PATCH /settings`: the settings now, with what was applied and saved.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Changed {
+    #[serde(flatten)]
+    view: SettingsView,
+    /// The tenant settings applied (at once).
+    applied: Vec<String>,
+    /// The node settings saved (from the next start).
+    saved: Vec<String>,
+}
+
+async fn show(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<SettingsView>, ApiError> {
     Ok(Json(view(&state, caller.tenant()).await?))
 }
 
@@ -42,17 +95,18 @@ async fn change(
     caller: Caller,
     State(state): State<AppState>,
     Body(change): Body<Change>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Changed>, ApiError> {
     // In a task of its own: a client that hangs up mid-change cannot leave a change
     // applied without its audit event.
     let tenant = caller.tenant().clone();
     let (applied, saved) = tokio::spawn(apply(state.clone(), caller, change))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
-    let mut body = view(&state, &tenant).await?;
-    body["applied"] = json!(applied);
-    body["saved"] = json!(saved);
-    Ok(Json(body))
+    Ok(Json(Changed {
+        view: view(&state, &tenant).await?,
+        applied,
+        saved,
+    }))
 }
 
 /// Applies a change and records it; anything applied is taken back when the audit
@@ -127,7 +181,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-async fn view(state: &AppState, tenant: &TenantId) -> Result<Value, ApiError> {
+async fn view(state: &AppState, tenant: &TenantId) -> Result<SettingsView, ApiError> {
     let settings = state
         .runtime
         .store()
@@ -135,14 +189,15 @@ async fn view(state: &AppState, tenant: &TenantId) -> Result<Value, ApiError> {
         .await
         .map_err(store_error)?;
     let limits = state.config.limits.for_tenant(tenant, &settings);
-    let mut body = json!({
-        "tenant": tenant,
-        "settings": settings,
-        "effective": {
-            "models": settings.models,
-            "limits": limits,
+    let mut body = SettingsView {
+        tenant: tenant.clone(),
+        effective: Effective {
+            models: settings.models.clone(),
+            limits,
         },
-    });
+        settings,
+        node: None,
+    };
     // The node's configuration is shared by every tenant: only the system tenant's
     // callers see it.
     if *tenant == TenantId::default_tenant() {
@@ -160,12 +215,12 @@ async fn view(state: &AppState, tenant: &TenantId) -> Result<Value, ApiError> {
         let saved = blocking(move || config.saved_settings())
             .await?
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        body["node"] = json!({
-            "config": running,
-            "saved": saved,
-            "settingsFile": state.config.settings_file(),
-            "changeable": facio_services::config::CHANGEABLE_KEYS,
-            "restartRequired": pending,
+        body.node = Some(NodeView {
+            config: running,
+            saved,
+            settings_file: state.config.settings_file(),
+            changeable: facio_services::config::CHANGEABLE_KEYS.to_vec(),
+            restart_required: pending,
         });
     }
     Ok(body)

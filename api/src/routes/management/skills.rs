@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use facio_services::{scripts, skills};
-use serde_json::{Value, json};
 
 use super::Caller;
 use crate::error::ApiError;
@@ -17,20 +16,32 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/scripts", get(list_scripts))
 }
 
+/// `GET /skills`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct SkillList {
+    skills: Vec<skills::Skill>,
+}
+
+/// `GET /scripts`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct ScriptList {
+    scripts: Vec<scripts::Script>,
+}
+
 async fn list_skills(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
-    let listed = in_workspace(&state, &caller, skills::list_skills).await?;
-    Ok(Json(json!({"skills": listed})))
+) -> Result<Json<SkillList>, ApiError> {
+    let skills = in_workspace(&state, &caller, skills::list_skills).await?;
+    Ok(Json(SkillList { skills }))
 }
 
 async fn list_scripts(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
-    let listed = in_workspace(&state, &caller, scripts::list_scripts).await?;
-    Ok(Json(json!({"scripts": listed})))
+) -> Result<Json<ScriptList>, ApiError> {
+    let scripts = in_workspace(&state, &caller, scripts::list_scripts).await?;
+    Ok(Json(ScriptList { scripts }))
 }
 
 /// Runs `list` on the caller's tenant workspace, off the async threads (it reads files).

@@ -6,11 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use facio_services::domain::{TenantId, TenantSettingsPatch};
+use facio_services::domain::{TenantId, TenantSettings, TenantSettingsPatch};
 use facio_services::store::{AuditEventKind, Change, StoreError};
 use facio_services::tenant_cache::TenantCacheEvent;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::json::Body;
 use super::{Caller, make_change, store_error};
@@ -23,14 +23,33 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/tenants/{name}", get(show).patch(update))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `GET /tenants`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct TenantList {
+    tenants: Vec<TenantId>,
+}
+
+/// `POST /tenants`: the tenant created.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Created {
+    name: TenantId,
+}
+
+/// A tenant and its own settings (absent ones follow the config).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct TenantView {
+    name: TenantId,
+    settings: TenantSettings,
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<TenantList>, ApiError> {
     let tenants = state
         .runtime
         .store()
         .list_tenants()
         .await
         .map_err(store_error)?;
-    Ok(Json(json!({"tenants": tenants})))
+    Ok(Json(TenantList { tenants }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -44,7 +63,7 @@ async fn create(
     caller: Caller,
     State(state): State<AppState>,
     Body(body): Body<NewTenant>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let tenant = TenantId::new(body.name)
         .map_err(|e| ApiError::unprocessable(Some("name"), format!("name: {e}")))?;
     // Recorded in the system tenant's log and in the new tenant's own.
@@ -62,7 +81,7 @@ async fn create(
     )
     .await
     {
-        Ok(_) => Ok((StatusCode::CREATED, Json(json!({"name": tenant})))),
+        Ok(_) => Ok((StatusCode::CREATED, Json(Created { name: tenant }))),
         Err(StoreError::Conflict(message)) => Err(ApiError::conflict("tenant_exists", message)),
         Err(e) => Err(store_error(e)),
     }
@@ -92,7 +111,7 @@ async fn show(
     caller: Caller,
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantView>, ApiError> {
     let tenant = named(&state, &caller, name).await?;
     let settings = state
         .runtime
@@ -100,7 +119,10 @@ async fn show(
         .tenant_settings(&tenant)
         .await
         .map_err(store_error)?;
-    Ok(Json(json!({"name": tenant, "settings": settings})))
+    Ok(Json(TenantView {
+        name: tenant,
+        settings,
+    }))
 }
 
 async fn update(
@@ -108,7 +130,7 @@ async fn update(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Body(patch): Body<TenantSettingsPatch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantView>, ApiError> {
     let tenant = named(&state, &caller, name).await?;
     let store = state.runtime.store();
     let mut settings = store.tenant_settings(&tenant).await.map_err(store_error)?;
@@ -128,5 +150,8 @@ async fn update(
             .tenant_cache()
             .changed(TenantCacheEvent::Settings(tenant.clone()));
     }
-    Ok(Json(json!({"name": tenant, "settings": settings})))
+    Ok(Json(TenantView {
+        name: tenant,
+        settings,
+    }))
 }

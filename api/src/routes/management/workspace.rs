@@ -14,7 +14,7 @@ use facio_services::store::AuditEventKind;
 use facio_services::tools::Workspace;
 use facio_services::vault::tenant_secrets;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::json::{Body, Params};
 use super::{Caller, audit_change};
@@ -66,11 +66,55 @@ pub(super) struct TreeQuery {
     depth: Option<u32>,
 }
 
+/// A workspace entry; directories list their children down to the depth asked.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Entry {
+    name: String,
+    /// Relative to the workspace.
+    path: String,
+    #[serde(rename = "type")]
+    #[schema(pattern = "^(file|dir|symlink)$")]
+    kind: &'static str,
+    /// Bytes, for files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    children: Option<Vec<Entry>>,
+}
+
+/// `GET /workspace/tree`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Tree {
+    path: String,
+    entries: Vec<Entry>,
+    /// Whether the listing stopped at its size limit.
+    truncated: bool,
+}
+
+/// `GET /workspace/file`: a file's text with every known secret redacted.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct FileView {
+    path: String,
+    #[schema(pattern = "^(utf-8|binary)$")]
+    encoding: &'static str,
+    /// The text (`null` for a binary file).
+    content: Option<String>,
+    size: u64,
+}
+
+/// `PUT /workspace/file`: what was written.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Written {
+    path: String,
+    size: usize,
+}
+
 async fn tree(
     caller: Caller,
     State(state): State<AppState>,
     Params(q): Params<TreeQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Tree>, ApiError> {
     let workspace = workspace(&state, &caller)?;
     let shown = q.path.unwrap_or_else(|| ".".to_owned());
     let real = resolve(&workspace, &shown)?;
@@ -88,14 +132,16 @@ async fn tree(
     })
     .await
     .map_err(|e| ApiError::internal(format!("listing failed: {e}")))?;
-    Ok(Json(
-        json!({"path": shown, "entries": listing.0, "truncated": listing.1}),
-    ))
+    Ok(Json(Tree {
+        path: shown,
+        entries: listing.0,
+        truncated: listing.1,
+    }))
 }
 
 /// Entries of `dir`, directories first, descending `depth - 1` more levels. Symlinks
 /// are reported, never followed.
-fn list(root: &Path, dir: &Path, depth: u32, budget: &mut usize) -> Vec<Value> {
+fn list(root: &Path, dir: &Path, depth: u32, budget: &mut usize) -> Vec<Entry> {
     let Ok(read) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -128,14 +174,15 @@ fn list(root: &Path, dir: &Path, depth: u32, budget: &mut usize) -> Vec<Value> {
         } else {
             "file"
         };
-        let mut entry = json!({"name": name, "path": relative, "type": kind});
-        if kind == "file" {
-            entry["size"] = json!(meta.len());
-        }
-        if kind == "dir" && depth > 1 {
-            entry["children"] = json!(list(root, &path, depth - 1, budget));
-        }
-        entries.push(entry);
+        let size = (kind == "file").then_some(meta.len());
+        let children = (kind == "dir" && depth > 1).then(|| list(root, &path, depth - 1, budget));
+        entries.push(Entry {
+            name,
+            path: relative,
+            kind,
+            size,
+            children,
+        });
     }
     entries
 }
@@ -153,7 +200,7 @@ async fn read(
     caller: Caller,
     State(state): State<AppState>,
     Params(q): Params<FileQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FileView>, ApiError> {
     let workspace = workspace(&state, &caller)?;
     let real = resolve(&workspace, &q.path)?;
     let missing = || ApiError::not_found(format!("file {} does not exist", q.path));
@@ -176,15 +223,16 @@ async fn read(
     )
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    let body = match String::from_utf8(bytes) {
-        Ok(text) => {
-            json!({"path": q.path, "encoding": "utf-8", "content": secrets.redact(&text), "size": meta.len()})
-        }
-        Err(_) => {
-            json!({"path": q.path, "encoding": "binary", "content": null, "size": meta.len()})
-        }
+    let (encoding, content) = match String::from_utf8(bytes) {
+        Ok(text) => ("utf-8", Some(secrets.redact(&text))),
+        Err(_) => ("binary", None),
     };
-    Ok(Json(body))
+    Ok(Json(FileView {
+        path: q.path,
+        encoding,
+        content,
+        size: meta.len(),
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -198,7 +246,7 @@ async fn write(
     State(state): State<AppState>,
     Params(q): Params<FileQuery>,
     Body(body): Body<NewContent>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Written>, ApiError> {
     let workspace = workspace(&state, &caller)?;
     let real = resolve(&workspace, &q.path)?;
     if body.content.len() as u64 > MAX_FILE_BYTES {
@@ -237,7 +285,10 @@ async fn write(
         put_back(&real, &q.path, before).await;
         return Err(e);
     }
-    Ok(Json(json!({"path": q.path, "size": body.content.len()})))
+    Ok(Json(Written {
+        size: body.content.len(),
+        path: q.path,
+    }))
 }
 
 async fn remove(
