@@ -19,7 +19,8 @@ struct Args {
     /// The answer to every request.
     #[arg(long, default_value = "ok")]
     content: String,
-    /// Call this tool (with no arguments) once per turn before answering.
+    /// Call this tool once per turn before answering: `NAME`, or `NAME {JSON}` with
+    /// its arguments (`exec {"command": "uname -a"}`).
     #[arg(long)]
     tool: Option<String>,
 }

@@ -212,7 +212,13 @@ async fn completions(
                     .and_then(|m| m.last())
                     .is_some_and(|m| m["role"] == "user");
                 let reply = match tool {
-                    Some(name) if after_user => Reply::tool_call(name, serde_json::json!({})),
+                    // `NAME` or `NAME {JSON arguments}`.
+                    Some(tool) if after_user => {
+                        let (name, arguments) = tool.split_once(' ').unwrap_or((tool, "{}"));
+                        let arguments = serde_json::from_str(arguments)
+                            .unwrap_or_else(|_| serde_json::json!({}));
+                        Reply::tool_call(name, arguments)
+                    }
                     _ => Reply::text(content.clone()),
                 };
                 Some(reply.delayed(*latency))
