@@ -214,7 +214,7 @@ impl Cluster {
             // and never answers: once its registration has lapsed, stop waiting.
             let sent = tokio::select! {
                 sent = self.send(&target, method, uri, headers, body.clone()) => sent,
-                () = self.until_gone(&target) => {
+                () = until_gone(self.membership.clone(), self.client.clone(), target.node.clone(), target.url.clone()) => {
                     tracing::warn!(owner = %target.node, "the session's node stopped answering and left the cluster");
                     return Err(held_by_gone(&target.node, target.retry_after));
                 }
@@ -234,12 +234,29 @@ impl Cluster {
                 }
                 Ok(sent) => {
                     let (status, answer_headers) = (sent.status(), sent.headers().clone());
-                    return passed_on(
-                        status,
-                        &answer_headers,
-                        Body::from_stream(sent.bytes_stream()),
-                    )
-                    .map(Some);
+                    let events = answer_headers
+                        .get(reqwest::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|t| t.starts_with("text/event-stream"));
+                    let body = if events {
+                        // A stream already flowing from a node that then freezes
+                        // would wait forever: once that node has left the cluster,
+                        // the stream ends with an error event saying so.
+                        let gone = until_gone(
+                            self.membership.clone(),
+                            self.client.clone(),
+                            target.node.clone(),
+                            target.url.clone(),
+                        );
+                        Body::from_stream(watched(
+                            sent.bytes_stream(),
+                            Box::pin(gone),
+                            held_by_gone(&target.node, target.retry_after),
+                        ))
+                    } else {
+                        Body::from_stream(sent.bytes_stream())
+                    };
+                    return passed_on(status, &answer_headers, body).map(Some);
                 }
                 // Nothing reached a draining node: it may have just closed its
                 // listener, its sessions given back. (A dead node's sessions wait for
@@ -254,31 +271,6 @@ impl Cluster {
                     return Err(held_by_gone(&target.node, target.retry_after));
                 }
             }
-        }
-    }
-
-    /// Returns once `target` is gone: its registration lapsed and it does not answer
-    /// a health probe within a second (never while Redis cannot be reached: every
-    /// known node then counts as alive). A draining node leaves the membership on
-    /// purpose while it still answers what it was sent (it keeps listening until every
-    /// node has seen it go), so it answers the probe; a frozen one does not.
-    async fn until_gone(&self, target: &Target) {
-        let mut every = tokio::time::interval(Duration::from_millis(250));
-        loop {
-            every.tick().await;
-            if self.membership.is_live(&target.node) {
-                continue;
-            }
-            let probe = self
-                .client
-                .get(format!("{}/healthz", target.url))
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await;
-            if probe.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
@@ -309,6 +301,63 @@ impl Cluster {
             .send()
             .await
     }
+}
+
+/// Returns once `node` is gone: its registration lapsed and it does not answer a
+/// health probe within a second (never while Redis cannot be reached: every known
+/// node then counts as alive). A draining node leaves the membership on purpose while
+/// it still answers what it was sent (it keeps listening until every node has seen it
+/// go), so it answers the probe; a frozen one does not.
+async fn until_gone(
+    membership: Arc<Membership>,
+    client: reqwest::Client,
+    node: NodeId,
+    url: String,
+) {
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        every.tick().await;
+        if membership.is_live(&node) {
+            continue;
+        }
+        let probe = client
+            .get(format!("{url}/healthz"))
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await;
+        if probe.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `stream` passed on until `gone` completes; then one last server-sent event with
+/// `error`'s body, and the end.
+fn watched(
+    stream: impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send + 'static,
+    gone: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    error: ApiError,
+) -> impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send {
+    use futures::StreamExt;
+    let last = format!("data: {}\n\n", error.body());
+    futures::stream::unfold(
+        (Box::pin(stream), Some(gone), Some(last)),
+        |(mut stream, gone, last)| async move {
+            let mut gone = gone?;
+            tokio::select! {
+                chunk = stream.next() => match chunk {
+                    Some(Ok(bytes)) => Some((Ok(bytes), (stream, Some(gone), last))),
+                    Some(Err(e)) => Some((Err(std::io::Error::other(e.without_url())), (stream, None, None))),
+                    None => None,
+                },
+                () = &mut gone => {
+                    tracing::warn!("the node streaming this answer stopped answering and left the cluster");
+                    last.map(|event| (Ok(axum::body::Bytes::from(event)), (stream, None, None)))
+                }
+            }
+        },
+    )
 }
 
 /// Another node's answer as this node's.

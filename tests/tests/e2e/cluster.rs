@@ -1473,6 +1473,71 @@ async fn a_paused_owner_past_its_lease_writes_nothing() {
     cluster.finish().await;
 }
 
+/// An answer streamed through another node from the session's owner, when the owner
+/// freezes mid-answer: the stream does not hang; once the owner has left the cluster
+/// it ends with an error event naming the node and when to retry.
+#[tokio::test]
+async fn a_stream_from_an_owner_that_freezes_mid_answer_ends_with_an_error() {
+    let model = ScriptedModel::start(vec![
+        Reply::text("hello back"),
+        // Still coming when its node freezes.
+        Reply::text("never streamed").delayed(Duration::from_secs(20)),
+    ])
+    .await
+    .expect("start the scripted model");
+    let Some(mut cluster) = Cluster::start(2, 2, 10, model).await else {
+        return;
+    };
+    let key = "freeze:stream";
+    let first = chat(cluster.url(0), key, "hello").await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let owner = cluster.index_of(first.node.as_deref().expect("X-Facio-Node"));
+    let other = 1 - owner;
+    let body = json!({"model": "scripted-1", "stream": true,
+                      "messages": [{"role": "user", "content": "a long answer, please"}]});
+    let response = tokio::time::timeout(
+        PATIENCE,
+        http()
+            .post(format!("{}/v1/chat/completions", cluster.url(other)))
+            .bearer_auth(TOKEN)
+            .header("X-Session-Key", key)
+            .json(&body)
+            .send(),
+    )
+    .await
+    .expect("the stream's headers arrive before the model answers")
+    .expect("stream through the other node");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        node_header(response.headers()).as_deref(),
+        Some(cluster.id(owner))
+    );
+    cluster
+        .model
+        .wait_for_requests(2, PATIENCE)
+        .await
+        .expect("the turn reached the model");
+    cluster.pause(owner);
+    let text = tokio::time::timeout(cluster.lease_ttl + GRACE, response.text())
+        .await
+        .expect("a stream from a frozen node ends instead of hanging")
+        .expect("the stream's body");
+    let last = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .next_back()
+        .expect("an event");
+    let error: Value = serde_json::from_str(last).expect("the last event is JSON");
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(cluster.id(owner)) && message.contains("cannot be reached"),
+        "{text}"
+    );
+    assert!(!text.contains("never streamed"), "{text}");
+    cluster.resume(owner);
+    cluster.finish().await;
+}
+
 /// A Redis of the test's own, on a free port, that the test can kill and start again.
 struct OwnRedis {
     port: u16,

@@ -1437,3 +1437,85 @@ async fn a_run_resumed_after_approval_and_a_restart_calls_the_model_it_was_asked
         "the resumed run called the requested model, not agents.defaults.model"
     );
 }
+
+/// A session's queue is bounded: behind a run waiting for a human, 256 more turns
+/// wait; the next is refused at once with 503 `busy` (and `Retry-After`), never
+/// stored, while every accepted one runs, in order, once the human decides.
+#[tokio::test]
+async fn a_flooded_session_refuses_turns_beyond_its_queue_and_loses_none_it_accepted() {
+    const QUEUED: usize = 256;
+    let mut replies = vec![
+        Reply::tool_call("exec", json!({"command": "echo first >> proof.txt"})),
+        Reply::text("first done"),
+    ];
+    replies.extend((0..QUEUED).map(|i| Reply::text(format!("answer {i}"))));
+    let env = gated_env(replies).await;
+    let gateway = env.serve().await;
+    let first = ask(&gateway, "flood:1", "Write the proof file.").await;
+    assert_eq!(first["status"], "awaiting_review", "{first}");
+    let review = first["reviews"][0].as_str().unwrap().to_owned();
+
+    let mut accepted = Vec::new();
+    for i in 0..QUEUED {
+        let (status, run) = api(
+            &gateway,
+            reqwest::Method::POST,
+            "/sessions/flood:1/messages",
+            Some(json!({"content": format!("turn {i}")})),
+        )
+        .await;
+        assert_eq!(status, 202, "turn {i} waits behind the review: {run}");
+        accepted.push(run["runId"].as_str().unwrap().to_owned());
+    }
+    let refused = http()
+        .post(format!("{}/api/v1/sessions/flood:1/messages", gateway.url))
+        .bearer_auth(TOKEN)
+        .json(&json!({"content": "one too many"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "busy", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already has 256 turns waiting"),
+        "{body}"
+    );
+
+    let (status, _) = api(
+        &gateway,
+        reqwest::Method::POST,
+        &format!("/reviews/{review}/decide"),
+        Some(json!({"response": {"selectedOption": "approve"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let last = finished(&gateway, accepted.last().unwrap()).await;
+    assert_eq!(last["status"], "completed", "{last}");
+    assert_eq!(
+        last["content"],
+        format!("answer {}", QUEUED - 1),
+        "they ran in order"
+    );
+    let (_, session) = api(&gateway, reqwest::Method::GET, "/sessions/flood:1", None).await;
+    let said: Vec<&str> = session["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["message"]["role"] == "user")
+        .filter_map(|m| m["message"]["content"].as_str())
+        .collect();
+    assert_eq!(
+        said.len(),
+        QUEUED + 1,
+        "every accepted turn ran once: {said:?}"
+    );
+    assert!(
+        !said.contains(&"one too many"),
+        "the refused turn was not stored"
+    );
+}
