@@ -105,6 +105,27 @@ pub(crate) async fn admit(
     Ok(settings)
 }
 
+/// `scheme://host` of the request as its caller sent it: the `Host` header (when it
+/// is a plain authority) and `X-Forwarded-Proto: https` from a proxy in front.
+pub(crate) fn request_origin(headers: &HeaderMap) -> Option<String> {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })?;
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    Some(format!("{scheme}://{host}"))
+}
+
 /// Whether a configured bind host is reachable only from this machine.
 pub(crate) fn loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -1,6 +1,7 @@
 //! The gateway's routes, one group per file, composed here with the layers that apply
 //! to all of them.
 
+mod a2a;
 mod chat;
 mod health;
 mod identity;
@@ -74,6 +75,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(chat::routes())
         .merge(inbox::routes())
         .merge(signin::routes())
+        .merge(a2a::routes())
         .nest("/api/v1", management::routes(state.clone()))
         .route("/metrics", axum::routing::get(observe::scrape))
         .route(

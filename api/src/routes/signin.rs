@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -41,28 +41,13 @@ fn redirect_uri(state: &AppState, headers: &HeaderMap) -> Result<String, ApiErro
     if let Some(url) = oidc.redirect_url() {
         return Ok(url.to_owned());
     }
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        })
-        .ok_or_else(|| {
-            ApiError::invalid_request(
-                None,
-                "the request names no usable Host: set auth.oidc.redirectUrl",
-            )
-        })?;
-    let scheme = match headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-    {
-        Some("https") => "https",
-        _ => "http",
-    };
-    Ok(format!("{scheme}://{host}/inbox/callback"))
+    let origin = super::identity::request_origin(headers).ok_or_else(|| {
+        ApiError::invalid_request(
+            None,
+            "the request names no usable Host: set auth.oidc.redirectUrl",
+        )
+    })?;
+    Ok(format!("{origin}/inbox/callback"))
 }
 
 /// Sends the browser to the provider's sign-in page.

@@ -3,6 +3,7 @@
 //! overrides (`FACIO_API__PORT=9000` sets `api.port`). Invalid config fails fast and
 //! names the key path.
 
+mod a2a;
 mod agents;
 mod api;
 mod audit;
@@ -23,6 +24,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use a2a::{A2aConfig, A2aProvider, A2aSkill};
 pub use agents::{AgentDefaults, AgentsConfig};
 pub use api::ApiConfig;
 pub use audit::AuditConfig;
@@ -72,6 +74,8 @@ pub struct Config {
     pub channels: ChannelsConfig,
     /// This node's id and its session leases.
     pub cluster: ClusterConfig,
+    /// The A2A agent card.
+    pub a2a: A2aConfig,
     /// The tool-call policy a tenant starts with (rules, `enabled`, `skipCron`) until
     /// an operator changes it through `/api/v1/policy`.
     pub policy: crate::policy::Policy,

@@ -44,7 +44,7 @@ pub use lock::{DataDirLock, DataDirLockError};
 pub use open::{Backend, MigrationReport, migrate_store, open_store, redact_url};
 pub use postgres::PostgresStore;
 pub use records::{
-    RunRecord, RunStatus, SessionRecord, StoredMessage, ToolCallRecord, ToolCallStatus,
+    RunFilter, RunRecord, RunStatus, SessionRecord, StoredMessage, ToolCallRecord, ToolCallStatus,
 };
 pub use reviews::{NewReview, ReviewFilter, ReviewRecord, ReviewStatus};
 pub use seal::{
@@ -142,6 +142,13 @@ pub trait RunRepository: Send + Sync {
         from: RunStatus,
         to: RunStatus,
     ) -> Result<bool, StoreError>;
+    /// Runs newest first, as `filter` says, with how many match it in all (without its
+    /// `before` and `limit`).
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        filter: &RunFilter,
+    ) -> Result<(Vec<RunRecord>, u64), StoreError>;
     /// Runs still `running` (after a crash: to mark them interrupted on start).
     async fn running_runs(&self, tenant: &TenantId) -> Result<Vec<RunRecord>, StoreError>;
     /// Runs accepted and still waiting to start, oldest first (to start them again

@@ -72,6 +72,19 @@ impl RunStatus {
     }
 }
 
+/// Which runs [`super::RunRepository::list_runs`] lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Of this session only.
+    pub session_key: Option<SessionKey>,
+    /// In one of these states (none: any).
+    pub statuses: Vec<RunStatus>,
+    /// Older than this run (the previous page's last): run ids order by creation.
+    pub before: Option<RunId>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 /// One turn.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -227,12 +227,11 @@ async fn a_reviewer_signed_in_with_oidc_decides_under_the_verified_subject() {
     assert_eq!(me["roles"], json!(["reviewer"]));
 
     // The shared token may not decide under a typed name any more; nothing is decided.
-    let (status, refused) = management(
+    let (status, refused) = crate::support::decide(
         &gateway,
         TOKEN,
-        reqwest::Method::POST,
-        &format!("/reviews/{review}/decide"),
-        Some(json!({"response": {"selectedOption": "approve"}, "reviewer": "alice"})),
+        &review,
+        json!({"response": {"selectedOption": "approve"}, "reviewer": "alice"}),
     )
     .await;
     assert_eq!(status, 403, "{refused}");
@@ -254,12 +253,11 @@ async fn a_reviewer_signed_in_with_oidc_decides_under_the_verified_subject() {
     assert_eq!(still["status"], "pending", "{still}");
 
     // Alice decides; the name her request claims is not what is recorded.
-    let (status, decided) = management(
+    let (status, decided) = crate::support::decide(
         &gateway,
         &alice,
-        reqwest::Method::POST,
-        &format!("/reviews/{review}/decide"),
-        Some(json!({"response": {"selectedOption": "approve"}, "reviewer": "mallory"})),
+        &review,
+        json!({"response": {"selectedOption": "approve"}, "reviewer": "mallory"}),
     )
     .await;
     assert_eq!(status, 200, "{decided}");

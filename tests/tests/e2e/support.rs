@@ -202,6 +202,19 @@ pub async fn management(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Decides review `review` through the management API with `decision`; returns the
+/// status and the answer.
+pub async fn decide(gateway: &Gateway, token: &str, review: &str, decision: Value) -> (u16, Value) {
+    management(
+        gateway,
+        token,
+        reqwest::Method::POST,
+        &format!("/reviews/{review}/decide"),
+        Some(decision),
+    )
+    .await
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))

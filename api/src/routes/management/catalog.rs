@@ -13,8 +13,8 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::{RefOr, Schema};
 
 use super::{
-    audit, cluster, commands, credentials, policy, reviews, runs, sessions, settings, skills,
-    tenants, tokens, usage, workspace,
+    agent, audit, cluster, commands, credentials, policy, reviews, runs, sessions, settings,
+    skills, tenants, tokens, usage, workspace,
 };
 
 /// The query parameters of a route, from its query type.
@@ -166,6 +166,8 @@ const ADMINS: &[Role] = &[];
 pub(super) const ROUTES: &[RouteDoc] = &[
     route("get", "/health", ANYONE, "Liveness and who the caller is")
         .returns::<sessions::Health>(),
+    route("get", "/agent-card", ANYONE, "The A2A agent card (as /.well-known/agent-card.json)")
+        .returns::<agent::AgentCard>(),
     route("get", "/sessions", READERS, "Sessions, most recent first")
         .query::<sessions::ListQuery>()
         .returns::<sessions::SessionList>(),

@@ -2,6 +2,7 @@
 //! static management token (the default tenant's admin) or a JWT naming a tenant
 //! and roles; every handler works inside the caller's tenant only.
 
+mod agent;
 mod audit;
 mod catalog;
 mod cluster;
@@ -48,6 +49,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(workspace::routes())
         .merge(settings::routes())
         .merge(skills::routes())
+        .merge(agent::routes())
         .route_layer(axum::middleware::from_fn(check_roles))
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize));

@@ -75,7 +75,7 @@ async fn post_message(
         );
         return Err(ApiError::unprocessable(
             Some("origin"),
-            "origin: is set by the runtime from the surface that received the message              (this route is interactive); a request cannot choose it",
+            "origin: is set by the runtime from the surface that received the message (this route is interactive); a request cannot choose it",
         ));
     }
     // A session another node holds (or should take) gets its message there.

@@ -39,6 +39,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Violation> {
     storage(config)?;
     cluster(config)?;
     oidc(config)?;
+    a2a(config)?;
     providers(config)?;
     at_least(
         "audit.maxFieldChars",
@@ -57,6 +58,33 @@ fn cluster(config: &Config) -> Result<(), Violation> {
         return Err(violation(&key, problem));
     }
     at_least("cluster.leaseTtlS", config.cluster.lease_ttl_s, 1)
+}
+
+fn a2a(config: &Config) -> Result<(), Violation> {
+    let a2a = &config.a2a;
+    if a2a.name.trim().is_empty() {
+        return Err(violation("a2a.name", "must not be empty"));
+    }
+    if let Some(url) = &a2a.url {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| violation("a2a.url", format!("must be a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(violation("a2a.url", "must be an http or https URL"));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, skill) in a2a.skills.iter().enumerate() {
+        if skill.id.trim().is_empty() || skill.name.trim().is_empty() {
+            return Err(violation(
+                format!("a2a.skills[{i}]"),
+                "needs an id and a name",
+            ));
+        }
+        if !seen.insert(skill.id.as_str()) {
+            return Err(violation(format!("a2a.skills[{i}].id"), "is used twice"));
+        }
+    }
+    Ok(())
 }
 
 fn oidc(config: &Config) -> Result<(), Violation> {

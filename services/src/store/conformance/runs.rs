@@ -6,11 +6,12 @@ use super::harness::{Subject, conformance};
 use super::{accept, key, new_review, scope, tenant};
 use crate::domain::{RunId, Usage};
 use crate::store::{
-    AuditEventKind, GateOpenedStep, ReviewStatus, RunStatus, StepEvent, StoreError, ToolCallStatus,
-    ToolStartedStep,
+    AuditEventKind, GateOpenedStep, ReviewStatus, RunFilter, RunStatus, StepEvent, StoreError,
+    ToolCallStatus, ToolStartedStep,
 };
 
 conformance!(
+    runs_are_listed_newest_first_by_session_and_state_a_page_at_a_time,
     a_run_finishes_once_with_its_usage,
     tool_calls_move_from_started_to_their_outcome,
     recovery_finds_running_runs_calls_in_progress_and_pending_reviews,
@@ -195,4 +196,76 @@ async fn recovery_finds_running_runs_calls_in_progress_and_pending_reviews(subje
         matches!(refused, Err(StoreError::NotFound(_))),
         "{refused:?}"
     );
+}
+
+async fn runs_are_listed_newest_first_by_session_and_state_a_page_at_a_time(subject: &Subject) {
+    let store = &subject.store;
+    let (t, other) = (tenant("t"), tenant("o"));
+    let mut made = Vec::new();
+    for (i, session) in ["a", "b", "a", "a", "b"].iter().enumerate() {
+        let run = RunId::generate();
+        store
+            .create_run(&t, &key(session), &run, &format!("turn {i}"))
+            .await
+            .unwrap();
+        made.push(run);
+    }
+    store
+        .create_run(&other, &key("a"), &RunId::generate(), "elsewhere")
+        .await
+        .unwrap();
+    store
+        .finish_run(
+            &t,
+            &made[0],
+            RunStatus::Completed,
+            Some("done"),
+            Usage::default(),
+        )
+        .await
+        .unwrap();
+    let ids = |runs: &[crate::store::RunRecord]| {
+        runs.iter().map(|r| r.run_id.clone()).collect::<Vec<_>>()
+    };
+
+    let all = RunFilter {
+        limit: 10,
+        ..RunFilter::default()
+    };
+    let (runs, total) = store.list_runs(&t, &all).await.unwrap();
+    assert_eq!(total, 5, "another tenant's run is not counted");
+    assert_eq!(
+        ids(&runs),
+        made.iter().rev().cloned().collect::<Vec<_>>(),
+        "newest first"
+    );
+
+    let of_a = RunFilter {
+        session_key: Some(key("a")),
+        limit: 2,
+        ..RunFilter::default()
+    };
+    let (page, total) = store.list_runs(&t, &of_a).await.unwrap();
+    assert_eq!(
+        (ids(&page), total),
+        (vec![made[3].clone(), made[2].clone()], 3)
+    );
+    let next = RunFilter {
+        before: page.last().map(|r| r.run_id.clone()),
+        ..of_a.clone()
+    };
+    let (page, total) = store.list_runs(&t, &next).await.unwrap();
+    assert_eq!(
+        (ids(&page), total),
+        (vec![made[0].clone()], 3),
+        "the last page"
+    );
+
+    let done = RunFilter {
+        statuses: vec![RunStatus::Completed, RunStatus::Failed],
+        limit: 10,
+        ..RunFilter::default()
+    };
+    let (runs, total) = store.list_runs(&t, &done).await.unwrap();
+    assert_eq!((ids(&runs), total), (vec![made[0].clone()], 1));
 }

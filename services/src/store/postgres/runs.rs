@@ -8,7 +8,7 @@ use super::sessions::ensure_in;
 use super::{PostgresStore, done, missing_run, now, parse_id, signed, unsigned};
 use crate::domain::{RunId, SessionKey, TenantId, Usage};
 use crate::store::{
-    RunRecord, RunRepository, RunStatus, StoreError, ToolCallRecord, ToolCallStatus,
+    RunFilter, RunRecord, RunRepository, RunStatus, StoreError, ToolCallRecord, ToolCallStatus,
 };
 
 const RUN_SELECT: &str = "SELECT tenant_id, run_id, session_key, status, input, content, \
@@ -257,6 +257,42 @@ impl RunRepository for PostgresStore {
         self.get_run(tenant, run)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("run {run}")))
+    }
+
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        filter: &RunFilter,
+    ) -> Result<(Vec<RunRecord>, u64), StoreError> {
+        let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        let session = filter.session_key.as_ref().map(SessionKey::as_str);
+        let before = filter.before.as_ref().map(RunId::as_str);
+        // Each filter is a bound parameter that is NULL (or empty) when unused.
+        let matching = "tenant_id = $1 AND ($2::text IS NULL OR session_key = $2) \
+             AND (cardinality($3::text[]) = 0 OR status = ANY($3))";
+        let mut tx = self.read(tenant).await?;
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM runs WHERE {matching}"
+        )))
+        .bind(tenant.as_str())
+        .bind(session)
+        .bind(&statuses)
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{RUN_SELECT} WHERE {matching} AND ($4::text IS NULL OR run_id < $4) \
+             ORDER BY run_id DESC LIMIT $5"
+        )))
+        .bind(tenant.as_str())
+        .bind(session)
+        .bind(&statuses)
+        .bind(before)
+        .bind(i64::from(filter.limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        done(tx).await?;
+        let runs = rows.iter().map(run_row).collect::<Result<Vec<_>, _>>()?;
+        Ok((runs, u64::try_from(total).unwrap_or_default()))
     }
 
     async fn get_run(

@@ -9,7 +9,7 @@ use super::sessions::ensure_in;
 use super::{SqliteStore, now, parse_id, parse_opt_ts, parse_ts, ts};
 use crate::domain::{RunId, SessionKey, TenantId, Usage};
 use crate::store::{
-    RunRecord, RunRepository, RunStatus, StoreError, ToolCallRecord, ToolCallStatus,
+    RunFilter, RunRecord, RunRepository, RunStatus, StoreError, ToolCallRecord, ToolCallStatus,
 };
 
 const RUN_COLUMNS: &str = "tenant_id, run_id, session_key, status, input, content, \
@@ -277,6 +277,54 @@ impl RunRepository for SqliteStore {
         self.get_run(tenant, run)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("run {run}")))
+    }
+
+    async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        filter: &RunFilter,
+    ) -> Result<(Vec<RunRecord>, u64), StoreError> {
+        // Only placeholders are put together here; every value is bound.
+        let mut conditions = String::from("tenant_id = ?");
+        if filter.session_key.is_some() {
+            conditions.push_str(" AND session_key = ?");
+        }
+        if !filter.statuses.is_empty() {
+            let marks = vec!["?"; filter.statuses.len()].join(", ");
+            conditions.push_str(&format!(" AND status IN ({marks})"));
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM runs WHERE {conditions}");
+        let mut count =
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql)).bind(tenant.as_str());
+        if let Some(key) = &filter.session_key {
+            count = count.bind(key.as_str());
+        }
+        for status in &filter.statuses {
+            count = count.bind(status.as_str());
+        }
+        let total = count.fetch_one(self.read_pool()).await?;
+        if filter.before.is_some() {
+            conditions.push_str(" AND run_id < ?");
+        }
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE {conditions} ORDER BY run_id DESC LIMIT ?"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str());
+        if let Some(key) = &filter.session_key {
+            query = query.bind(key.as_str());
+        }
+        for status in &filter.statuses {
+            query = query.bind(status.as_str());
+        }
+        if let Some(before) = &filter.before {
+            query = query.bind(before.as_str());
+        }
+        let rows = query
+            .bind(i64::from(filter.limit))
+            .fetch_all(self.read_pool())
+            .await?;
+        let runs = rows.iter().map(run_row).collect::<Result<Vec<_>, _>>()?;
+        Ok((runs, u64::try_from(total).unwrap_or_default()))
     }
 
     async fn get_run(
