@@ -184,7 +184,17 @@ impl AuditRepository for SqliteStore {
         tenant: &TenantId,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE tenant_id = ?");
+        // A run's or a session's events by their own index: without statistics the
+        // planner walks the tenant's events newest first (the order asked for) until
+        // it meets the run's, every event since the run began.
+        let index = if filter.run_id.is_some() {
+            " INDEXED BY audit_by_run"
+        } else if filter.session_key.is_some() {
+            " INDEXED BY audit_by_session"
+        } else {
+            ""
+        };
+        let mut sql = format!("SELECT {COLUMNS} FROM audit_events{index} WHERE tenant_id = ?");
         if filter.run_id.is_some() {
             sql.push_str(" AND run_id = ?");
         }
