@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use facio_actors::{Origin, TurnRequest};
 use facio_services::domain::{RunId, SessionKey, TenantId};
 use facio_services::review::{ReviewId, ReviewPayload};
-use facio_services::store::{ReviewFilter, ReviewRecord, ReviewStatus, RunRecord, RunStatus};
+use facio_services::store::{ReviewRecord, RunRecord, RunStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::task::{answerable, find, shown, view};
+use super::task::{answerable, find, pending_reviews, shown, view_with};
 use super::{Answer, Call, RpcError, Version};
 use crate::routes::AppState;
 
@@ -189,19 +189,7 @@ async fn answer(call: &Call, run: &RunRecord, body: &Content) -> Result<ReviewId
         }
     }
     let tenant = call.caller.tenant();
-    let filter = ReviewFilter {
-        run_id: Some(run.run_id.clone()),
-        status: Some(ReviewStatus::Pending),
-        ..ReviewFilter::default()
-    };
-    let mut pending = call
-        .state
-        .runtime
-        .store()
-        .list_reviews(tenant, &filter)
-        .await
-        .map_err(|e| RpcError::internal(e.to_string()))?;
-    pending.reverse();
+    let pending = pending_reviews(&call.state, tenant, run).await?;
     let Some(review) = pending.into_iter().find(answerable) else {
         return Err(RpcError::unsupported(format!(
             "task {} waits for a human reviewer of this agent's tenant, not for the caller",
@@ -240,55 +228,39 @@ fn response_for(review: &ReviewRecord, body: &Content) -> Result<Value, RpcError
         return Ok(data.clone());
     }
     let text = body.text.trim();
-    let pick = |wanted: &str, options: Vec<(&str, &str)>| {
-        options
-            .iter()
-            .find(|(id, label)| {
-                id.eq_ignore_ascii_case(wanted) || label.eq_ignore_ascii_case(wanted)
-            })
-            .map(|(id, _)| (*id).to_owned())
-    };
     Ok(match &review.request.payload {
         ReviewPayload::TextInput(_) => json!({"text": body.text}),
         ReviewPayload::Approval(p) => {
-            let options = p
+            let options: Vec<(&str, &str)> = p
                 .options
                 .iter()
                 .map(|o| (o.id.as_str(), o.label.as_str()))
                 .collect();
-            let Some(id) = pick(text, options) else {
+            let Some(id) = option_id(text, &options) else {
                 return Err(RpcError::invalid_params(format!(
                     "answer with one of: {}",
-                    p.options
-                        .iter()
-                        .map(|o| o.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    ids(&options)
                 )));
             };
             json!({"selectedOption": id})
         }
         ReviewPayload::Selection(p) => {
-            let mut ids = Vec::new();
+            let options: Vec<(&str, &str)> = p
+                .items
+                .iter()
+                .map(|i| (i.id.as_str(), i.label.as_str()))
+                .collect();
+            let mut chosen = Vec::new();
             for wanted in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-                let options = p
-                    .items
-                    .iter()
-                    .map(|i| (i.id.as_str(), i.label.as_str()))
-                    .collect();
-                let Some(id) = pick(wanted, options) else {
+                let Some(id) = option_id(wanted, &options) else {
                     return Err(RpcError::invalid_params(format!(
                         "{wanted:?} is none of: {}",
-                        p.items
-                            .iter()
-                            .map(|i| i.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        ids(&options)
                     )));
                 };
-                ids.push(id);
+                chosen.push(id);
             }
-            json!({"selectedIds": ids})
+            json!({"selectedIds": chosen})
         }
         ReviewPayload::Form(_) | ReviewPayload::Freeform(_) => {
             match serde_json::from_str::<Value>(text) {
@@ -303,31 +275,30 @@ fn response_for(review: &ReviewRecord, body: &Content) -> Result<Value, RpcError
     })
 }
 
+/// The id of the option (id, label) `wanted` names by id or label, in any case.
+fn option_id(wanted: &str, options: &[(&str, &str)]) -> Option<String> {
+    options
+        .iter()
+        .find(|(id, label)| id.eq_ignore_ascii_case(wanted) || label.eq_ignore_ascii_case(wanted))
+        .map(|(id, _)| (*id).to_owned())
+}
+
+/// The options' ids, for a message saying which there are.
+fn ids(options: &[(&str, &str)]) -> String {
+    options
+        .iter()
+        .map(|(id, _)| *id)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Whether a wait for `run` is over: it ended, or waits on a question other than
-/// the one just answered (or on a human reviewer).
-async fn settled(
-    state: &AppState,
-    tenant: &TenantId,
-    run: &RunRecord,
-    answered: Option<&ReviewId>,
-) -> Result<bool, RpcError> {
+/// the one just answered (or on a human reviewer). `pending`: its pending reviews.
+fn settled(run: &RunRecord, pending: &[ReviewRecord], answered: Option<&ReviewId>) -> bool {
     match run.status {
-        RunStatus::Queued | RunStatus::Running => Ok(false),
-        RunStatus::AwaitingReview => {
-            let filter = ReviewFilter {
-                run_id: Some(run.run_id.clone()),
-                status: Some(ReviewStatus::Pending),
-                ..ReviewFilter::default()
-            };
-            let pending = state
-                .runtime
-                .store()
-                .list_reviews(tenant, &filter)
-                .await
-                .map_err(|e| RpcError::internal(e.to_string()))?;
-            Ok(pending.iter().any(|r| Some(&r.id) != answered))
-        }
-        _ => Ok(true),
+        RunStatus::Queued | RunStatus::Running => false,
+        RunStatus::AwaitingReview => pending.iter().any(|r| Some(&r.id) != answered),
+        _ => true,
     }
 }
 
@@ -368,17 +339,19 @@ pub(super) async fn send(call: Call) -> Answer {
         let run = load(&call.state, &tenant, &sent.run_id)
             .await
             .map_err(|e| call.fail(e))?;
+        let pending = pending_reviews(&call.state, &tenant, &run)
+            .await
+            .map_err(|e| call.fail(e))?;
         if at_once
             || tokio::time::Instant::now() >= deadline
-            || settled(&call.state, &tenant, &run, sent.answered.as_ref())
-                .await
-                .map_err(|e| call.fail(e))?
+            || settled(&run, &pending, sent.answered.as_ref())
         {
-            break run;
+            break (run, pending);
         }
         next_change(&mut notices).await;
     };
-    let task = view(&call.state, &tenant, &run, config.history_length)
+    let (run, pending) = run;
+    let task = view_with(&call.state, &tenant, &run, config.history_length, &pending)
         .await
         .map_err(|e| call.fail(e))?;
     let result = match call.caller.version {
@@ -483,8 +456,11 @@ async fn step(f: &mut Following) -> Result<(), RpcError> {
         next_change(&mut f.notices).await;
     }
     let run = load(state, &tenant, &f.run_id).await?;
-    let over = settled(state, &tenant, &run, f.answered.as_ref()).await?;
-    let task = view(state, &tenant, &run, None).await?;
+    let pending = pending_reviews(state, &tenant, &run).await?;
+    let over = settled(&run, &pending, f.answered.as_ref());
+    // Updates carry the status and the answer; the history goes with the first frame.
+    let history = if first { None } else { Some(0) };
+    let task = view_with(state, &tenant, &run, history, &pending).await?;
     let status = task["status"].clone();
     let final_state = over
         && !(run.status == RunStatus::AwaitingReview && status["state"] == "TASK_STATE_WORKING");

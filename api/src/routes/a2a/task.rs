@@ -24,6 +24,30 @@ pub(super) fn answerable(review: &ReviewRecord) -> bool {
     )
 }
 
+/// The reviews `run` waits on, oldest first (none unless it awaits a review).
+pub(super) async fn pending_reviews(
+    state: &AppState,
+    tenant: &TenantId,
+    run: &RunRecord,
+) -> Result<Vec<ReviewRecord>, RpcError> {
+    if run.status != RunStatus::AwaitingReview {
+        return Ok(Vec::new());
+    }
+    let filter = ReviewFilter {
+        run_id: Some(run.run_id.clone()),
+        status: Some(ReviewStatus::Pending),
+        ..ReviewFilter::default()
+    };
+    let mut reviews = state
+        .runtime
+        .store()
+        .list_reviews(tenant, &filter)
+        .await
+        .map_err(|e| RpcError::internal(e.to_string()))?;
+    reviews.reverse();
+    Ok(reviews)
+}
+
 /// A run as a task, with at most `history` messages of its history (`None`: all).
 pub(super) async fn view(
     state: &AppState,
@@ -31,23 +55,19 @@ pub(super) async fn view(
     run: &RunRecord,
     history: Option<usize>,
 ) -> Result<Value, RpcError> {
-    let store = state.runtime.store();
-    let pending = if run.status == RunStatus::AwaitingReview {
-        let filter = ReviewFilter {
-            run_id: Some(run.run_id.clone()),
-            status: Some(ReviewStatus::Pending),
-            ..ReviewFilter::default()
-        };
-        let mut reviews = store
-            .list_reviews(tenant, &filter)
-            .await
-            .map_err(|e| RpcError::internal(e.to_string()))?;
-        reviews.reverse();
-        reviews
-    } else {
-        Vec::new()
-    };
-    let (state_name, message) = status_of(run, &pending);
+    let pending = pending_reviews(state, tenant, run).await?;
+    view_with(state, tenant, run, history, &pending).await
+}
+
+/// [`view`] with the run's `pending` reviews already read.
+pub(super) async fn view_with(
+    state: &AppState,
+    tenant: &TenantId,
+    run: &RunRecord,
+    history: Option<usize>,
+    pending: &[ReviewRecord],
+) -> Result<Value, RpcError> {
+    let (state_name, message) = status_of(run, pending);
     let mut status = json!({"state": state_name, "timestamp": timestamp(run)});
     if let Some(message) = message {
         status["message"] = message;
@@ -66,7 +86,15 @@ pub(super) async fn view(
             "parts": [{"text": content, "mediaType": "text/plain"}],
         }]);
     }
-    let messages = store
+    // The session's whole history is read to pick the run's messages: not when
+    // none are asked for (a listing's default).
+    if history == Some(0) {
+        task["history"] = json!([]);
+        return Ok(task);
+    }
+    let messages = state
+        .runtime
+        .store()
         .history(tenant, &run.session_key)
         .await
         .map_err(|e| RpcError::internal(e.to_string()))?;
