@@ -95,9 +95,11 @@ fi
 
 section "Python test clients"
 VENV="$ROOT/target/py-venv"
-if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import openai, prometheus_client' 2>/dev/null; then
+if [[ ! -x "$VENV/bin/python" ]] \
+    || ! cmp -s tests/python/requirements.txt "$VENV/requirements.txt"; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q -r tests/python/requirements.txt
+    cp tests/python/requirements.txt "$VENV/requirements.txt"
 fi
 export FACIO_TEST_PYTHON="$VENV/bin/python"
 "$FACIO_TEST_PYTHON" -c 'import openai; print("openai", openai.__version__)'
@@ -107,6 +109,12 @@ if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
     (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
 echo "playwright-core $(node -p 'require("./tests/browser/node_modules/playwright-core/package.json").version') with $(/usr/bin/chromium --version)"
+
+section "MCP servers for the MCP client tests"
+if [[ ! -d tests/mcp/node_modules/@modelcontextprotocol/server-everything ]]; then
+    (cd tests/mcp && npm ci --no-audit --no-fund --silent)
+fi
+echo "server-everything $(node -p 'require("./tests/mcp/node_modules/@modelcontextprotocol/server-everything/package.json").version'), $("$FACIO_TEST_PYTHON" -c 'import importlib.metadata as m; print("mcp", m.version("mcp"))')"
 
 # --- Helm chart and Kubernetes manifests (helm/facio, k8s/, Dockerfile) ---
 section "Helm chart and Kubernetes manifests"

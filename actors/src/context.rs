@@ -42,6 +42,48 @@ pub(crate) struct NodeContext {
     pub draining: std::sync::atomic::AtomicBool,
     /// The timers of the pending reviews this node watches.
     pub gates: crate::review_timers::Timers,
+    /// Every tenant's MCP servers on this node.
+    pub mcp: Arc<facio_services::mcp::McpHub>,
+}
+
+/// Whether `name` is one the MCP hub answers for (not a built-in or HITL tool).
+fn from_hub(name: &str) -> bool {
+    name.starts_with("mcp_") || name == facio_services::mcp::MANAGE_MCP
+}
+
+impl NodeContext {
+    /// The tool `name` as `tenant`'s turns see it: a built-in, an MCP server's or
+    /// `manage_mcp`.
+    pub async fn tool(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Option<Arc<dyn facio_services::tools::Tool>> {
+        if let Some(tool) = self.tools.get(name) {
+            return Some(tool);
+        }
+        if !from_hub(name) {
+            return None;
+        }
+        if let Some(tool) = self.mcp.offered_tool(tenant, name) {
+            return Some(tool);
+        }
+        self.mcp
+            .offered(tenant, &self.specs)
+            .await
+            .tools
+            .get(name)
+            .cloned()
+    }
+
+    /// The risk tier of `tenant`'s tool `name`, as last offered.
+    pub fn risk(&self, tenant: &TenantId, name: &str) -> Option<facio_services::tools::RiskTier> {
+        self.tools.risk(name).or_else(|| {
+            from_hub(name)
+                .then(|| self.mcp.offered_risk(tenant, name))
+                .flatten()
+        })
+    }
 }
 
 /// The node's long-lived actors, as the rest of the node reaches them (the node

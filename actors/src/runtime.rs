@@ -160,7 +160,26 @@ impl Runtime {
         let idle_after = Duration::from_secs(deps.config.agents.defaults.idle_passivate_s.max(1));
         let mut specs = deps.tools.specs();
         specs.extend(facio_services::review::hitl_tool_specs());
+        specs.push(facio_services::mcp::manage_mcp_spec());
+        let tenants: Arc<facio_services::tenant_cache::TenantCache> = Arc::default();
+        let mcp = {
+            let (cache, store, vault) = (tenants.clone(), deps.store.clone(), deps.vault.clone());
+            facio_services::mcp::McpHub::new(
+                deps.config.tools.mcp_servers.clone(),
+                deps.store.clone(),
+                move |tenant| {
+                    let (cache, store, vault) = (cache.clone(), store.clone(), vault.clone());
+                    Box::pin(async move {
+                        cache
+                            .credentials(store.as_ref(), &vault, &tenant)
+                            .await
+                            .map_err(|e| e.to_string())
+                    })
+                },
+            )
+        };
         let turn_deps = Arc::new(NodeContext {
+            mcp,
             specs: specs.into(),
             config: deps.config,
             store: deps.store,
@@ -172,7 +191,7 @@ impl Runtime {
             vault: deps.vault,
             node,
             prompts: facio_services::prompt_cache::SystemPromptCache::default(),
-            tenants: Arc::default(),
+            tenants,
             peers: std::sync::OnceLock::new(),
             background: crate::background::Background::default(),
             gates: crate::review_timers::Timers::default(),
@@ -296,6 +315,11 @@ impl Runtime {
 
     pub fn tools(&self) -> &ToolRegistry {
         &self.deps.tools
+    }
+
+    /// Every tenant's MCP servers on this node.
+    pub fn mcp(&self) -> &Arc<facio_services::mcp::McpHub> {
+        &self.deps.mcp
     }
 
     fn sessions(&self) -> Result<ActorRef<SupervisorMsg>, RuntimeError> {
@@ -626,6 +650,7 @@ impl Runtime {
         // (an actor gives its own back as it stops, but the process may end first).
         self.shutdown.cancel();
         self.deps.background.stop(Duration::from_secs(5)).await;
+        self.deps.mcp.shutdown().await;
         match self.deps.store.release_leases(&self.deps.node).await {
             Ok(0) => {}
             Ok(released) => tracing::info!(released, "gave back this node's session leases"),

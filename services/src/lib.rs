@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod domain;
 pub mod logs;
+pub mod mcp;
 pub mod memory;
 pub mod placet;
 pub mod policy;

@@ -74,7 +74,7 @@ pub(crate) async fn decide(
     let (mut outcome, secrets) =
         ReviewOutcome::decided(validated, reviewer, decision.comment.clone());
     if let Some(edited) = &decision.edited_arguments {
-        check_edit(deps, &review, &outcome, edited)?;
+        check_edit(deps, &review, &outcome, edited).await?;
         if let ReviewOutcome::Decided { response, .. } = &mut outcome
             && let Some(fields) = response.as_object_mut()
         {
@@ -170,7 +170,7 @@ fn rename_placeholder(outcome: &mut ReviewOutcome, wanted: &str, key: &str) {
 /// approving a gated call (not an agent's own question, not an in-doubt check), and
 /// only with an object the tool's schema takes (required fields present, no unknown
 /// ones, the declared JSON types).
-fn check_edit(
+async fn check_edit(
     deps: &Arc<NodeContext>,
     review: &ReviewRecord,
     outcome: &ReviewOutcome,
@@ -203,7 +203,7 @@ fn check_edit(
             )));
         }
     }
-    let Some(tool) = deps.tools.get(&review.tool) else {
+    let Some(tool) = deps.tool(&review.tenant, &review.tool).await else {
         return bad("the tool is not known to this node");
     };
     let schema = tool.spec().parameters;

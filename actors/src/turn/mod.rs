@@ -595,7 +595,12 @@ impl TurnTask {
                 .await?;
             return Err(TurnError::Stopped(StopReason::ModelNotAllowed(model)));
         }
-        let specs = self.deps.specs.clone();
+        let specs = self
+            .deps
+            .mcp
+            .offered(&self.tenant, &self.deps.specs)
+            .await
+            .specs;
         // It reads the workspace's files and folders: off the async threads.
         let root = self.workspace()?.root().to_path_buf();
         let iterations = defaults.max_tool_iterations;

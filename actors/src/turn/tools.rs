@@ -88,7 +88,12 @@ pub(super) async fn run_calls(
                 flush(task, recorder, progress, std::mem::take(&mut batch)).await?;
                 let denied = error.kind == ToolErrorKind::Denied;
                 let decision = if denied { "deny" } else { "refused" };
-                let span = tool_span(task, &call, decision, task.deps.tools.risk(&call.name));
+                let span = tool_span(
+                    task,
+                    &call,
+                    decision,
+                    task.deps.risk(&task.tenant, &call.name),
+                );
                 telemetry::set_error(&span, error.kind.as_str());
                 metrics().tool_calls.add(
                     1,
@@ -177,15 +182,16 @@ async fn record_unrun(
 }
 
 fn is_read_only(task: &TurnTask, ready: &Ready) -> bool {
-    task.deps.tools.risk(&ready.call.name) == Some(RiskTier::ReadOnly)
+    task.deps.risk(&task.tenant, &ready.call.name) == Some(RiskTier::ReadOnly)
 }
 
 async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Prepared, TurnError> {
     if HitlTool::from_name(&call.name).is_some() {
         return prepare_hitl(task, call).await;
     }
-    let Some(tool) = task.deps.tools.get(&call.name) else {
-        let known: Vec<&str> = task.deps.tools.names().collect();
+    let Some(tool) = task.deps.tool(&task.tenant, &call.name).await else {
+        let offered = task.deps.mcp.offered(&task.tenant, &task.deps.specs).await;
+        let known: Vec<&str> = offered.specs.iter().map(|s| s.name.as_str()).collect();
         let error = ToolError::new(
             ToolErrorKind::UnknownTool,
             format!("there is no tool named {:?}", call.name),
@@ -236,8 +242,7 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
         facio_services::tools::execution_control_writes(&call.name, &args, &workspace, &run_by);
     let tier = task
         .deps
-        .tools
-        .risk(&call.name)
+        .risk(&task.tenant, &call.name)
         .unwrap_or(RiskTier::Infrastructure);
     let risk = if control.is_empty() {
         tier
@@ -276,6 +281,13 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
                 }
             }
         }
+        // What changes the runtime's own MCP servers waits for a human, whatever rule
+        // or switch would let it run.
+        Decision::Run { .. } if call.name == facio_services::mcp::MANAGE_MCP => Decision::Ask {
+            reason: "manage_mcp changes this workspace's MCP servers; a human approves every \
+                     such change"
+                .to_owned(),
+        },
         other => other,
     };
     // Short of a deny rule, a human who already answered for this very call (its gate,
@@ -682,7 +694,7 @@ async fn flush(
         } else {
             "allow"
         };
-        let risk = task.deps.tools.risk(&ready.call.name);
+        let risk = task.deps.risk(&task.tenant, &ready.call.name);
         let span = tool_span(task, &ready.call, decision, risk);
         let executed = execute(task, ready).instrument(span.clone()).await;
         observe_tool(task, &span, &ready.call, &executed, started.elapsed());

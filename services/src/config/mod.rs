@@ -13,6 +13,7 @@ mod cluster;
 mod limits;
 mod load;
 mod logging;
+mod mcp;
 mod onboard;
 mod pricing;
 mod providers;
@@ -37,6 +38,7 @@ pub use load::{
     default_config_path, default_data_dir,
 };
 pub use logging::{LogFormat, LoggingConfig};
+pub use mcp::{MCP_SERVER_NAME_MAX, McpServerConfig, McpTransport, mcp_server_name_problem};
 pub use onboard::{OnboardError, OnboardReport, onboard};
 pub use pricing::{ModelPrice, PricingConfig, cost_micros};
 pub use providers::{ProviderConfig, ProvidersConfig};

@@ -12,6 +12,10 @@ pub struct ToolsConfig {
     pub web: WebConfig,
     /// Seconds any tool call may take before it is stopped. Default 120.
     pub timeout_s: u64,
+    /// MCP servers every tenant's turns may use (each tenant gets its own
+    /// connection, with its own credentials); tenants add their own through
+    /// `/api/v1/mcp`.
+    pub mcp_servers: std::collections::BTreeMap<String, super::McpServerConfig>,
 }
 
 impl Default for ToolsConfig {
@@ -21,6 +25,7 @@ impl Default for ToolsConfig {
             exec: ExecConfig::default(),
             web: WebConfig::default(),
             timeout_s: 120,
+            mcp_servers: std::collections::BTreeMap::new(),
         }
     }
 }

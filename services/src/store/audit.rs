@@ -50,6 +50,9 @@ pub enum AuditEventKind {
     TenantCreated,
     /// A session's running, queued or waiting turns were stopped by a command.
     SessionStopped,
+    /// A tenant's MCP server was added, replaced, removed, enabled, disabled or
+    /// restarted.
+    McpServerChanged,
 }
 
 impl AuditEventKind {
@@ -78,6 +81,7 @@ impl AuditEventKind {
             Self::PolicyChanged => "policy_changed",
             Self::TenantCreated => "tenant_created",
             Self::SessionStopped => "session_stopped",
+            Self::McpServerChanged => "mcp_server_changed",
         }
     }
 
@@ -106,6 +110,7 @@ impl AuditEventKind {
             "policy_changed" => Self::PolicyChanged,
             "tenant_created" => Self::TenantCreated,
             "session_stopped" => Self::SessionStopped,
+            "mcp_server_changed" => Self::McpServerChanged,
             _ => return None,
         })
     }

@@ -43,6 +43,18 @@ pub enum Change {
         key: String,
         exposed: bool,
     },
+    /// Adds the tenant's MCP server `name` (`replace`: or replaces it; without it a
+    /// server of that name is a conflict). `definition` is a
+    /// [`crate::config::McpServerConfig`] as JSON.
+    PutMcpServer {
+        name: String,
+        definition: serde_json::Value,
+        replace: bool,
+    },
+    /// Removes the tenant's MCP server `name` (missing when there is none).
+    DeleteMcpServer {
+        name: String,
+    },
 }
 
 /// What a change did. Its events are written only for [`Applied::Changed`].
@@ -199,6 +211,10 @@ pub(super) fn tenant_exists(tenant: &TenantId) -> StoreError {
 
 pub(super) fn token_exists(jti: &str) -> StoreError {
     StoreError::Conflict(format!("a token with jti {jti} exists"))
+}
+
+pub(super) fn mcp_server_exists(name: &str) -> StoreError {
+    StoreError::Conflict(format!("an MCP server named {name} already exists"))
 }
 
 pub(super) fn credential_exists(key: &str) -> StoreError {

@@ -328,6 +328,17 @@ pub trait UsageRepository: Send + Sync {
     ) -> Result<Vec<UsageRecord>, StoreError>;
 }
 
+/// A tenant's own MCP servers, as stored: name and definition (the
+/// `tools.mcpServers.<name>` shape, as JSON), oldest first. Written through
+/// [`Change::PutMcpServer`] and [`Change::DeleteMcpServer`].
+#[async_trait]
+pub trait McpServerRepository: Send + Sync {
+    async fn mcp_servers(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
+}
+
 /// Tenants. The default tenant exists without a row.
 #[async_trait]
 pub trait TenantRepository: Send + Sync {
@@ -345,6 +356,7 @@ pub trait Store:
     + ReviewRepository
     + CredentialRepository
     + TenantRepository
+    + McpServerRepository
     + ChangeRepository
     + UsageRepository
     + TokenRepository
@@ -361,6 +373,7 @@ impl<T> Store for T where
         + ReviewRepository
         + CredentialRepository
         + TenantRepository
+        + McpServerRepository
         + ChangeRepository
         + UsageRepository
         + TokenRepository

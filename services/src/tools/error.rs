@@ -20,6 +20,8 @@ pub enum ToolErrorKind {
     UnknownTool,
     /// The runtime has too many tool calls in flight; try again shortly.
     Busy,
+    /// What the tool needs (an MCP server, a peer agent) cannot be reached now.
+    Unavailable,
 }
 
 impl ToolErrorKind {
@@ -39,6 +41,7 @@ impl ToolErrorKind {
             Self::Cancelled => "cancelled",
             Self::UnknownTool => "unknown_tool",
             Self::Busy => "busy",
+            Self::Unavailable => "unavailable",
         }
     }
 }

@@ -21,6 +21,7 @@ mod inbox;
 mod interop;
 mod manage;
 mod matrix;
+mod mcp;
 mod observe;
 mod openapi;
 mod postgres;

@@ -38,6 +38,12 @@ const SEMANTIC: &[(&str, &str)] = &[
     ("put_workspace_file", "as get_workspace_tree"),
     ("delete_workspace_file", "as get_workspace_tree"),
     (
+        "post_mcp",
+        "a server's url must parse as an http(s) URL with a host; header values must be \
+         valid in a header",
+    ),
+    ("put_mcp__name_", "as post_mcp"),
+    (
         "post_reviews__id__decide",
         "a decision must fit its review's type (options, fields)",
     ),

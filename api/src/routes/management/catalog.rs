@@ -13,7 +13,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::{RefOr, Schema};
 
 use super::{
-    agent, audit, cluster, commands, credentials, policy, reviews, runs, sessions, settings,
+    agent, audit, cluster, commands, credentials, mcp, policy, reviews, runs, sessions, settings,
     skills, tenants, tokens, usage, workspace,
 };
 
@@ -317,6 +317,29 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "A run's model calls",
     )
     .returns::<usage::RunUsage>(),
+    route("get", "/mcp", OPERATORS, "The tenant's MCP servers, with their state and tools")
+        .returns::<mcp::McpServerList>(),
+    route(
+        "post",
+        "/mcp",
+        OPERATORS,
+        "Add an MCP server (409 if the name is taken; stdio only with the management token)",
+    )
+    .body::<mcp::schema::NewMcpServerBody>()
+    .created()
+    .returns::<facio_services::mcp::McpServerView>(),
+    route("get", "/mcp/{name}", OPERATORS, "An MCP server, its state and tools")
+        .returns::<facio_services::mcp::McpServerView>(),
+    route("put", "/mcp/{name}", OPERATORS, "Add or replace an MCP server")
+        .body::<mcp::schema::McpServerDefinition>()
+        .returns::<facio_services::mcp::McpServerView>(),
+    route("delete", "/mcp/{name}", OPERATORS, "Remove an MCP server").deleted(),
+    route("post", "/mcp/{name}/enable", OPERATORS, "Connect an MCP server again")
+        .returns::<facio_services::mcp::McpServerView>(),
+    route("post", "/mcp/{name}/disable", OPERATORS, "Disconnect an MCP server and hide its tools")
+        .returns::<facio_services::mcp::McpServerView>(),
+    route("post", "/mcp/{name}/restart", OPERATORS, "Reconnect an MCP server now")
+        .returns::<facio_services::mcp::McpServerView>(),
     route("get", "/credentials", OPERATORS, "Credentials, masked")
         .returns::<credentials::CredentialList>(),
     route(

@@ -9,6 +9,7 @@ mod cluster;
 mod commands;
 mod credentials;
 mod json;
+mod mcp;
 mod policy;
 mod reviews;
 mod runs;
@@ -50,6 +51,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(settings::routes())
         .merge(skills::routes())
         .merge(agent::routes())
+        .merge(mcp::routes())
         .route_layer(axum::middleware::from_fn(check_roles))
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize));

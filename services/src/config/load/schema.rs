@@ -18,13 +18,18 @@ enum UserMap {
     TenantRates,
     /// `pricing.<model>`.
     Prices,
+    /// `tools.mcpServers.<server>`.
+    McpServers,
 }
 
 fn user_map(path: &[String]) -> Option<UserMap> {
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     match path.as_slice() {
         ["providers"] => Some(UserMap::Providers),
-        ["providers", _, "extraHeaders"] | ["telemetry", "headers"] => Some(UserMap::Headers),
+        ["providers", _, "extraHeaders"]
+        | ["telemetry", "headers"]
+        | ["tools", "mcpServers", _, "env" | "headers"] => Some(UserMap::Headers),
+        ["tools", "mcpServers"] => Some(UserMap::McpServers),
         ["limits", "tenants"] => Some(UserMap::TenantRates),
         ["pricing"] => Some(UserMap::Prices),
         _ => None,
@@ -76,6 +81,7 @@ pub(super) struct Schema {
     provider: Value,
     price: Value,
     count: Value,
+    mcp_server: Value,
 }
 
 impl Schema {
@@ -87,6 +93,13 @@ impl Schema {
             provider: serde_json::to_value(ProviderConfig::default()).unwrap_or(Value::Null),
             price: serde_json::to_value(ModelPrice::default()).unwrap_or(Value::Null),
             count: Value::from(0),
+            // Every field of `McpServerConfig`, as the shape of one server (its
+            // serialization leaves out the empty ones).
+            mcp_server: serde_json::json!({
+                "type": "", "command": null, "args": [], "env": {}, "url": null,
+                "headers": {}, "toolTimeoutS": null, "enabledTools": null,
+                "riskTier": "", "enabled": true,
+            }),
         }
     }
 
@@ -101,6 +114,7 @@ impl Schema {
                     UserMap::Headers => Shape::AnyString,
                     UserMap::TenantRates => Shape::Like(&self.count),
                     UserMap::Prices => Shape::Like(&self.price),
+                    UserMap::McpServers => Shape::Like(&self.mcp_server),
                 };
                 continue;
             }

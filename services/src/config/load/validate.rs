@@ -185,6 +185,17 @@ fn tools(config: &Config) -> Result<(), Violation> {
             ));
         }
     }
+    for (name, server) in &t.mcp_servers {
+        if let Some(problem) = super::super::mcp_server_name_problem(name) {
+            return Err(violation(format!("tools.mcpServers.{name}"), problem));
+        }
+        if let Some((field, problem)) = server.problem() {
+            return Err(violation(
+                format!("tools.mcpServers.{name}.{field}"),
+                problem,
+            ));
+        }
+    }
     at_least("tools.web.timeoutS", t.web.timeout_s, 1)?;
     at_least("tools.web.fetchMaxChars", t.web.fetch_max_chars as u64, 1)?;
     for (i, host) in t.web.allow_private_hosts.iter().enumerate() {

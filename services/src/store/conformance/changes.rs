@@ -7,6 +7,7 @@ use super::tenant;
 use crate::store::{Applied, AuditEventKind, Change, NewAuditEvent};
 
 conformance!(a_change_and_its_event_commit_together_or_not_at_all);
+conformance!(mcp_servers_are_kept_per_tenant_and_a_name_is_taken_once);
 
 fn policy_event(n: i64) -> NewAuditEvent {
     NewAuditEvent {
@@ -115,4 +116,74 @@ async fn a_change_and_its_event_commit_together_or_not_at_all(subject: &Subject)
     );
     assert_eq!(subject.count(Some("acme"), events).await, 2);
     assert_eq!(store.verify_audit(&t).await.unwrap().first_broken, None);
+}
+
+async fn mcp_servers_are_kept_per_tenant_and_a_name_is_taken_once(subject: &Subject) {
+    let store = &subject.store;
+    let (acme, other) = (tenant("acme"), tenant("other"));
+    let http = json!({"type": "streamableHttp", "url": "http://127.0.0.1:1/mcp"});
+    let put = |name: &str, definition: &serde_json::Value, replace: bool| Change::PutMcpServer {
+        name: name.into(),
+        definition: definition.clone(),
+        replace,
+    };
+    assert_eq!(
+        store
+            .apply_change(&acme, put("docs", &http, false), Vec::new())
+            .await
+            .unwrap(),
+        Applied::Changed
+    );
+    store
+        .apply_change(&acme, put("zeta", &http, false), Vec::new())
+        .await
+        .unwrap();
+    // A second add under the same name is refused and changes nothing.
+    let again = json!({"type": "stdio", "command": "evil"});
+    let refused = store
+        .apply_change(&acme, put("docs", &again, false), Vec::new())
+        .await;
+    assert!(
+        matches!(refused, Err(crate::store::StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let listed = store.mcp_servers(&acme).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            ("docs".to_owned(), http.clone()),
+            ("zeta".to_owned(), http.clone())
+        ]
+    );
+    // Another tenant sees none of them and may use the same name.
+    assert!(store.mcp_servers(&other).await.unwrap().is_empty());
+    store
+        .apply_change(&other, put("docs", &again, false), Vec::new())
+        .await
+        .unwrap();
+    // A replace keeps the place and takes the new definition.
+    let disabled =
+        json!({"type": "streamableHttp", "url": "http://127.0.0.1:1/mcp", "enabled": false});
+    store
+        .apply_change(&acme, put("docs", &disabled, true), Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(store.mcp_servers(&acme).await.unwrap()[0].1, disabled);
+    let delete = |name: &str| Change::DeleteMcpServer { name: name.into() };
+    assert_eq!(
+        store
+            .apply_change(&acme, delete("docs"), Vec::new())
+            .await
+            .unwrap(),
+        Applied::Changed
+    );
+    assert_eq!(
+        store
+            .apply_change(&acme, delete("docs"), Vec::new())
+            .await
+            .unwrap(),
+        Applied::Missing
+    );
+    assert_eq!(store.mcp_servers(&acme).await.unwrap().len(), 1);
+    assert_eq!(store.mcp_servers(&other).await.unwrap()[0].1, again);
 }

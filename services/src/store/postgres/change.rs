@@ -8,8 +8,8 @@ use super::{PostgresStore, now};
 use crate::domain::TenantId;
 use crate::store::StoreError;
 use crate::store::change::{
-    Applied, Change, ChangeRepository, Recorded, check_new_tenant, credential_exists, roles_text,
-    settings_text, tenant_exists, token_exists,
+    Applied, Change, ChangeRepository, Recorded, check_new_tenant, credential_exists,
+    mcp_server_exists, roles_text, settings_text, tenant_exists, token_exists,
 };
 
 /// Rows touched, as [`Applied`]: none is `missing`.
@@ -140,6 +140,40 @@ async fn change_in(
                 return Err(credential_exists(&key));
             }
             Applied::Changed
+        }
+        Change::PutMcpServer {
+            name,
+            definition,
+            replace,
+        } => {
+            let on_conflict = if replace {
+                "DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at"
+            } else {
+                "DO NOTHING"
+            };
+            let written = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO mcp_servers (tenant_id, name, definition, created_at, updated_at) \
+                 VALUES ($1, $2, $3::jsonb, $4, $4) \
+                 ON CONFLICT (tenant_id, name) {on_conflict}"
+            )))
+            .bind(tenant.as_str())
+            .bind(&name)
+            .bind(definition.to_string())
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            if written.rows_affected() == 0 {
+                return Err(mcp_server_exists(&name));
+            }
+            Applied::Changed
+        }
+        Change::DeleteMcpServer { name } => {
+            let deleted = sqlx::query("DELETE FROM mcp_servers WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant.as_str())
+                .bind(name)
+                .execute(&mut *conn)
+                .await?;
+            touched(deleted.rows_affected(), Applied::Missing)
         }
         Change::DeleteCredential { key } => {
             let deleted = sqlx::query("DELETE FROM credentials WHERE tenant_id = $1 AND key = $2")

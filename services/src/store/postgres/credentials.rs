@@ -79,3 +79,22 @@ impl CredentialRepository for PostgresStore {
         row.as_ref().map(sealed).transpose()
     }
 }
+
+#[async_trait]
+impl crate::store::McpServerRepository for PostgresStore {
+    async fn mcp_servers(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let mut tx = self.read(tenant).await?;
+        let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+            "SELECT name, definition FROM mcp_servers WHERE tenant_id = $1 \
+             ORDER BY created_at, name COLLATE \"C\"",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        done(tx).await?;
+        Ok(rows)
+    }
+}

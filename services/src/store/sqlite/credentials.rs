@@ -79,3 +79,27 @@ impl CredentialRepository for SqliteStore {
         .transpose()
     }
 }
+
+#[async_trait]
+impl crate::store::McpServerRepository for SqliteStore {
+    async fn mcp_servers(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, definition FROM mcp_servers WHERE tenant_id = ? \
+             ORDER BY created_at, name",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.into_iter()
+            .map(|(name, definition)| {
+                let definition = serde_json::from_str(&definition).map_err(|e| {
+                    StoreError::Corrupt(format!("MCP server {name}'s definition: {e}"))
+                })?;
+                Ok((name, definition))
+            })
+            .collect()
+    }
+}

@@ -179,6 +179,37 @@ fn private_host_entries_are_hosts() {
 }
 
 #[test]
+fn mcp_servers_name_their_problem_and_keep_their_env_names() {
+    rejects(
+        r#"{ "tools": { "mcpServers": { "my_docs": { "type": "streamableHttp", "url": "https://x" } } } }"#,
+        "tools.mcpServers.my_docs: \"my_docs\" may hold only letters, digits and '-' (the model sees its tools as mcp_<server>_<tool>)",
+    );
+    rejects(
+        r#"{ "tools": { "mcpServers": { "docs": { "type": "stdio" } } } }"#,
+        "tools.mcpServers.docs.command: a stdio server needs a command",
+    );
+    rejects(
+        r#"{ "tools": { "mcpServers": { "docs": { "type": "streamableHttp", "url": "ftp://x" } } } }"#,
+        "tools.mcpServers.docs.url: must be an http or https URL",
+    );
+    rejects(
+        r#"{ "tools": { "mcpServers": { "docs": { "type": "stdio", "command": "x", "colour": 1 } } } }"#,
+        "tools.mcpServers.docs.colour: unknown field, expected one of: args, command, enabled, \
+         enabledTools, env, headers, riskTier, toolTimeoutS, type, url",
+    );
+    let config = load(
+        r#"{ "tools": { "mcpServers": { "py": { "type": "stdio", "command": "python3",
+             "env": { "SERVICE_TOKEN": "${credentials.SERVICE_TOKEN}" }, "riskTier": "read-only" } } } }"#,
+        &[],
+    )
+    .expect("a stdio server loads");
+    let py = &config.tools.mcp_servers["py"];
+    assert_eq!(py.env["SERVICE_TOKEN"], "${credentials.SERVICE_TOKEN}");
+    assert_eq!(py.risk_tier, crate::tools::RiskTier::ReadOnly);
+    assert!(py.enabled);
+}
+
+#[test]
 fn the_defaults_are_valid() {
     let config = load("{}", &[]).expect("defaults load");
     assert_eq!(config.agents, crate::config::AgentsConfig::default());
