@@ -44,6 +44,8 @@ pub(crate) struct NodeContext {
     pub gates: crate::review_timers::Timers,
     /// Every tenant's MCP servers on this node.
     pub mcp: Arc<facio_services::mcp::McpHub>,
+    /// Every tenant's A2A peers, for `call_agent`.
+    pub a2a: Arc<facio_services::a2a_client::A2aPeers>,
 }
 
 /// Whether `name` is one the MCP hub answers for (not a built-in or HITL tool).
@@ -62,6 +64,9 @@ impl NodeContext {
         if let Some(tool) = self.tools.get(name) {
             return Some(tool);
         }
+        if name == facio_services::a2a_client::CALL_AGENT {
+            return Some(self.a2a.tool(tenant));
+        }
         if !from_hub(name) {
             return None;
         }
@@ -78,6 +83,9 @@ impl NodeContext {
 
     /// The risk tier of `tenant`'s tool `name`, as last offered.
     pub fn risk(&self, tenant: &TenantId, name: &str) -> Option<facio_services::tools::RiskTier> {
+        if name == facio_services::a2a_client::CALL_AGENT {
+            return Some(facio_services::tools::RiskTier::SystemEffect);
+        }
         self.tools.risk(name).or_else(|| {
             from_hub(name)
                 .then(|| self.mcp.offered_risk(tenant, name))

@@ -161,6 +161,8 @@ impl Runtime {
         let mut specs = deps.tools.specs();
         specs.extend(facio_services::review::hitl_tool_specs());
         specs.push(facio_services::mcp::manage_mcp_spec());
+        specs.push(facio_services::a2a_client::call_agent_spec());
+        let a2a = facio_services::a2a_client::A2aPeers::new(deps.store.clone());
         let tenants: Arc<facio_services::tenant_cache::TenantCache> = Arc::default();
         let mcp = {
             let (cache, store, vault) = (tenants.clone(), deps.store.clone(), deps.vault.clone());
@@ -180,6 +182,7 @@ impl Runtime {
         };
         let turn_deps = Arc::new(NodeContext {
             mcp,
+            a2a,
             specs: specs.into(),
             config: deps.config,
             store: deps.store,
@@ -320,6 +323,11 @@ impl Runtime {
     /// Every tenant's MCP servers on this node.
     pub fn mcp(&self) -> &Arc<facio_services::mcp::McpHub> {
         &self.deps.mcp
+    }
+
+    /// Every tenant's A2A peers.
+    pub fn a2a_peers(&self) -> &Arc<facio_services::a2a_client::A2aPeers> {
+        &self.deps.a2a
     }
 
     fn sessions(&self) -> Result<ActorRef<SupervisorMsg>, RuntimeError> {

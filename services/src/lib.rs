@@ -2,6 +2,7 @@
 //! tools, context assembly and the store. No actors live here (they are in
 //! `facio-actors`); nothing here depends on another Facio crate.
 
+pub mod a2a_client;
 pub mod auth;
 pub mod cluster;
 pub mod config;

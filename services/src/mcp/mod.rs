@@ -18,7 +18,9 @@ use serde::Serialize;
 
 use crate::config::{McpServerConfig, McpTransport, mcp_server_name_problem};
 use crate::domain::TenantId;
-use crate::store::{Applied, AuditEventKind, Change, NewAuditEvent, Store, StoreError};
+use crate::store::{
+    Applied, AuditEventKind, Change, IntegrationKind, NewAuditEvent, Store, StoreError,
+};
 use crate::tools::{Tool, ToolSpec, ToolSpecs};
 
 pub use manage::{MANAGE_MCP, manage_mcp_spec};
@@ -160,7 +162,11 @@ impl McpHub {
         let mut started = Vec::new();
         if !fresh(&*self.tenants.lock().await) {
             // Read outside the lock: other tenants' turns do not wait on this read.
-            let stored = match self.store.mcp_servers(tenant).await {
+            let stored = match self
+                .store
+                .integrations(tenant, IntegrationKind::McpServer)
+                .await
+            {
                 Ok(stored) => Some(stored),
                 Err(e) => {
                     tracing::warn!(tenant = %tenant, error = %e, "could not read the tenant's MCP servers");
@@ -387,7 +393,8 @@ impl McpHub {
         let definition = serde_json::to_value(&def)
             .map_err(|e| McpError::Invalid(format!("the definition does not serialize: {e}")))?;
         let action = if existed { "replaced" } else { "added" };
-        let change = Change::PutMcpServer {
+        let change = Change::PutIntegration {
+            kind: IntegrationKind::McpServer,
             name: name.to_owned(),
             definition,
             replace,
@@ -423,7 +430,8 @@ impl McpHub {
         let Some(def) = self.stored(tenant, name).await? else {
             return Err(self.not_tenants(name));
         };
-        let change = Change::DeleteMcpServer {
+        let change = Change::DeleteIntegration {
+            kind: IntegrationKind::McpServer,
             name: name.to_owned(),
         };
         let event = event(tenant, name, "removed", &def, actor);
@@ -449,7 +457,8 @@ impl McpHub {
             def.enabled = enabled;
             let definition =
                 serde_json::to_value(&def).map_err(|e| McpError::Invalid(e.to_string()))?;
-            let change = Change::PutMcpServer {
+            let change = Change::PutIntegration {
+                kind: IntegrationKind::McpServer,
                 name: name.to_owned(),
                 definition,
                 replace: true,
@@ -504,7 +513,10 @@ impl McpHub {
         tenant: &TenantId,
         name: &str,
     ) -> Result<Option<McpServerConfig>, McpError> {
-        let stored = self.store.mcp_servers(tenant).await?;
+        let stored = self
+            .store
+            .integrations(tenant, IntegrationKind::McpServer)
+            .await?;
         Ok(stored
             .into_iter()
             .find(|(n, _)| n == name)

@@ -53,6 +53,8 @@ pub enum AuditEventKind {
     /// A tenant's MCP server was added, replaced, removed, enabled, disabled or
     /// restarted.
     McpServerChanged,
+    /// A tenant's A2A peer was added, refreshed or removed.
+    A2aPeerChanged,
 }
 
 impl AuditEventKind {
@@ -82,6 +84,7 @@ impl AuditEventKind {
             Self::TenantCreated => "tenant_created",
             Self::SessionStopped => "session_stopped",
             Self::McpServerChanged => "mcp_server_changed",
+            Self::A2aPeerChanged => "a2a_peer_changed",
         }
     }
 
@@ -111,6 +114,7 @@ impl AuditEventKind {
             "tenant_created" => Self::TenantCreated,
             "session_stopped" => Self::SessionStopped,
             "mcp_server_changed" => Self::McpServerChanged,
+            "a2a_peer_changed" => Self::A2aPeerChanged,
             _ => return None,
         })
     }

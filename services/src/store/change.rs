@@ -43,16 +43,18 @@ pub enum Change {
         key: String,
         exposed: bool,
     },
-    /// Adds the tenant's MCP server `name` (`replace`: or replaces it; without it a
-    /// server of that name is a conflict). `definition` is a
-    /// [`crate::config::McpServerConfig`] as JSON.
-    PutMcpServer {
+    /// Adds the tenant's integration `name` of `kind` (`replace`: or replaces it;
+    /// without it one of that name is a conflict). `definition` is its JSON (for an
+    /// MCP server a [`crate::config::McpServerConfig`]).
+    PutIntegration {
+        kind: crate::store::IntegrationKind,
         name: String,
         definition: serde_json::Value,
         replace: bool,
     },
-    /// Removes the tenant's MCP server `name` (missing when there is none).
-    DeleteMcpServer {
+    /// Removes the tenant's integration `name` of `kind` (missing when there is none).
+    DeleteIntegration {
+        kind: crate::store::IntegrationKind,
         name: String,
     },
 }
@@ -213,8 +215,8 @@ pub(super) fn token_exists(jti: &str) -> StoreError {
     StoreError::Conflict(format!("a token with jti {jti} exists"))
 }
 
-pub(super) fn mcp_server_exists(name: &str) -> StoreError {
-    StoreError::Conflict(format!("an MCP server named {name} already exists"))
+pub(super) fn integration_exists(kind: crate::store::IntegrationKind, name: &str) -> StoreError {
+    StoreError::Conflict(format!("{} named {name} already exists", kind.described()))
 }
 
 pub(super) fn credential_exists(key: &str) -> StoreError {

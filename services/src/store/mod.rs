@@ -328,14 +328,41 @@ pub trait UsageRepository: Send + Sync {
     ) -> Result<Vec<UsageRecord>, StoreError>;
 }
 
-/// A tenant's own MCP servers, as stored: name and definition (the
-/// `tools.mcpServers.<name>` shape, as JSON), oldest first. Written through
-/// [`Change::PutMcpServer`] and [`Change::DeleteMcpServer`].
+/// What a tenant connects its agents to, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IntegrationKind {
+    /// An MCP server (`/api/v1/mcp`).
+    McpServer,
+    /// An A2A peer agent (`/api/v1/a2a/peers`).
+    A2aPeer,
+}
+
+impl IntegrationKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::McpServer => "mcp_server",
+            Self::A2aPeer => "a2a_peer",
+        }
+    }
+
+    /// In a sentence: "an MCP server", "an A2A peer".
+    pub fn described(self) -> &'static str {
+        match self {
+            Self::McpServer => "an MCP server",
+            Self::A2aPeer => "an A2A peer",
+        }
+    }
+}
+
+/// A tenant's integrations of one kind, as stored: name and definition (JSON), oldest
+/// first. Written through [`Change::PutIntegration`] and [`Change::DeleteIntegration`].
 #[async_trait]
-pub trait McpServerRepository: Send + Sync {
-    async fn mcp_servers(
+pub trait IntegrationRepository: Send + Sync {
+    async fn integrations(
         &self,
         tenant: &TenantId,
+        kind: IntegrationKind,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
 }
 
@@ -356,7 +383,7 @@ pub trait Store:
     + ReviewRepository
     + CredentialRepository
     + TenantRepository
-    + McpServerRepository
+    + IntegrationRepository
     + ChangeRepository
     + UsageRepository
     + TokenRepository
@@ -373,7 +400,7 @@ impl<T> Store for T where
         + ReviewRepository
         + CredentialRepository
         + TenantRepository
-        + McpServerRepository
+        + IntegrationRepository
         + ChangeRepository
         + UsageRepository
         + TokenRepository

@@ -18,6 +18,10 @@ pub enum Reply {
         arguments: Value,
         delay: Option<Duration>,
     },
+    /// One tool call whose string arguments `"{{FIELD}}"` take the value of `FIELD` in
+    /// the last tool result the request carries (its content parsed as JSON), as a
+    /// model passes on an id a tool gave it.
+    ToolCallFromResult { name: String, arguments: Value },
     /// Several tool calls in one answer (name, JSON arguments), as models ask for
     /// parallel calls.
     ToolCalls(Vec<(String, Value)>),
@@ -59,6 +63,45 @@ impl Reply {
             arguments,
             delay: None,
         }
+    }
+
+    /// See [`Reply::ToolCallFromResult`].
+    pub fn tool_call_from_result(name: &str, arguments: Value) -> Reply {
+        Reply::ToolCallFromResult {
+            name: name.to_owned(),
+            arguments,
+        }
+    }
+
+    /// A [`Reply::ToolCallFromResult`] filled from the request `body`; any other
+    /// reply as it is.
+    pub(super) fn filled(self, body: &Value) -> Reply {
+        let Reply::ToolCallFromResult {
+            name,
+            mut arguments,
+        } = self
+        else {
+            return self;
+        };
+        let last: Value = body["messages"]
+            .as_array()
+            .and_then(|m| m.iter().rev().find(|m| m["role"] == "tool"))
+            .and_then(|m| m["content"].as_str())
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or(Value::Null);
+        if let Some(fields) = arguments.as_object_mut() {
+            for value in fields.values_mut() {
+                let field = value
+                    .as_str()
+                    .and_then(|v| v.strip_prefix("{{"))
+                    .and_then(|v| v.strip_suffix("}}"))
+                    .map(str::to_owned);
+                if let Some(field) = field {
+                    *value = last.get(&field).cloned().unwrap_or(Value::Null);
+                }
+            }
+        }
+        Reply::tool_call(&name, arguments)
     }
 
     pub fn error(status: u16, message: &str) -> Reply {

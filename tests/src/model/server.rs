@@ -201,7 +201,7 @@ async fn completions(
         requests.push(recorded);
         let n = requests.len();
         let reply = match &mut *lock(&shared.script) {
-            Script::Replies(queue) => queue.pop_front(),
+            Script::Replies(queue) => queue.pop_front().map(|r| r.filled(&body)),
             Script::Fixed {
                 content,
                 latency,
@@ -243,7 +243,8 @@ async fn completions(
         Reply::Text { content, .. } => Answer::Text(content),
         Reply::ToolCall {
             name, arguments, ..
-        } => Answer::Calls(vec![Call {
+        }
+        | Reply::ToolCallFromResult { name, arguments } => Answer::Calls(vec![Call {
             id: format!("call_{n}"),
             name,
             arguments: arguments.to_string(),

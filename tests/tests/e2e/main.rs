@@ -5,6 +5,7 @@
 mod support;
 
 mod a2a;
+mod a2a_peers;
 mod audit;
 mod cli;
 mod cluster;

@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::hitl::{TOKEN, finished, nth_review};
-use crate::support::{Env, Gateway, PATIENCE, token, tool_results};
+use crate::support::{Env, Gateway, PATIENCE, token, tool_result_texts, tool_result_with};
 
 const EVERYTHING: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -91,25 +91,6 @@ async fn audited(gateway: &Gateway, kinds: &str, field: &str) -> (Value, Vec<Str
         .filter_map(|e| e["data"][field].as_str().map(str::to_owned))
         .collect();
     (audit, values)
-}
-
-/// Every tool result the model was sent, in order.
-fn results(env: &Env) -> Vec<String> {
-    env.model
-        .requests()
-        .iter()
-        .flat_map(tool_results)
-        .map(|(_, content)| content)
-        .collect()
-}
-
-/// The last tool result the model was sent whose content contains `needle`.
-fn result_with(env: &Env, needle: &str) -> String {
-    let all = results(env);
-    all.iter()
-        .rfind(|c| c.contains(needle))
-        .cloned()
-        .unwrap_or_else(|| panic!("no tool result holds {needle:?}: {all:#?}"))
 }
 
 /// server-everything over streamable HTTP on `port`, killed on drop.
@@ -198,7 +179,7 @@ async fn a_stdio_server_s_tools_are_offered_gated_called_and_come_back_after_a_k
     let done = finished(&gateway, &run_id).await;
     assert_eq!(done["status"], "completed", "{done}");
 
-    assert!(result_with(&env, "Echo: hi").contains("Echo: hi"));
+    assert!(tool_result_with(&env, "Echo: hi").contains("Echo: hi"));
     // The allow rule let get-sum run without a review, once.
     let (_, reviews) = api(&gateway, Method::GET, "/reviews?session=mcp:stdio", None).await;
     assert_eq!(
@@ -206,15 +187,15 @@ async fn a_stdio_server_s_tools_are_offered_gated_called_and_come_back_after_a_k
         Some(1),
         "{reviews}"
     );
-    assert!(result_with(&env, "5").contains("The sum of 2 and 3 is 5"));
+    assert!(tool_result_with(&env, "5").contains("The sum of 2 and 3 is 5"));
     // A tool that fails answers with an error result; an unknown one names the tools.
-    let results = results(&env);
+    let results = tool_result_texts(&env);
     assert!(
         results.iter().any(|r| r.contains("\"type\":\"failed\"")
             && r.contains("the tool ran and reported this error")),
         "{results:#?}"
     );
-    let unknown = result_with(&env, "mcp_everything_nope");
+    let unknown = tool_result_with(&env, "mcp_everything_nope");
     assert!(
         unknown.contains("unknown_tool") && unknown.contains("mcp_everything_echo"),
         "{unknown}"
@@ -241,7 +222,7 @@ async fn a_stdio_server_s_tools_are_offered_gated_called_and_come_back_after_a_k
     approve(&gateway, &review).await;
     let done = finished(&gateway, run["runId"].as_str().unwrap()).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert!(result_with(&env, "Echo: again").contains("Echo: again"));
+    assert!(tool_result_with(&env, "Echo: again").contains("Echo: again"));
 
     // The calls are on record like any tool's.
     let (audit, tools) = audited(&gateway, "tool_call", "tool").await;
@@ -350,14 +331,14 @@ async fn a_streamable_http_server_is_managed_per_tenant_and_survives_its_restart
     // Read-only by its definition: the call runs without a review.
     let run = start(&gateway, "mcp:http", "Echo over http.").await;
     assert_eq!(run["status"], "completed", "{run}");
-    assert!(result_with(&env, "Echo: over http").contains("Echo: over http"));
+    assert!(tool_result_with(&env, "Echo: over http").contains("Echo: over http"));
 
     // The server goes away: the call comes back as a structured error and the turn
     // still completes.
     server.kill().await.unwrap();
     let run = start(&gateway, "mcp:http", "Echo while it is down.").await;
     assert_eq!(run["status"], "completed", "{run}");
-    let down = result_with(&env, "MCP server web");
+    let down = tool_result_with(&env, "MCP server web");
     assert!(
         down.contains("unavailable") || down.contains("failed"),
         "{down}"
@@ -369,7 +350,7 @@ async fn a_streamable_http_server_is_managed_per_tenant_and_survives_its_restart
     server_until(&gateway, "web", |s| s["status"] == "ready").await;
     let run = start(&gateway, "mcp:http", "Echo after the restart.").await;
     assert_eq!(run["status"], "completed", "{run}");
-    assert!(result_with(&env, "Echo: after restart").contains("Echo: after restart"));
+    assert!(tool_result_with(&env, "Echo: after restart").contains("Echo: after restart"));
     // A restart asked for reconnects at once.
     let (_, before) = api(&gateway, Method::GET, "/mcp/web", None).await;
     let (status, restarted) = api(&gateway, Method::POST, "/mcp/web/restart", None).await;
@@ -445,7 +426,7 @@ async fn a_python_server_gets_its_credential_unseen_and_its_new_tools_are_offere
     let run = start(&gateway, "mcp:py", "Who are you? Then grow.").await;
     assert_eq!(run["status"], "completed", "{run}");
     // The server got the value; the model only ever saw it redacted.
-    let whoami = result_with(&env, "token=");
+    let whoami = tool_result_with(&env, "token=");
     assert!(whoami.contains("[REDACTED:SERVICE_TOKEN]"), "{whoami}");
     for request in env.model.requests() {
         assert!(
@@ -467,10 +448,10 @@ async fn a_python_server_gets_its_credential_unseen_and_its_new_tools_are_offere
     assert_eq!(run["status"], "completed", "{run}");
     let offered = env.model.requests()[3].tool_names();
     assert!(offered.iter().any(|n| n == "mcp_py_late"), "{offered:?}");
-    assert!(result_with(&env, "late:x").contains("late:x"));
+    assert!(tool_result_with(&env, "late:x").contains("late:x"));
     // The SDK keeps the exception's text to itself; the failure still comes back as
     // an error result, and the turn goes on.
-    let failed = result_with(&env, "Error executing tool fail");
+    let failed = tool_result_with(&env, "Error executing tool fail");
     assert!(
         failed.contains("\"type\":\"failed\""),
         "a failing tool is an error result: {failed}"
@@ -513,7 +494,7 @@ async fn manage_mcp_waits_for_a_human_even_with_the_gates_off_and_adds_no_proces
     approve(&gateway, &first).await;
     // Even approved, the agent cannot add a server the node would run as a process.
     let second = nth_review(&gateway, &run_id, 2).await;
-    let refused = result_with(&env, "stdio server");
+    let refused = tool_result_with(&env, "stdio server");
     assert!(refused.contains("denied"), "{refused}");
     assert!(!env.workspace().join("pwned").exists());
     approve(&gateway, &second).await;
@@ -526,7 +507,7 @@ async fn manage_mcp_waits_for_a_human_even_with_the_gates_off_and_adds_no_proces
     // With the gates off the agent's new tool runs; its server is on record as the agent's.
     let run = start(&gateway, "mcp:manage", "Use it.").await;
     assert_eq!(run["status"], "completed", "{run}");
-    assert!(result_with(&env, "from the agent's server").contains("Echo:"));
+    assert!(tool_result_with(&env, "from the agent's server").contains("Echo:"));
     let (_, audit) = api(
         &gateway,
         Method::GET,

@@ -44,6 +44,10 @@ const SEMANTIC: &[(&str, &str)] = &[
     ),
     ("put_mcp__name_", "as post_mcp"),
     (
+        "post_a2a_peers",
+        "the card at cardUrl must be readable and name a JSON-RPC endpoint (422 otherwise)",
+    ),
+    (
         "post_reviews__id__decide",
         "a decision must fit its review's type (options, fields)",
     ),

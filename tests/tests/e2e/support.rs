@@ -271,6 +271,26 @@ pub fn tool_results(request: &facio_tests::model::RecordedRequest) -> Vec<(Strin
         .collect()
 }
 
+/// Every tool result the model was sent, in order.
+pub fn tool_result_texts(env: &Env) -> Vec<String> {
+    env.model
+        .requests()
+        .iter()
+        .flat_map(tool_results)
+        .map(|(_, content)| content)
+        .collect()
+}
+
+/// The last tool result the model was sent that holds `needle` (panics, listing them
+/// all, when none does).
+pub fn tool_result_with(env: &Env, needle: &str) -> String {
+    let all = tool_result_texts(env);
+    all.iter()
+        .rfind(|c| c.contains(needle))
+        .cloned()
+        .unwrap_or_else(|| panic!("no tool result holds {needle:?}: {all:#?}"))
+}
+
 /// A signed token for `tenant` with `role`, from `facio tokens create` (10 minutes).
 pub async fn token(env: &Env, tenant: &str, role: &str) -> String {
     let output = env

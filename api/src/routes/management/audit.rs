@@ -79,7 +79,7 @@ pub(super) struct AuditQuery {
     /// One kind, or several separated by commas.
     #[serde(rename = "type")]
     #[param(
-        pattern = "^((turn_started|turn_queued|model_call|tool_call|tool_denied|error|turn_finished|budget_exhausted|review_requested|review_delivered|review_decided|review_expired|review_cancelled|credential_changed|credential_read|settings_changed|session_deleted|workspace_changed|token_issued|token_revoked|policy_changed|tenant_created|session_stopped|mcp_server_changed)(,(turn_started|turn_queued|model_call|tool_call|tool_denied|error|turn_finished|budget_exhausted|review_requested|review_delivered|review_decided|review_expired|review_cancelled|credential_changed|credential_read|settings_changed|session_deleted|workspace_changed|token_issued|token_revoked|policy_changed|tenant_created|session_stopped|mcp_server_changed))*)?$"
+        pattern = "^((turn_started|turn_queued|model_call|tool_call|tool_denied|error|turn_finished|budget_exhausted|review_requested|review_delivered|review_decided|review_expired|review_cancelled|credential_changed|credential_read|settings_changed|session_deleted|workspace_changed|token_issued|token_revoked|policy_changed|tenant_created|session_stopped|mcp_server_changed|a2a_peer_changed)(,(turn_started|turn_queued|model_call|tool_call|tool_denied|error|turn_finished|budget_exhausted|review_requested|review_delivered|review_decided|review_expired|review_cancelled|credential_changed|credential_read|settings_changed|session_deleted|workspace_changed|token_issued|token_revoked|policy_changed|tenant_created|session_stopped|mcp_server_changed|a2a_peer_changed))*)?$"
     )]
     kind: Option<String>,
     #[param(format = DateTime)]

@@ -13,8 +13,8 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::{RefOr, Schema};
 
 use super::{
-    agent, audit, cluster, commands, credentials, mcp, policy, reviews, runs, sessions, settings,
-    skills, tenants, tokens, usage, workspace,
+    agent, audit, cluster, commands, credentials, mcp, peers, policy, reviews, runs, sessions,
+    settings, skills, tenants, tokens, usage, workspace,
 };
 
 /// The query parameters of a route, from its query type.
@@ -340,6 +340,30 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         .returns::<facio_services::mcp::McpServerView>(),
     route("post", "/mcp/{name}/restart", OPERATORS, "Reconnect an MCP server now")
         .returns::<facio_services::mcp::McpServerView>(),
+    route("get", "/a2a/peers", OPERATORS, "The tenant's A2A peers (call_agent calls them)")
+        .returns::<peers::PeerList>(),
+    route(
+        "post",
+        "/a2a/peers",
+        OPERATORS,
+        "Register a peer: its card is read first (422 when it cannot be); 409 if the alias is taken",
+    )
+    .body::<peers::NewPeer>()
+    .created()
+    .returns::<facio_services::a2a_client::PeerView>(),
+    route("get", "/a2a/peers/{alias}", OPERATORS, "A peer and its card")
+        .returns::<facio_services::a2a_client::PeerView>(),
+    route("delete", "/a2a/peers/{alias}", OPERATORS, "Forget a peer").deleted(),
+    route("post", "/a2a/peers/{alias}/refresh", OPERATORS, "Read a peer's card again")
+        .returns::<facio_services::a2a_client::PeerView>(),
+    route(
+        "post",
+        "/a2a/peers/{alias}/messages",
+        OPERATORS,
+        "Send the peer a message now and get its answer (502 when it fails)",
+    )
+    .body::<peers::PeerMessage>()
+    .returns::<facio_services::a2a_client::PeerReply>(),
     route("get", "/credentials", OPERATORS, "Credentials, masked")
         .returns::<credentials::CredentialList>(),
     route(
@@ -577,6 +601,10 @@ const ERRORS: &[(u16, &str)] = &[
         "A value is well-formed but not acceptable (the error names it)",
     ),
     (429, "Over a rate limit (`Retry-After` says when to retry)"),
+    (
+        502,
+        "A peer agent the call went to failed or answered nonsense (the error says which)",
+    ),
     (
         503,
         "The node is shutting down or its store is busy (`Retry-After`)",

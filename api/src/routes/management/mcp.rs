@@ -41,15 +41,11 @@ pub(super) struct NewMcpServer {
 }
 
 fn actor(caller: &Caller) -> McpActor {
-    let mut context = serde_json::Map::new();
-    context.insert("surface".into(), "api".into());
-    context.insert("actorTenant".into(), caller.tenant().to_string().into());
-    context.insert("requestId".into(), caller.1.to_string().into());
     McpActor {
         name: caller.subject().to_owned(),
         operator: caller.subject() == crate::routes::identity::MANAGEMENT_SUBJECT,
         run: None,
-        context,
+        context: caller.audit_context(),
     }
 }
 

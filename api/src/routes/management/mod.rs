@@ -10,6 +10,7 @@ mod commands;
 mod credentials;
 mod json;
 mod mcp;
+mod peers;
 mod policy;
 mod reviews;
 mod runs;
@@ -52,6 +53,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(skills::routes())
         .merge(agent::routes())
         .merge(mcp::routes())
+        .merge(peers::routes())
         .route_layer(axum::middleware::from_fn(check_roles))
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize));
@@ -148,6 +150,16 @@ impl Caller {
     /// The verified subject (`management-token` for the static token).
     pub fn subject(&self) -> &str {
         &self.0.subject
+    }
+
+    /// What every change event names besides the actor: the surface (the API), the
+    /// tenant the caller's token names and the request's id (as [`change_event`]).
+    pub fn audit_context(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut context = serde_json::Map::new();
+        context.insert("surface".into(), "api".into());
+        context.insert("actorTenant".into(), self.tenant().to_string().into());
+        context.insert("requestId".into(), self.1.to_string().into());
+        context
     }
 }
 

@@ -7,7 +7,7 @@ use super::tenant;
 use crate::store::{Applied, AuditEventKind, Change, NewAuditEvent};
 
 conformance!(a_change_and_its_event_commit_together_or_not_at_all);
-conformance!(mcp_servers_are_kept_per_tenant_and_a_name_is_taken_once);
+conformance!(integrations_are_kept_per_tenant_and_kind_and_a_name_is_taken_once);
 
 fn policy_event(n: i64) -> NewAuditEvent {
     NewAuditEvent {
@@ -118,11 +118,13 @@ async fn a_change_and_its_event_commit_together_or_not_at_all(subject: &Subject)
     assert_eq!(store.verify_audit(&t).await.unwrap().first_broken, None);
 }
 
-async fn mcp_servers_are_kept_per_tenant_and_a_name_is_taken_once(subject: &Subject) {
+async fn integrations_are_kept_per_tenant_and_kind_and_a_name_is_taken_once(subject: &Subject) {
     let store = &subject.store;
     let (acme, other) = (tenant("acme"), tenant("other"));
     let http = json!({"type": "streamableHttp", "url": "http://127.0.0.1:1/mcp"});
-    let put = |name: &str, definition: &serde_json::Value, replace: bool| Change::PutMcpServer {
+    use crate::store::IntegrationKind::{A2aPeer, McpServer};
+    let put = |name: &str, definition: &serde_json::Value, replace: bool| Change::PutIntegration {
+        kind: McpServer,
         name: name.into(),
         definition: definition.clone(),
         replace,
@@ -147,7 +149,7 @@ async fn mcp_servers_are_kept_per_tenant_and_a_name_is_taken_once(subject: &Subj
         matches!(refused, Err(crate::store::StoreError::Conflict(_))),
         "{refused:?}"
     );
-    let listed = store.mcp_servers(&acme).await.unwrap();
+    let listed = store.integrations(&acme, McpServer).await.unwrap();
     assert_eq!(
         listed,
         vec![
@@ -156,7 +158,13 @@ async fn mcp_servers_are_kept_per_tenant_and_a_name_is_taken_once(subject: &Subj
         ]
     );
     // Another tenant sees none of them and may use the same name.
-    assert!(store.mcp_servers(&other).await.unwrap().is_empty());
+    assert!(
+        store
+            .integrations(&other, McpServer)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     store
         .apply_change(&other, put("docs", &again, false), Vec::new())
         .await
@@ -168,8 +176,23 @@ async fn mcp_servers_are_kept_per_tenant_and_a_name_is_taken_once(subject: &Subj
         .apply_change(&acme, put("docs", &disabled, true), Vec::new())
         .await
         .unwrap();
-    assert_eq!(store.mcp_servers(&acme).await.unwrap()[0].1, disabled);
-    let delete = |name: &str| Change::DeleteMcpServer { name: name.into() };
+    assert_eq!(
+        store.integrations(&acme, McpServer).await.unwrap()[0].1,
+        disabled
+    );
+    // Another kind under the same name is another row.
+    let peer = Change::PutIntegration {
+        kind: A2aPeer,
+        name: "zeta".into(),
+        definition: json!({"cardUrl": "http://127.0.0.1:1/"}),
+        replace: false,
+    };
+    store.apply_change(&acme, peer, Vec::new()).await.unwrap();
+    assert_eq!(store.integrations(&acme, A2aPeer).await.unwrap().len(), 1);
+    let delete = |name: &str| Change::DeleteIntegration {
+        kind: McpServer,
+        name: name.into(),
+    };
     assert_eq!(
         store
             .apply_change(&acme, delete("docs"), Vec::new())
@@ -184,6 +207,9 @@ async fn mcp_servers_are_kept_per_tenant_and_a_name_is_taken_once(subject: &Subj
             .unwrap(),
         Applied::Missing
     );
-    assert_eq!(store.mcp_servers(&acme).await.unwrap().len(), 1);
-    assert_eq!(store.mcp_servers(&other).await.unwrap()[0].1, again);
+    assert_eq!(store.integrations(&acme, McpServer).await.unwrap().len(), 1);
+    assert_eq!(
+        store.integrations(&other, McpServer).await.unwrap()[0].1,
+        again
+    );
 }

@@ -81,17 +81,19 @@ impl CredentialRepository for PostgresStore {
 }
 
 #[async_trait]
-impl crate::store::McpServerRepository for PostgresStore {
-    async fn mcp_servers(
+impl crate::store::IntegrationRepository for PostgresStore {
+    async fn integrations(
         &self,
         tenant: &TenantId,
+        kind: crate::store::IntegrationKind,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         let mut tx = self.read(tenant).await?;
         let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
-            "SELECT name, definition FROM mcp_servers WHERE tenant_id = $1 \
+            "SELECT name, definition FROM integrations WHERE tenant_id = $1 AND kind = $2 \
              ORDER BY created_at, name COLLATE \"C\"",
         )
         .bind(tenant.as_str())
+        .bind(kind.as_str())
         .fetch_all(&mut *tx)
         .await?;
         done(tx).await?;

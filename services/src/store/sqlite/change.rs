@@ -9,7 +9,7 @@ use crate::domain::TenantId;
 use crate::store::StoreError;
 use crate::store::change::{
     Applied, Change, ChangeRepository, Recorded, check_new_tenant, credential_exists,
-    mcp_server_exists, roles_text, settings_text, tenant_exists, token_exists,
+    integration_exists, roles_text, settings_text, tenant_exists, token_exists,
 };
 
 /// Rows touched, as [`Applied`]: none is `missing`.
@@ -141,7 +141,8 @@ async fn change_in(
             }
             Applied::Changed
         }
-        Change::PutMcpServer {
+        Change::PutIntegration {
+            kind,
             name,
             definition,
             replace,
@@ -152,27 +153,32 @@ async fn change_in(
                 "DO NOTHING"
             };
             let written = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO mcp_servers (tenant_id, name, definition, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?4) \
-                 ON CONFLICT (tenant_id, name) {on_conflict}"
+                "INSERT INTO integrations \
+                 (tenant_id, kind, name, definition, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+                 ON CONFLICT (tenant_id, kind, name) {on_conflict}"
             )))
             .bind(tenant.as_str())
+            .bind(kind.as_str())
             .bind(&name)
             .bind(definition.to_string())
             .bind(at)
             .execute(&mut *conn)
             .await?;
             if written.rows_affected() == 0 {
-                return Err(mcp_server_exists(&name));
+                return Err(integration_exists(kind, &name));
             }
             Applied::Changed
         }
-        Change::DeleteMcpServer { name } => {
-            let deleted = sqlx::query("DELETE FROM mcp_servers WHERE tenant_id = ?1 AND name = ?2")
-                .bind(tenant.as_str())
-                .bind(name)
-                .execute(&mut *conn)
-                .await?;
+        Change::DeleteIntegration { kind, name } => {
+            let deleted = sqlx::query(
+                "DELETE FROM integrations WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3",
+            )
+            .bind(tenant.as_str())
+            .bind(kind.as_str())
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
             touched(deleted.rows_affected(), Applied::Missing)
         }
         Change::DeleteCredential { key } => {

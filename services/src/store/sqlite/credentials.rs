@@ -81,22 +81,24 @@ impl CredentialRepository for SqliteStore {
 }
 
 #[async_trait]
-impl crate::store::McpServerRepository for SqliteStore {
-    async fn mcp_servers(
+impl crate::store::IntegrationRepository for SqliteStore {
+    async fn integrations(
         &self,
         tenant: &TenantId,
+        kind: crate::store::IntegrationKind,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT name, definition FROM mcp_servers WHERE tenant_id = ? \
+            "SELECT name, definition FROM integrations WHERE tenant_id = ? AND kind = ? \
              ORDER BY created_at, name",
         )
         .bind(tenant.as_str())
+        .bind(kind.as_str())
         .fetch_all(self.read_pool())
         .await?;
         rows.into_iter()
             .map(|(name, definition)| {
                 let definition = serde_json::from_str(&definition).map_err(|e| {
-                    StoreError::Corrupt(format!("MCP server {name}'s definition: {e}"))
+                    StoreError::Corrupt(format!("{} {name}'s definition: {e}", kind.as_str()))
                 })?;
                 Ok((name, definition))
             })

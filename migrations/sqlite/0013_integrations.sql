@@ -1,0 +1,14 @@
+-- What a tenant connects its agents to, one row each, by kind: `mcp_server` (added
+-- through /api/v1/mcp or the manage_mcp tool; the `tools.mcpServers.<name>` shape) and
+-- `a2a_peer` (/api/v1/a2a/peers: an alias, its card and a token reference). The
+-- definition is JSON. Credential values are never in it, only `${credentials.KEY}`
+-- references.
+CREATE TABLE integrations (
+    tenant_id  TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, kind, name)
+);
