@@ -420,6 +420,34 @@ impl McpHub {
             .ok_or_else(|| McpError::NotFound(name.to_owned()))
     }
 
+    /// Changes some fields of the tenant's server `name` (a JSON merge patch of its
+    /// definition: `null` removes a field).
+    pub async fn patch(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        patch: &serde_json::Map<String, serde_json::Value>,
+        actor: &McpActor,
+    ) -> Result<McpServerView, McpError> {
+        let Some(def) = self.stored(tenant, name).await? else {
+            return Err(self.not_tenants(name));
+        };
+        let mut merged = serde_json::to_value(&def)
+            .map_err(|e| McpError::Invalid(format!("the definition does not serialize: {e}")))?;
+        if let Some(fields) = merged.as_object_mut() {
+            for (key, value) in patch {
+                if value.is_null() {
+                    fields.remove(key);
+                } else {
+                    fields.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        let def: McpServerConfig = serde_json::from_value(merged)
+            .map_err(|e| McpError::Invalid(format!("the patched definition: {e}")))?;
+        self.put(tenant, name, def, true, actor).await
+    }
+
     /// Removes the tenant's server `name` (its connection is closed).
     pub async fn remove(
         &self,

@@ -138,6 +138,12 @@ async fn call_agent_talks_to_an_a2a_sdk_peer_and_a_human_answers_its_question() 
         (&json!("Python peer"), &json!("1.0")),
         "{peer}"
     );
+    let (status, card) = api(&gateway, Method::GET, "/a2a/peers/py/card", None).await;
+    assert_eq!(
+        (status, &card["name"]),
+        (200, &json!("Python peer")),
+        "{card}"
+    );
     // Without our token the peer refuses, and says so.
     let (status, _) = api(
         &gateway,
@@ -150,7 +156,7 @@ async fn call_agent_talks_to_an_a2a_sdk_peer_and_a_human_answers_its_question() 
     let (status, refused) = api(
         &gateway,
         Method::POST,
-        "/a2a/peers/py-anon/messages",
+        "/a2a/peers/py-anon/call",
         Some(json!({"message": "hi"})),
     )
     .await;
@@ -162,7 +168,7 @@ async fn call_agent_talks_to_an_a2a_sdk_peer_and_a_human_answers_its_question() 
     let (status, tried) = api(
         &gateway,
         Method::POST,
-        "/a2a/peers/py/messages",
+        "/a2a/peers/py/call",
         Some(json!({"message": "from the operator"})),
     )
     .await;

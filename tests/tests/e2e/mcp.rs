@@ -365,6 +365,36 @@ async fn a_streamable_http_server_is_managed_per_tenant_and_survives_its_restart
         "{restarted}"
     );
 
+    // A patch changes one field and keeps the rest.
+    let (status, patched) = api(
+        &gateway,
+        Method::PATCH,
+        "/mcp/web",
+        Some(json!({"toolTimeoutS": 30})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        (
+            &patched["definition"]["toolTimeoutS"],
+            &patched["definition"]["riskTier"]
+        ),
+        (&json!(30), &json!("read-only")),
+        "{patched}"
+    );
+    let (status, bad) = api(
+        &gateway,
+        Method::PATCH,
+        "/mcp/web",
+        Some(json!({"command": "sh"})),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "a patch that makes the definition invalid is refused: {bad}"
+    );
+    server_until(&gateway, "web", |s| s["status"] == "ready").await;
+
     // Disabled, its tools are no longer offered; removed, it is gone.
     let (status, disabled) = api(&gateway, Method::POST, "/mcp/web/disable", None).await;
     assert_eq!(

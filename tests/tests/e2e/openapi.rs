@@ -44,6 +44,10 @@ const SEMANTIC: &[(&str, &str)] = &[
     ),
     ("put_mcp__name_", "as post_mcp"),
     (
+        "patch_mcp__name_",
+        "as post_mcp, for the definition the patch makes",
+    ),
+    (
         "post_a2a_peers",
         "the card at cardUrl must be readable and name a JSON-RPC endpoint (422 otherwise)",
     ),

@@ -333,6 +333,14 @@ pub(super) const ROUTES: &[RouteDoc] = &[
     route("put", "/mcp/{name}", OPERATORS, "Add or replace an MCP server")
         .body::<mcp::schema::McpServerDefinition>()
         .returns::<facio_services::mcp::McpServerView>(),
+    route(
+        "patch",
+        "/mcp/{name}",
+        OPERATORS,
+        "Change some fields of an MCP server (a JSON merge patch)",
+    )
+    .body::<mcp::schema::McpServerPatch>()
+    .returns::<facio_services::mcp::McpServerView>(),
     route("delete", "/mcp/{name}", OPERATORS, "Remove an MCP server").deleted(),
     route("post", "/mcp/{name}/enable", OPERATORS, "Connect an MCP server again")
         .returns::<facio_services::mcp::McpServerView>(),
@@ -353,12 +361,14 @@ pub(super) const ROUTES: &[RouteDoc] = &[
     .returns::<facio_services::a2a_client::PeerView>(),
     route("get", "/a2a/peers/{alias}", OPERATORS, "A peer and its card")
         .returns::<facio_services::a2a_client::PeerView>(),
+    route("get", "/a2a/peers/{alias}/card", OPERATORS, "The peer's agent card, as read")
+        .returns::<peers::Card>(),
     route("delete", "/a2a/peers/{alias}", OPERATORS, "Forget a peer").deleted(),
     route("post", "/a2a/peers/{alias}/refresh", OPERATORS, "Read a peer's card again")
         .returns::<facio_services::a2a_client::PeerView>(),
     route(
         "post",
-        "/a2a/peers/{alias}/messages",
+        "/a2a/peers/{alias}/call",
         OPERATORS,
         "Send the peer a message now and get its answer (502 when it fails)",
     )

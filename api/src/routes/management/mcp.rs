@@ -19,7 +19,10 @@ use crate::routes::AppState;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/mcp", get(list).post(create))
-        .route("/mcp/{name}", get(show).put(replace).delete(remove))
+        .route(
+            "/mcp/{name}",
+            get(show).put(replace).patch(patch).delete(remove),
+        )
         .route("/mcp/{name}/enable", post(enable))
         .route("/mcp/{name}/disable", post(disable))
         .route("/mcp/{name}/restart", post(restart))
@@ -106,6 +109,19 @@ async fn replace(
 ) -> Result<Json<McpServerView>, ApiError> {
     let hub = state.runtime.mcp();
     hub.put(caller.tenant(), &name, definition, true, &actor(&caller))
+        .await
+        .map(Json)
+        .map_err(refused)
+}
+
+async fn patch(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Body(fields): Body<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<McpServerView>, ApiError> {
+    let hub = state.runtime.mcp();
+    hub.patch(caller.tenant(), &name, &fields, &actor(&caller))
         .await
         .map(Json)
         .map_err(refused)
@@ -286,6 +302,26 @@ pub(super) mod schema {
                 enabled: Option<bool>,
             }
         };
+    }
+
+    /// Some fields of a server's definition (a JSON merge patch: `null` removes one).
+    #[derive(Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct McpServerPatch {
+        #[schema(pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$")]
+        command: Option<String>,
+        args: Option<Vec<Arg>>,
+        #[schema(schema_with = env_map)]
+        env: Option<BTreeMap<String, String>>,
+        #[schema(pattern = "^https?://\\S+$")]
+        url: Option<String>,
+        #[schema(schema_with = header_map)]
+        headers: Option<BTreeMap<String, String>>,
+        #[schema(minimum = 1)]
+        tool_timeout_s: Option<u64>,
+        enabled_tools: Option<Vec<ToolName>>,
+        risk_tier: Option<Tier>,
+        enabled: Option<bool>,
     }
 
     server!(StdioServer, HttpServer);

@@ -19,7 +19,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/a2a/peers", get(list).post(create))
         .route("/a2a/peers/{alias}", get(show).delete(remove))
         .route("/a2a/peers/{alias}/refresh", post(refresh))
-        .route("/a2a/peers/{alias}/messages", post(send))
+        .route("/a2a/peers/{alias}/card", get(card))
+        .route("/a2a/peers/{alias}/call", post(send))
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -90,6 +91,21 @@ async fn show(
         .await
         .map(Json)
         .map_err(refused)
+}
+
+/// A peer's agent card.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(value_type = Object)]
+pub(super) struct Card(serde_json::Value);
+
+async fn card(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(alias): Path<String>,
+) -> Result<Json<Card>, ApiError> {
+    let peers = state.runtime.a2a_peers();
+    let peer = peers.get(caller.tenant(), &alias).await.map_err(refused)?;
+    Ok(Json(Card(peer.card)))
 }
 
 async fn create(
