@@ -46,6 +46,8 @@ pub(crate) struct NodeContext {
     pub mcp: Arc<facio_services::mcp::McpHub>,
     /// Every tenant's A2A peers, for `call_agent`.
     pub a2a: Arc<facio_services::a2a_client::A2aPeers>,
+    /// The client outbound channel messages go out with.
+    pub http: reqwest::Client,
 }
 
 /// Whether `name` is one the MCP hub answers for (not a built-in or HITL tool).
@@ -67,6 +69,14 @@ impl NodeContext {
         if name == facio_services::a2a_client::CALL_AGENT {
             return Some(self.a2a.tool(tenant));
         }
+        if name == facio_services::channels::MESSAGE {
+            return Some(facio_services::channels::message_tool(
+                &self.config.channels.webhooks,
+                tenant,
+                self.store.clone(),
+                self.http.clone(),
+            ));
+        }
         if !from_hub(name) {
             return None;
         }
@@ -83,7 +93,9 @@ impl NodeContext {
 
     /// The risk tier of `tenant`'s tool `name`, as last offered.
     pub fn risk(&self, tenant: &TenantId, name: &str) -> Option<facio_services::tools::RiskTier> {
-        if name == facio_services::a2a_client::CALL_AGENT {
+        if name == facio_services::a2a_client::CALL_AGENT
+            || name == facio_services::channels::MESSAGE
+        {
             return Some(facio_services::tools::RiskTier::SystemEffect);
         }
         self.tools.risk(name).or_else(|| {

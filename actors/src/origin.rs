@@ -11,6 +11,8 @@ pub enum Origin {
     Sdk,
     Cron,
     A2a,
+    /// A message that came in through a channel (a webhook).
+    Channel,
 }
 
 impl Origin {
@@ -21,6 +23,7 @@ impl Origin {
             "sdk" => Self::Sdk,
             "cron" => Self::Cron,
             "a2a" => Self::A2a,
+            "channel" => Self::Channel,
             _ => return None,
         })
     }
@@ -34,6 +37,7 @@ impl Origin {
             Self::Sdk => CallOrigin::Sdk,
             Self::Cron => CallOrigin::Cron,
             Self::A2a => CallOrigin::A2a,
+            Self::Channel => CallOrigin::Channel,
         }
     }
 
@@ -44,6 +48,7 @@ impl Origin {
             Self::Sdk => "sdk",
             Self::Cron => "cron",
             Self::A2a => "a2a",
+            Self::Channel => "channel",
         }
     }
 }

@@ -162,6 +162,9 @@ impl Runtime {
         specs.extend(facio_services::review::hitl_tool_specs());
         specs.push(facio_services::mcp::manage_mcp_spec());
         specs.push(facio_services::a2a_client::call_agent_spec());
+        if !deps.config.channels.webhooks.is_empty() {
+            specs.push(facio_services::channels::message_spec());
+        }
         let a2a = facio_services::a2a_client::A2aPeers::new(deps.store.clone());
         let tenants: Arc<facio_services::tenant_cache::TenantCache> = Arc::default();
         let mcp = {
@@ -183,6 +186,10 @@ impl Runtime {
         let turn_deps = Arc::new(NodeContext {
             mcp,
             a2a,
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
             specs: specs.into(),
             config: deps.config,
             store: deps.store,

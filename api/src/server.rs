@@ -112,6 +112,7 @@ pub async fn serve(
         verifier: node.verifier.clone(),
         oidc: node.oidc.clone(),
         limits: std::sync::Arc::default(),
+        hooks: std::sync::Arc::default(),
         config_at_start: std::sync::Arc::new(
             facio_services::config::Config::load(node.config.config_file.as_deref())
                 .map(|files| crate::routes::masked_config(&files))

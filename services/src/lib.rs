@@ -4,6 +4,7 @@
 
 pub mod a2a_client;
 pub mod auth;
+pub mod channels;
 pub mod cluster;
 pub mod config;
 pub mod context;

@@ -4,6 +4,7 @@
 mod a2a;
 mod chat;
 mod health;
+mod hooks;
 mod identity;
 mod inbox;
 mod internal;
@@ -53,6 +54,8 @@ pub(crate) struct AppState {
     pub config_at_start: Arc<serde_json::Value>,
     /// This node's cluster, in cluster mode.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// What the webhook channels share (replay checks, message ids, the client).
+    pub hooks: Arc<hooks::Hooks>,
 }
 
 impl AppState {
@@ -76,6 +79,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(inbox::routes())
         .merge(signin::routes())
         .merge(a2a::routes())
+        .merge(hooks::routes())
         .nest("/api/v1", management::routes(state.clone()))
         .route("/metrics", axum::routing::get(observe::scrape))
         .route(

@@ -317,13 +317,7 @@ fn parts_text(parts: Option<&Value>) -> String {
 }
 
 fn unreachable(e: &reqwest::Error) -> PeerError {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        message = format!("{message}: {inner}");
-        source = inner.source();
-    }
-    PeerError::Unreachable(message)
+    PeerError::Unreachable(crate::channels::describe(e))
 }
 
 fn clip(text: &str) -> String {

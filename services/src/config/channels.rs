@@ -7,6 +7,85 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ChannelsConfig {
     pub placet: PlacetConfig,
+    /// Generic webhook channels, by name: signed messages in at
+    /// `POST /hooks/<name>`, the agent's answers out to `outboundUrl`, signed the same way.
+    pub webhooks: std::collections::BTreeMap<String, WebhookChannel>,
+}
+
+/// `channels.webhooks.<name>`: a channel any system can speak with HMAC-SHA256
+/// signatures (`X-Facio-Timestamp`, `X-Facio-Signature: sha256=<hex of
+/// HMAC(secret, "<timestamp>.<body>")>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookChannel {
+    /// The shared secret (at least 16 characters; use `${VAR}`).
+    pub secret: String,
+    /// The tenant its messages are turns of (default: the default tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Senders (the message's `from`) whose messages become turns. Empty: nobody's.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+    /// Where the agent's answers (and the `message` tool's messages) are POSTed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_url: Option<String>,
+    /// Attempts per outbound message before it becomes a dead letter (default 5).
+    #[serde(default = "five")]
+    pub max_attempts: u32,
+    /// Milliseconds before the first retry, doubled per attempt (default 500).
+    #[serde(default = "half_second")]
+    pub retry_backoff_ms: u64,
+    /// Seconds a signed message stays valid, either side of now (default 300).
+    #[serde(default = "five_minutes")]
+    pub replay_window_s: u64,
+}
+
+fn five() -> u32 {
+    5
+}
+
+fn half_second() -> u64 {
+    500
+}
+
+fn five_minutes() -> u64 {
+    300
+}
+
+impl WebhookChannel {
+    /// Whether this is a channel of `tenant` (no `tenant`: the default tenant's).
+    pub fn belongs_to(&self, tenant: &crate::domain::TenantId) -> bool {
+        self.tenant
+            .as_deref()
+            .map_or(*tenant == crate::domain::TenantId::default_tenant(), |t| {
+                t == tenant.as_str()
+            })
+    }
+
+    /// What is wrong with this channel, as `(field, problem)`.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        if self.secret.chars().count() < 16 {
+            return Some(("secret", "must be at least 16 characters".into()));
+        }
+        if let Some(url) = &self.outbound_url {
+            match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                _ => return Some(("outboundUrl", "must be an http or https URL".into())),
+            }
+        }
+        if let Some(tenant) = &self.tenant
+            && let Err(e) = crate::domain::TenantId::new(tenant.clone())
+        {
+            return Some(("tenant", e.to_string()));
+        }
+        if self.max_attempts == 0 || self.max_attempts > 20 {
+            return Some(("maxAttempts", "must be between 1 and 20".into()));
+        }
+        if self.replay_window_s == 0 {
+            return Some(("replayWindowS", "must be at least 1".into()));
+        }
+        None
+    }
 }
 
 /// `channels.placet`: a Placet review inbox. Delivery is on when `instanceUrl`,

@@ -146,6 +146,7 @@ pub enum CallOrigin {
     Sdk,
     Cron,
     A2a,
+    Channel,
 }
 
 /// The call being decided.

@@ -55,6 +55,10 @@ pub enum AuditEventKind {
     McpServerChanged,
     /// A tenant's A2A peer was added, refreshed or removed.
     A2aPeerChanged,
+    /// A message came in through a channel (accepted as a turn, or refused).
+    ChannelMessage,
+    /// A channel delivered a message out, or gave up on it (a dead letter).
+    ChannelDelivery,
 }
 
 impl AuditEventKind {
@@ -85,6 +89,8 @@ impl AuditEventKind {
             Self::SessionStopped => "session_stopped",
             Self::McpServerChanged => "mcp_server_changed",
             Self::A2aPeerChanged => "a2a_peer_changed",
+            Self::ChannelMessage => "channel_message",
+            Self::ChannelDelivery => "channel_delivery",
         }
     }
 
@@ -115,6 +121,8 @@ impl AuditEventKind {
             "session_stopped" => Self::SessionStopped,
             "mcp_server_changed" => Self::McpServerChanged,
             "a2a_peer_changed" => Self::A2aPeerChanged,
+            "channel_message" => Self::ChannelMessage,
+            "channel_delivery" => Self::ChannelDelivery,
             _ => return None,
         })
     }

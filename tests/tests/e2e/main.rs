@@ -7,6 +7,7 @@ mod support;
 mod a2a;
 mod a2a_peers;
 mod audit;
+mod channels;
 mod cli;
 mod cluster;
 mod durability;

@@ -13,8 +13,8 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::{RefOr, Schema};
 
 use super::{
-    agent, audit, cluster, commands, credentials, mcp, peers, policy, reviews, runs, sessions,
-    settings, skills, tenants, tokens, usage, workspace,
+    agent, audit, channels, cluster, commands, credentials, mcp, peers, policy, reviews, runs,
+    sessions, settings, skills, tenants, tokens, usage, workspace,
 };
 
 /// The query parameters of a route, from its query type.
@@ -374,6 +374,16 @@ pub(super) const ROUTES: &[RouteDoc] = &[
     )
     .body::<peers::PeerMessage>()
     .returns::<facio_services::a2a_client::PeerReply>(),
+    route("get", "/channels", OPERATORS, "The tenant's channels (webhooks, Placet)")
+        .returns::<channels::ChannelList>(),
+    route("get", "/channels/{name}", OPERATORS, "A channel").returns::<channels::ChannelView>(),
+    route(
+        "get",
+        "/channels/{name}/dead-letters",
+        OPERATORS,
+        "The messages a channel gave up delivering, with what was to be sent",
+    )
+    .returns::<channels::DeadLetters>(),
     route("get", "/credentials", OPERATORS, "Credentials, masked")
         .returns::<credentials::CredentialList>(),
     route(

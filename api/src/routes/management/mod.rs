@@ -5,6 +5,7 @@
 mod agent;
 mod audit;
 mod catalog;
+mod channels;
 mod cluster;
 mod commands;
 mod credentials;
@@ -54,6 +55,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(agent::routes())
         .merge(mcp::routes())
         .merge(peers::routes())
+        .merge(channels::routes())
         .route_layer(axum::middleware::from_fn(check_roles))
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize));

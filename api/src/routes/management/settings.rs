@@ -278,6 +278,30 @@ pub(crate) fn masked(config: &Config) -> Value {
     if let Some(Value::Object(headers)) = value.pointer_mut("/telemetry/headers") {
         headers.values_mut().for_each(set);
     }
+    if let Some(Value::Object(channels)) = value.pointer_mut("/channels/webhooks") {
+        for channel in channels.values_mut() {
+            if let Some(v) = channel.get_mut("secret") {
+                set(v);
+            }
+        }
+    }
+    // MCP servers' env and header values, unless they are credential references.
+    if let Some(Value::Object(servers)) = value.pointer_mut("/tools/mcpServers") {
+        for server in servers.values_mut() {
+            for field in ["env", "headers"] {
+                if let Some(Value::Object(values)) = server.get_mut(field) {
+                    for v in values.values_mut() {
+                        let reference = v.as_str().is_some_and(|t| {
+                            !facio_services::vault::placeholder_keys(t).is_empty()
+                        });
+                        if !reference {
+                            set(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
     for path in ["/storage/url", "/cluster/redisUrl"] {
         if let Some(url) = value.pointer_mut(path)
             && let Some(text) = url.as_str()

@@ -20,6 +20,8 @@ enum UserMap {
     Prices,
     /// `tools.mcpServers.<server>`.
     McpServers,
+    /// `channels.webhooks.<channel>`.
+    Webhooks,
 }
 
 fn user_map(path: &[String]) -> Option<UserMap> {
@@ -30,6 +32,7 @@ fn user_map(path: &[String]) -> Option<UserMap> {
         | ["telemetry", "headers"]
         | ["tools", "mcpServers", _, "env" | "headers"] => Some(UserMap::Headers),
         ["tools", "mcpServers"] => Some(UserMap::McpServers),
+        ["channels", "webhooks"] => Some(UserMap::Webhooks),
         ["limits", "tenants"] => Some(UserMap::TenantRates),
         ["pricing"] => Some(UserMap::Prices),
         _ => None,
@@ -82,6 +85,7 @@ pub(super) struct Schema {
     price: Value,
     count: Value,
     mcp_server: Value,
+    webhook: Value,
 }
 
 impl Schema {
@@ -100,6 +104,10 @@ impl Schema {
                 "headers": {}, "toolTimeoutS": null, "enabledTools": null,
                 "riskTier": "", "enabled": true,
             }),
+            webhook: serde_json::json!({
+                "secret": "", "tenant": null, "allowFrom": [], "outboundUrl": null,
+                "maxAttempts": 5, "retryBackoffMs": 500, "replayWindowS": 300,
+            }),
         }
     }
 
@@ -115,6 +123,7 @@ impl Schema {
                     UserMap::TenantRates => Shape::Like(&self.count),
                     UserMap::Prices => Shape::Like(&self.price),
                     UserMap::McpServers => Shape::Like(&self.mcp_server),
+                    UserMap::Webhooks => Shape::Like(&self.webhook),
                 };
                 continue;
             }
