@@ -10,6 +10,7 @@ mod prometheus;
 mod routes;
 mod sdk;
 mod server;
+mod telegram;
 pub mod telemetry;
 
 pub use bootstrap::{BootError, Node, NodeOptions, open_configured_store, open_vault};

@@ -155,6 +155,9 @@ pub async fn serve(
         });
     }
     register_with_placet(&node, state.management_token.clone());
+    // Telegram bots stop polling when the node starts draining.
+    let polling = CancellationToken::new();
+    crate::telegram::start(&node.runtime, &polling);
     // On the signal the node drains: `/readyz` answers 503 and the node takes no new
     // sessions, while turns of the sessions it holds finish. A single node stops
     // accepting connections at once. In a cluster it keeps listening (passing new
@@ -178,6 +181,7 @@ pub async fn serve(
     let drain = async {
         signalled.cancelled().await;
         tracing::info!("shutting down: no new sessions; draining running turns");
+        polling.cancel();
         node.runtime.begin_drain();
         let began = tokio::time::Instant::now();
         match &cluster {

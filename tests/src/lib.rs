@@ -7,3 +7,4 @@ pub mod identity;
 pub mod model;
 pub mod placet;
 pub mod process;
+pub mod telegram;

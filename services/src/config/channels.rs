@@ -10,6 +10,81 @@ pub struct ChannelsConfig {
     /// Generic webhook channels, by name: signed messages in at
     /// `POST /hooks/<name>`, the agent's answers out to `outboundUrl`, signed the same way.
     pub webhooks: std::collections::BTreeMap<String, WebhookChannel>,
+    /// Telegram bots, by name: messages in by `getUpdates` long polling, answers out
+    /// as streamed drafts (`sendMessage`, then `editMessageText`), reviews as inline
+    /// keyboards.
+    pub telegram: std::collections::BTreeMap<String, TelegramChannel>,
+}
+
+/// `channels.telegram.<name>`: a Telegram bot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TelegramChannel {
+    /// The bot's token from BotFather (use `${TELEGRAM_BOT_TOKEN}`).
+    pub bot_token: String,
+    /// The Bot API's base URL (default `https://api.telegram.org`).
+    #[serde(default = "telegram_api")]
+    pub api_base: String,
+    /// The tenant its chats are turns of (default: the default tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Telegram users (numeric ids or usernames) whose messages become turns. Empty:
+    /// nobody's.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+    /// Telegram users (ids or usernames) whose button presses decide reviews. Empty:
+    /// reviews are decided elsewhere (the inbox, the API), and no buttons are shown.
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+    /// Seconds each `getUpdates` long poll waits (default 25).
+    #[serde(default = "twenty_five")]
+    pub poll_timeout_s: u64,
+}
+
+fn telegram_api() -> String {
+    "https://api.telegram.org".to_owned()
+}
+
+fn twenty_five() -> u64 {
+    25
+}
+
+impl TelegramChannel {
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        if self.bot_token.trim().is_empty() || self.bot_token.contains(['/', ' ', '?', '#']) {
+            return Some(("botToken", "must be a bot token (digits:letters)".into()));
+        }
+        match reqwest::Url::parse(&self.api_base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            _ => return Some(("apiBase", "must be an http or https URL".into())),
+        }
+        if let Some(tenant) = &self.tenant
+            && let Err(e) = crate::domain::TenantId::new(tenant.clone())
+        {
+            return Some(("tenant", e.to_string()));
+        }
+        if self.poll_timeout_s == 0 || self.poll_timeout_s > 50 {
+            return Some(("pollTimeoutS", "must be between 1 and 50".into()));
+        }
+        None
+    }
+
+    /// Whether this is a channel of `tenant` (no `tenant`: the default tenant's).
+    pub fn belongs_to(&self, tenant: &crate::domain::TenantId) -> bool {
+        self.tenant
+            .as_deref()
+            .map_or(*tenant == crate::domain::TenantId::default_tenant(), |t| {
+                t == tenant.as_str()
+            })
+    }
+
+    /// Whether the Telegram user `id` (or `username`) is on `list`.
+    pub fn lists(list: &[String], id: i64, username: Option<&str>) -> bool {
+        list.iter().any(|entry| {
+            let entry = entry.trim_start_matches('@');
+            entry == id.to_string() || username.is_some_and(|u| u.eq_ignore_ascii_case(entry))
+        })
+    }
 }
 
 /// `channels.webhooks.<name>`: a channel any system can speak with HMAC-SHA256

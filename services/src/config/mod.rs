@@ -30,7 +30,7 @@ pub use agents::{AgentDefaults, AgentsConfig};
 pub use api::ApiConfig;
 pub use audit::AuditConfig;
 pub use auth::{AuthConfig, OidcConfig};
-pub use channels::{ChannelsConfig, PlacetConfig, WebhookChannel};
+pub use channels::{ChannelsConfig, PlacetConfig, TelegramChannel, WebhookChannel};
 pub use cluster::ClusterConfig;
 pub use limits::{LimitsConfig, TenantLimits};
 pub use load::{

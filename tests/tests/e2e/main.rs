@@ -33,6 +33,7 @@ mod sdk;
 mod secrets;
 mod settings;
 mod signin;
+mod telegram;
 mod tenants;
 mod terminal;
 mod usage;

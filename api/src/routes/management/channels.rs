@@ -30,7 +30,7 @@ pub(super) fn routes() -> Router<AppState> {
 #[serde(rename_all = "camelCase")]
 pub(super) struct ChannelView {
     name: String,
-    /// `webhook` or `placet`.
+    /// `webhook`, `telegram` or `placet`.
     #[serde(rename = "type")]
     kind: &'static str,
     /// Where signed messages come in (webhooks).
@@ -40,6 +40,9 @@ pub(super) struct ChannelView {
     #[serde(skip_serializing_if = "Option::is_none")]
     outbound_url: Option<String>,
     max_attempts: u32,
+    /// Who may decide reviews from the channel (Telegram).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reviewers: Vec<String>,
     /// Messages it gave up on.
     dead_letters: usize,
 }
@@ -134,9 +137,24 @@ async fn views(state: &AppState, tenant: &TenantId) -> Result<Vec<ChannelView>, 
             allow_from: c.allow_from.clone(),
             outbound_url: c.outbound_url.clone(),
             max_attempts: c.max_attempts,
+            reviewers: Vec::new(),
             dead_letters: count(name),
         })
         .collect();
+    for (name, bot) in &state.config.channels.telegram {
+        if bot.belongs_to(tenant) {
+            views.push(ChannelView {
+                name: name.clone(),
+                kind: "telegram",
+                inbound_path: None,
+                allow_from: bot.allow_from.clone(),
+                outbound_url: None,
+                max_attempts: 1,
+                reviewers: bot.reviewers.clone(),
+                dead_letters: 0,
+            });
+        }
+    }
     if *tenant == TenantId::default_tenant() && state.config.channels.placet.delivery().is_some() {
         views.push(ChannelView {
             name: "placet".to_owned(),
@@ -145,6 +163,7 @@ async fn views(state: &AppState, tenant: &TenantId) -> Result<Vec<ChannelView>, 
             allow_from: Vec::new(),
             outbound_url: state.config.channels.placet.instance_url.clone(),
             max_attempts: 1,
+            reviewers: Vec::new(),
             dead_letters: 0,
         });
     }

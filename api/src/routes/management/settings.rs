@@ -278,10 +278,15 @@ pub(crate) fn masked(config: &Config) -> Value {
     if let Some(Value::Object(headers)) = value.pointer_mut("/telemetry/headers") {
         headers.values_mut().for_each(set);
     }
-    if let Some(Value::Object(channels)) = value.pointer_mut("/channels/webhooks") {
-        for channel in channels.values_mut() {
-            if let Some(v) = channel.get_mut("secret") {
-                set(v);
+    for (area, secret) in [
+        ("/channels/webhooks", "secret"),
+        ("/channels/telegram", "botToken"),
+    ] {
+        if let Some(Value::Object(channels)) = value.pointer_mut(area) {
+            for channel in channels.values_mut() {
+                if let Some(v) = channel.get_mut(secret) {
+                    set(v);
+                }
             }
         }
     }

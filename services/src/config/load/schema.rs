@@ -22,6 +22,8 @@ enum UserMap {
     McpServers,
     /// `channels.webhooks.<channel>`.
     Webhooks,
+    /// `channels.telegram.<channel>`.
+    Telegram,
 }
 
 fn user_map(path: &[String]) -> Option<UserMap> {
@@ -33,6 +35,7 @@ fn user_map(path: &[String]) -> Option<UserMap> {
         | ["tools", "mcpServers", _, "env" | "headers"] => Some(UserMap::Headers),
         ["tools", "mcpServers"] => Some(UserMap::McpServers),
         ["channels", "webhooks"] => Some(UserMap::Webhooks),
+        ["channels", "telegram"] => Some(UserMap::Telegram),
         ["limits", "tenants"] => Some(UserMap::TenantRates),
         ["pricing"] => Some(UserMap::Prices),
         _ => None,
@@ -86,6 +89,7 @@ pub(super) struct Schema {
     count: Value,
     mcp_server: Value,
     webhook: Value,
+    telegram: Value,
 }
 
 impl Schema {
@@ -108,6 +112,10 @@ impl Schema {
                 "secret": "", "tenant": null, "allowFrom": [], "outboundUrl": null,
                 "maxAttempts": 5, "retryBackoffMs": 500, "replayWindowS": 300,
             }),
+            telegram: serde_json::json!({
+                "botToken": "", "apiBase": "", "tenant": null, "allowFrom": [],
+                "reviewers": [], "pollTimeoutS": 25,
+            }),
         }
     }
 
@@ -124,6 +132,7 @@ impl Schema {
                     UserMap::Prices => Shape::Like(&self.price),
                     UserMap::McpServers => Shape::Like(&self.mcp_server),
                     UserMap::Webhooks => Shape::Like(&self.webhook),
+                    UserMap::Telegram => Shape::Like(&self.telegram),
                 };
                 continue;
             }

@@ -215,6 +215,25 @@ fn tools(config: &Config) -> Result<(), Violation> {
             ));
         }
     }
+    for (name, channel) in &config.channels.telegram {
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(violation(
+                format!("channels.telegram.{name}"),
+                "a channel name is 1-64 letters, digits, '-' or '_'",
+            ));
+        }
+        if let Some((field, problem)) = channel.problem() {
+            return Err(violation(
+                format!("channels.telegram.{name}.{field}"),
+                problem,
+            ));
+        }
+    }
     at_least("tools.web.timeoutS", t.web.timeout_s, 1)?;
     at_least("tools.web.fetchMaxChars", t.web.fetch_max_chars as u64, 1)?;
     for (i, host) in t.web.allow_private_hosts.iter().enumerate() {
