@@ -290,6 +290,40 @@ impl Runtime {
         self.deps.notices.subscribe()
     }
 
+    /// Waits (at most `limit`) until `run_id` has ended (completed, failed, cancelled
+    /// or interrupted, past any review), on this node or another: the run as it ended,
+    /// `None` when it did not end in time or does not exist.
+    pub async fn until_ended(
+        &self,
+        tenant: &TenantId,
+        run_id: &RunId,
+        limit: Duration,
+    ) -> Option<facio_services::store::RunRecord> {
+        use facio_services::store::RunStatus;
+        let mut notices = self.notices();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match self.deps.store.get_run(tenant, run_id).await {
+                Ok(Some(run))
+                    if !matches!(
+                        run.status,
+                        RunStatus::Queued | RunStatus::Running | RunStatus::AwaitingReview
+                    ) =>
+                {
+                    return Some(run);
+                }
+                Ok(None) => return None,
+                Ok(Some(_)) => {}
+                Err(e) => tracing::warn!(error = %e, run = %run_id, "reading a run to follow"),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            // Another node's run moves without a notice here: look again now and then.
+            let _ = tokio::time::timeout(Duration::from_millis(500), notices.recv()).await;
+        }
+    }
+
     /// Applies a human's decision to a pending review and resumes its run. A second
     /// decision gets [`ReviewError::Closed`]; the gated call runs at most once.
     pub async fn decide_review(

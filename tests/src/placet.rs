@@ -235,8 +235,9 @@ async fn set_webhook(
     if let Some(denied) = refused(&shared, &headers) {
         return denied;
     }
-    if !body["channelId"].is_string() || !body["webhookUrl"].is_string() {
-        return bad("channelId and webhookUrl are required");
+    // Placet's SetWebhookSchema: `url` (required), `headers`, `auth`, `management`.
+    if !body["channelId"].is_string() || !body["url"].is_string() {
+        return bad("channelId and url are required");
     }
     shared.data().registrations.push(body);
     shared.bump();

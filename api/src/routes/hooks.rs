@@ -20,7 +20,7 @@ use facio_services::channels::{
 };
 use facio_services::config::WebhookChannel;
 use facio_services::domain::{RunId, SessionKey, TenantId};
-use facio_services::store::{AuditEventKind, Change, NewAuditEvent, RunStatus};
+use facio_services::store::{AuditEventKind, Change, NewAuditEvent};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -217,23 +217,8 @@ async fn answer(
     run_id: RunId,
     message: Inbound,
 ) {
-    let mut notices = runtime.notices();
-    let deadline = tokio::time::Instant::now() + FOLLOW_FOR;
-    let run = loop {
-        match runtime.store().get_run(&tenant, &run_id).await {
-            Ok(Some(run))
-                if !matches!(
-                    run.status,
-                    RunStatus::Queued | RunStatus::Running | RunStatus::AwaitingReview
-                ) =>
-            {
-                break run;
-            }
-            Ok(_) if tokio::time::Instant::now() < deadline => {}
-            Ok(_) => return,
-            Err(e) => tracing::warn!(error = %e, "reading a channel's run"),
-        }
-        let _ = tokio::time::timeout(Duration::from_millis(500), notices.recv()).await;
+    let Some(run) = runtime.until_ended(&tenant, &run_id, FOLLOW_FOR).await else {
+        return;
     };
     let text = run.content.clone().unwrap_or_default();
     let payload = json!({

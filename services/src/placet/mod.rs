@@ -70,6 +70,21 @@ impl PlacetClient {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `POST /api/v1/messages`; Placet's id for the message.
+    async fn post_message(&self, body: &Value) -> Result<String, PlacetError> {
+        let answer = self
+            .send(
+                self.http
+                    .post(format!("{}/api/v1/messages", self.base))
+                    .json(body),
+            )
+            .await?;
+        answer["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(PlacetError::Shape("message id"))
+    }
+
     /// `POST /api/v1/messages` with the review; returns Placet's message id.
     pub async fn post_review(
         &self,
@@ -83,17 +98,13 @@ impl PlacetClient {
             "metadata": metadata,
             "review": request.to_placet_review(),
         });
-        let answer = self
-            .send(
-                self.http
-                    .post(format!("{}/api/v1/messages", self.base))
-                    .json(&body),
-            )
-            .await?;
-        answer["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or(PlacetError::Shape("message id"))
+        self.post_message(&body).await
+    }
+
+    /// `POST /api/v1/messages` with `text` only (an answer to a user's message).
+    pub async fn post_text(&self, text: &str, status: &str) -> Result<String, PlacetError> {
+        let body = json!({"channelId": self.channel, "text": text, "status": status});
+        self.post_message(&body).await
     }
 
     /// `GET /api/v1/reviews/:id/wait?channel=ID&timeout=ms`.
@@ -130,7 +141,10 @@ impl PlacetClient {
     ) -> Result<(), PlacetError> {
         let body = json!({
             "channelId": self.channel,
-            "webhookUrl": format!("{}/api/v1/placet/webhook", management_url.trim_end_matches('/')),
+            "url": format!("{}/api/v1/placet/webhook", management_url.trim_end_matches('/')),
+            // Placet signs nothing: its webhook calls carry this header, which the
+            // management API checks like any caller's.
+            "headers": {"Authorization": format!("Bearer {management_token}")},
             "management": {"url": management_url, "apiKey": management_token},
             "isSubagent": false,
             "parentChannelId": null,

@@ -323,3 +323,116 @@ async fn a_webhook_channel_turns_signed_messages_into_turns_and_answers_back() {
         "{note}"
     );
 }
+
+#[tokio::test]
+async fn placet_s_webhook_brings_user_messages_as_turns_and_review_answers_as_decisions() {
+    let placet = facio_tests::placet::PlacetStandIn::start("hp_test_key")
+        .await
+        .unwrap();
+    let mut env = Env::new(vec![
+        Reply::text("Hello from Facio, in Placet."),
+        Reply::tool_call("exec", json!({"command": "echo via-webhook > pw.txt"})),
+        Reply::text("Written."),
+    ])
+    .await;
+    env.set("/api/managementToken", json!(TOKEN));
+    env.set(
+        "/channels",
+        json!({"placet": {"instanceUrl": placet.base_url(), "apiKey": "hp_test_key",
+                          "channelId": "ch_ops", "managementUrl": "http://facio.internal:8900"}}),
+    );
+    let gateway = env.serve().await;
+
+    // Facio registered its webhook as Placet's setWebhook takes it: `url`, and the
+    // header Placet's calls carry to authenticate.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while placet.registrations().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never registered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let registration = &placet.registrations()[0];
+    assert_eq!(
+        registration["url"], "http://facio.internal:8900/api/v1/placet/webhook",
+        "{registration}"
+    );
+    let authorization = registration["headers"]["Authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hook = |body: Value, auth: Option<String>| {
+        let mut request = http()
+            .post(format!("{}/api/v1/placet/webhook", gateway.url))
+            .json(&body);
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let said = json!({"event": "message:created", "channelId": "ch_ops",
+        "message": {"id": "pm_1", "channelId": "ch_ops", "senderType": "user",
+                    "senderId": "user_7", "text": "hi facio", "review": null}});
+
+    // Without the registered header nothing is taken.
+    let (status, _) = hook(said.clone(), None).await;
+    assert_eq!(status, 401);
+    let (status, took) = hook(said.clone(), Some(authorization.clone())).await;
+    assert_eq!((status, &took["outcome"]), (202, &json!("turn")), "{took}");
+    let (status, again) = hook(said.clone(), Some(authorization.clone())).await;
+    assert_eq!(
+        (status, &again["outcome"], &again["runId"]),
+        (202, &json!("duplicate"), &took["runId"]),
+        "a redelivered message is one turn: {again}"
+    );
+    let own = json!({"event": "message:created", "channelId": "ch_ops",
+        "message": {"id": "pm_2", "senderType": "agent", "text": "an echo of ours"}});
+    let (_, ignored) = hook(own, Some(authorization.clone())).await;
+    assert_eq!(ignored["outcome"], "ignored", "{ignored}");
+    // The answer is posted back to Placet.
+    let posted = placet.wait_for_messages(1, PATIENCE).await.unwrap();
+    assert_eq!(
+        posted[0]["text"], "Hello from Facio, in Placet.",
+        "{posted:?}"
+    );
+    assert_eq!(env.model.requests().len(), 1, "one turn for the message");
+
+    // A gated call's review goes to Placet; Placet's review:responded decides it.
+    let write = json!({"event": "message:created", "channelId": "ch_ops",
+        "message": {"id": "pm_3", "senderType": "user", "senderId": "user_7",
+                    "text": "write pw.txt"}});
+    let (_, took) = hook(write, Some(authorization.clone())).await;
+    let run_id = took["runId"].as_str().unwrap().to_owned();
+    let posted = placet.wait_for_messages(2, PATIENCE).await.unwrap();
+    let card = posted
+        .iter()
+        .find(|m| !m["review"].is_null())
+        .unwrap_or_else(|| panic!("the review went to Placet: {posted:?}"));
+    let message_id = card["id"].as_str().unwrap().to_owned();
+    assert!(!env.workspace().join("pw.txt").exists());
+    let answered = json!({"event": "review:responded", "channelId": "ch_ops",
+        "message_id": message_id, "review_type": "approval",
+        "response": {"selectedOption": "approve"}, "responded_at": "2026-12-04T12:00:00Z"});
+    let (status, decided) = hook(answered.clone(), Some(authorization.clone())).await;
+    assert_eq!(
+        (status, &decided["outcome"]),
+        (202, &json!("decision")),
+        "{decided}"
+    );
+    let (_, twice) = hook(answered, Some(authorization.clone())).await;
+    assert_eq!(twice["outcome"], "duplicate", "{twice}");
+    assert_eq!(finished(&gateway, &run_id).await["status"], "completed");
+    assert_eq!(
+        std::fs::read_to_string(env.workspace().join("pw.txt"))
+            .unwrap()
+            .trim(),
+        "via-webhook"
+    );
+    let (_, audit) = api(&gateway, Method::GET, "/audit?type=review_decided", None).await;
+    assert_eq!(audit["events"][0]["actor"], "placet", "{audit}");
+}

@@ -13,8 +13,8 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::{RefOr, Schema};
 
 use super::{
-    agent, audit, channels, cluster, commands, credentials, mcp, peers, policy, reviews, runs,
-    sessions, settings, skills, tenants, tokens, usage, workspace,
+    agent, audit, channels, cluster, commands, credentials, mcp, peers, placet_hook, policy,
+    reviews, runs, sessions, settings, skills, tenants, tokens, usage, workspace,
 };
 
 /// The query parameters of a route, from its query type.
@@ -253,11 +253,11 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         "post",
         "/placet/webhook",
         OPERATORS,
-        "Placet's webhook (acknowledged)",
+        "Placet's webhook: a user's message is a turn, a review answer a decision",
     )
-    .body::<reviews::PlacetEvent>()
+    .body::<placet_hook::PlacetEvent>()
     .answers(&[202])
-    .accepted::<reviews::Accepted>(),
+    .accepted::<placet_hook::Accepted>(),
     route("get", "/policy", READERS, "The tool-call policy").returns::<Policy>(),
     route("post", "/policy", OPERATORS, "Add a rule")
         .body::<PolicyRule>()

@@ -12,6 +12,7 @@ mod credentials;
 mod json;
 mod mcp;
 mod peers;
+mod placet_hook;
 mod policy;
 mod reviews;
 mod runs;
@@ -56,6 +57,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(mcp::routes())
         .merge(peers::routes())
         .merge(channels::routes())
+        .merge(placet_hook::routes())
         .route_layer(axum::middleware::from_fn(check_roles))
         .fallback(|| async { ApiError::not_found("no such management route") })
         .layer(axum::middleware::from_fn_with_state(state, authorize));

@@ -34,7 +34,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/reviews/{id}/wait", get(wait))
         .route("/reviews/{id}/decide", post(decide))
         .route("/reviews/{id}/rule", get(proposed_rule))
-        .route("/placet/webhook", post(placet_webhook))
 }
 
 /// A review as every surface shows it.
@@ -412,12 +411,6 @@ pub(super) struct Decided {
     rule_added: Option<facio_services::policy::PolicyRule>,
 }
 
-/// Placet's webhook call, acknowledged.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub(super) struct Accepted {
-    accepted: bool,
-}
-
 async fn proposed_rule(
     caller: Caller,
     State(state): State<AppState>,
@@ -528,28 +521,4 @@ async fn decide(
         Err(ReviewError::Store(e)) => Err(store_error(e)),
         Err(ReviewError::Vault(e)) => Err(ApiError::internal(format!("credential vault: {e}"))),
     }
-}
-
-/// A call of Placet's webhook: an object naming its event `type`; the rest is
-/// Placet's and is not read.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(super) struct PlacetEvent {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    #[serde(flatten)]
-    _rest: serde_json::Map<String, Value>,
-}
-
-/// Placet's webhook (registered with `setWebhook`). Answers arrive through the
-/// long-poll each delivered review keeps open, so a webhook call only needs
-/// acknowledging; it is accepted and logged.
-async fn placet_webhook(
-    Body(body): Body<PlacetEvent>,
-) -> Result<(axum::http::StatusCode, Json<Accepted>), ApiError> {
-    let kind = body.kind.as_deref().unwrap_or("unknown");
-    tracing::debug!(%kind, "Placet webhook");
-    Ok((
-        axum::http::StatusCode::ACCEPTED,
-        Json(Accepted { accepted: true }),
-    ))
 }
