@@ -70,8 +70,18 @@ impl NodeContext {
             return Some(self.a2a.tool(tenant));
         }
         if name == facio_services::channels::MESSAGE {
-            return Some(facio_services::channels::message_tool(
+            let channels = facio_services::channels::tenant_channels(
                 &self.config.channels.webhooks,
+                self.store.as_ref(),
+                tenant,
+            )
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, channel, _)| (name, channel))
+            .collect();
+            return Some(facio_services::channels::message_tool(
+                channels,
                 tenant,
                 self.store.clone(),
                 self.http.clone(),

@@ -162,9 +162,7 @@ impl Runtime {
         specs.extend(facio_services::review::hitl_tool_specs());
         specs.push(facio_services::mcp::manage_mcp_spec());
         specs.push(facio_services::a2a_client::call_agent_spec());
-        if !deps.config.channels.webhooks.is_empty() {
-            specs.push(facio_services::channels::message_spec());
-        }
+        specs.push(facio_services::channels::message_spec());
         let a2a = facio_services::a2a_client::A2aPeers::new(deps.store.clone());
         let tenants: Arc<facio_services::tenant_cache::TenantCache> = Arc::default();
         let mcp = {

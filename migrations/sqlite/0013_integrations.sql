@@ -1,6 +1,7 @@
 -- What a tenant connects its agents to, one row each, by kind: `mcp_server` (added
 -- through /api/v1/mcp or the manage_mcp tool; the `tools.mcpServers.<name>` shape) and
--- `a2a_peer` (/api/v1/a2a/peers: an alias, its card and a token reference). The
+-- `a2a_peer` (/api/v1/a2a/peers: an alias, its card and a token reference) and
+-- `channel` (/api/v1/channels: a webhook channel, its secret a reference). The
 -- definition is JSON. Credential values are never in it, only `${credentials.KEY}`
 -- references.
 CREATE TABLE integrations (

@@ -43,7 +43,9 @@ pub(crate) struct Hooks {
 }
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/hooks/{channel}", post(inbound))
+    Router::new()
+        .route("/hooks/{channel}", post(inbound))
+        .route("/hooks/{tenant}/{channel}", post(inbound_tenant))
 }
 
 /// An inbound message.
@@ -98,17 +100,60 @@ async fn record(runtime: &Runtime, tenant: &TenantId, kind: AuditEventKind, data
     }
 }
 
+/// A channel of the node's config.
 async fn inbound(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Some(channel) = state.config.channels.webhooks.get(&name) else {
+    let Some(channel) = state.config.channels.webhooks.get(&name).cloned() else {
         return Err(ApiError::not_found(format!(
             "there is no channel named {name}"
         )));
     };
+    let tenant = tenant_of(&channel)?;
+    take(state, name, channel, tenant, headers, body).await
+}
+
+/// A channel a tenant added through `/api/v1/channels` (its secret resolved from the
+/// tenant's credentials).
+async fn inbound_tenant(
+    State(state): State<AppState>,
+    Path((tenant, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let missing = || ApiError::not_found(format!("there is no channel named {name}"));
+    let tenant = TenantId::new(tenant).map_err(|_| missing())?;
+    let channels = facio_services::channels::tenant_channels(
+        &state.config.channels.webhooks,
+        state.runtime.store().as_ref(),
+        &tenant,
+    )
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let Some((_, channel, _)) = channels.into_iter().find(|(n, _, source)| {
+        *n == name && *source == facio_services::channels::ChannelSource::Tenant
+    }) else {
+        return Err(missing());
+    };
+    let secrets = state.secrets(&tenant).await?;
+    let channel =
+        facio_services::channels::resolved(&channel, &secrets).map_err(ApiError::unavailable)?;
+    take(state, name, channel, tenant, headers, body).await
+}
+
+/// Checks a signed message and makes it a turn of `tenant`.
+async fn take(
+    state: AppState,
+    name: String,
+    channel: WebhookChannel,
+    tenant: TenantId,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let channel = &channel;
     let header = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
     verify(
         &channel.secret,
@@ -134,7 +179,6 @@ async fn inbound(
             "text must not be empty",
         ));
     }
-    let tenant = tenant_of(channel)?;
     if !channel.allow_from.iter().any(|f| f == &message.from) {
         record(
             &state.runtime,

@@ -63,6 +63,18 @@ impl AppState {
     pub(crate) fn auth_configured(&self) -> bool {
         self.management_token.is_some() || self.verifier.is_some() || self.oidc.is_some()
     }
+
+    /// The tenant's credentials, opened (through the tenant cache).
+    pub(crate) async fn secrets(
+        &self,
+        tenant: &facio_services::domain::TenantId,
+    ) -> Result<Arc<facio_services::vault::Secrets>, ApiError> {
+        self.runtime
+            .tenant_cache()
+            .credentials(self.runtime.store().as_ref(), self.runtime.vault(), tenant)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))
+    }
 }
 
 pub(crate) use observe::refresh_gauges;

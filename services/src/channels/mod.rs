@@ -195,6 +195,62 @@ pub async fn deliver(
     }
 }
 
+/// Where a channel is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelSource {
+    /// `channels.webhooks` of the node's config (inbound at `/hooks/<name>`).
+    Config,
+    /// Stored for the tenant through `/api/v1/channels` (inbound at
+    /// `/hooks/<tenant>/<name>`, its secret a `${credentials.KEY}` reference).
+    Tenant,
+}
+
+/// The tenant's webhook channels: the config's that are its own, then those stored
+/// for it (a stored one never shadows the config's).
+pub async fn tenant_channels(
+    config: &std::collections::BTreeMap<String, crate::config::WebhookChannel>,
+    store: &dyn crate::store::Store,
+    tenant: &crate::domain::TenantId,
+) -> Result<Vec<(String, crate::config::WebhookChannel, ChannelSource)>, crate::store::StoreError> {
+    let mut channels: Vec<_> = config
+        .iter()
+        .filter(|(_, c)| c.belongs_to(tenant))
+        .map(|(name, c)| (name.clone(), c.clone(), ChannelSource::Config))
+        .collect();
+    let stored = store
+        .integrations(tenant, crate::store::IntegrationKind::Channel)
+        .await?;
+    for (name, definition) in stored {
+        if config.contains_key(&name) {
+            continue;
+        }
+        match serde_json::from_value::<crate::config::WebhookChannel>(definition) {
+            Ok(channel) => channels.push((name, channel, ChannelSource::Tenant)),
+            Err(e) => {
+                tracing::warn!(channel = %name, error = %e, "a stored channel does not parse")
+            }
+        }
+    }
+    Ok(channels)
+}
+
+/// `channel` with its secret's `${credentials.KEY}` resolved from `secrets`.
+pub fn resolved(
+    channel: &crate::config::WebhookChannel,
+    secrets: &crate::vault::Secrets,
+) -> Result<crate::config::WebhookChannel, String> {
+    if crate::vault::placeholder_keys(&channel.secret).is_empty() {
+        return Ok(channel.clone());
+    }
+    let (secret, _) = secrets
+        .resolve(&channel.secret)
+        .map_err(|e| format!("the channel's secret: {e}"))?;
+    Ok(crate::config::WebhookChannel {
+        secret,
+        ..channel.clone()
+    })
+}
+
 /// The audit event of an outbound message: delivered, or a dead letter that keeps
 /// what was to be sent (`payload` holds `to`, `inReplyTo`, `runId`, `text`).
 pub fn delivery_event(

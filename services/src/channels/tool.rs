@@ -53,18 +53,15 @@ struct MessageTool {
     http: reqwest::Client,
 }
 
-/// The `message` tool for `tenant`'s turns: the channels of `all` that are its own.
+/// The `message` tool for `tenant`'s turns, over its `channels` (see
+/// [`super::tenant_channels`]).
 pub fn message_tool(
-    all: &BTreeMap<String, WebhookChannel>,
+    channels: Vec<(String, WebhookChannel)>,
     tenant: &TenantId,
     store: Arc<dyn Store>,
     http: reqwest::Client,
 ) -> Arc<dyn Tool> {
-    let channels = all
-        .iter()
-        .filter(|(_, c)| c.belongs_to(tenant))
-        .map(|(name, c)| (name.clone(), c.clone()))
-        .collect();
+    let channels: BTreeMap<String, WebhookChannel> = channels.into_iter().collect();
     Arc::new(MessageTool {
         channels,
         tenant: tenant.clone(),
@@ -102,6 +99,8 @@ impl Tool for MessageTool {
                 ),
             ));
         };
+        let channel = super::resolved(channel, &ctx.secrets)
+            .map_err(|e| ToolError::new(ToolErrorKind::Failed, e))?;
         let payload = json!({"channel": args.channel, "to": args.to, "inReplyTo": null,
                              "runId": null, "text": args.text});
         let backoff = Duration::from_millis(channel.retry_backoff_ms);

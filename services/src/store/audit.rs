@@ -59,6 +59,8 @@ pub enum AuditEventKind {
     ChannelMessage,
     /// A channel delivered a message out, or gave up on it (a dead letter).
     ChannelDelivery,
+    /// A tenant's channel was added, replaced or removed.
+    ChannelChanged,
 }
 
 impl AuditEventKind {
@@ -91,6 +93,7 @@ impl AuditEventKind {
             Self::A2aPeerChanged => "a2a_peer_changed",
             Self::ChannelMessage => "channel_message",
             Self::ChannelDelivery => "channel_delivery",
+            Self::ChannelChanged => "channel_changed",
         }
     }
 
@@ -123,6 +126,7 @@ impl AuditEventKind {
             "a2a_peer_changed" => Self::A2aPeerChanged,
             "channel_message" => Self::ChannelMessage,
             "channel_delivery" => Self::ChannelDelivery,
+            "channel_changed" => Self::ChannelChanged,
             _ => return None,
         })
     }

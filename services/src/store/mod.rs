@@ -335,6 +335,8 @@ pub enum IntegrationKind {
     McpServer,
     /// An A2A peer agent (`/api/v1/a2a/peers`).
     A2aPeer,
+    /// A webhook channel (`/api/v1/channels`).
+    Channel,
 }
 
 impl IntegrationKind {
@@ -343,6 +345,7 @@ impl IntegrationKind {
         match self {
             Self::McpServer => "mcp_server",
             Self::A2aPeer => "a2a_peer",
+            Self::Channel => "channel",
         }
     }
 
@@ -351,6 +354,7 @@ impl IntegrationKind {
         match self {
             Self::McpServer => "an MCP server",
             Self::A2aPeer => "an A2A peer",
+            Self::Channel => "a channel",
         }
     }
 }

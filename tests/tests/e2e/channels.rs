@@ -101,6 +101,20 @@ async fn api(gateway: &Gateway, method: Method, path: &str, body: Option<Value>)
     crate::support::management(gateway, TOKEN, method, path, body).await
 }
 
+/// Checks that `body` came with a valid signature by `secret` in `headers`.
+fn assert_signed(headers: &HeaderMap, body: &[u8], secret: &str) {
+    let ts: i64 = headers["x-facio-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        headers["x-facio-signature"].to_str().unwrap(),
+        signature(secret, ts, body),
+        "the outbound message is signed"
+    );
+}
+
 /// Waits until the receiver has `n` requests.
 async fn received(got: &Received, n: usize) -> Vec<(HeaderMap, Bytes)> {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -209,16 +223,7 @@ async fn a_webhook_channel_turns_signed_messages_into_turns_and_answers_back() {
     // The answer went out signed, after one retry.
     let got_now = received(&got, 2).await;
     let (headers, sent) = &got_now[1];
-    let ts: i64 = headers["x-facio-timestamp"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(
-        headers["x-facio-signature"].to_str().unwrap(),
-        signature(SECRET, ts, sent),
-        "the outbound message is signed"
-    );
+    assert_signed(headers, sent, SECRET);
     let sent: Value = serde_json::from_slice(sent).unwrap();
     assert_eq!(
         (&sent["to"], &sent["inReplyTo"], &sent["text"]),
@@ -435,4 +440,108 @@ async fn placet_s_webhook_brings_user_messages_as_turns_and_review_answers_as_de
     );
     let (_, audit) = api(&gateway, Method::GET, "/audit?type=review_decided", None).await;
     assert_eq!(audit["events"][0]["actor"], "placet", "{audit}");
+}
+
+#[tokio::test]
+async fn a_tenant_adds_its_own_webhook_channel_with_its_secret_in_the_vault() {
+    let (inbox, got) = receiver(0).await;
+    let mut env = Env::new(vec![Reply::text("Hello, team.")]).await;
+    env.set("/api/managementToken", json!(TOKEN));
+    env.set(
+        "/channels",
+        json!({"webhooks": {"ops": {"secret": SECRET, "allowFrom": ["alice"]}}}),
+    );
+    let gateway = env.serve().await;
+    let team_secret = "team-secret-kept-in-the-vault";
+    let (status, _) = api(
+        &gateway,
+        Method::POST,
+        "/credentials",
+        Some(json!({"key": "TEAM_SECRET", "value": team_secret})),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // A raw secret and a name the config uses are refused.
+    let (status, bad) = api(
+        &gateway,
+        Method::PUT,
+        "/channels/team",
+        Some(json!({"type": "webhook", "secret": team_secret, "allowFrom": ["alice"]})),
+    )
+    .await;
+    assert_eq!(
+        (status, &bad["error"]["param"]),
+        (400, &json!("secret")),
+        "{bad}"
+    );
+    let (status, _) = api(
+        &gateway,
+        Method::PUT,
+        "/channels/ops",
+        Some(json!({"type": "webhook", "secret": "${credentials.TEAM_SECRET}"})),
+    )
+    .await;
+    assert_eq!(status, 409);
+
+    let (status, team) = api(
+        &gateway,
+        Method::PUT,
+        "/channels/team",
+        Some(
+            json!({"type": "webhook", "secret": "${credentials.TEAM_SECRET}",
+                    "allowFrom": ["alice"], "outboundUrl": inbox, "retryBackoffMs": 10}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{team}");
+    assert_eq!(
+        (&team["source"], &team["inboundPath"]),
+        (&json!("tenant"), &json!("/hooks/default/team")),
+        "{team}"
+    );
+    assert!(!team.to_string().contains(team_secret));
+
+    // Signed with the vault's value, the message is a turn; the answer goes out.
+    let body = json!({"id": "t1", "from": "alice", "text": "hi team"}).to_string();
+    let now = chrono_now();
+    let (status, took) = post_hook(
+        &gateway,
+        "default/team",
+        now,
+        Some(&signature(team_secret, now, body.as_bytes())),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 202, "{took}");
+    let sent = received(&got, 1).await;
+    let (headers, answer) = &sent[0];
+    assert_signed(headers, answer, team_secret);
+    assert_eq!(
+        serde_json::from_slice::<Value>(answer).unwrap()["text"],
+        "Hello, team."
+    );
+    // The config's channel is not reachable under the tenant's path, and a removed
+    // channel takes nothing.
+    let (status, _) = post_hook(&gateway, "default/ops", now, Some("sha256=00"), &body).await;
+    assert_eq!(status, 404);
+    let (status, _) = api(&gateway, Method::DELETE, "/channels/team", None).await;
+    assert_eq!(status, 204);
+    let later = now + 1;
+    let (status, _) = post_hook(
+        &gateway,
+        "default/team",
+        later,
+        Some(&signature(team_secret, later, body.as_bytes())),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, changes) = api(&gateway, Method::GET, "/audit?type=channel_changed", None).await;
+    assert_eq!(
+        changes["events"].as_array().map(Vec::len),
+        Some(2),
+        "{changes}"
+    );
+    assert!(!changes.to_string().contains(team_secret));
 }

@@ -48,6 +48,10 @@ const SEMANTIC: &[(&str, &str)] = &[
         "as post_mcp, for the definition the patch makes",
     ),
     (
+        "put_channels__name_",
+        "a channel name is 1-64 letters, digits, '-' or '_'; outboundUrl must parse as a URL",
+    ),
+    (
         "post_a2a_peers",
         "the card at cardUrl must be readable and name a JSON-RPC endpoint (422 otherwise)",
     ),

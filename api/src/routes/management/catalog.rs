@@ -378,6 +378,15 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         .returns::<channels::ChannelList>(),
     route("get", "/channels/{name}", OPERATORS, "A channel").returns::<channels::ChannelView>(),
     route(
+        "put",
+        "/channels/{name}",
+        OPERATORS,
+        "Add or replace a webhook channel of the tenant's (its secret a credential reference)",
+    )
+    .body::<channels::ChannelBody>()
+    .returns::<channels::ChannelView>(),
+    route("delete", "/channels/{name}", OPERATORS, "Remove a channel of the tenant's").deleted(),
+    route(
         "get",
         "/channels/{name}/dead-letters",
         OPERATORS,

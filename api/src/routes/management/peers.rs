@@ -170,16 +170,7 @@ async fn send(
     Body(body): Body<PeerMessage>,
 ) -> Result<Json<PeerReply>, ApiError> {
     let tenant = caller.tenant();
-    let secrets = state
-        .runtime
-        .tenant_cache()
-        .credentials(
-            state.runtime.store().as_ref(),
-            state.runtime.vault(),
-            tenant,
-        )
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let secrets = state.secrets(tenant).await?;
     let timeout = std::time::Duration::from_secs(body.timeout_s.unwrap_or(60).clamp(1, 600));
     let reply = state
         .runtime
