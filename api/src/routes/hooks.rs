@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use facio_actors::{Origin, Runtime, TurnRequest};
@@ -104,16 +105,16 @@ async fn record(runtime: &Runtime, tenant: &TenantId, kind: AuditEventKind, data
 async fn inbound(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    onward: crate::cluster::Onward,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let Some(channel) = state.config.channels.webhooks.get(&name).cloned() else {
         return Err(ApiError::not_found(format!(
             "there is no channel named {name}"
         )));
     };
     let tenant = tenant_of(&channel)?;
-    take(state, name, channel, tenant, headers, body).await
+    take(state, name, channel, tenant, onward, body).await
 }
 
 /// A channel a tenant added through `/api/v1/channels` (its secret resolved from the
@@ -121,9 +122,9 @@ async fn inbound(
 async fn inbound_tenant(
     State(state): State<AppState>,
     Path((tenant, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    onward: crate::cluster::Onward,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let missing = || ApiError::not_found(format!("there is no channel named {name}"));
     let tenant = TenantId::new(tenant).map_err(|_| missing())?;
     let channels = facio_services::channels::tenant_channels(
@@ -141,7 +142,7 @@ async fn inbound_tenant(
     let secrets = state.secrets(&tenant).await?;
     let channel =
         facio_services::channels::resolved(&channel, &secrets).map_err(ApiError::unavailable)?;
-    take(state, name, channel, tenant, headers, body).await
+    take(state, name, channel, tenant, onward, body).await
 }
 
 /// Checks a signed message and makes it a turn of `tenant`.
@@ -150,10 +151,11 @@ async fn take(
     name: String,
     channel: WebhookChannel,
     tenant: TenantId,
-    headers: HeaderMap,
+    onward: crate::cluster::Onward,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let channel = &channel;
+    let headers = &onward.headers;
     let header = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
     verify(
         &channel.secret,
@@ -204,11 +206,30 @@ async fn take(
         return Ok((
             StatusCode::OK,
             Json(json!({"runId": run_id, "sessionKey": session, "duplicate": true})),
-        ));
+        )
+            .into_response());
     }
     let thread = message.thread.as_deref().unwrap_or(&message.from);
     let session = SessionKey::new(format!("webhook-{}-{}", plain(&name), plain(thread)))
         .map_err(|e| ApiError::invalid_request(Some("thread"), e.to_string()))?;
+    // The session's owner runs its turns: a message that reached another node goes
+    // there (checked again there; this node took nothing of it).
+    if !onward.forwarded
+        && let Some(cluster) = &state.cluster
+        && let Some(answer) = cluster
+            .route(
+                &state.runtime,
+                &tenant,
+                &session,
+                &axum::http::Method::POST,
+                &onward.uri,
+                &onward.headers,
+                body.clone(),
+            )
+            .await?
+    {
+        return Ok(answer);
+    }
     let (run_id, _events) = state
         .runtime
         .submit(TurnRequest {
@@ -246,7 +267,8 @@ async fn take(
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"runId": run_id, "sessionKey": session})),
-    ))
+    )
+        .into_response())
 }
 
 /// Follows the run until it ends, then sends its answer out.

@@ -157,8 +157,11 @@ impl WebhookChannel {
         if self.max_attempts == 0 || self.max_attempts > 20 {
             return Some(("maxAttempts", "must be between 1 and 20".into()));
         }
-        if self.replay_window_s == 0 {
-            return Some(("replayWindowS", "must be at least 1".into()));
+        if self.replay_window_s == 0 || self.replay_window_s > 86_400 {
+            return Some(("replayWindowS", "must be between 1 and 86400".into()));
+        }
+        if self.retry_backoff_ms > 600_000 {
+            return Some(("retryBackoffMs", "must be at most 600000".into()));
         }
         None
     }

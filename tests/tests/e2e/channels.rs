@@ -50,7 +50,7 @@ async fn receiver(fail_first: usize) -> (String, Received) {
 
 /// HMAC-SHA256 of `"<ts>.<body>"`, as the channel contract says (computed here, not
 /// with Facio's code).
-fn signature(secret: &str, ts: i64, body: &[u8]) -> String {
+pub(crate) fn signature(secret: &str, ts: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{ts}.").as_bytes());
     mac.update(body);

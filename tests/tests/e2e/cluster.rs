@@ -2232,3 +2232,67 @@ async fn a_read_only_call_cut_off_by_its_nodes_death_runs_again_elsewhere() {
     cluster.assert_audit_verifies(survivor).await;
     cluster.finish().await;
 }
+
+#[tokio::test]
+async fn a_channel_message_reaching_another_node_runs_on_the_session_s_owner() {
+    let model = ScriptedModel::start_fixed("ok", Duration::from_millis(10))
+        .await
+        .expect("start the scripted model");
+    let secret = "cluster-channel-secret-0123456789";
+    let channels =
+        json!({"channels": {"webhooks": {"ops": {"secret": secret, "allowFrom": ["alice"]}}}});
+    let Some(cluster) = Cluster::start_with(2, 10, 11, model, channels).await else {
+        return;
+    };
+    let hook = |i: usize, id: &str, text: &str| {
+        let body = json!({"id": id, "from": "alice", "text": text}).to_string();
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let signature = crate::channels::signature(secret, ts, body.as_bytes());
+        let request = http()
+            .post(format!("{}/hooks/ops", cluster.url(i)))
+            .header("content-type", "application/json")
+            .header("x-facio-timestamp", ts.to_string())
+            .header("x-facio-signature", signature)
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            let node = node_header(response.headers());
+            (
+                response.status().as_u16(),
+                node,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, owner, first) = hook(0, "c1", "first").await;
+    assert_eq!(status, 202, "{first}");
+    let owner = owner.expect("X-Facio-Node");
+    let elsewhere = usize::from(owner == cluster.id(0));
+    let session = first["sessionKey"].as_str().unwrap().to_owned();
+    // The session's owner has it now; a message that reaches the other node is
+    // passed on to it, not dropped (or run on two nodes).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while conversation(&history(cluster.url(0), &session).await).len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first turn never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, ran_on, second) = hook(elsewhere, "c2", "second").await;
+    assert_eq!(status, 202, "{second}");
+    assert_eq!(ran_on.as_deref(), Some(owner.as_str()), "{second}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let said = conversation(&history(cluster.url(elsewhere), &session).await);
+        if said.len() >= 4 {
+            assert_eq!(said, answered_ok(&["first", "second"]));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{said:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use facio_actors::{Origin, ReviewDecision, ReviewError, TurnRequest};
@@ -21,7 +22,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Caller;
-use super::json::Body;
 use crate::error::ApiError;
 use crate::routes::AppState;
 
@@ -84,24 +84,41 @@ fn reply(outcome: &'static str) -> Accepted {
 async fn webhook(
     caller: Caller,
     State(state): State<AppState>,
-    Body(body): Body<PlacetEvent>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    onward: crate::cluster::Onward,
+    raw: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: PlacetEvent = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::invalid_request(None, format!("the webhook body: {e}")))?;
+    for (field, value) in [("message", &body.message), ("response", &body.response)] {
+        if value.as_ref().is_some_and(|v| !v.is_object()) {
+            return Err(ApiError::invalid_request(
+                Some(field),
+                format!("{field} must be an object"),
+            ));
+        }
+    }
     let answer = match body.event.as_deref() {
-        Some("message:created") => message(&caller, &state, &body).await?,
+        Some("message:created") => match message(&caller, &state, &body, &onward, &raw).await? {
+            Ok(answer) => answer,
+            Err(forwarded) => return Ok(forwarded),
+        },
         Some("review:responded") => responded(&caller, &state, &body).await?,
         other => {
             tracing::debug!(event = ?other, "Placet webhook event ignored");
             reply("ignored")
         }
     };
-    Ok((StatusCode::ACCEPTED, Json(answer)))
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
+/// `Ok(Err(response))`: the channel's session is another node's, whose answer this is.
 async fn message(
     caller: &Caller,
     state: &AppState,
     body: &PlacetEvent,
-) -> Result<Accepted, ApiError> {
+    onward: &crate::cluster::Onward,
+    raw: &axum::body::Bytes,
+) -> Result<Result<Accepted, Response>, ApiError> {
     let message = body.message.clone().unwrap_or(Value::Null);
     let (Some(id), Some(text)) = (message["id"].as_str(), message["text"].as_str()) else {
         return Err(ApiError::invalid_request(
@@ -111,17 +128,17 @@ async fn message(
     };
     // The agent's own messages come back too; only a person's are turns.
     if message["senderType"].as_str().is_some_and(|s| s != "user") || text.trim().is_empty() {
-        return Ok(reply("ignored"));
+        return Ok(Ok(reply("ignored")));
     }
     let seen = SEEN
         .lock()
         .ok()
         .and_then(|s| s.as_ref().and_then(|m| m.get(id).cloned()));
     if let Some(run_id) = seen {
-        return Ok(Accepted {
+        return Ok(Ok(Accepted {
             run_id: Some(run_id),
             ..reply("duplicate")
-        });
+        }));
     }
     let tenant = caller.tenant().clone();
     let channel = body
@@ -142,6 +159,23 @@ async fn message(
         .collect();
     let session = SessionKey::new(format!("placet-{plain}"))
         .map_err(|e| ApiError::invalid_request(Some("channelId"), e.to_string()))?;
+    // The session's owner runs its turns.
+    if !onward.forwarded
+        && let Some(cluster) = &state.cluster
+        && let Some(answer) = cluster
+            .route(
+                &state.runtime,
+                &tenant,
+                &session,
+                &axum::http::Method::POST,
+                &onward.uri,
+                &onward.headers,
+                raw.clone(),
+            )
+            .await?
+    {
+        return Ok(Err(answer));
+    }
     let (run_id, _events) = state
         .runtime
         .submit(TurnRequest {
@@ -177,10 +211,10 @@ async fn message(
         .map_err(super::store_error)?;
     let (runtime, run) = (state.runtime.clone(), run_id.clone());
     tokio::spawn(async move { answer_back(runtime, tenant, run).await });
-    Ok(Accepted {
+    Ok(Ok(Accepted {
         run_id: Some(run_id),
         ..reply("turn")
-    })
+    }))
 }
 
 /// Posts the run's answer to Placet once the run ends.
