@@ -214,20 +214,7 @@ async fn take(
         .map_err(|e| ApiError::invalid_request(Some("thread"), e.to_string()))?;
     // The session's owner runs its turns: a message that reached another node goes
     // there (checked again there; this node took nothing of it).
-    if !onward.forwarded
-        && let Some(cluster) = &state.cluster
-        && let Some(answer) = cluster
-            .route(
-                &state.runtime,
-                &tenant,
-                &session,
-                &axum::http::Method::POST,
-                &onward.uri,
-                &onward.headers,
-                body.clone(),
-            )
-            .await?
-    {
+    if let Some(answer) = state.on_owner(&tenant, &session, &onward, &body).await? {
         return Ok(answer);
     }
     let (run_id, _events) = state

@@ -64,6 +64,32 @@ impl AppState {
         self.management_token.is_some() || self.verifier.is_some() || self.oidc.is_some()
     }
 
+    /// In a cluster, the answer of the node that owns `session` when that is not this
+    /// one (the request, `onward` and `body`, is passed on there); `None`: it runs
+    /// here.
+    pub(crate) async fn on_owner(
+        &self,
+        tenant: &facio_services::domain::TenantId,
+        session: &facio_services::domain::SessionKey,
+        onward: &crate::cluster::Onward,
+        body: &axum::body::Bytes,
+    ) -> Result<Option<axum::response::Response>, ApiError> {
+        let Some(cluster) = self.cluster.as_ref().filter(|_| !onward.forwarded) else {
+            return Ok(None);
+        };
+        cluster
+            .route(
+                &self.runtime,
+                tenant,
+                session,
+                &axum::http::Method::POST,
+                &onward.uri,
+                &onward.headers,
+                body.clone(),
+            )
+            .await
+    }
+
     /// The tenant's credentials, opened (through the tenant cache).
     pub(crate) async fn secrets(
         &self,

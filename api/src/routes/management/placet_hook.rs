@@ -160,20 +160,7 @@ async fn message(
     let session = SessionKey::new(format!("placet-{plain}"))
         .map_err(|e| ApiError::invalid_request(Some("channelId"), e.to_string()))?;
     // The session's owner runs its turns.
-    if !onward.forwarded
-        && let Some(cluster) = &state.cluster
-        && let Some(answer) = cluster
-            .route(
-                &state.runtime,
-                &tenant,
-                &session,
-                &axum::http::Method::POST,
-                &onward.uri,
-                &onward.headers,
-                raw.clone(),
-            )
-            .await?
-    {
+    if let Some(answer) = state.on_owner(&tenant, &session, onward, raw).await? {
         return Ok(Err(answer));
     }
     let (run_id, _events) = state
