@@ -29,6 +29,8 @@ use crate::routes::AppState;
 const IDS_MAX: usize = 100_000;
 /// Longest the node follows a turn from Placet for its answer.
 const FOLLOW_FOR: Duration = Duration::from_secs(24 * 3600);
+/// Longest a review answer waits for its delivery to be on record.
+const DELIVERY_RECORDED_WITHIN: Duration = Duration::from_secs(5);
 
 static SEEN: Mutex<Option<HashMap<String, RunId>>> = Mutex::new(None);
 
@@ -232,6 +234,37 @@ async fn answer_back(
     }
 }
 
+/// The review whose delivery to Placet became message `message_id`.
+async fn delivered_review(
+    state: &AppState,
+    tenant: &TenantId,
+    message_id: &str,
+) -> Result<Option<ReviewId>, ApiError> {
+    let delivered = state
+        .runtime
+        .store()
+        .list_audit(
+            tenant,
+            &AuditFilter {
+                kind: Some(AuditEventKind::ReviewDelivered),
+                text: Some(message_id.to_owned()),
+                limit: Some(50),
+                ..AuditFilter::default()
+            },
+        )
+        .await
+        .map_err(super::store_error)?;
+    Ok(delivered.iter().find_map(|e| {
+        (e.data["messageId"].as_str() == Some(message_id))
+            .then(|| {
+                e.data["reviewId"]
+                    .as_str()
+                    .and_then(|r| r.parse::<ReviewId>().ok())
+            })
+            .flatten()
+    }))
+}
+
 async fn responded(
     caller: &Caller,
     state: &AppState,
@@ -250,31 +283,18 @@ async fn responded(
         ));
     };
     let tenant = caller.tenant();
-    // The review a Placet message carried is named by its delivery event.
-    let delivered = state
-        .runtime
-        .store()
-        .list_audit(
-            tenant,
-            &AuditFilter {
-                kind: Some(AuditEventKind::ReviewDelivered),
-                text: Some(message_id.to_owned()),
-                limit: Some(50),
-                ..AuditFilter::default()
-            },
-        )
-        .await
-        .map_err(super::store_error)?;
-    let Some(review_id) = delivered.iter().find_map(|e| {
-        (e.data["messageId"].as_str() == Some(message_id))
-            .then(|| {
-                e.data["reviewId"]
-                    .as_str()
-                    .and_then(|r| r.parse::<ReviewId>().ok())
-            })
-            .flatten()
-    }) else {
-        return Ok(reply("ignored"));
+    // The review a Placet message carried is named by its delivery event, which is
+    // written just after Placet accepted the message: an answer as fast as that may
+    // arrive first, so it is looked for again for a while.
+    let deadline = tokio::time::Instant::now() + DELIVERY_RECORDED_WITHIN;
+    let review_id = loop {
+        if let Some(found) = delivered_review(state, tenant, message_id).await? {
+            break found;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(reply("ignored"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let decided = state
         .runtime
