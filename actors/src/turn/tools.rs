@@ -249,6 +249,9 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
     } else {
         tier.max(RiskTier::Infrastructure)
     };
+    let answering = (call.name == facio_services::a2a_client::CALL_AGENT)
+        .then(|| task.deps.a2a.answering(&task.tenant, &args))
+        .flatten();
     let decision = match policy.decide(&CallContext {
         tool: &call.name,
         risk,
@@ -281,21 +284,12 @@ async fn prepare(task: &TurnTask, policy: &Policy, call: ToolCall) -> Result<Pre
                 }
             }
         }
+        // A call that answers a question another agent asked is a human's to confirm.
+        Decision::Run { .. } | Decision::Ask { .. } if answering.is_some() => Decision::Ask {
+            reason: answering.unwrap_or_default(),
+        },
         // What changes the runtime's own MCP servers waits for a human, whatever rule
         // or switch would let it run.
-        // A call that answers a question another agent asked is a human's to confirm.
-        Decision::Run { .. } | Decision::Ask { .. }
-            if call.name == facio_services::a2a_client::CALL_AGENT
-                && task.deps.a2a.answering(&task.tenant, &args).is_some() =>
-        {
-            Decision::Ask {
-                reason: task
-                    .deps
-                    .a2a
-                    .answering(&task.tenant, &args)
-                    .unwrap_or_default(),
-            }
-        }
         Decision::Run { .. } if call.name == facio_services::mcp::MANAGE_MCP => Decision::Ask {
             reason: "manage_mcp changes this workspace's MCP servers; a human approves every \
                      such change"

@@ -71,7 +71,7 @@ fn tenant_of(channel: &WebhookChannel) -> Result<TenantId, ApiError> {
 }
 
 /// Letters, digits, `-` and `_` of `text`, the rest as `_`, at most 64.
-fn plain(text: &str) -> String {
+pub(crate) fn plain(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {

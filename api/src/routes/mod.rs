@@ -4,7 +4,7 @@
 mod a2a;
 mod chat;
 mod health;
-mod hooks;
+pub(crate) mod hooks;
 mod identity;
 mod inbox;
 mod internal;

@@ -154,45 +154,47 @@ impl McpHub {
     /// The tenant's servers, read again from the store when [`REFRESH`] old, each
     /// changed definition reconnected; plus which were started by this call.
     async fn servers(&self, tenant: &TenantId) -> (Vec<Arc<Server>>, Vec<Arc<Server>>) {
-        let fresh = |tenants: &HashMap<TenantId, TenantServers>| {
+        let listed = |tenants: &HashMap<TenantId, TenantServers>| -> Vec<Arc<Server>> {
             tenants
                 .get(tenant)
-                .is_some_and(|t| t.checked.elapsed() < REFRESH)
+                .map(|t| t.servers.values().cloned().collect())
+                .unwrap_or_default()
         };
-        let mut started = Vec::new();
-        if !fresh(&*self.tenants.lock().await) {
-            // Read outside the lock: other tenants' turns do not wait on this read.
-            let stored = match self
-                .store
-                .integrations(tenant, IntegrationKind::McpServer)
-                .await
+        // The common case, every model call: one lock, no store read.
+        {
+            let tenants = self.tenants.lock().await;
+            if tenants
+                .get(tenant)
+                .is_some_and(|t| t.checked.elapsed() < REFRESH)
             {
-                Ok(stored) => Some(stored),
-                Err(e) => {
-                    tracing::warn!(tenant = %tenant, error = %e, "could not read the tenant's MCP servers");
-                    None
-                }
-            };
-            let mut tenants = self.tenants.lock().await;
-            let entry = tenants
-                .entry(tenant.clone())
-                .or_insert_with(|| TenantServers {
-                    checked: Instant::now(),
-                    servers: BTreeMap::new(),
-                });
-            if let Some(stored) = stored {
-                started = self.reconcile(tenant, entry, stored);
+                return (listed(&tenants), Vec::new());
             }
-            entry.checked = Instant::now();
         }
-        let all = self
-            .tenants
-            .lock()
+        // Read outside the lock: other tenants' turns do not wait on this read.
+        let stored = match self
+            .store
+            .integrations(tenant, IntegrationKind::McpServer)
             .await
-            .get(tenant)
-            .map(|t| t.servers.values().cloned().collect())
-            .unwrap_or_default();
-        (all, started)
+        {
+            Ok(stored) => Some(stored),
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "could not read the tenant's MCP servers");
+                None
+            }
+        };
+        let mut tenants = self.tenants.lock().await;
+        let entry = tenants
+            .entry(tenant.clone())
+            .or_insert_with(|| TenantServers {
+                checked: Instant::now(),
+                servers: BTreeMap::new(),
+            });
+        let started = match stored {
+            Some(stored) => self.reconcile(tenant, entry, stored),
+            None => Vec::new(),
+        };
+        entry.checked = Instant::now();
+        (listed(&tenants), started)
     }
 
     /// Brings `entry` to the config's and the stored definitions: a removed or changed

@@ -148,17 +148,7 @@ async fn message(
         .clone()
         .or_else(|| message["channelId"].as_str().map(str::to_owned))
         .unwrap_or_else(|| "placet".to_owned());
-    let plain: String = channel
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
+    let plain = crate::routes::hooks::plain(&channel);
     let session = SessionKey::new(format!("placet-{plain}"))
         .map_err(|e| ApiError::invalid_request(Some("channelId"), e.to_string()))?;
     // The session's owner runs its turns.

@@ -196,42 +196,33 @@ fn tools(config: &Config) -> Result<(), Violation> {
             ));
         }
     }
-    for (name, channel) in &config.channels.webhooks {
-        if name.is_empty()
-            || name.len() > 64
-            || !name
+    let webhooks = config
+        .channels
+        .webhooks
+        .iter()
+        .map(|(n, c)| (n, c.problem()));
+    let telegram = config
+        .channels
+        .telegram
+        .iter()
+        .map(|(n, c)| (n, c.problem()));
+    for (area, (name, problem)) in webhooks
+        .map(|c| ("channels.webhooks", c))
+        .chain(telegram.map(|c| ("channels.telegram", c)))
+    {
+        let named = !name.is_empty()
+            && name.len() <= 64
+            && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !named {
             return Err(violation(
-                format!("channels.webhooks.{name}"),
+                format!("{area}.{name}"),
                 "a channel name is 1-64 letters, digits, '-' or '_'",
             ));
         }
-        if let Some((field, problem)) = channel.problem() {
-            return Err(violation(
-                format!("channels.webhooks.{name}.{field}"),
-                problem,
-            ));
-        }
-    }
-    for (name, channel) in &config.channels.telegram {
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(violation(
-                format!("channels.telegram.{name}"),
-                "a channel name is 1-64 letters, digits, '-' or '_'",
-            ));
-        }
-        if let Some((field, problem)) = channel.problem() {
-            return Err(violation(
-                format!("channels.telegram.{name}.{field}"),
-                problem,
-            ));
+        if let Some((field, problem)) = problem {
+            return Err(violation(format!("{area}.{name}.{field}"), problem));
         }
     }
     at_least("tools.web.timeoutS", t.web.timeout_s, 1)?;
