@@ -46,6 +46,8 @@ pub(crate) struct NodeContext {
     pub mcp: Arc<facio_services::mcp::McpHub>,
     /// Every tenant's A2A peers, for `call_agent`.
     pub a2a: Arc<facio_services::a2a_client::A2aPeers>,
+    /// Every tenant's scheduled jobs.
+    pub cron: Arc<facio_services::cron::CronJobs>,
     /// The client outbound channel messages go out with.
     pub http: reqwest::Client,
 }

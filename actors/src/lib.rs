@@ -16,6 +16,7 @@ mod peers;
 mod recovery;
 mod review_timers;
 mod runtime;
+mod scheduler;
 mod session;
 mod tool_pool;
 mod turn;

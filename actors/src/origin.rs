@@ -9,7 +9,11 @@ pub enum Origin {
     Interactive,
     Api,
     Sdk,
+    /// A scheduled job's turn.
     Cron,
+    /// A scheduled job's turn whose job requires approval: the policy's `skipCron`
+    /// does not apply to it.
+    CronReviewed,
     A2a,
     /// A message that came in through a channel (a webhook).
     Channel,
@@ -22,6 +26,7 @@ impl Origin {
             "api" => Self::Api,
             "sdk" => Self::Sdk,
             "cron" => Self::Cron,
+            "cron_reviewed" => Self::CronReviewed,
             "a2a" => Self::A2a,
             "channel" => Self::Channel,
             _ => return None,
@@ -36,6 +41,7 @@ impl Origin {
             Self::Api => CallOrigin::Api,
             Self::Sdk => CallOrigin::Sdk,
             Self::Cron => CallOrigin::Cron,
+            Self::CronReviewed => CallOrigin::CronReviewed,
             Self::A2a => CallOrigin::A2a,
             Self::Channel => CallOrigin::Channel,
         }
@@ -47,6 +53,7 @@ impl Origin {
             Self::Api => "api",
             Self::Sdk => "sdk",
             Self::Cron => "cron",
+            Self::CronReviewed => "cron_reviewed",
             Self::A2a => "a2a",
             Self::Channel => "channel",
         }

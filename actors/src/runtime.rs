@@ -164,6 +164,7 @@ impl Runtime {
         specs.push(facio_services::a2a_client::call_agent_spec());
         specs.push(facio_services::channels::message_spec());
         let a2a = facio_services::a2a_client::A2aPeers::new(deps.store.clone());
+        let cron = facio_services::cron::CronJobs::new(deps.store.clone());
         let tenants: Arc<facio_services::tenant_cache::TenantCache> = Arc::default();
         let mcp = {
             let (cache, store, vault) = (tenants.clone(), deps.store.clone(), deps.vault.clone());
@@ -184,6 +185,7 @@ impl Runtime {
         let turn_deps = Arc::new(NodeContext {
             mcp,
             a2a,
+            cron,
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .build()
@@ -237,6 +239,10 @@ impl Runtime {
         background.spawn(keep_leases(turn_deps.clone()));
         background.spawn(keep_sealed(turn_deps.clone()));
         background.spawn(sweep(turn_deps.clone(), refs.clone()));
+        background.spawn(crate::scheduler::keep_schedule(
+            turn_deps.clone(),
+            refs.clone(),
+        ));
         background.spawn(crate::gate::keep_timers(turn_deps.clone()));
         let runtime = Runtime {
             refs,
@@ -558,36 +564,32 @@ impl Runtime {
     /// on to the live node holding it; a session nobody holds is taken here. `false`
     /// while the session is still held by a node that is gone: ask again later.
     pub async fn take_notice(&self, tenant: TenantId, key: SessionKey) -> bool {
-        let lease = match self.deps.store.get_lease(&tenant, &key).await {
-            Ok(lease) => lease.filter(|l| l.expires_at > chrono::Utc::now()),
-            Err(e) => {
-                tracing::warn!(session = %key, error = %e, "cannot read the session's lease; the notice waits");
-                return false;
-            }
-        };
-        if let Some(lease) = lease
-            && lease.owner != self.deps.node
-        {
-            let Some(peers) = self.deps.peers.get() else {
-                return false;
-            };
-            if !peers.is_live(&lease.owner) {
-                return false;
-            }
-            return match peers.notify(&lease.owner, &tenant, &key).await {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::warn!(session = %key, owner = %lease.owner, error = %e, "cannot pass a notice on");
-                    false
-                }
-            };
+        pass_notice(&self.deps, &self.refs, &tenant, &key).await
+    }
+
+    /// Every tenant's scheduled jobs.
+    pub fn cron_jobs(&self) -> &Arc<facio_services::cron::CronJobs> {
+        &self.deps.cron
+    }
+
+    /// Gives `job`'s session a turn now, as its schedule would (recorded as `actor`'s).
+    pub async fn run_job_now(
+        &self,
+        tenant: &TenantId,
+        job: &facio_services::cron::CronJob,
+        actor: &str,
+    ) -> Result<RunId, RuntimeError> {
+        if self.draining() {
+            return Err(RuntimeError::Unavailable(
+                "the node is shutting down".into(),
+            ));
         }
-        match self.sessions() {
-            Ok(sessions) => sessions
-                .cast(SupervisorMsg::Route((tenant, key), SessionMsg::Poke))
-                .is_ok(),
-            Err(_) => false,
-        }
+        let run = RunId::generate();
+        crate::scheduler::fire(&self.deps, tenant, job, &run, None, actor)
+            .await
+            .map_err(RuntimeError::Unavailable)?;
+        pass_notice(&self.deps, &self.refs, tenant, &job.session_key).await;
+        Ok(run)
     }
 
     /// Joins this node to its cluster: from now on a session held by another live
@@ -740,6 +742,50 @@ async fn keep_leases(deps: Arc<NodeContext>) {
     }
 }
 
+/// Tells the session's holder to look at its stored work: here, or on to the live
+/// node holding it; a session nobody holds is taken here. `false` while the session
+/// is still held by a node that is gone: ask again later (a sweep will).
+pub(crate) async fn pass_notice(
+    deps: &NodeContext,
+    refs: &NodeRefs,
+    tenant: &TenantId,
+    key: &SessionKey,
+) -> bool {
+    let lease = match deps.store.get_lease(tenant, key).await {
+        Ok(lease) => lease.filter(|l| l.expires_at > chrono::Utc::now()),
+        Err(e) => {
+            tracing::warn!(session = %key, error = %e, "cannot read the session's lease; the notice waits");
+            return false;
+        }
+    };
+    if let Some(lease) = lease
+        && lease.owner != deps.node
+    {
+        let Some(peers) = deps.peers.get() else {
+            return false;
+        };
+        if !peers.is_live(&lease.owner) {
+            return false;
+        }
+        return match peers.notify(&lease.owner, tenant, key).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(session = %key, owner = %lease.owner, error = %e, "cannot pass a notice on");
+                false
+            }
+        };
+    }
+    match refs.sessions() {
+        Some(sessions) => sessions
+            .cast(SupervisorMsg::Route(
+                (tenant.clone(), key.clone()),
+                SessionMsg::Poke,
+            ))
+            .is_ok(),
+        None => false,
+    }
+}
+
 /// Every lease TTL, until the node shuts down: work in the store that no live node
 /// holds goes to the node rendezvous hashing prefers for it (a node that died left it
 /// running, queued or resumable), and runs of this node's own sessions whose review
@@ -778,15 +824,15 @@ async fn sweep_once(deps: &Arc<NodeContext>, refs: &NodeRefs) -> Result<(), Stor
     for tenant in tenants {
         let mut seen = std::collections::HashSet::new();
         let awaiting = store.resumable_runs(&tenant).await?;
-        let stalled = store
-            .running_runs(&tenant)
-            .await?
-            .into_iter()
-            .chain(store.queued_runs(&tenant).await?);
+        // Queued runs count like resumable ones: one given to a session of this node
+        // from outside (a scheduled job) whose notice was lost is taken now.
+        let queued = store.queued_runs(&tenant).await?;
+        let running = store.running_runs(&tenant).await?;
         for (run, resumable) in awaiting
             .into_iter()
+            .chain(queued)
             .map(|r| (r, true))
-            .chain(stalled.map(|r| (r, false)))
+            .chain(running.into_iter().map(|r| (r, false)))
         {
             if !seen.insert(run.session_key.clone()) {
                 continue;

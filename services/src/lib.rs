@@ -8,6 +8,7 @@ pub mod channels;
 pub mod cluster;
 pub mod config;
 pub mod context;
+pub mod cron;
 pub mod domain;
 pub mod logs;
 pub mod mcp;

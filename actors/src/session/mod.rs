@@ -171,6 +171,7 @@ impl SessionActor {
             SessionMsg::Wake => state.received += 1,
             SessionMsg::Poke => {
                 state.received += 1;
+                adopt_queued(state).await?;
                 reconcile(state).await?;
                 start_next(&myself, state);
             }
@@ -464,24 +465,7 @@ async fn take_over(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
         |name: &str| deps.tools.risk(name) != Some(facio_services::tools::RiskTier::ReadOnly);
     for run in store.unfinished_runs(&tenant, &key).await? {
         if run.status == facio_services::store::RunStatus::Queued {
-            if state.queue.iter().all(|i| i.run_id != run.run_id) {
-                let (origin, model) = crate::turn::queued_as(store, &tenant, &run.run_id)
-                    .await?
-                    .unwrap_or((crate::turn::Origin::Api, None));
-                state.queue.push_back(TurnInput {
-                    run_id: run.run_id,
-                    input: run.input,
-                    origin,
-                    hooks: None,
-                    model,
-                    events: None,
-                    resume: false,
-                    continues: false,
-                    accepted: None,
-                    recording: false,
-                    stored: true,
-                });
-            }
+            adopt(state, store, run).await?;
             continue;
         }
         // Nothing of it was running when its owner went (it waited for the model, or
@@ -523,6 +507,53 @@ async fn take_over(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
             .await?;
         }
     }
+    Ok(())
+}
+
+/// Queued runs of the session in the store that its queue does not hold (given to
+/// it from outside, by a scheduled job) join the queue, in the order they were given.
+async fn adopt_queued(state: &mut SessionState) -> Result<(), ActorProcessingErr> {
+    let (tenant, key) = state.args.address.clone();
+    let store = state.args.deps.store.clone();
+    for run in store.unfinished_runs(&tenant, &key).await? {
+        if run.status == facio_services::store::RunStatus::Queued {
+            adopt(state, store.as_ref(), run).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `run`, queued in the store, joins the queue unless it is in it already.
+async fn adopt(
+    state: &mut SessionState,
+    store: &dyn facio_services::store::Store,
+    run: facio_services::store::RunRecord,
+) -> Result<(), ActorProcessingErr> {
+    let known = state.queue.iter().any(|i| i.run_id == run.run_id)
+        || state
+            .running
+            .as_ref()
+            .is_some_and(|r| r.run_id == run.run_id);
+    if known {
+        return Ok(());
+    }
+    let (tenant, _) = &state.args.address;
+    let (origin, model) = crate::turn::queued_as(store, tenant, &run.run_id)
+        .await?
+        .unwrap_or((crate::turn::Origin::Api, None));
+    state.queue.push_back(TurnInput {
+        run_id: run.run_id,
+        input: run.input,
+        origin,
+        hooks: None,
+        model,
+        events: None,
+        resume: false,
+        continues: false,
+        accepted: None,
+        recording: false,
+        stored: true,
+    });
     Ok(())
 }
 

@@ -33,7 +33,7 @@ pub use budget::BudgetScope;
 pub use events::{Origin, StopReason, ToolUse, TurnEvent, TurnSummary};
 pub use hooks::{HookDecision, TurnHooks};
 use record::Recorder;
-pub(crate) use record::{queued_as, record_queued, started_as};
+pub(crate) use record::{queued_as, queued_step, record_queued, started_as};
 
 /// A turn ready to run as a task.
 pub(crate) struct TurnTask {

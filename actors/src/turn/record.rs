@@ -266,6 +266,42 @@ pub(super) fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// The `queued` record of a turn: its input redacted like an accepted one, and its
+/// `turn_queued` event (origin, input, requested model, and `extra` fields).
+pub(crate) async fn queued_step(
+    deps: &crate::context::NodeContext,
+    tenant: &facio_services::domain::TenantId,
+    input: &str,
+    origin: Origin,
+    model: Option<&str>,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<QueuedStep, String> {
+    let secrets = deps
+        .tenants
+        .credentials(deps.store.as_ref(), &deps.vault, tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    let input = if secrets.is_empty() {
+        input.to_owned()
+    } else {
+        secrets.redact(input)
+    };
+    let mut data = serde_json::json!({
+        "origin": origin.as_str(),
+        "input": clip(&input, deps.config.audit.max_field_chars),
+    });
+    if let Some(model) = model {
+        data[REQUESTED_MODEL] = serde_json::json!(model);
+    }
+    for (key, value) in extra {
+        data[key] = value;
+    }
+    Ok(QueuedStep {
+        input,
+        event: StepEvent::new(AuditEventKind::TurnQueued, data),
+    })
+}
+
 /// Records a turn that has to wait behind another of its session: its run as
 /// `queued` and the `turn_queued` event (origin, input, requested model), in one step
 /// fenced by the session's epoch, so the caller is acknowledged only once it is
@@ -281,23 +317,9 @@ pub(crate) async fn record_queued(
     origin: Origin,
     model: Option<&str>,
 ) -> Result<(), super::NotAccepted> {
-    let secrets = deps
-        .tenants
-        .credentials(deps.store.as_ref(), &deps.vault, tenant)
+    let step = queued_step(deps, tenant, input, origin, model, serde_json::Map::new())
         .await
-        .map_err(|e| super::NotAccepted::Failed(e.to_string()))?;
-    let input = if secrets.is_empty() {
-        input.to_owned()
-    } else {
-        secrets.redact(input)
-    };
-    let mut data = serde_json::json!({
-        "origin": origin.as_str(),
-        "input": clip(&input, deps.config.audit.max_field_chars),
-    });
-    if let Some(model) = model {
-        data[REQUESTED_MODEL] = serde_json::json!(model);
-    }
+        .map_err(super::NotAccepted::Failed)?;
     let scope = RunScope {
         tenant: tenant.clone(),
         session_key: key.clone(),
@@ -306,13 +328,7 @@ pub(crate) async fn record_queued(
         epoch,
     };
     deps.store
-        .record_queued(
-            &scope,
-            QueuedStep {
-                input,
-                event: StepEvent::new(AuditEventKind::TurnQueued, data),
-            },
-        )
+        .record_queued(&scope, step)
         .await
         .map_err(|e| match e {
             StoreError::Busy(why) => super::NotAccepted::Busy(why),

@@ -66,6 +66,21 @@ pub const ANY_FORM_PATTERN: &str = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$";
 /// What [`tenant_form`] admits, as a regular expression.
 pub const TENANT_FORM_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 
+/// A scheduled job's id: `cron_` and 32 lower-case hex digits.
+fn cron_form(value: &str) -> Result<(), &'static str> {
+    const RULE: &str = "a job id is cron_ and 32 lower-case hex digits";
+    let ok = value.strip_prefix("cron_").is_some_and(|hex| {
+        hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    if ok { Ok(()) } else { Err(RULE) }
+}
+
+/// What [`cron_form`] admits, as a regular expression.
+pub const CRON_FORM_PATTERN: &str = "^cron_[0-9a-f]{32}$";
+
 /// The JSON Schema of an id: a string of 1 to `max` characters matching `pattern`.
 fn id_schema(
     pattern: &str,
@@ -171,6 +186,18 @@ string_id!(
     /// A tool call id as the model named it.
     ToolCallId, "tool call id", 256
 );
+
+string_id!(
+    /// A tenant's scheduled job: `cron_` and 32 hex digits.
+    CronJobId, "cron job id", 37, cron_form, CRON_FORM_PATTERN
+);
+
+impl CronJobId {
+    /// A fresh, time-ordered job id.
+    pub fn generate() -> Self {
+        Self(format!("cron_{}", uuid::Uuid::now_v7().simple()))
+    }
+}
 
 impl TenantId {
     /// The tenant a single-team deployment runs as.

@@ -5,7 +5,8 @@ mod message;
 mod tenant;
 
 pub use ids::{
-    ANY_FORM_PATTERN, IdError, NodeId, RunId, SessionKey, TENANT_FORM_PATTERN, TenantId, ToolCallId,
+    ANY_FORM_PATTERN, CRON_FORM_PATTERN, CronJobId, IdError, NodeId, RunId, SessionKey,
+    TENANT_FORM_PATTERN, TenantId, ToolCallId,
 };
 pub use message::{ChatMessage, Role, ToolCall, Usage};
 pub use tenant::{TenantSettings, TenantSettingsPatch};

@@ -145,6 +145,10 @@ pub enum CallOrigin {
     Api,
     Sdk,
     Cron,
+    /// A scheduled job's turn whose job requires approval: `skipCron` does not
+    /// apply to it.
+    #[serde(rename = "cron_reviewed")]
+    CronReviewed,
     A2a,
     Channel,
 }

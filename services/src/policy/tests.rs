@@ -106,6 +106,11 @@ fn flags_switch_gates_off_or_skip_cron() {
     };
     policy.settings.skip_cron = true;
     assert!(is_run(&policy.decide(&call(CallOrigin::Cron))));
+    // A job that requires approval is gated whatever skipCron says.
+    assert!(matches!(
+        policy.decide(&call(CallOrigin::CronReviewed)),
+        Decision::Ask { .. }
+    ));
     assert!(matches!(
         policy.decide(&call(CallOrigin::Interactive)),
         Decision::Ask { .. }

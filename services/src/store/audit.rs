@@ -61,6 +61,9 @@ pub enum AuditEventKind {
     ChannelDelivery,
     /// A tenant's channel was added, replaced or removed.
     ChannelChanged,
+    /// A tenant's scheduled job was added, changed, paused, resumed, removed or run
+    /// by hand.
+    CronJobChanged,
 }
 
 impl AuditEventKind {
@@ -94,6 +97,7 @@ impl AuditEventKind {
             Self::ChannelMessage => "channel_message",
             Self::ChannelDelivery => "channel_delivery",
             Self::ChannelChanged => "channel_changed",
+            Self::CronJobChanged => "cron_job_changed",
         }
     }
 
@@ -127,6 +131,7 @@ impl AuditEventKind {
             "channel_message" => Self::ChannelMessage,
             "channel_delivery" => Self::ChannelDelivery,
             "channel_changed" => Self::ChannelChanged,
+            "cron_job_changed" => Self::CronJobChanged,
             _ => return None,
         })
     }

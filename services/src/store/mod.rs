@@ -337,6 +337,8 @@ pub enum IntegrationKind {
     A2aPeer,
     /// A webhook channel (`/api/v1/channels`).
     Channel,
+    /// A scheduled job (`/api/v1/cron`).
+    CronJob,
 }
 
 impl IntegrationKind {
@@ -346,6 +348,7 @@ impl IntegrationKind {
             Self::McpServer => "mcp_server",
             Self::A2aPeer => "a2a_peer",
             Self::Channel => "channel",
+            Self::CronJob => "cron_job",
         }
     }
 
@@ -355,6 +358,7 @@ impl IntegrationKind {
             Self::McpServer => "an MCP server",
             Self::A2aPeer => "an A2A peer",
             Self::Channel => "a channel",
+            Self::CronJob => "a scheduled job",
         }
     }
 }

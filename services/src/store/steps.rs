@@ -140,6 +140,20 @@ pub trait SessionLog: Send + Sync {
     async fn record_accept(&self, run: &RunScope, step: AcceptStep) -> Result<(), StoreError>;
     /// [`StoreError::Conflict`] if the run exists already.
     async fn record_queued(&self, run: &RunScope, step: QueuedStep) -> Result<(), StoreError>;
+    /// Records a turn given to a session by something other than its holder (a
+    /// scheduled job firing): its run as `queued` and its `turn_queued` event by
+    /// `actor`, in one step under whatever lease the session has (none is needed; the
+    /// event records the current epoch). The holder takes the run when told, or when
+    /// a sweep finds it. `false`, writing nothing, when a run of that id exists: it
+    /// was given before.
+    async fn enqueue_turn(
+        &self,
+        tenant: &TenantId,
+        key: &SessionKey,
+        run_id: &RunId,
+        actor: &str,
+        step: QueuedStep,
+    ) -> Result<bool, StoreError>;
     async fn record_model_reply(
         &self,
         run: &RunScope,

@@ -10,6 +10,7 @@ mod audit;
 mod channels;
 mod cli;
 mod cluster;
+mod cron;
 mod durability;
 mod gate;
 mod gate_property;

@@ -13,7 +13,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::{RefOr, Schema};
 
 use super::{
-    agent, audit, channels, cluster, commands, credentials, mcp, peers, placet_hook, policy,
+    agent, audit, channels, cluster, commands, credentials, cron, mcp, peers, placet_hook, policy,
     reviews, runs, sessions, settings, skills, tenants, tokens, usage, workspace,
 };
 
@@ -374,6 +374,38 @@ pub(super) const ROUTES: &[RouteDoc] = &[
     )
     .body::<peers::PeerMessage>()
     .returns::<facio_services::a2a_client::PeerReply>(),
+    route("get", "/cron", OPERATORS, "The tenant's scheduled jobs, when each fires next and what its last instant did")
+        .returns::<cron::JobList>(),
+    route(
+        "post",
+        "/cron",
+        OPERATORS,
+        "Add a scheduled job (422 names a schedule that cannot fire)",
+    )
+    .body::<cron::NewJob>()
+    .created()
+    .returns::<cron::JobView>(),
+    route("get", "/cron/{id}", OPERATORS, "A scheduled job").returns::<cron::JobView>(),
+    route(
+        "patch",
+        "/cron/{id}",
+        OPERATORS,
+        "Change some fields of a scheduled job (a new schedule counts from now)",
+    )
+    .body::<cron::JobChange>()
+    .returns::<cron::JobView>(),
+    route("delete", "/cron/{id}", OPERATORS, "Remove a scheduled job").deleted(),
+    route(
+        "post",
+        "/cron/{id}/run-now",
+        OPERATORS,
+        "Give the job's session a turn now, as its schedule would",
+    )
+    .accepted::<cron::RunNow>(),
+    route("post", "/cron/{id}/pause", OPERATORS, "Stop a job firing (missed instants are skipped)")
+        .returns::<cron::JobView>(),
+    route("post", "/cron/{id}/resume", OPERATORS, "Let a paused job fire again, counting from now")
+        .returns::<cron::JobView>(),
     route("get", "/channels", OPERATORS, "The tenant's channels (webhooks, Placet)")
         .returns::<channels::ChannelList>(),
     route("get", "/channels/{name}", OPERATORS, "A channel").returns::<channels::ChannelView>(),
@@ -648,6 +680,9 @@ fn path_schema(path: &str, name: &str, providers: &[String]) -> Value {
     }
     match name {
         "name" => json!({"type": "string", "pattern": TENANT_FORM_PATTERN}),
+        "id" if path.starts_with("/cron/") => {
+            json!({"type": "string", "pattern": facio_services::domain::CRON_FORM_PATTERN})
+        }
         "key" if path.starts_with("/credentials/") => {
             json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"})
         }

@@ -9,6 +9,7 @@ mod channels;
 mod cluster;
 mod commands;
 mod credentials;
+mod cron;
 mod json;
 mod mcp;
 mod peers;
@@ -57,6 +58,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .merge(mcp::routes())
         .merge(peers::routes())
         .merge(channels::routes())
+        .merge(cron::routes())
         .merge(placet_hook::routes())
         .route_layer(axum::middleware::from_fn(check_roles))
         .fallback(|| async { ApiError::not_found("no such management route") })

@@ -7,12 +7,12 @@ use serde_json::json;
 
 use super::harness::{Subject, conformance};
 use super::{accept, new_review, reply, scope, tenant};
-use crate::domain::{ChatMessage, ToolCall, Usage};
+use crate::domain::{ChatMessage, RunId, ToolCall, Usage};
 use crate::review::ReviewOutcome;
 use crate::store::{
-    AuditEventKind, AuditFilter, GateClosedStep, GateOpenedStep, ReviewStatus, RunScope, RunStatus,
-    StepEvent, Store, StoreError, ToolCallStatus, ToolFinishedStep, ToolStartedStep,
-    TurnFinishedStep,
+    AuditEventKind, AuditFilter, GateClosedStep, GateOpenedStep, QueuedStep, ReviewStatus,
+    RunScope, RunStatus, StepEvent, Store, StoreError, ToolCallStatus, ToolFinishedStep,
+    ToolStartedStep, TurnFinishedStep,
 };
 
 conformance!(
@@ -20,6 +20,7 @@ conformance!(
     a_turn_and_a_call_finish_once,
     a_review_closes_exactly_once_under_concurrency,
     many_sessions_step_at_once_without_losing_a_sequence_number,
+    a_turn_given_from_outside_is_taken_once_and_its_holder_runs_it,
 );
 
 fn started(call: &ToolCall) -> ToolStartedStep {
@@ -442,5 +443,77 @@ async fn many_sessions_step_at_once_without_losing_a_sequence_number(subject: &S
     assert_eq!(
         (totals.calls, totals.runs),
         (4 * SESSIONS as u64, 2 * SESSIONS as u64)
+    );
+}
+
+/// A scheduled job's fire, given by several nodes at once and again later: one run,
+/// queued, with one `turn_queued` event under the session's current epoch; the
+/// session's holder then accepts and finishes it like any queued turn.
+async fn a_turn_given_from_outside_is_taken_once_and_its_holder_runs_it(subject: &Subject) {
+    let store = subject.store.clone();
+    let held = scope(store.as_ref(), "acme", "cron:given").await;
+    let run_id = RunId::new("run_0123456789abcdef0123456789abcdef").unwrap();
+    let give = |store: Arc<dyn Store>| {
+        let (tenant, key, run_id) = (
+            held.tenant.clone(),
+            held.session_key.clone(),
+            run_id.clone(),
+        );
+        async move {
+            let step = QueuedStep {
+                input: "Check the queue.".into(),
+                event: StepEvent::new(AuditEventKind::TurnQueued, json!({"origin": "cron"})),
+            };
+            store
+                .enqueue_turn(&tenant, &key, &run_id, "cron:job", step)
+                .await
+        }
+    };
+    let tries: Vec<_> = (0..6).map(|_| tokio::spawn(give(store.clone()))).collect();
+    let mut taken = 0;
+    for attempt in tries {
+        if attempt.await.unwrap().unwrap() {
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 1, "six givers at once: the store took it once");
+    assert!(
+        !give(store.clone()).await.unwrap(),
+        "given again later: refused"
+    );
+    let run = store.get_run(&held.tenant, &run_id).await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.input.as_str()),
+        (RunStatus::Queued, "Check the queue.")
+    );
+    let events = store
+        .list_audit(&held.tenant, &AuditFilter::default())
+        .await
+        .unwrap();
+    let queued: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == AuditEventKind::TurnQueued)
+        .collect();
+    assert_eq!(queued.len(), 1, "{events:?}");
+    assert_eq!(queued[0].actor, "cron:job");
+    assert_eq!(queued[0].epoch, Some(held.epoch.get()));
+    // The holder takes it as its own queued turn.
+    let own = RunScope {
+        run_id: run_id.clone(),
+        ..held.clone()
+    };
+    store
+        .record_accept(&own, accept("Check the queue."))
+        .await
+        .unwrap();
+    store
+        .record_turn_finished(&own, turn_finished())
+        .await
+        .unwrap();
+    let run = store.get_run(&held.tenant, &run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Completed);
+    assert!(
+        !give(store.clone()).await.unwrap(),
+        "a finished run is not given again"
     );
 }

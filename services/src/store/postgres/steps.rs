@@ -107,6 +107,59 @@ impl SessionLog for PostgresStore {
         self.commit(tx).await
     }
 
+    async fn enqueue_turn(
+        &self,
+        tenant: &TenantId,
+        key: &crate::domain::SessionKey,
+        run_id: &crate::domain::RunId,
+        actor: &str,
+        step: QueuedStep,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write(tenant).await?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM runs WHERE tenant_id = $1 AND run_id = $2")
+                .bind(tenant.as_str())
+                .bind(run_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "SELECT epoch FROM session_leases WHERE tenant_id = $1 AND session_key = $2 \
+             FOR SHARE",
+        )
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let run = RunScope {
+            tenant: tenant.clone(),
+            session_key: key.clone(),
+            run_id: run_id.clone(),
+            actor: actor.to_owned(),
+            epoch: crate::store::Epoch::from_stored(epoch.unwrap_or(0)),
+        };
+        // Two nodes giving the same run at once: one insert wins, the other is a
+        // conflict, which means the same as finding it.
+        match create_run_in(&mut tx, tenant, key, run_id, &step.input).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        set_run_status_in(
+            &mut tx,
+            tenant,
+            run_id,
+            RunStatus::Running,
+            RunStatus::Queued,
+        )
+        .await?;
+        audit_in(&mut tx, &run, [step.event], self.audit_key().as_ref()).await?;
+        self.commit(tx).await?;
+        Ok(true)
+    }
+
     async fn record_model_reply(
         &self,
         run: &RunScope,

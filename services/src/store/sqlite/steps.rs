@@ -127,6 +127,69 @@ impl SessionLog for SqliteStore {
         .await
     }
 
+    async fn enqueue_turn(
+        &self,
+        tenant: &TenantId,
+        key: &crate::domain::SessionKey,
+        run_id: &crate::domain::RunId,
+        actor: &str,
+        step: QueuedStep,
+    ) -> Result<bool, StoreError> {
+        let (tenant, key, run_id, actor) = (
+            tenant.clone(),
+            key.clone(),
+            run_id.clone(),
+            actor.to_owned(),
+        );
+        let audit_key = self.audit_key();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let exists: Option<i64> =
+                    sqlx::query_scalar("SELECT 1 FROM runs WHERE tenant_id = ? AND run_id = ?")
+                        .bind(tenant.as_str())
+                        .bind(run_id.as_str())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if exists.is_some() {
+                    return Ok(false);
+                }
+                let epoch: Option<i64> = sqlx::query_scalar(
+                    "SELECT epoch FROM session_leases WHERE tenant_id = ? AND session_key = ?",
+                )
+                .bind(tenant.as_str())
+                .bind(key.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+                let run = RunScope {
+                    tenant,
+                    session_key: key,
+                    run_id,
+                    actor,
+                    epoch: crate::store::Epoch::from_stored(epoch.unwrap_or(0)),
+                };
+                create_run_in(
+                    &mut *conn,
+                    &run.tenant,
+                    &run.session_key,
+                    &run.run_id,
+                    &step.input,
+                )
+                .await?;
+                set_run_status_in(
+                    &mut *conn,
+                    &run.tenant,
+                    &run.run_id,
+                    RunStatus::Running,
+                    RunStatus::Queued,
+                )
+                .await?;
+                events_in(&mut *conn, &run, [step.event], audit_key.as_ref()).await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
     async fn record_model_reply(
         &self,
         run: &RunScope,
