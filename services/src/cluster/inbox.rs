@@ -1,7 +1,8 @@
 //! Each node's inbox: the Redis Stream `facio:inbox:<node>`, read by its node through
 //! the consumer group `facio`. What one node has to tell the node holding a session
-//! (a review of it closed on another node) is written to the store first and then
-//! added here; the holder acknowledges an entry only once it has handled it, so an
+//! (a review of it closed on another node, a scheduled job gave it a turn) is written
+//! to the store first and then added here; the holder acknowledges an entry only once
+//! it has handled it, so an
 //! entry its node died holding stays pending, and a live node claims it once the dead
 //! node's registration is gone. Handlers see each entry id once per process; the work
 //! an entry points at is read from the store, so a repeat does nothing. Without Redis

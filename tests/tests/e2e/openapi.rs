@@ -48,6 +48,15 @@ const SEMANTIC: &[(&str, &str)] = &[
         "as post_mcp, for the definition the patch makes",
     ),
     (
+        "post_cron",
+        "a schedule's cron pattern must parse, everyS is 1 s to a year, at is in the \
+         future, the message is not blank",
+    ),
+    (
+        "patch_cron__id_",
+        "as post_cron, for the job the patch makes",
+    ),
+    (
         "put_channels__name_",
         "a channel name is 1-64 letters, digits, '-' or '_'; outboundUrl must parse as a URL",
     ),
