@@ -71,6 +71,9 @@ impl NodeContext {
         if name == facio_services::a2a_client::CALL_AGENT {
             return Some(self.a2a.tool(tenant));
         }
+        if name == facio_services::cron::CRON_TOOL {
+            return Some(self.cron.tool(tenant));
+        }
         if name == facio_services::channels::MESSAGE {
             let channels = facio_services::channels::tenant_channels(
                 &self.config.channels.webhooks,
@@ -107,6 +110,7 @@ impl NodeContext {
     pub fn risk(&self, tenant: &TenantId, name: &str) -> Option<facio_services::tools::RiskTier> {
         if name == facio_services::a2a_client::CALL_AGENT
             || name == facio_services::channels::MESSAGE
+            || name == facio_services::cron::CRON_TOOL
         {
             return Some(facio_services::tools::RiskTier::SystemEffect);
         }

@@ -101,7 +101,13 @@ pub struct Runtime {
     closed: CancellationToken,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// New turns sent towards their session actors and not yet taken by them.
+    intake: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Most new turns in the node's actor mailboxes at once (sent, not yet taken by their
+/// session actor); one more is refused as busy, nothing stored.
+const INTAKE_CAPACITY: usize = 4096;
 
 impl Runtime {
     /// Starts the actor tree (after closing turns a previous process left running,
@@ -163,6 +169,7 @@ impl Runtime {
         specs.push(facio_services::mcp::manage_mcp_spec());
         specs.push(facio_services::a2a_client::call_agent_spec());
         specs.push(facio_services::channels::message_spec());
+        specs.push(facio_services::cron::cron_spec());
         let a2a = facio_services::a2a_client::A2aPeers::new(deps.store.clone());
         let cron = facio_services::cron::CronJobs::new(deps.store.clone());
         let tenants: Arc<facio_services::tenant_cache::TenantCache> = Arc::default();
@@ -253,6 +260,7 @@ impl Runtime {
             closed: CancellationToken::new(),
             shutdown,
             tracker,
+            intake: Arc::default(),
         };
         for tenant in &recovered {
             runtime.requeue(tenant).await?;
@@ -398,6 +406,13 @@ impl Runtime {
         {
             return Err(RuntimeError::ShuttingDown);
         }
+        let admission =
+            crate::session::Admission::take(&self.intake, INTAKE_CAPACITY).ok_or_else(|| {
+                RuntimeError::Busy(format!(
+                    "the node has {INTAKE_CAPACITY} turns on their way to their sessions; try \
+                     again shortly"
+                ))
+            })?;
         let run_id = RunId::generate();
         let (events, receiver) = mpsc::channel(EVENT_BUFFER);
         let (accepted, acceptance) = oneshot::channel();
@@ -417,7 +432,7 @@ impl Runtime {
         self.sessions()?
             .cast(SupervisorMsg::Route(
                 (request.tenant, request.session_key),
-                SessionMsg::Submit(input),
+                SessionMsg::Submit(input, admission),
             ))
             .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
         match acceptance.await {

@@ -106,9 +106,9 @@ fn pattern_of(pattern: &str) -> Result<croner::Cron, String> {
         .map_err(|e| format!("schedule.cron {pattern:?} is not a cron pattern: {e}"))
 }
 
-/// A tenant's scheduled job, as stored and shown.
+/// A tenant's scheduled job, as stored and shown (the API's views add fields to it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct CronJob {
     pub id: CronJobId,
     pub name: String,
@@ -550,5 +550,173 @@ mod tests {
             fire_run_id(&tenant, &job, t),
             fire_run_id(&tenant, &other, t)
         );
+    }
+}
+
+/// The agent's tool for its own scheduled jobs.
+pub const CRON_TOOL: &str = "cron";
+
+/// The `cron` tool's spec (the same for every tenant).
+pub fn cron_spec() -> crate::tools::ToolSpec {
+    crate::tools::ToolSpec {
+        name: CRON_TOOL.to_owned(),
+        description: "Schedule a prompt to run later as a turn of its own session, list this \
+                      workspace's scheduled jobs, or remove one you scheduled. `add` takes \
+                      `schedule`: {\"cron\": \"0 7 * * MON-FRI\"} (UTC), {\"everyS\": 3600} or \
+                      {\"at\": \"2026-12-24T08:00:00Z\"}, and the `message` to run. Calls in \
+                      jobs you schedule always go to a human under the workspace's rules."
+            .to_owned(),
+        parameters: serde_json::json!({
+            "type": "object",
+            "properties": {
+                "action": {"type": "string", "enum": ["add", "list", "remove"]},
+                "name": {"type": "string", "description": "for add: a label"},
+                "schedule": {
+                    "type": "object",
+                    "description": "for add: exactly one of cron, everyS, at",
+                    "properties": {
+                        "cron": {"type": "string"},
+                        "everyS": {"type": "integer", "minimum": 1},
+                        "at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "message": {"type": "string", "description": "for add: the prompt to run"},
+                "id": {"type": "string", "description": "for remove: the job's id"},
+            },
+            "required": ["action"],
+        }),
+        risk: crate::tools::RiskTier::SystemEffect,
+    }
+}
+
+/// Who the agent is in a job's `createdBy` and the audit log.
+const AGENT: &str = "agent";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolArgs {
+    action: ToolAction,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    schedule: Option<Schedule>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    id: Option<CronJobId>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ToolAction {
+    Add,
+    List,
+    Remove,
+}
+
+/// The `cron` tool of one tenant.
+pub struct CronTool {
+    jobs: Arc<CronJobs>,
+    tenant: TenantId,
+}
+
+impl CronJobs {
+    /// The `cron` tool as `tenant`'s turns see it.
+    pub fn tool(self: &Arc<Self>, tenant: &TenantId) -> Arc<dyn crate::tools::Tool> {
+        Arc::new(CronTool {
+            jobs: self.clone(),
+            tenant: tenant.clone(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::tools::Tool for CronTool {
+    fn spec(&self) -> crate::tools::ToolSpec {
+        cron_spec()
+    }
+
+    async fn execute(
+        &self,
+        _ctx: &crate::tools::ToolContext,
+        args: serde_json::Value,
+    ) -> Result<crate::tools::ToolOutput, crate::tools::ToolError> {
+        use crate::tools::{ToolError, ToolErrorKind, ToolOutput};
+        let args: ToolArgs = crate::tools::parse_args(args)?;
+        let actor = JobActor {
+            name: AGENT.to_owned(),
+            context: serde_json::Map::from_iter([(
+                "surface".to_owned(),
+                serde_json::json!(CRON_TOOL),
+            )]),
+        };
+        let failed = |e: CronError| {
+            let kind = match e {
+                CronError::Invalid(_) => ToolErrorKind::InvalidArguments,
+                CronError::NotFound(_) => ToolErrorKind::NotFound,
+                CronError::Limit(_) | CronError::Store(_) => ToolErrorKind::Failed,
+            };
+            ToolError::new(kind, e.to_string())
+        };
+        let answer = match args.action {
+            ToolAction::Add => {
+                // A job the agent schedules never skips the gate: a turn that could
+                // not run a call unreviewed must not schedule one that can.
+                let patch = JobPatch {
+                    name: args.name,
+                    schedule: args.schedule,
+                    message: args.message,
+                    session_key: None,
+                    require_approval: Some(true),
+                    paused: None,
+                };
+                let job = self
+                    .jobs
+                    .create(&self.tenant, patch, &actor)
+                    .await
+                    .map_err(failed)?;
+                serde_json::json!({
+                    "id": job.id, "name": job.name, "sessionKey": job.session_key,
+                    "nextFireAt": job.next_fire(Utc::now()), "requireApproval": true,
+                })
+            }
+            ToolAction::List => {
+                let now = Utc::now();
+                let jobs = self
+                    .jobs
+                    .list(&self.tenant)
+                    .await
+                    .map_err(|e| failed(e.into()))?;
+                serde_json::json!({"jobs": jobs.iter().map(|j| serde_json::json!({
+                    "id": j.id, "name": j.name, "schedule": j.schedule, "message": j.message,
+                    "paused": j.paused, "nextFireAt": j.next_fire(now), "createdBy": j.created_by,
+                })).collect::<Vec<_>>()})
+            }
+            ToolAction::Remove => {
+                let Some(id) = args.id else {
+                    return Err(ToolError::new(
+                        ToolErrorKind::InvalidArguments,
+                        "remove needs the job's `id`",
+                    ));
+                };
+                let job = self.jobs.get(&self.tenant, &id).await.map_err(failed)?;
+                if job.created_by != AGENT {
+                    return Err(ToolError::new(
+                        ToolErrorKind::Denied,
+                        format!(
+                            "job {id} was scheduled by {}; only jobs the agent scheduled can be \
+                             removed with this tool",
+                            job.created_by
+                        ),
+                    ));
+                }
+                self.jobs
+                    .remove(&self.tenant, &id, &actor)
+                    .await
+                    .map_err(failed)?;
+                serde_json::json!({"removed": id})
+            }
+        };
+        Ok(ToolOutput::text(answer.to_string()))
     }
 }

@@ -11,6 +11,31 @@ use crate::turn::{Origin, TurnEvent, TurnHooks, TurnOutcome};
 /// A session is identified by its tenant and key.
 pub type SessionAddress = (TenantId, SessionKey);
 
+/// A place in the node's bounded intake of new turns: taken before a turn is sent
+/// towards its session actor, given back when the actor takes the message, or when
+/// the message is dropped unread with a stopped actor's mailbox. Ractor's mailboxes
+/// are unbounded; this bounds what waits in them.
+pub struct Admission(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Admission {
+    /// A place, if fewer than `capacity` are taken.
+    pub fn take(taken: &Arc<std::sync::atomic::AtomicUsize>, capacity: usize) -> Option<Admission> {
+        use std::sync::atomic::Ordering;
+        taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (now < capacity).then_some(now + 1)
+            })
+            .ok()
+            .map(|_| Admission(taken.clone()))
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Input for a new turn.
 pub struct TurnInput {
     pub run_id: RunId,
@@ -59,7 +84,9 @@ impl TurnInput {
 pub enum SessionMsg {
     /// From the supervisor (routing a caller's input): start a turn now, or after the
     /// turns already queued. No reply: progress goes to `TurnInput::events`.
-    Submit(TurnInput),
+    /// A new turn, with its place in the node's bounded intake (given back as the
+    /// actor takes the message, or drops it unread).
+    Submit(TurnInput, Admission),
     /// From the supervisor: cancel the running turn and drop queued ones. Replies
     /// whether anything was cancelled.
     Cancel(RpcReplyPort<bool>),
@@ -114,4 +141,27 @@ pub enum SupervisorMsg {
     ActiveCount(RpcReplyPort<usize>),
     /// From the runtime: the node drains; every session gives itself up once idle.
     Drain,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::Admission;
+
+    #[test]
+    fn the_intake_admits_up_to_its_capacity_and_a_dropped_message_gives_its_place_back() {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let first = Admission::take(&taken, 2).expect("room");
+        let second = Admission::take(&taken, 2).expect("room");
+        assert!(Admission::take(&taken, 2).is_none(), "full");
+        // A message dropped unread (its actor stopped) frees its place like one taken.
+        let unread = vec![first];
+        drop(unread);
+        let third = Admission::take(&taken, 2).expect("room again");
+        assert_eq!(taken.load(Ordering::Acquire), 2);
+        drop((second, third));
+        assert_eq!(taken.load(Ordering::Acquire), 0);
+    }
 }

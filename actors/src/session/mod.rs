@@ -9,7 +9,7 @@ mod supervisor;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::sync::CancellationToken;
 
-pub use messages::{ResetError, SessionMsg, SupervisorMsg, TurnInput};
+pub use messages::{Admission, ResetError, SessionMsg, SupervisorMsg, TurnInput};
 pub use state::SessionArgs;
 use state::{RunningTurn, SessionState};
 pub use supervisor::{SessionSupervisor, SupervisorArgs};
@@ -175,7 +175,9 @@ impl SessionActor {
                 reconcile(state).await?;
                 start_next(&myself, state);
             }
-            SessionMsg::Submit(mut input) => {
+            SessionMsg::Submit(mut input, admission) => {
+                // Taken out of the mailbox: its place in the intake is free.
+                drop(admission);
                 state.received += 1;
                 if draining(state) && state.is_idle() {
                     // Given up rather than started: the turn goes to another node.

@@ -779,7 +779,7 @@ async fn three_nodes_route_every_session_to_its_owner() {
         }
     }
 
-    // 30 sessions, 3 turns each, each turn through some node: the first at random,
+    // 300 sessions, 3 turns each, each turn through some node: the first at random,
     // the next ones through the others, so most turns arrive at a node that does not
     // own their session. Every fifth session takes its second turn through the
     // Python openai client.

@@ -295,3 +295,87 @@ async fn skip_cron_lets_scheduled_turns_run_unreviewed_unless_their_job_requires
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(env.model.requests().len(), 4);
 }
+
+/// A model allowed to schedule jobs cannot schedule its way past the gate: it cannot
+/// ask for a job without approval, and the calls of a job it scheduled go to a human
+/// even though the policy lets scheduled turns skip the gate.
+#[tokio::test]
+async fn a_job_the_agent_schedules_never_skips_the_gate() {
+    let mut env = Env::new(vec![
+        Reply::tool_call(
+            "cron",
+            json!({"action": "add", "schedule": {"everyS": 3600}, "message": "Run the cleanup.",
+                   "requireApproval": false}),
+        ),
+        Reply::tool_call(
+            "cron",
+            json!({"action": "add", "name": "cleanup", "schedule": {"everyS": 3600},
+                   "message": "Run the cleanup."}),
+        ),
+        Reply::text("Scheduled."),
+        Reply::tool_call("exec", json!({"command": "echo cleanup"})),
+        Reply::text("Cleaned up."),
+    ])
+    .await;
+    env.set("/api/managementToken", json!(TOKEN));
+    env.set(
+        "/policy",
+        json!({"skipCron": true, "rules": [{"action": "allow", "tool": "cron"}]}),
+    );
+    let gateway = env.serve().await;
+    let (status, run) = api(
+        &gateway,
+        Method::POST,
+        "/sessions/ops/messages?wait=20",
+        Some(json!({"content": "Schedule the hourly cleanup."})),
+    )
+    .await;
+    assert_eq!(
+        (status, &run["status"]),
+        (200, &json!("completed")),
+        "{run}"
+    );
+    let requests = env.model.requests();
+    let refused = requests[1].messages().last().cloned().unwrap();
+    assert!(
+        refused["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("requireApproval")),
+        "asking for a job without approval is refused: {refused}"
+    );
+    let (_, jobs) = api(&gateway, Method::GET, "/cron", None).await;
+    let jobs = jobs["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job = &jobs[0];
+    assert_eq!(
+        (&job["requireApproval"], &job["createdBy"]),
+        (&json!(true), &json!("agent")),
+        "{job}"
+    );
+    let (_, changes) = api(&gateway, Method::GET, "/audit?type=cron_job_changed", None).await;
+    assert_eq!(changes["events"][0]["data"]["surface"], "cron", "{changes}");
+
+    let (_, ran) = api(
+        &gateway,
+        Method::POST,
+        &format!("/cron/{}/run-now", job["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    let run_id = ran["runId"].as_str().unwrap().to_owned();
+    let review = pending_review(&gateway, &run_id).await;
+    assert_eq!(
+        (&review["tool"], &review["origin"]),
+        (&json!("exec"), &json!("cron_reviewed")),
+        "{review}"
+    );
+    let (status, _) = api(
+        &gateway,
+        Method::POST,
+        &format!("/reviews/{}/decide", review["id"].as_str().unwrap()),
+        Some(json!({"response": {"selectedOption": "reject"}, "reviewer": "quinn"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(finished(&gateway, &run_id).await["status"], "completed");
+}
