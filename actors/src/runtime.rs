@@ -432,7 +432,7 @@ impl Runtime {
         self.sessions()?
             .cast(SupervisorMsg::Route(
                 (request.tenant, request.session_key),
-                SessionMsg::Submit(input, admission),
+                SessionMsg::Submit(Box::new(input), admission),
             ))
             .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
         match acceptance.await {

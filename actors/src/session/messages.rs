@@ -86,7 +86,7 @@ pub enum SessionMsg {
     /// turns already queued. No reply: progress goes to `TurnInput::events`.
     /// A new turn, with its place in the node's bounded intake (given back as the
     /// actor takes the message, or drops it unread).
-    Submit(TurnInput, Admission),
+    Submit(Box<TurnInput>, Admission),
     /// From the supervisor: cancel the running turn and drop queued ones. Replies
     /// whether anything was cancelled.
     Cancel(RpcReplyPort<bool>),

@@ -175,9 +175,10 @@ impl SessionActor {
                 reconcile(state).await?;
                 start_next(&myself, state);
             }
-            SessionMsg::Submit(mut input, admission) => {
+            SessionMsg::Submit(input, admission) => {
                 // Taken out of the mailbox: its place in the intake is free.
                 drop(admission);
+                let mut input = *input;
                 state.received += 1;
                 if draining(state) && state.is_idle() {
                     // Given up rather than started: the turn goes to another node.
