@@ -219,3 +219,47 @@ impl NodeSupervisor {
         myself.send_after(backoff, move || NodeMsg::Restart(child));
     }
 }
+
+/// Tells the session's holder to look at its stored work: here, or on to the live
+/// node holding it; a session nobody holds is taken here. `false` while the session
+/// is still held by a node that is gone: ask again later (a sweep will).
+pub(crate) async fn pass_notice(
+    deps: &crate::context::NodeContext,
+    refs: &NodeRefs,
+    tenant: &facio_services::domain::TenantId,
+    key: &facio_services::domain::SessionKey,
+) -> bool {
+    let lease = match deps.store.get_lease(tenant, key).await {
+        Ok(lease) => lease.filter(|l| l.expires_at > chrono::Utc::now()),
+        Err(e) => {
+            tracing::warn!(session = %key, error = %e, "cannot read the session's lease; the notice waits");
+            return false;
+        }
+    };
+    if let Some(lease) = lease
+        && lease.owner != deps.node
+    {
+        let Some(peers) = deps.peers.get() else {
+            return false;
+        };
+        if !peers.is_live(&lease.owner) {
+            return false;
+        }
+        return match peers.notify(&lease.owner, tenant, key).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(session = %key, owner = %lease.owner, error = %e, "cannot pass a notice on");
+                false
+            }
+        };
+    }
+    match refs.sessions() {
+        Some(sessions) => sessions
+            .cast(SupervisorMsg::Route(
+                (tenant.clone(), key.clone()),
+                SessionMsg::Poke,
+            ))
+            .is_ok(),
+        None => false,
+    }
+}

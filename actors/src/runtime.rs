@@ -579,7 +579,7 @@ impl Runtime {
     /// on to the live node holding it; a session nobody holds is taken here. `false`
     /// while the session is still held by a node that is gone: ask again later.
     pub async fn take_notice(&self, tenant: TenantId, key: SessionKey) -> bool {
-        pass_notice(&self.deps, &self.refs, &tenant, &key).await
+        crate::node::pass_notice(&self.deps, &self.refs, &tenant, &key).await
     }
 
     /// Every tenant's scheduled jobs.
@@ -603,7 +603,7 @@ impl Runtime {
         crate::scheduler::fire(&self.deps, tenant, job, &run, None, actor)
             .await
             .map_err(RuntimeError::Unavailable)?;
-        pass_notice(&self.deps, &self.refs, tenant, &job.session_key).await;
+        crate::node::pass_notice(&self.deps, &self.refs, tenant, &job.session_key).await;
         Ok(run)
     }
 
@@ -754,50 +754,6 @@ async fn keep_leases(deps: Arc<NodeContext>) {
         if let Err(e) = deps.store.renew_leases(&deps.node, ttl).await {
             tracing::error!(node = %deps.node, error = %e, "cannot renew this node's session leases");
         }
-    }
-}
-
-/// Tells the session's holder to look at its stored work: here, or on to the live
-/// node holding it; a session nobody holds is taken here. `false` while the session
-/// is still held by a node that is gone: ask again later (a sweep will).
-pub(crate) async fn pass_notice(
-    deps: &NodeContext,
-    refs: &NodeRefs,
-    tenant: &TenantId,
-    key: &SessionKey,
-) -> bool {
-    let lease = match deps.store.get_lease(tenant, key).await {
-        Ok(lease) => lease.filter(|l| l.expires_at > chrono::Utc::now()),
-        Err(e) => {
-            tracing::warn!(session = %key, error = %e, "cannot read the session's lease; the notice waits");
-            return false;
-        }
-    };
-    if let Some(lease) = lease
-        && lease.owner != deps.node
-    {
-        let Some(peers) = deps.peers.get() else {
-            return false;
-        };
-        if !peers.is_live(&lease.owner) {
-            return false;
-        }
-        return match peers.notify(&lease.owner, tenant, key).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(session = %key, owner = %lease.owner, error = %e, "cannot pass a notice on");
-                false
-            }
-        };
-    }
-    match refs.sessions() {
-        Some(sessions) => sessions
-            .cast(SupervisorMsg::Route(
-                (tenant.clone(), key.clone()),
-                SessionMsg::Poke,
-            ))
-            .is_ok(),
-        None => false,
     }
 }
 

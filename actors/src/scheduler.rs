@@ -116,7 +116,7 @@ pub(crate) async fn keep_schedule(deps: Arc<NodeContext>, refs: Arc<NodeRefs>) {
                     taken.insert(slot, at);
                     if fired {
                         tracing::info!(job = %job.id, run = %run, session = %job.session_key, at = %at, "a scheduled job fired");
-                        crate::runtime::pass_notice(&deps, &refs, tenant, &job.session_key).await;
+                        crate::node::pass_notice(&deps, &refs, tenant, &job.session_key).await;
                     }
                 }
                 Err(e) => {
