@@ -49,7 +49,18 @@ impl Schedule {
     /// not in the past): the reason names what is wrong.
     pub fn check(&self, now: DateTime<Utc>) -> Result<(), String> {
         match self {
-            Self::Cron(pattern) => pattern_of(pattern).map(|_| ()),
+            Self::Cron(pattern) => {
+                let cron = pattern_of(pattern)?;
+                // A pattern that matches no date (the 30th of February) would be
+                // searched for every second.
+                let horizon = now + Duration::days(5 * 366);
+                match cron.find_next_occurrence(&now, false) {
+                    Ok(next) if next <= horizon => Ok(()),
+                    _ => Err(format!(
+                        "schedule.cron {pattern:?} does not fire in the next five years"
+                    )),
+                }
+            }
             Self::EveryS(every) if !(MIN_EVERY_S..=MAX_EVERY_S).contains(every) => Err(format!(
                 "schedule.everyS must be between {MIN_EVERY_S} and {MAX_EVERY_S} seconds"
             )),
