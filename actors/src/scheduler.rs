@@ -13,7 +13,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use facio_services::cron::{CronJob, fire_run_id};
 use facio_services::domain::{CronJobId, RunId, TenantId};
-use facio_services::store::StoreError;
 
 use crate::context::NodeContext;
 use crate::node::NodeRefs;
@@ -76,7 +75,7 @@ pub(crate) async fn keep_schedule(deps: Arc<NodeContext>, refs: Arc<NodeRefs>) {
         let generation = deps.cron.generation();
         let stale = loaded.is_none_or(|(at, seen)| at.elapsed() >= RELOAD || seen != generation);
         if stale {
-            match load(&deps).await {
+            match deps.cron.all().await {
                 Ok(all) => {
                     jobs = all;
                     loaded = Some((tokio::time::Instant::now(), generation));
@@ -125,19 +124,4 @@ pub(crate) async fn keep_schedule(deps: Arc<NodeContext>, refs: Arc<NodeRefs>) {
             }
         }
     }
-}
-
-/// Every tenant's jobs.
-async fn load(deps: &NodeContext) -> Result<Vec<(TenantId, CronJob)>, StoreError> {
-    let mut tenants = deps.store.list_tenants().await?;
-    if !tenants.contains(&TenantId::default_tenant()) {
-        tenants.push(TenantId::default_tenant());
-    }
-    let mut all = Vec::new();
-    for tenant in tenants {
-        for job in deps.cron.list(&tenant).await? {
-            all.push((tenant.clone(), job));
-        }
-    }
-    Ok(all)
 }

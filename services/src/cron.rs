@@ -240,13 +240,19 @@ impl CronJobs {
             .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, definition)| {
-                serde_json::from_value::<CronJob>(definition)
-                    .map_err(
-                        |e| tracing::warn!(job = %id, error = %e, "a stored job does not parse"),
-                    )
-                    .ok()
-            })
+            .filter_map(|(id, definition)| parsed(&id, definition))
+            .collect())
+    }
+
+    /// Every tenant's jobs, in one read.
+    pub async fn all(&self) -> Result<Vec<(TenantId, CronJob)>, StoreError> {
+        let rows = self
+            .store
+            .all_integrations(IntegrationKind::CronJob)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(tenant, id, definition)| Some((tenant, parsed(&id, definition)?)))
             .collect())
     }
 
@@ -398,6 +404,12 @@ impl CronJobs {
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
+}
+
+fn parsed(id: &str, definition: serde_json::Value) -> Option<CronJob> {
+    serde_json::from_value::<CronJob>(definition)
+        .map_err(|e| tracing::warn!(job = %id, error = %e, "a stored job does not parse"))
+        .ok()
 }
 
 fn check(job: &CronJob, now: DateTime<Utc>) -> Result<(), CronError> {

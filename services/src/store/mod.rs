@@ -372,6 +372,13 @@ pub trait IntegrationRepository: Send + Sync {
         tenant: &TenantId,
         kind: IntegrationKind,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError>;
+
+    /// Every tenant's integrations of one kind (the scheduler's jobs), by tenant and
+    /// oldest first: one read across tenants.
+    async fn all_integrations(
+        &self,
+        kind: IntegrationKind,
+    ) -> Result<Vec<(TenantId, String, serde_json::Value)>, StoreError>;
 }
 
 /// Tenants. The default tenant exists without a row.

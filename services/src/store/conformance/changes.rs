@@ -212,4 +212,32 @@ async fn integrations_are_kept_per_tenant_and_kind_and_a_name_is_taken_once(subj
         store.integrations(&other, McpServer).await.unwrap()[0].1,
         again
     );
+    // One read across tenants sees every tenant's rows of one kind, each with its
+    // tenant, and no other kind.
+    let all = store.all_integrations(McpServer).await.unwrap();
+    let mut seen: Vec<(String, String)> = all
+        .iter()
+        .map(|(t, name, _)| (t.to_string(), name.clone()))
+        .collect();
+    seen.sort();
+    let mut expected: Vec<(String, String)> = store
+        .integrations(&acme, McpServer)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| ("acme".to_owned(), name))
+        .chain(
+            store
+                .integrations(&other, McpServer)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(name, _)| ("other".to_owned(), name)),
+        )
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let peers = store.all_integrations(A2aPeer).await.unwrap();
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    assert_eq!((peers[0].0.as_str(), peers[0].1.as_str()), ("acme", "zeta"));
 }

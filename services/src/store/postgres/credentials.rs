@@ -99,4 +99,24 @@ impl crate::store::IntegrationRepository for PostgresStore {
         done(tx).await?;
         Ok(rows)
     }
+
+    async fn all_integrations(
+        &self,
+        kind: crate::store::IntegrationKind,
+    ) -> Result<Vec<(TenantId, String, serde_json::Value)>, StoreError> {
+        let mut tx = self.read_all_tenants().await?;
+        let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+            "SELECT tenant_id, name, definition FROM integrations WHERE kind = $1 \
+             ORDER BY tenant_id COLLATE \"C\", created_at, name COLLATE \"C\"",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        done(tx).await?;
+        rows.into_iter()
+            .map(|(tenant, name, definition)| {
+                Ok((super::parse_id("tenant_id", &tenant)?, name, definition))
+            })
+            .collect()
+    }
 }

@@ -104,4 +104,25 @@ impl crate::store::IntegrationRepository for SqliteStore {
             })
             .collect()
     }
+
+    async fn all_integrations(
+        &self,
+        kind: crate::store::IntegrationKind,
+    ) -> Result<Vec<(TenantId, String, serde_json::Value)>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT tenant_id, name, definition FROM integrations WHERE kind = ? \
+             ORDER BY tenant_id, created_at, name",
+        )
+        .bind(kind.as_str())
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.into_iter()
+            .map(|(tenant, name, definition)| {
+                let definition = serde_json::from_str(&definition).map_err(|e| {
+                    StoreError::Corrupt(format!("{} {name}'s definition: {e}", kind.as_str()))
+                })?;
+                Ok((super::parse_id("tenant_id", &tenant)?, name, definition))
+            })
+            .collect()
+    }
 }
