@@ -401,6 +401,7 @@ pub(super) const ROUTES: &[RouteDoc] = &[
         OPERATORS,
         "Give the job's session a turn now, as its schedule would",
     )
+    .answers(&[202])
     .accepted::<cron::RunNow>(),
     route("post", "/cron/{id}/pause", OPERATORS, "Stop a job firing (missed instants are skipped)")
         .returns::<cron::JobView>(),
