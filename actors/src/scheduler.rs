@@ -6,7 +6,7 @@
 //! a fire whose notice was lost. In a cluster only the node rendezvous hashing
 //! prefers for a job's session fires it; another takes over when that node leaves.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,9 +79,9 @@ pub(crate) async fn keep_schedule(deps: Arc<NodeContext>, refs: Arc<NodeRefs>) {
                 Ok(all) => {
                     jobs = all;
                     loaded = Some((tokio::time::Instant::now(), generation));
-                    taken.retain(|(tenant, id), _| {
-                        jobs.iter().any(|(t, j)| t == tenant && &j.id == id)
-                    });
+                    let live: HashSet<(&TenantId, &CronJobId)> =
+                        jobs.iter().map(|(t, j)| (t, &j.id)).collect();
+                    taken.retain(|(tenant, id), _| live.contains(&(tenant, id)));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the scheduled jobs; trying again");
@@ -99,6 +99,19 @@ pub(crate) async fn keep_schedule(deps: Arc<NodeContext>, refs: Arc<NodeRefs>) {
                 && peers.preferred(tenant, &job.session_key) != deps.node
             {
                 continue;
+            }
+            // The job as it is now: paused, changed or removed on another node since
+            // it was read, it does not fire, and the jobs are read again.
+            match deps.cron.get(tenant, &job.id).await {
+                Ok(current) if current == *job => {}
+                Ok(_) | Err(facio_services::cron::CronError::NotFound(_)) => {
+                    loaded = None;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(job = %job.id, error = %e, "cannot read a scheduled job; trying again");
+                    continue;
+                }
             }
             let run = fire_run_id(tenant, &job.id, at);
             match fire(

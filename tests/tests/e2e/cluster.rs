@@ -2391,14 +2391,40 @@ async fn a_scheduled_job_fires_each_instant_once_across_the_cluster() {
     let live: Vec<usize> = (0..3).filter(|&i| i != firer).collect();
     let before = queued_turns(&cluster, live[0], &session).await.len();
     given_at_least(&cluster, live[0], &session, before + 4).await;
+    let survivors: Vec<usize> = firing_nodes(&cluster)
+        .into_iter()
+        .filter(|&i| i != firer)
+        .collect();
+    assert_eq!(
+        survivors.len(),
+        1,
+        "one live node took the schedule over: {survivors:?}"
+    );
+    // Paused through the live node that does not fire it: the firing node, which
+    // read the job up to seconds ago, must not fire it again.
+    let pauser = live
+        .iter()
+        .copied()
+        .find(|&i| i != survivors[0])
+        .expect("a second live node");
     let paused = call(
-        cluster.url(live[1]),
+        cluster.url(pauser),
         reqwest::Method::POST,
         &format!("/api/v1/cron/{id}/pause"),
         None,
     )
     .await;
     assert_eq!(paused.status, 200, "{:?}", paused.body);
+    let at_pause = queued_turns(&cluster, pauser, &session).await.len();
+    // Three instants of the job's schedule (not a wait for a condition: nothing may
+    // happen in it).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = queued_turns(&cluster, pauser, &session).await.len();
+    assert!(
+        after <= at_pause + 1,
+        "a paused job fired {} more times",
+        after - at_pause
+    );
 
     // Every fire's run completes (one cut off by the kill goes on elsewhere).
     let deadline = Instant::now() + PATIENCE;
@@ -2454,15 +2480,6 @@ async fn a_scheduled_job_fires_each_instant_once_across_the_cluster() {
         calls >= events.len() && calls <= events.len() + 1,
         "{calls} model calls for {} fires (one cut off by the kill may be asked again)",
         events.len()
-    );
-    let survivors: Vec<usize> = firing_nodes(&cluster)
-        .into_iter()
-        .filter(|&i| i != firer)
-        .collect();
-    assert_eq!(
-        survivors.len(),
-        1,
-        "one live node took the schedule over: {survivors:?}"
     );
     cluster.finish().await;
 }
