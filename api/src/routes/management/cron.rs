@@ -235,11 +235,7 @@ async fn pause(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let patch = JobPatch {
-        paused: Some(true),
-        ..JobPatch::default()
-    };
-    update(&state, &caller, &id, patch).await
+    set_paused(&state, &caller, &id, true).await
 }
 
 async fn resume(
@@ -247,11 +243,20 @@ async fn resume(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
+    set_paused(&state, &caller, &id, false).await
+}
+
+async fn set_paused(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    paused: bool,
+) -> Result<Json<JobView>, ApiError> {
     let patch = JobPatch {
-        paused: Some(false),
+        paused: Some(paused),
         ..JobPatch::default()
     };
-    update(&state, &caller, &id, patch).await
+    update(state, caller, id, patch).await
 }
 
 async fn remove(

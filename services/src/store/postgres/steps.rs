@@ -38,6 +38,33 @@ async fn append_in(
     .map(|_| ())
 }
 
+/// Creates `run` as `queued` with its `turn_queued` event, inside the step
+/// ([`StoreError::Conflict`] if the run exists).
+async fn queue_run_in(
+    conn: &mut sqlx::PgConnection,
+    run: &RunScope,
+    step: QueuedStep,
+    key: Option<&AuditKey>,
+) -> Result<(), StoreError> {
+    create_run_in(
+        &mut *conn,
+        &run.tenant,
+        &run.session_key,
+        &run.run_id,
+        &step.input,
+    )
+    .await?;
+    set_run_status_in(
+        &mut *conn,
+        &run.tenant,
+        &run.run_id,
+        RunStatus::Running,
+        RunStatus::Queued,
+    )
+    .await?;
+    audit_in(&mut *conn, run, [step.event], key).await
+}
+
 /// Chains the step's events, in order, inside its transaction.
 async fn audit_in(
     conn: &mut sqlx::PgConnection,
@@ -87,23 +114,7 @@ impl SessionLog for PostgresStore {
 
     async fn record_queued(&self, run: &RunScope, step: QueuedStep) -> Result<(), StoreError> {
         let mut tx = self.begin_step(run).await?;
-        create_run_in(
-            &mut tx,
-            &run.tenant,
-            &run.session_key,
-            &run.run_id,
-            &step.input,
-        )
-        .await?;
-        set_run_status_in(
-            &mut tx,
-            &run.tenant,
-            &run.run_id,
-            RunStatus::Running,
-            RunStatus::Queued,
-        )
-        .await?;
-        audit_in(&mut tx, run, [step.event], self.audit_key().as_ref()).await?;
+        queue_run_in(&mut tx, run, step, self.audit_key().as_ref()).await?;
         self.commit(tx).await
     }
 
@@ -142,20 +153,11 @@ impl SessionLog for PostgresStore {
         };
         // Two nodes giving the same run at once: one insert wins, the other is a
         // conflict, which means the same as finding it.
-        match create_run_in(&mut tx, tenant, key, run_id, &step.input).await {
+        match queue_run_in(&mut tx, &run, step, self.audit_key().as_ref()).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Ok(false),
             Err(e) => return Err(e),
         }
-        set_run_status_in(
-            &mut tx,
-            tenant,
-            run_id,
-            RunStatus::Running,
-            RunStatus::Queued,
-        )
-        .await?;
-        audit_in(&mut tx, &run, [step.event], self.audit_key().as_ref()).await?;
         self.commit(tx).await?;
         Ok(true)
     }

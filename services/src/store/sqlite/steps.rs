@@ -31,6 +31,32 @@ fn audit_event(run: &RunScope, event: StepEvent) -> NewAuditEvent {
     }
 }
 
+/// Creates `run` as `queued` with its `turn_queued` event, inside the step.
+async fn queue_run_in(
+    conn: &mut sqlx::SqliteConnection,
+    run: &RunScope,
+    step: QueuedStep,
+    key: Option<&AuditKey>,
+) -> Result<(), StoreError> {
+    create_run_in(
+        &mut *conn,
+        &run.tenant,
+        &run.session_key,
+        &run.run_id,
+        &step.input,
+    )
+    .await?;
+    set_run_status_in(
+        &mut *conn,
+        &run.tenant,
+        &run.run_id,
+        RunStatus::Running,
+        RunStatus::Queued,
+    )
+    .await?;
+    events_in(&mut *conn, run, [step.event], key).await
+}
+
 /// Appends one message of the run to its session, inside the step's transaction.
 async fn append_in(
     conn: &mut sqlx::SqliteConnection,
@@ -105,23 +131,7 @@ impl SessionLog for SqliteStore {
         self.write(move |conn| {
             Box::pin(async move {
                 check_epoch_in(&mut *conn, &run).await?;
-                create_run_in(
-                    &mut *conn,
-                    &run.tenant,
-                    &run.session_key,
-                    &run.run_id,
-                    &step.input,
-                )
-                .await?;
-                set_run_status_in(
-                    &mut *conn,
-                    &run.tenant,
-                    &run.run_id,
-                    RunStatus::Running,
-                    RunStatus::Queued,
-                )
-                .await?;
-                events_in(&mut *conn, &run, [step.event], key.as_ref()).await
+                queue_run_in(&mut *conn, &run, step, key.as_ref()).await
             })
         })
         .await
@@ -167,23 +177,7 @@ impl SessionLog for SqliteStore {
                     actor,
                     epoch: crate::store::Epoch::from_stored(epoch.unwrap_or(0)),
                 };
-                create_run_in(
-                    &mut *conn,
-                    &run.tenant,
-                    &run.session_key,
-                    &run.run_id,
-                    &step.input,
-                )
-                .await?;
-                set_run_status_in(
-                    &mut *conn,
-                    &run.tenant,
-                    &run.run_id,
-                    RunStatus::Running,
-                    RunStatus::Queued,
-                )
-                .await?;
-                events_in(&mut *conn, &run, [step.event], audit_key.as_ref()).await?;
+                queue_run_in(&mut *conn, &run, step, audit_key.as_ref()).await?;
                 Ok(true)
             })
         })
