@@ -183,8 +183,12 @@ pub fn fire_run_id(tenant: &TenantId, job: &CronJobId, at: DateTime<Utc>) -> Run
 /// Why a job change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CronError {
-    #[error("{0}")]
-    Invalid(String),
+    /// `field` names the part of the job that is wrong, when one is.
+    #[error("{reason}")]
+    Invalid {
+        field: Option<&'static str>,
+        reason: String,
+    },
     #[error("there is no scheduled job {0}")]
     NotFound(String),
     #[error("{0}")]
@@ -274,9 +278,10 @@ impl CronJobs {
         let now = Utc::now();
         let (Some(schedule), Some(message)) = (patch.schedule.clone(), patch.message.clone())
         else {
-            return Err(CronError::Invalid(
-                "a job needs a schedule and a message".to_owned(),
-            ));
+            return Err(CronError::Invalid {
+                field: None,
+                reason: "a job needs a schedule and a message".to_owned(),
+            });
         };
         if self.list(tenant).await?.len() >= MAX_JOBS {
             return Err(CronError::Limit(format!(
@@ -286,8 +291,10 @@ impl CronJobs {
         let id = CronJobId::generate();
         let session_key = match patch.session_key.clone() {
             Some(key) => key,
-            None => SessionKey::new(format!("cron:{id}"))
-                .map_err(|e| CronError::Invalid(e.to_string()))?,
+            None => SessionKey::new(format!("cron:{id}")).map_err(|e| CronError::Invalid {
+                field: Some("sessionKey"),
+                reason: e.to_string(),
+            })?,
         };
         let job = CronJob {
             name: patch.name.clone().unwrap_or_else(|| id.to_string()),
@@ -391,8 +398,8 @@ impl CronJobs {
         action: &str,
         actor: &JobActor,
     ) -> Result<(), CronError> {
-        let definition =
-            serde_json::to_value(job).map_err(|e| CronError::Invalid(e.to_string()))?;
+        let definition = serde_json::to_value(job)
+            .map_err(|e| CronError::Store(StoreError::Corrupt(e.to_string())))?;
         let change = Change::PutIntegration {
             kind: IntegrationKind::CronJob,
             name: job.id.to_string(),
@@ -413,21 +420,30 @@ fn parsed(id: &str, definition: serde_json::Value) -> Option<CronJob> {
 }
 
 fn check(job: &CronJob, now: DateTime<Utc>) -> Result<(), CronError> {
-    job.schedule.check(now).map_err(CronError::Invalid)?;
+    job.schedule
+        .check(now)
+        .map_err(|reason| CronError::Invalid {
+            field: Some("schedule"),
+            reason,
+        })?;
     check_text(job)
 }
 
 fn check_text(job: &CronJob) -> Result<(), CronError> {
     let name = job.name.chars().count();
     if name == 0 || name > MAX_NAME_CHARS || job.name.chars().any(char::is_control) {
-        return Err(CronError::Invalid(format!(
-            "name must be 1 to {MAX_NAME_CHARS} characters without control characters"
-        )));
+        return Err(CronError::Invalid {
+            field: Some("name"),
+            reason: format!(
+                "name must be 1 to {MAX_NAME_CHARS} characters without control characters"
+            ),
+        });
     }
     if job.message.trim().is_empty() || job.message.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(CronError::Invalid(format!(
-            "message must be 1 to {MAX_MESSAGE_CHARS} characters, not blank"
-        )));
+        return Err(CronError::Invalid {
+            field: Some("message"),
+            reason: format!("message must be 1 to {MAX_MESSAGE_CHARS} characters, not blank"),
+        });
     }
     Ok(())
 }
@@ -675,7 +691,7 @@ impl crate::tools::Tool for CronTool {
         };
         let failed = |e: CronError| {
             let kind = match e {
-                CronError::Invalid(_) => ToolErrorKind::InvalidArguments,
+                CronError::Invalid { .. } => ToolErrorKind::InvalidArguments,
                 CronError::NotFound(_) => ToolErrorKind::NotFound,
                 CronError::Limit(_) | CronError::Store(_) => ToolErrorKind::Failed,
             };

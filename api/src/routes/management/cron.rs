@@ -103,12 +103,7 @@ fn actor(caller: &Caller) -> JobActor {
 
 fn refused(e: CronError) -> ApiError {
     match e {
-        CronError::Invalid(m) => {
-            let field = ["schedule", "name", "message"]
-                .into_iter()
-                .find(|f| m.starts_with(f));
-            ApiError::unprocessable(field, m)
-        }
+        CronError::Invalid { field, reason } => ApiError::unprocessable(field, reason),
         CronError::NotFound(id) => ApiError::not_found(format!("there is no scheduled job {id}")),
         CronError::Limit(m) => ApiError::conflict("too_many_jobs", m),
         CronError::Store(e) => super::store_error(e),
